@@ -1,0 +1,61 @@
+# gochan developer commands. Each target creates its virtualenv and installs
+# what it needs from pyproject.toml; nothing needs installing by hand.
+
+SHELL := bash
+PY311 := $(shell .ci/find-python 3.11)
+PY312 := $(shell .ci/find-python 3.12 2>/dev/null)
+PY313 := $(shell .ci/find-python 3.13 2>/dev/null)
+PYTEST_ARGS ?= -q
+
+.PHONY: test test-311 test-312 test-313 test-all lint demo bench bench-quick clean
+
+# The whole suite: lint + types + tests on 3.11, tests on 3.13.
+test: lint test-311 test-313
+
+# venv-<ver>: make .venv-<ver>/ with gochan[dev] installed (re-done when
+# pyproject.toml changes).
+.venv-%/stamp: pyproject.toml
+	@py=$$(.ci/find-python $*) && rm -rf .venv-$* && "$$py" -m venv .venv-$*
+	.venv-$*/bin/python -m pip install -q --upgrade pip
+	.venv-$*/bin/python -m pip install -q -e '.[dev]'
+	@touch $@
+
+# .venv is the default development environment (3.11).
+.venv/stamp: .venv-3.11/stamp
+	@rm -rf .venv && ln -s .venv-3.11 .venv && touch $@
+
+lint: .venv/stamp
+	.venv/bin/ruff check gochan tests examples bench docs
+	.venv/bin/ruff format --check gochan
+	.venv/bin/mypy --strict gochan
+
+test-311: .venv/stamp
+	.venv/bin/python -m pytest $(PYTEST_ARGS)
+
+test-312: .venv-3.12/stamp
+	.venv-3.12/bin/python -m pytest $(PYTEST_ARGS)
+
+test-313: .venv-3.13/stamp
+	.venv-3.13/bin/python -m pytest $(PYTEST_ARGS)
+
+test-all: lint test-311 test-312 test-313
+
+# Until the Kubernetes watch pool lands, the demo is a teaching example: a
+# worker pool with live progress.
+demo: .venv/stamp
+	.venv/bin/python examples/demo.py
+
+.venv-bench/stamp: pyproject.toml
+	@rm -rf .venv-bench && $(PY311) -m venv .venv-bench
+	.venv-bench/bin/python -m pip install -q --upgrade pip
+	.venv-bench/bin/python -m pip install -q -e '.[bench]'
+	@touch $@
+
+bench: .venv-bench/stamp
+	.venv-bench/bin/python bench/run.py
+
+bench-quick: .venv-bench/stamp
+	.venv-bench/bin/python bench/run.py --quick
+
+clean:
+	rm -rf .venv .venv-* .mypy_cache .ruff_cache .pytest_cache .hypothesis

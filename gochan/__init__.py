@@ -1,0 +1,74 @@
+"""gochan: Go's concurrency model for Python.
+
+Green tasks started with ``go()``, buffered and unbuffered channels,
+``select``, timers and a Go-style deadlock report, on greenlets, usable from
+any OS thread.
+
+>>> import gochan
+>>> def main():
+...     ch = gochan.Chan[int]()
+...     gochan.go(lambda: [ch.send(i) for i in range(3)] and ch.close())
+...     return list(ch)
+>>> gochan.run(main)
+[0, 1, 2]
+"""
+
+from __future__ import annotations
+
+from contextlib import suppress as _suppress
+
+from ._runtime.chan import Chan as Chan
+from ._runtime.chan import nilchan as nilchan
+from ._runtime.dump import dump as dump
+from ._runtime.errors import Cancelled as Cancelled
+from ._runtime.errors import Deadlock as Deadlock
+from ._runtime.errors import Panic as Panic
+from ._runtime.run import current as current
+from ._runtime.run import go as go
+from ._runtime.run import num_goroutine as num_goroutine
+from ._runtime.run import run as run
+from ._runtime.scheduler import gosched as gosched
+from ._runtime.select import default as default
+from ._runtime.select import select as select
+from ._runtime.task import Task as Task
+from ._runtime.timers import Ticker as Ticker
+from ._runtime.timers import Timer as Timer
+from ._runtime.timers import after as after
+from ._runtime.timers import after_func as after_func
+from ._runtime.timers import monotonic as monotonic
+from ._runtime.timers import sleep as sleep
+from ._runtime.timers import tick as tick
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Cancelled",
+    "Chan",
+    "Deadlock",
+    "Panic",
+    "Task",
+    "Ticker",
+    "Timer",
+    "after",
+    "after_func",
+    "current",
+    "default",
+    "dump",
+    "go",
+    "gosched",
+    "monotonic",
+    "nilchan",
+    "num_goroutine",
+    "run",
+    "select",
+    "sleep",
+    "tick",
+]
+
+# One public home per name: show these as gochan.X in reprs and docs.
+for _name in __all__:
+    _obj = globals()[_name]
+    if callable(_obj):
+        with _suppress(AttributeError, TypeError):
+            _obj.__module__ = __name__
+del _name, _obj, _suppress

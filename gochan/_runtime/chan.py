@@ -1,0 +1,320 @@
+"""Chan and nilchan: Go's channels (runtime/chan.go) for green tasks and threads.
+
+Fields keep Go's names: ``_buf`` (the ring buffer, a deque), ``_cap``,
+``_closed``, ``_recvq`` and ``_sendq`` (queues of parked Waiters).
+
+Invariants (all channel state is guarded by ``waiter.LOCK``):
+
+1. ``len(_buf) <= _cap``; an unbuffered channel never buffers.
+2. ``_buf`` non-empty implies ``_recvq`` empty (a waiting receiver would
+   have been handed the value).
+3. ``len(_buf) < _cap`` implies ``_sendq`` empty (a waiting sender would
+   have been admitted to the buffer).
+4. ``_closed`` implies ``_sendq`` and ``_recvq`` empty (close wakes all).
+5. ``_recvq`` and ``_sendq`` are never both non-empty, except when every
+   waiter of one of them belongs to a blocking ``select`` (a select that
+   both sends on and receives from one unbuffered channel).
+6. Every queued Waiter is live: a select's losing waiters are unlinked the
+   moment the select is claimed (``SelectGroup.claim``).
+
+Each operation is "try, then park" (Go's ``chansend``/``chanrecv`` with
+``block``): ``_try_send``/``_try_recv`` do the non-blocking half and are
+shared with select's first pass. Peers are readied only after LOCK is
+released.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from . import config
+from . import waitreason as wr
+from .errors import CLOSE_OF_CLOSED, CLOSE_OF_NIL, SEND_ON_CLOSED, Panic
+from .scheduler import current_task, ready
+from .waiter import LOCK, Waiter, WaitQueue
+
+if TYPE_CHECKING:
+    from .task import Task
+
+T = TypeVar("T")
+
+
+class _Blocked:
+    """Sentinel: the non-blocking half could not complete."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "BLOCKED"
+
+
+BLOCKED: Any = _Blocked()
+
+
+class Chan(Generic[T]):
+    """A Go channel: ``Chan()`` is unbuffered, ``Chan(n)`` buffers ``n`` values.
+
+    Safe to use from any green task and any OS thread. Values from one
+    sender arrive in order; blocked senders and receivers are served first
+    come, first served.
+
+    >>> import gochan
+    >>> def main():
+    ...     ch = gochan.Chan[int](2)
+    ...     ch.send(1); ch.send(2); ch.close()
+    ...     return [v for v in ch]
+    >>> gochan.run(main)
+    [1, 2]
+    """
+
+    __slots__ = ("__weakref__", "_buf", "_cap", "_closed", "_recvq", "_sendq")
+
+    def __init__(self, cap: int = 0) -> None:
+        if not isinstance(cap, int) or isinstance(cap, bool):
+            raise TypeError(f"channel capacity must be an int, got {type(cap).__name__}")
+        if cap < 0:
+            raise ValueError(
+                f"channel capacity must be >= 0, got {cap}; use Chan() for an unbuffered channel"
+            )
+        self._cap = cap
+        self._buf: deque[T] = deque()
+        self._closed = False
+        self._recvq = WaitQueue()
+        self._sendq = WaitQueue()
+
+    # -- introspection --------------------------------------------------------
+
+    @property
+    def cap(self) -> int:
+        """The buffer capacity (0 for an unbuffered channel)."""
+        return self._cap
+
+    def __len__(self) -> int:
+        """Number of values buffered right now."""
+        return len(self._buf)
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` has been called (Go has no such query;
+        prefer ``recv_ok``, which cannot race)."""
+        return self._closed
+
+    def __repr__(self) -> str:
+        state = " closed" if self._closed else ""
+        return (
+            f"<Chan cap={self._cap} len={len(self._buf)}{state} "
+            f"recvq={len(self._recvq)} sendq={len(self._sendq)} at {id(self):#x}>"
+        )
+
+    # -- the non-blocking halves (LOCK held) ----------------------------------
+
+    def _try_send(self, v: T) -> Task | None:
+        """Send without blocking. Returns a peer to ready, None if the value
+        went into the buffer, or BLOCKED. Raises Panic if closed."""
+        if self._closed:
+            raise Panic(SEND_ON_CLOSED)
+        w = self._recvq.pop()
+        if w is not None:  # hand the value straight to a parked receiver
+            w.value = v
+            w.ok = True
+            return w.task
+        buf = self._buf
+        if len(buf) < self._cap:
+            buf.append(v)
+            return None
+        return BLOCKED  # type: ignore[no-any-return]
+
+    def _try_recv(self) -> tuple[Any, bool, Task | None]:
+        """Receive without blocking: (value, ok, peer to ready), or BLOCKED."""
+        w = self._sendq.pop()
+        if w is not None:
+            w.ok = True
+            buf = self._buf
+            if buf:  # full buffer: take its head, the sender's value joins the tail
+                v = buf.popleft()
+                buf.append(w.value)
+                return v, True, w.task
+            return w.value, True, w.task
+        if self._buf:
+            return self._buf.popleft(), True, None
+        if self._closed:
+            return None, False, None
+        return BLOCKED  # type: ignore[no-any-return]
+
+    def _can_send(self) -> bool:
+        return self._closed or self._recvq.head is not None or len(self._buf) < self._cap
+
+    def _can_recv(self) -> bool:
+        return self._closed or self._sendq.head is not None or bool(self._buf)
+
+    # -- the blocking operations -----------------------------------------------
+
+    def send(self, v: T) -> None:
+        """Send ``v``, blocking until a receiver takes it (unbuffered) or it
+        is in the buffer. ``Panic("send on closed channel")`` if closed,
+        including when the channel is closed while this call is blocked."""
+        with LOCK:
+            peer = self._try_send(v)
+            if peer is BLOCKED:
+                w = Waiter(current_task(), v)
+                self._sendq.push(w)
+            if config.DEBUG:
+                self.check_invariants()
+        if peer is not BLOCKED:
+            if peer is not None:
+                ready(peer)
+            return
+        w.task.sched.park(wr.CHAN_SEND, self, w)
+        if not w.ok:
+            raise Panic(SEND_ON_CLOSED)
+
+    def recv_ok(self) -> tuple[T | None, bool]:
+        """Receive a value and whether it is real: ``(v, True)``, or
+        ``(None, False)`` once the channel is closed and drained."""
+        with LOCK:
+            r = self._try_recv()
+            if r is BLOCKED:
+                w = Waiter(current_task(), None)
+                self._recvq.push(w)
+            if config.DEBUG:
+                self.check_invariants()
+        if r is not BLOCKED:
+            if r[2] is not None:
+                ready(r[2])
+            return r[0], r[1]
+        w.task.sched.park(wr.CHAN_RECV, self, w)
+        return w.value, w.ok
+
+    def recv(self) -> T | None:
+        """Receive a value; ``None`` (Go's zero value) once closed and drained."""
+        return self.recv_ok()[0]
+
+    def close(self) -> None:
+        """Close the channel: buffered values can still be received, then
+        receivers get ``(None, False)``; blocked receivers wake at once and
+        blocked senders get ``Panic("send on closed channel")``."""
+        woken: list[Task] = []
+        with LOCK:
+            if self._closed:
+                raise Panic(CLOSE_OF_CLOSED)
+            self._closed = True
+            w = self._recvq.pop()
+            while w is not None:  # receivers get the zero value, ok=False
+                w.value, w.ok = None, False
+                woken.append(w.task)
+                w = self._recvq.pop()
+            w = self._sendq.pop()
+            while w is not None:  # senders wake to panic
+                w.ok = False
+                woken.append(w.task)
+                w = self._sendq.pop()
+            if config.DEBUG:
+                self.check_invariants()
+        for t in woken:
+            ready(t)
+
+    def __iter__(self) -> Iterator[T]:
+        """``for v in ch``: receive until the channel is closed and drained."""
+        while True:
+            v, ok = self.recv_ok()
+            if not ok:
+                return
+            yield v  # type: ignore[misc]
+
+    # -- helpers for timers -------------------------------------------------
+
+    def offer(self, v: T) -> bool:
+        """Send ``v`` only if that cannot block; False (value dropped) if it would."""
+        with LOCK:
+            if self._closed:
+                return False
+            peer = self._try_send(v)
+        if peer is BLOCKED:
+            return False
+        if peer is not None:
+            ready(peer)
+        return True
+
+    def drain(self) -> bool:
+        """Discard buffered values; True if there were any."""
+        with LOCK:
+            had = bool(self._buf)
+            self._buf.clear()
+            # Invariant 3: room in the buffer now, so admit parked senders.
+            woken = []
+            while len(self._buf) < self._cap:
+                w = self._sendq.pop()
+                if w is None:
+                    break
+                self._buf.append(w.value)
+                w.ok = True
+                woken.append(w.task)
+        for t in woken:
+            ready(t)
+        return had
+
+    def check_invariants(self) -> None:
+        """Assert the invariants at the top of this module (LOCK held)."""
+        buf, recvq, sendq = self._buf, self._recvq, self._sendq
+        assert len(buf) <= self._cap, f"{self!r}: buffer over capacity"
+        assert not (buf and recvq), f"{self!r}: buffered values with waiting receivers"
+        assert not (len(buf) < self._cap and sendq), f"{self!r}: room but senders waiting"
+        assert not (self._closed and (recvq or sendq)), f"{self!r}: closed with waiters"
+        if recvq and sendq:
+            for q in (recvq, sendq):
+                w = q.head
+                all_select = True
+                while w is not None:
+                    all_select = all_select and w.group is not None
+                    w = w.next
+                if all_select:
+                    break
+            else:
+                raise AssertionError(f"{self!r}: senders and receivers both waiting")
+
+
+class _NilChan(Chan[Any]):
+    """Go's nil channel: every send and receive blocks forever."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__(0)
+
+    def __repr__(self) -> str:
+        return "nilchan"
+
+    def send(self, v: Any) -> None:
+        _block_forever(wr.CHAN_SEND_NIL)
+
+    def recv_ok(self) -> tuple[Any, bool]:
+        _block_forever(wr.CHAN_RECV_NIL)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def recv(self) -> Any:
+        _block_forever(wr.CHAN_RECV_NIL)
+
+    def close(self) -> None:
+        raise Panic(CLOSE_OF_NIL)
+
+    def offer(self, v: Any) -> bool:
+        return False
+
+    def drain(self) -> bool:
+        return False
+
+
+def _block_forever(reason: str) -> None:
+    from .waiter import SelectGroup
+
+    task = current_task()
+    g = SelectGroup(task)  # no waiters: only withdraw() can end this wait
+    task.sched.park(reason, nilchan, g)
+    raise AssertionError("a nil-channel wait resumed without an exception")  # pragma: no cover
+
+
+nilchan: Chan[Any] = _NilChan()
+"""Go's nil channel: send and receive block forever; select never picks it;
+``close()`` raises ``Panic("close of nil channel")``."""

@@ -1,0 +1,100 @@
+"""dump(): a goroutine dump of every task on every thread, as Go prints one.
+
+Safe to call from any thread, including while the scheduler it describes
+is deadlocked or running: it only reads.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from types import FrameType
+
+from greenlet import getcurrent
+
+from . import waitreason as wr
+from .scheduler import Scheduler, all_schedulers
+from .task import Task
+
+_RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
+MAX_FRAMES = 40
+
+
+def _run_code() -> object:
+    from .run import run
+
+    return run.__code__
+
+
+def _top_frame(t: Task, s: Scheduler) -> FrameType | None:
+    g = t.greenlet
+    if g is None or g.dead:
+        return None
+    frame: FrameType | None = g.gr_frame
+    if frame is None and g.parent is not None and not g:  # not started yet
+        return None
+    if frame is None:  # running right now, on its own thread
+        if g is getcurrent():
+            return sys._getframe(2)
+        return sys._current_frames().get(s.thread_id)
+    return frame
+
+
+def _stack(t: Task, s: Scheduler) -> list[str]:
+    """The task's user-level stack, innermost last, gochan internals hidden."""
+    frame = _top_frame(t, s)
+    frames: list[tuple[FrameType, int]] = []
+    run_code = _run_code()
+    while frame is not None and len(frames) < MAX_FRAMES:
+        if frame.f_code is run_code:
+            break  # below run() is the caller's world, not this task's
+        if not frame.f_code.co_filename.startswith(_RUNTIME_DIR):
+            frames.append((frame, frame.f_lineno))
+        frame = frame.f_back
+    frames.reverse()
+    summary = traceback.StackSummary.extract(frames, lookup_lines=True)
+    return summary.format()
+
+
+def format_task(t: Task, s: Scheduler) -> str:
+    state = t.state
+    if t is s.current and state == wr.RUNNING:
+        state = wr.RUNNING
+    head = f"goroutine {t.id} {t.name!r} [{state}]:"
+    lines = [head]
+    if t.waiting_on is not None:
+        lines.append(f"  waiting on {t.waiting_on!r}")
+    lines.extend(line.rstrip("\n") for line in _stack(t, s))
+    if t.creator:
+        lines.append(f"  created by goroutine {t.creator}")
+    return "\n".join(lines)
+
+
+def format_dump() -> str:
+    """Every task of every scheduler, grouped by thread when there are several."""
+    scheds = all_schedulers()
+    many = len(scheds) > 1
+    out: list[str] = []
+    for s in scheds:
+        if many:
+            out.append(f"=== thread {s.thread.name!r} (ident {s.thread_id}) ===")
+        for t in list(s.tasks.values()):
+            out.append(format_task(t, s))
+            out.append("")
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def dump() -> str:
+    """A Go-style goroutine dump: every task with id, name, state, what it
+    waits on and its stack. Safe from any thread.
+
+    >>> import gochan
+    >>> def main():
+    ...     gochan.go(gochan.Chan().recv)
+    ...     gochan.gosched()
+    ...     print(gochan.dump().splitlines()[0])
+    >>> gochan.run(main)
+    goroutine ... 'main' [running]:
+    """
+    return format_dump()

@@ -1,0 +1,136 @@
+"""The task API: go, run, current, num_goroutine."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from greenlet import getcurrent
+
+from . import config
+from .backends import BACKENDS
+from .clock import Clock, RealClock, VirtualClock
+from .scheduler import Scheduler, current_task, get_scheduler, install, peek_scheduler
+from .task import Task
+
+R = TypeVar("R")
+
+
+def go(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Task:
+    """Start ``fn(*args, **kwargs)`` as a new green task; Go's ``go`` statement.
+
+    Returns at once with the task's handle; the task first runs when the
+    caller next blocks or yields. An exception escaping the task is fatal:
+    it is re-raised in the main task and the other tasks are cancelled.
+
+    >>> import gochan
+    >>> def main():
+    ...     ch = gochan.Chan[str]()
+    ...     gochan.go(ch.send, "hello")
+    ...     return ch.recv()
+    >>> gochan.run(main)
+    'hello'
+    """
+    if not callable(fn):
+        raise TypeError(
+            f"go() needs a callable, got {fn!r}; write go(f, arg) rather than go(f(arg))"
+        )
+    return get_scheduler().spawn(fn, args, kwargs)
+
+
+def current() -> Task:
+    """The running task (the thread's main task outside ``go``)."""
+    return current_task()
+
+
+def num_goroutine() -> int:
+    """The number of live tasks on this thread's scheduler, main included."""
+    s = peek_scheduler()
+    return len(s.tasks) if s is not None else 1
+
+
+def _make_clock(clock: str | Clock) -> Clock:
+    if clock == "real":
+        return RealClock()
+    if clock == "virtual":
+        return VirtualClock()
+    if isinstance(clock, (RealClock, VirtualClock)):
+        return clock
+    raise ValueError(f"clock must be 'real' or 'virtual', got {clock!r}")
+
+
+def run(
+    main: Callable[..., R],
+    /,
+    *args: Any,
+    backend: str | None = None,
+    clock: str | Clock = "real",
+    seed: int | None = None,
+    debug: bool = False,
+    **kwargs: Any,
+) -> R:
+    """Run ``main(*args, **kwargs)`` as the main task of a fresh scheduler on
+    this thread and return its result.
+
+    When ``main`` returns (or raises), every task still alive is cancelled
+    (its ``finally`` blocks run) before ``run`` returns. An exception that
+    escaped another task and was not yet delivered to ``main`` is raised.
+
+    Options: ``backend`` ("builtin"; default ``$GOCHAN_BACKEND`` or
+    builtin), ``clock`` ("real" or "virtual": time jumps to the next timer
+    whenever every task is blocked), ``seed`` (makes select's random
+    choices reproducible), ``debug`` (check channel invariants after every
+    operation).
+
+    >>> import gochan
+    >>> gochan.run(lambda a, b: a + b, 2, 3)
+    5
+    """
+    if not callable(main):
+        raise TypeError(f"run() needs a callable main, got {main!r}")
+    name = backend or os.environ.get("GOCHAN_BACKEND") or "builtin"
+    if name not in BACKENDS:
+        raise ValueError(f"unknown gochan backend {name!r}; available now: {', '.join(BACKENDS)}")
+    clk = _make_clock(clock)
+    if seed is not None and not isinstance(seed, int):
+        raise TypeError(f"seed must be an int or None, got {seed!r}")
+    prev = peek_scheduler()
+    me = getcurrent()
+    if prev is not None and (len(prev.tasks) > 1 or prev.current.greenlet is not me):
+        raise RuntimeError(
+            "gochan.run() cannot start inside a running scheduler (this thread has "
+            f"{len(prev.tasks)} live tasks); start the function with gochan.go() instead"
+        )
+    s = Scheduler(me, clock=clk, seed=seed, backend=name)
+    install(s)
+    old_debug = config.DEBUG
+    config.DEBUG = debug or old_debug
+    main_exc: BaseException | None = None
+    try:
+        try:
+            result = main(*args, **kwargs)
+        except BaseException as e:  # re-raised below, after shutdown
+            main_exc = e
+        errors = s.shutdown()
+    finally:
+        config.DEBUG = old_debug
+        install(prev)
+    _finish_main(s, main_exc, errors)
+    return result
+
+
+def _finish_main(s: Scheduler, main_exc: BaseException | None, errors: list[BaseException]) -> None:
+    if main_exc is not None:
+        for e in errors:
+            if e is not main_exc:
+                main_exc.add_note(f"also, during shutdown: {type(e).__name__}: {e}")
+        raise main_exc
+    if errors:
+        first = errors[0]
+        for e in errors[1:]:
+            first.add_note(f"also, during shutdown: {type(e).__name__}: {e}")
+        raise first
+
+
+__all__ = ["Scheduler", "current", "go", "num_goroutine", "run"]

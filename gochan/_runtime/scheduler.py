@@ -1,0 +1,565 @@
+"""The per-thread scheduler: run queue, park/ready, the hub loop, timers,
+deadlock detection and cross-thread wakeups.
+
+Shape
+-----
+Each OS thread that uses gochan gets one ``Scheduler`` (created on first
+use, or fresh for the duration of ``run()``). Its *main task* is the code
+that was running on the thread (the caller of ``run``, or the thread's own
+code in implicit mode). ``go()`` adds greenlets whose parent is the *hub*,
+a greenlet that runs the loop in ``_hub_loop``: drain cross-thread readies,
+fire due timers, and otherwise wait in the backend.
+
+One way to block
+----------------
+Every blocking operation registers a *wait record* (``waiter.py``) and calls
+``park(reason, waiting_on, record)``; whoever completes or withdraws the
+record calls ``ready(task)`` exactly once. ``park`` switches straight to the
+next runnable task when there is one (no hub round trip: one switch per
+hand-off instead of two), and to the hub otherwise. Every ``BUDGET`` direct
+switches go through the hub anyway, so timers and other threads are never
+starved by two tasks that keep each other busy.
+
+Invariants
+----------
+* Only the scheduler's own thread touches ``runq``, ``current`` and the
+  greenlets. Other threads reach it through ``incoming`` (a deque: append
+  and popleft are atomic) plus ``backend.wakeup()``.
+* Whoever switches to a task sets ``current`` to it first.
+* A task is in ``runq``/``incoming`` at most once: it is readied only by the
+  single winner of its current wait record (or by ``gosched``/``spawn``).
+"""
+
+from __future__ import annotations
+
+import heapq
+import inspect
+import itertools
+import random
+import threading
+from collections import deque
+from collections.abc import Callable
+from threading import get_ident
+from typing import Any
+
+from greenlet import getcurrent, greenlet
+
+from . import waitreason as wr
+from .backends import make_backend
+from .clock import Clock
+from .errors import Cancelled, Deadlock
+from .task import Task
+from .timers_core import TimerEntry, TimerFn
+from .waiter import LOCK, OneShot
+
+# Direct task-to-task switches allowed between two trips through the hub.
+BUDGET = 64
+# How long an idle scheduler waits before re-checking for deadlock while
+# some other thread is alive (it could still wake us; we cannot be told
+# when a thread that never used gochan exits).
+RECHECK_MIN, RECHECK_MAX = 0.005, 0.25
+
+_local = threading.local()
+# Guards _schedulers and every scheduler's ``idle`` flag (see _deadlock_check).
+_registry_lock = threading.Lock()
+_schedulers: dict[int, Scheduler] = {}
+_TIMEOUT = object()
+
+
+class Scheduler:
+    """The scheduler of one OS thread. Internal; see the module docstring."""
+
+    def __init__(
+        self,
+        main_greenlet: greenlet,
+        *,
+        clock: Clock,
+        seed: int | None,
+        backend: str,
+    ) -> None:
+        self.thread_id = get_ident()
+        self.thread = threading.current_thread()
+        self.runq: deque[Task] = deque()
+        self.incoming: deque[Task | None] = deque()  # None: "re-check timers"
+        self.tasks: dict[int, Task] = {}
+        self.clock = clock
+        self.rng = random.Random(seed)
+        self.backend = make_backend(backend)
+        self.timers: list[tuple[float, int, TimerEntry]] = []
+        self.timer_lock = threading.Lock()
+        self._timer_seq = itertools.count()
+        self._dead_timers = 0
+        # Outstanding work that can wake a task without a timer (I/O waits,
+        # thread off-loads, awaits): while > 0 this is never a deadlock.
+        self.pending = 0
+        self.idle = False
+        self.deadlock_pending = False
+        self.budget = BUDGET
+        self._shutdown_wait: OneShot | None = None
+        main = Task(self, "main")
+        main.greenlet = main_greenlet
+        main.state = wr.RUNNING
+        self.main = main
+        self.current = main
+        self.tasks[main.id] = main
+        self.hub = greenlet(self._hub_loop, main_greenlet)
+
+    def __repr__(self) -> str:
+        return f"<Scheduler thread={self.thread.name!r} tasks={len(self.tasks)}>"
+
+    # -- starting and ending tasks ------------------------------------------
+
+    def spawn(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Task:
+        t = Task(self, getattr(fn, "__qualname__", None) or repr(fn))
+        t._fn, t._args, t._kwargs = fn, args, kwargs
+        t.creator = self.current.id
+        t.greenlet = greenlet(t._run, self.hub)
+        self.tasks[t.id] = t
+        self.runq.append(t)
+        return t
+
+    def task_main(self, t: Task) -> None:
+        """Body of every spawned task's greenlet."""
+        fn, args, kwargs = t._fn, t._args, t._kwargs
+        t._fn, t._args, t._kwargs = None, (), {}
+        t.state = wr.RUNNING
+        try:
+            if t._cancelled:  # cancelled before it ever ran: never runs (as Go)
+                raise Cancelled()
+            assert fn is not None
+            result = fn(*args, **kwargs)
+            if inspect.iscoroutine(result):
+                result.close()
+                raise TypeError(
+                    f"{t.name} returned a coroutine: gochan tasks run plain functions. "
+                    "Call the async code through await_() on an async backend instead."
+                )
+        except Cancelled as e:
+            self._finish(t, None, e)
+        except BaseException as e:  # every escape is fatal, as in Go
+            self._finish(t, None, e)
+            self._crash(t, e)
+        else:
+            self._finish(t, result, None)
+
+    def _finish(self, t: Task, result: Any, exc: BaseException | None) -> None:
+        with LOCK:
+            t._result, t._exc, t._done = result, exc, True
+            t.state = "dead"
+            joiners, t._joiners = t._joiners, []
+            woken = [w.task for w in joiners if w.fire()]
+        del self.tasks[t.id]
+        for j in woken:
+            ready(j)
+        sw = self._shutdown_wait
+        if sw is not None and len(self.tasks) == 1:
+            with LOCK:
+                won = sw.fire()
+            if won:
+                ready(self.main)
+
+    def _crash(self, t: Task, e: BaseException) -> None:
+        """An exception escaped task ``t``: fatal, as an unrecovered Go panic."""
+        e.add_note(f"raised in goroutine {t.id} ({t.name!r}); gochan cancelled the other tasks")
+        main = self.main
+        pending = main._throw
+        if pending is not None:
+            pending.add_note(f"goroutine {t.id} ({t.name!r}) also raised {type(e).__name__}: {e}")
+            return
+        for other in list(self.tasks.values()):
+            if other is not main:
+                other.cancel()
+        self.interrupt(main, e)
+
+    def interrupt(self, t: Task, exc: BaseException) -> None:
+        """Deliver ``exc`` to ``t``: now if parked, else at its next blocking
+        point. ``Cancelled`` is delivered through the sticky ``_cancelled``
+        flag instead of ``_throw``. Thread-safe."""
+        with LOCK:
+            sticky = isinstance(exc, Cancelled)
+            if not sticky:
+                t._throw = exc
+            w = t._waiting
+            withdrawn = w is not None and w.withdraw()
+            if withdrawn:
+                t._waiting = None
+                t._resume_exc = exc
+                if not sticky:
+                    t._throw = None
+        if withdrawn:
+            ready(t)
+
+    # -- park / ready -------------------------------------------------------
+
+    def park(self, reason: str, waiting_on: Any, waiting: Any) -> None:
+        """Suspend the running task until ``ready`` is called for it.
+
+        Preconditions: LOCK is not held; ``waiting`` (the wait record, or
+        None for gosched) is already registered where a peer can complete
+        it. On return ``self.current`` is the caller again. Raises the
+        exception of whoever withdrew the wait (cancel, fatal, deadlock).
+        """
+        cur = self.current
+        cur._waiting = waiting
+        # A pending interrupt is raised instead of blocking, but only if the
+        # wait can still be withdrawn: if a peer already completed it, its
+        # ready() is on the way and must be consumed by this park.
+        if (cur._throw is not None or cur._cancelled) and waiting is not None:
+            with LOCK:
+                withdrawn = waiting.withdraw()
+            if withdrawn:
+                cur._waiting = None
+                raise cur._take_pending()
+        cur.state = reason
+        cur.waiting_on = waiting_on
+        runq = self.runq
+        if runq and self.budget:
+            self.budget -= 1
+            nxt = runq.popleft()
+            if nxt is not cur:
+                self.current = nxt
+                nxt.greenlet.switch()  # type: ignore[union-attr]
+        else:
+            self.hub.switch()
+        # Resumed: our switcher set self.current = cur.
+        cur.state = wr.RUNNING
+        cur.waiting_on = cur._waiting = None
+        exc = cur._resume_exc
+        if exc is not None:
+            cur._resume_exc = None
+            raise exc
+
+    def ready_remote(self, t: Task | None) -> None:
+        """Make ``t`` runnable from another thread (None: just re-check)."""
+        with _registry_lock:
+            self.incoming.append(t)
+            self.idle = False
+        self.backend.wakeup()
+
+    # -- the hub ------------------------------------------------------------
+
+    def _hub_loop(self, *_: Any) -> None:
+        # Started by the first switch to the hub, or by the first task that
+        # dies before the hub ever ran (then with its return value: ignored).
+        runq = self.runq
+        while True:
+            self.budget = BUDGET
+            if self.incoming:
+                self._drain_incoming()
+            if self.timers:
+                self._run_timers()
+            if not runq:
+                self._wait_for_work()
+            nxt = runq.popleft()
+            self.current = nxt
+            nxt.greenlet.switch()  # type: ignore[union-attr]
+
+    def _drain_incoming(self) -> None:
+        incoming, runq = self.incoming, self.runq
+        while incoming:
+            t = incoming.popleft()
+            if t is not None:
+                t.state = wr.RUNNABLE
+                runq.append(t)
+
+    def _wait_for_work(self) -> None:
+        """Block the thread until a task is runnable; report deadlocks."""
+        runq, clock = self.runq, self.clock
+        recheck = RECHECK_MIN
+        while not runq:
+            if self.deadlock_pending:
+                self.deadlock_pending = False
+                self._report_deadlock()
+                break
+            deadline = self._next_deadline()
+            timeout: float | None
+            if deadline is not None:
+                if clock.virtual and not self.pending:
+                    clock.advance_to(deadline)
+                    self._run_timers()
+                    continue
+                timeout = deadline - clock.now()
+            elif self.pending:
+                timeout = None
+            elif self._deadlock_check():
+                self._report_deadlock()
+                break
+            else:
+                timeout, recheck = recheck, min(recheck * 2, RECHECK_MAX)
+            self.backend.wait(timeout, self.incoming)
+            if self.incoming:
+                self._drain_incoming()
+            if self.timers:
+                self._run_timers()
+        self.idle = False
+
+    def _deadlock_check(self) -> bool:
+        """True if no thread can ever wake any task of this scheduler.
+
+        Called with nothing runnable, no timer and nothing pending. Marks
+        this scheduler idle; then it is a deadlock only if every other live
+        thread is a gochan thread that is idle too (a thread that never used
+        gochan could still send to a channel). The idle flags are read and
+        cleared (by ready_remote) under one lock, so a wakeup in flight is
+        never missed. Every idle scheduler of a global deadlock is told so.
+        """
+        with _registry_lock:
+            if self.incoming:
+                return False
+            self.idle = True
+            me = self.thread_id
+            others = []
+            for th in threading.enumerate():
+                if th.ident == me:
+                    continue
+                s = _schedulers.get(th.ident)  # type: ignore[arg-type]
+                if s is None or not s.idle or s.incoming or s.pending:
+                    return False
+                others.append(s)
+            for s in others:
+                s.deadlock_pending = True
+        for s in others:
+            s.backend.wakeup()
+        return True
+
+    def _report_deadlock(self) -> None:
+        from .dump import format_dump
+
+        report = "all goroutines are asleep - deadlock!\n\n" + format_dump()
+        main = self.main
+        self.interrupt(main, Deadlock(report))
+        if not self.runq:  # pragma: no cover - every park has a wait record
+            raise AssertionError(f"deadlocked main task could not be woken: {main!r}")
+
+    # -- timers -------------------------------------------------------------
+
+    def add_timer(self, when: float, fn: TimerFn) -> TimerEntry:
+        """Arm ``fn`` to run at ``when`` on this scheduler. Thread-safe."""
+        e = TimerEntry(when, fn)
+        with self.timer_lock:
+            self.push_timer_locked(e)
+        if get_ident() != self.thread_id:
+            self.ready_remote(None)  # make the owner recompute its deadline
+        return e
+
+    def push_timer_locked(self, e: TimerEntry) -> None:
+        heapq.heappush(self.timers, (e.when, next(self._timer_seq), e))
+
+    def cancel_timer_locked(self, e: TimerEntry) -> bool:
+        """Disarm ``e``; True if it was armed. Timer lock held."""
+        if e.fn is None:
+            return False
+        e.fn = None
+        self._dead_timers += 1
+        timers = self.timers
+        if self._dead_timers > 64 and self._dead_timers * 2 > len(timers):
+            timers[:] = [x for x in timers if x[2].fn is not None]
+            heapq.heapify(timers)
+            self._dead_timers = 0
+        return True
+
+    def _next_deadline(self) -> float | None:
+        timers = self.timers
+        with self.timer_lock:
+            while timers and timers[0][2].fn is None:
+                heapq.heappop(timers)
+            return timers[0][0] if timers else None
+
+    def _run_timers(self) -> None:
+        """Fire every due timer; callbacks run with the timer lock held."""
+        now = self.clock.now()
+        timers = self.timers
+        with self.timer_lock:
+            while timers and timers[0][0] <= now:
+                e = timers[0][2]
+                fn = e.fn
+                if fn is None:
+                    heapq.heappop(timers)
+                    continue
+                nxt = fn()
+                if nxt is None or e.fn is None:
+                    e.fn = None
+                    heapq.heappop(timers)
+                else:
+                    e.when = nxt
+                    heapq.heapreplace(timers, (nxt, next(self._timer_seq), e))
+
+    # -- shutdown -------------------------------------------------------------
+
+    def shutdown(self) -> list[BaseException]:
+        """Cancel every task but main, newest first, and wait for them.
+
+        Returns the exceptions delivered to main meanwhile (tasks that
+        raised something other than Cancelled while unwinding).
+        """
+        main = self.main
+        errors: list[BaseException] = []
+        if main._throw is not None:
+            errors.append(main._take_pending())
+        for t in reversed(list(self.tasks.values())):
+            if t is not main:
+                t.cancel()
+        while len(self.tasks) > 1:
+            w = OneShot(main)
+            self._shutdown_wait = w
+            try:
+                self.park(wr.SHUTDOWN, None, w)
+            except BaseException as e:
+                errors.append(e)
+            finally:
+                self._shutdown_wait = None
+        if self.hub:
+            self.hub.throw()  # end the hub loop (GreenletExit) while we own it
+        self.backend.close()
+        return errors
+
+
+# -- module-level helpers (the API layer calls these) -----------------------
+
+
+def ready(t: Task) -> None:
+    """Make parked task ``t`` runnable. Any thread; LOCK must not be held."""
+    s = t.sched
+    if s.thread_id == get_ident():
+        t.state = wr.RUNNABLE
+        s.runq.append(t)
+    else:
+        s.ready_remote(t)
+
+
+def get_scheduler() -> Scheduler:
+    """This thread's scheduler, created (implicit mode) on first use."""
+    try:
+        s: Scheduler = _local.sched
+        return s
+    except AttributeError:
+        return _implicit_scheduler()
+
+
+def peek_scheduler() -> Scheduler | None:
+    """This thread's scheduler if it has one; never creates one."""
+    return getattr(_local, "sched", None)
+
+
+def _implicit_scheduler() -> Scheduler:
+    import os
+
+    from .clock import RealClock
+
+    s = Scheduler(
+        getcurrent(),
+        clock=RealClock(),
+        seed=None,
+        backend=os.environ.get("GOCHAN_BACKEND") or "builtin",
+    )
+    install(s)
+    return s
+
+
+def install(s: Scheduler | None) -> None:
+    """Make ``s`` this thread's scheduler (None: forget it)."""
+    ident = get_ident()
+    with _registry_lock:
+        alive = {t.ident for t in threading.enumerate()}
+        for k in [k for k in _schedulers if k not in alive]:
+            del _schedulers[k]
+        if s is None:
+            _schedulers.pop(ident, None)
+        else:
+            _schedulers[ident] = s
+    if s is None:
+        if hasattr(_local, "sched"):
+            del _local.sched
+    else:
+        _local.sched = s
+
+
+def all_schedulers() -> list[Scheduler]:
+    with _registry_lock:
+        return list(_schedulers.values())
+
+
+def current_task() -> Task:
+    """The running task; RuntimeError where a blocking call cannot work."""
+    s = get_scheduler()
+    cur = s.current
+    g = getcurrent()
+    if cur.greenlet is not g:
+        if g is s.hub:
+            raise RuntimeError(
+                "a blocking gochan call was made inside a timer callback, where nothing "
+                "may block; start a task with gochan.go() and block there instead"
+            )
+        raise RuntimeError(
+            f"a blocking gochan call was made from greenlet {g!r}, which gochan does not "
+            "manage; start that code with gochan.go() instead"
+        )
+    return cur
+
+
+def gosched() -> None:
+    """Yield the processor: let other runnable tasks run, then continue.
+
+    >>> import gochan
+    >>> out = []
+    >>> def main():
+    ...     gochan.go(out.append, "task")
+    ...     gochan.gosched()
+    ...     out.append("main")
+    >>> gochan.run(main); out
+    ['task', 'main']
+    """
+    cur = current_task()
+    if cur._throw is not None or cur._cancelled:
+        raise cur._take_pending()
+    s = cur.sched
+    cur.state = wr.RUNNABLE
+    s.runq.append(cur)
+    s.park(wr.RUNNABLE, None, None)
+
+
+def _fire_oneshot(w: OneShot, value: Any = None) -> None:
+    with LOCK:
+        won = w.fire(value)
+    if won:
+        ready(w.task)
+
+
+def join_task(target: Task, timeout: float | None) -> None:
+    """Park the calling task until ``target`` is done (see Task.join)."""
+    if target._done:
+        return
+    cur = current_task()
+    if cur is target:
+        raise RuntimeError("a task cannot join itself: it would wait forever")
+    w = OneShot(cur)
+    with LOCK:
+        if target._done:
+            return
+        target._joiners.append(w)
+    s = cur.sched
+    if timeout is not None:
+
+        def on_timeout() -> None:
+            with LOCK:
+                won = w.fire(_TIMEOUT)
+                if won:
+                    target._joiners.remove(w)
+            if won:
+                ready(cur)
+
+        w.timer = s.add_timer(s.clock.now() + timeout, on_timeout)
+    s.park(wr.TASK_JOIN, target, w)
+    if w.value is _TIMEOUT:
+        raise TimeoutError(f"task {target.id} ({target.name!r}) still running after {timeout}s")
+    if w.timer is not None:
+        with s.timer_lock:
+            s.cancel_timer_locked(w.timer)
+
+
+def sleep_task(seconds: float) -> None:
+    cur = current_task()
+    s = cur.sched
+    w = OneShot(cur)
+    w.timer = s.add_timer(s.clock.now() + seconds, lambda: _fire_oneshot(w))
+    s.park(wr.SLEEP, seconds, w)

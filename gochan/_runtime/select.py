@@ -1,0 +1,154 @@
+"""select: Go's select statement (runtime/select.go), in three passes.
+
+Pass 1 (``_poll``): with LOCK held, find every case that can proceed now
+and pick one uniformly at random (Go's spec), or take ``default``.
+Pass 2 (``_enqueue``): no case is ready, so park one Waiter per case on its
+channel, all sharing one SelectGroup.
+Pass 3 (after ``park``): the group's winner says which case fired; the
+other waiters were already unlinked when the group was claimed, so nothing
+is left queued on the other channels.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import waitreason as wr
+from .chan import Chan, _NilChan, nilchan
+from .errors import SEND_ON_CLOSED, Panic
+from .scheduler import current_task, get_scheduler, ready
+from .waiter import LOCK, SelectGroup, Waiter
+
+RECV, RECV_OK, SEND = 0, 1, 2
+_KINDS: dict[Any, int] = {
+    Chan.recv: RECV,
+    Chan.recv_ok: RECV_OK,
+    Chan.send: SEND,
+    _NilChan.recv: RECV,
+    _NilChan.recv_ok: RECV_OK,
+    _NilChan.send: SEND,
+}
+
+
+class _Default:
+    """The ``default`` case marker of ``select``."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "default"
+
+
+default: Any = _Default()
+"""Pass as a ``select`` case: chosen when no other case is ready."""
+
+_CASE_HELP = "expected ch.recv, ch.recv_ok, (ch.send, value) or default"
+
+
+def _bad_case(i: int, c: object, why: str = "") -> TypeError:
+    return TypeError(f"select case {i} is {c!r}{why}; {_CASE_HELP}")
+
+
+def _parse(cases: tuple[Any, ...]) -> tuple[list[tuple[int, Chan[Any], Any]], int]:
+    """Turn cases into (kind, channel, value) triples and the default index."""
+    ops: list[tuple[int, Chan[Any], Any]] = []
+    dflt = -1
+    for i, c in enumerate(cases):
+        if type(c) is tuple:
+            if len(c) != 2:
+                raise _bad_case(i, c, " (a send case is a pair)")
+            f, v = c
+            if _KINDS.get(getattr(f, "__func__", None)) != SEND:
+                raise _bad_case(i, c, " (a send case pairs ch.send with the value)")
+            ops.append((SEND, f.__self__, v))
+        elif c is default:
+            if dflt >= 0:
+                raise ValueError(f"select has two default cases (at {dflt} and {i}); keep one")
+            dflt = i
+            ops.append((-1, nilchan, None))
+        else:
+            kind = _KINDS.get(getattr(c, "__func__", None))
+            if kind is None or kind == SEND:
+                hint = " (did you call it? pass ch.recv, not ch.recv())" if not callable(c) else ""
+                raise _bad_case(i, c, hint)
+            ops.append((kind, c.__self__, None))
+    return ops, dflt
+
+
+def select(*cases: Any) -> tuple[int, Any]:
+    """Wait on several channel operations; run exactly one. Go's ``select``.
+
+    Cases: ``ch.recv`` (value: what was received, None if closed),
+    ``ch.recv_ok`` (value: ``(v, ok)``), ``(ch.send, v)`` (value: None) and
+    ``default`` (taken when nothing else is ready). Returns ``(index,
+    value)``. Among ready cases the choice is uniformly random; with no
+    ready case and no default it blocks. ``select()`` blocks forever.
+
+    >>> import gochan
+    >>> def main():
+    ...     a, b = gochan.Chan[str](1), gochan.Chan[str](1)
+    ...     b.send("hi")
+    ...     return gochan.select(a.recv, b.recv, gochan.default)
+    >>> gochan.run(main)
+    (1, 'hi')
+    """
+    ops, dflt = _parse(cases)
+    rng = get_scheduler().rng
+    with LOCK:
+        # Pass 1: the ready cases, then a uniform choice among them.
+        ready_idx = [
+            i
+            for i, (kind, ch, _) in enumerate(ops)
+            if kind >= 0
+            and ch is not nilchan
+            and (ch._can_send() if kind == SEND else ch._can_recv())
+        ]
+        if ready_idx:
+            i = ready_idx[0] if len(ready_idx) == 1 else ready_idx[rng.randrange(len(ready_idx))]
+            kind, ch, v = ops[i]
+            if kind == SEND:
+                peer = ch._try_send(v)
+                result: Any = None
+            else:
+                value, ok, peer = ch._try_recv()
+                result = (value, ok) if kind == RECV_OK else value
+        elif dflt >= 0:
+            return dflt, None
+        else:
+            # Pass 2: park on every case.
+            task = current_task()
+            g = SelectGroup(task)
+            for i, (kind, ch, v) in enumerate(ops):
+                if ch is nilchan:
+                    continue
+                w = Waiter(task, v, g, i)
+                g.waiters.append(w)
+                (ch._sendq if kind == SEND else ch._recvq).push(w)
+    if ready_idx:
+        if peer is not None:
+            ready(peer)
+        return i, result
+    task.sched.park(wr.SELECT if cases else wr.SELECT_NO_CASES, _Cases(ops), g)
+    # Pass 3: the winner tells which case fired.
+    won = g.winner
+    assert won is not None
+    kind = ops[won.index][0]
+    if kind == SEND:
+        if not won.ok:
+            raise Panic(SEND_ON_CLOSED)
+        return won.index, None
+    return won.index, ((won.value, won.ok) if kind == RECV_OK else won.value)
+
+
+class _Cases:
+    """What a parked select waits on, for dump()."""
+
+    __slots__ = ("ops",)
+
+    def __init__(self, ops: list[tuple[int, Chan[Any], Any]]) -> None:
+        self.ops = ops
+
+    def __repr__(self) -> str:
+        names = {RECV: "recv", RECV_OK: "recv_ok", SEND: "send"}
+        parts = [f"{names[k]} {ch!r}" for k, ch, _ in self.ops if k >= 0]
+        return "select(" + ", ".join(parts) + ")"

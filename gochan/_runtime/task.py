@@ -1,0 +1,141 @@
+"""Task: a green task (Go's ``g``) and its handle."""
+
+from __future__ import annotations
+
+import itertools
+from typing import TYPE_CHECKING, Any
+
+from . import waitreason
+from .errors import Cancelled
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from greenlet import greenlet
+
+    from .scheduler import Scheduler
+    from .waiter import OneShot
+
+_ids = itertools.count(1)
+
+
+class Task:
+    """A green task, started by ``go()`` or ``run()``; Go's goroutine.
+
+    >>> import gochan
+    >>> def main():
+    ...     t = gochan.go(lambda x: x * 2, 21)
+    ...     return t.join()
+    >>> gochan.run(main)
+    42
+
+    Attributes: ``id`` (unique in the process), ``name`` (writable; the
+    function's qualified name by default, ``"main"`` for a main task).
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_args",
+        "_cancelled",
+        "_done",
+        "_exc",
+        "_fn",
+        "_joiners",
+        "_kwargs",
+        "_result",
+        "_resume_exc",
+        "_throw",
+        "_waiting",
+        "creator",
+        "greenlet",
+        "id",
+        "name",
+        "sched",
+        "state",
+        "waiting_on",
+    )
+
+    def __init__(self, sched: Scheduler, name: str) -> None:
+        self.id = next(_ids)
+        self.name = name
+        self.sched = sched
+        self.greenlet: greenlet | None = None
+        self.state: str = waitreason.RUNNABLE
+        self.waiting_on: Any = None
+        # The wait record of the current park; withdraw() takes the task back.
+        self._waiting: Any = None
+        # An exception to raise at the next blocking point (fatal error).
+        self._throw: BaseException | None = None
+        # Raised when the current park resumes (set by whoever withdrew it).
+        self._resume_exc: BaseException | None = None
+        # Sticky: once cancelled, every blocking point raises Cancelled.
+        self._cancelled = False
+        self._done = False
+        self._result: Any = None
+        self._exc: BaseException | None = None
+        self._joiners: list[OneShot] = []
+        self._fn: Callable[..., Any] | None = None
+        self._args: tuple[Any, ...] = ()
+        self._kwargs: dict[str, Any] = {}
+        self.creator = 0  # id of the task that called go(); 0 for a main task
+
+    def _run(self, *_: Any) -> None:
+        self.sched.task_main(self)
+
+    def _take_pending(self) -> BaseException:
+        """The interrupt to raise at a blocking point (consumes ``_throw``)."""
+        exc = self._throw
+        if exc is not None:
+            self._throw = None
+            return exc
+        return Cancelled()
+
+    def __repr__(self) -> str:
+        return f"<Task {self.id} {self.name!r} [{self.state}]>"
+
+    def done(self) -> bool:
+        """True once the task has returned, raised or been cancelled."""
+        return self._done
+
+    def cancelled(self) -> bool:
+        """True if the task ended because it was cancelled."""
+        return self._done and isinstance(self._exc, Cancelled)
+
+    def result(self) -> Any:
+        """The task's return value, or re-raise its exception, once done.
+
+        Raises ``RuntimeError`` if the task is still running: use ``join()``
+        to wait for it.
+        """
+        if not self._done:
+            raise RuntimeError(
+                f"task {self.id} ({self.name!r}) has not finished; "
+                "call join() to wait for its result"
+            )
+        if self._exc is not None:
+            raise self._exc
+        return self._result
+
+    def join(self, timeout: float | None = None) -> Any:
+        """Wait until the task is done, then return as ``result()``.
+
+        Blocks only the calling green task. ``TimeoutError`` if ``timeout``
+        seconds (on the scheduler clock) pass first.
+        """
+        from .scheduler import join_task
+
+        join_task(self, timeout)
+        return self.result()
+
+    def cancel(self) -> bool:
+        """Ask the task to stop: ``Cancelled`` is raised at its blocking points.
+
+        A parked task is woken at once; a runnable one gets it at its next
+        blocking call; a task that has not started never runs. Returns False
+        if the task was already done. Thread-safe.
+        """
+        if self._done:
+            return False
+        self._cancelled = True
+        self.sched.interrupt(self, Cancelled())
+        return True

@@ -1,0 +1,46 @@
+"""Every name of api.md's Tasks, Channels, select, Time and dump() sections
+is exported from ``gochan`` with ``gochan`` as its public home."""
+
+from __future__ import annotations
+
+import gochan
+
+API_NAMES = {
+    # Tasks
+    "go", "run", "gosched", "current", "num_goroutine", "Task", "Deadlock",
+    # Channels
+    "Chan", "nilchan", "Panic",
+    # select
+    "select", "default",
+    # Time
+    "sleep", "after", "tick", "Timer", "after_func", "Ticker", "monotonic",
+    # Debugging
+    "dump",
+}  # fmt: skip
+
+
+def test_every_api_name_is_exported() -> None:
+    missing = sorted(n for n in API_NAMES if not hasattr(gochan, n))
+    assert not missing, f"api.md names missing from gochan: {missing}"
+    assert API_NAMES <= set(gochan.__all__)
+
+
+def test_public_home_is_gochan() -> None:
+    for name in ("Chan", "Task", "Timer", "Ticker", "Panic", "Deadlock", "go", "run", "select"):
+        assert getattr(gochan, name).__module__ == "gochan", name
+
+
+def test_task_handle_attributes() -> None:
+    def main() -> None:
+        t = gochan.current()
+        assert isinstance(t.id, int) and t.name == "main" and not t.done()
+        for attr in ("id", "name", "done", "result", "join"):
+            assert hasattr(t, attr)
+
+    gochan.run(main)
+
+
+def test_deadlock_is_runtime_error_and_panic_is_exception() -> None:
+    assert issubclass(gochan.Deadlock, RuntimeError)
+    assert issubclass(gochan.Panic, Exception)
+    assert gochan.Panic("x").value == "x"
