@@ -408,6 +408,8 @@ class Scheduler:
                 errors.append(e)
             finally:
                 self._shutdown_wait = None
+        if main._throw is not None:  # a task raised while unwinding, after main woke
+            errors.append(main._take_pending())
         if self.hub:
             self.hub.throw()  # end the hub loop (GreenletExit) while we own it
         self.backend.close()

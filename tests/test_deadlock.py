@@ -1,0 +1,179 @@
+"""Deadlock reports and dump(): Go's header, every task with its id, name,
+state and Python stack; never a false report."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import pytest
+
+import gochan
+from gochan import Chan, Deadlock, go, run
+
+
+def _report(main) -> str:  # type: ignore[no-untyped-def]
+    with pytest.raises(Deadlock) as ei:
+        run(main)
+    return str(ei.value)
+
+
+def test_main_alone_blocked_on_recv() -> None:
+    def lonely_main() -> None:
+        Chan[int]().recv()
+
+    text = _report(lonely_main)
+    assert text.startswith("all goroutines are asleep - deadlock!\n")
+    assert re.search(r"goroutine \d+ 'main' \[chan receive\]:", text)
+    assert "in lonely_main" in text and "Chan[int]().recv()" in text
+
+
+def test_report_lists_every_task_with_state_and_stack() -> None:
+    def stuck_sender(ch: Chan[int]) -> None:
+        ch.send(1)
+
+    def stuck_selecter(a: Chan[int], b: Chan[int]) -> None:
+        gochan.select(a.recv, b.recv)
+
+    def main() -> None:
+        s = go(stuck_sender, Chan[int]())
+        s.name = "sender"
+        go(stuck_selecter, Chan[int](), Chan[int]())
+        go(gochan.nilchan.recv)
+        go(gochan.select)
+        Chan[int]().recv()
+
+    text = _report(main)
+    for pattern in (
+        r"'main' \[chan receive\]",
+        r"'sender' \[chan send\]",
+        r"'main\.<locals>\.stuck_selecter'|stuck_selecter' \[select\]",
+        r"\[chan receive \(nil chan\)\]",
+        r"\[select \(no cases\)\]",
+    ):
+        assert re.search(pattern, text), (pattern, text)
+    assert "in stuck_sender" in text and "ch.send(1)" in text
+    assert "created by goroutine" in text
+    assert "waiting on <Chan cap=0" in text
+    assert "_runtime" not in text  # gochan internals are hidden from stacks
+
+
+def test_sleeping_task_is_not_a_deadlock() -> None:
+    def main() -> int:
+        ch = Chan[int]()
+        go(lambda: (gochan.sleep(5), ch.send(1)))
+        return ch.recv()
+
+    assert run(main, clock="virtual") == 1
+
+
+def test_deadlock_after_timers_run_out() -> None:
+    def main() -> None:
+        ch = Chan[int]()
+        gochan.after_func(3, lambda: None)
+        ch.recv()
+
+    with pytest.raises(Deadlock):
+        run(main, clock="virtual")
+
+
+def test_deadlock_is_catchable_and_run_continues() -> None:
+    def main() -> str:
+        ch = Chan[int]()
+        with pytest.raises(Deadlock):
+            ch.recv()
+        go(ch.send, 3)
+        return f"recovered {ch.recv()}"
+
+    assert run(main) == "recovered 3"
+
+
+def test_deadlock_in_implicit_mode() -> None:
+    with pytest.raises(Deadlock, match="all goroutines are asleep"):
+        Chan[int]().recv()
+
+
+def test_no_false_report_while_a_foreign_thread_can_still_send() -> None:
+    ch = Chan[int]()
+    go_ahead = threading.Event()
+
+    def other_thread() -> None:
+        go_ahead.wait()
+        ch.send(99)
+
+    th = threading.Thread(target=other_thread)
+    th.start()
+
+    def main() -> int:
+        # Parked with no timer: only the other thread can wake us. The
+        # scheduler keeps re-checking and must not report while it lives.
+        go(lambda: (gochan.sleep(0.05), go_ahead.set()))
+        return ch.recv()
+
+    try:
+        assert run(main) == 99
+    finally:
+        go_ahead.set()
+        th.join()
+
+
+def test_deadlock_reported_once_the_other_thread_exits() -> None:
+    ch = Chan[int]()
+    started = threading.Event()
+
+    def other_thread() -> None:
+        started.set()  # exits without sending
+
+    th = threading.Thread(target=other_thread)
+    th.start()
+    started.wait()
+    try:
+        with pytest.raises(Deadlock):
+            run(ch.recv)
+    finally:
+        th.join()
+
+
+def test_global_deadlock_across_two_gochan_threads() -> None:
+    a, b = Chan[int](), Chan[int]()
+    errors: list[BaseException] = []
+    ready = threading.Event()
+
+    def thread_main() -> None:
+        try:
+            ready.set()
+            a.recv()  # waits for main thread, which waits for us
+        except Deadlock as e:
+            errors.append(e)
+
+    th = threading.Thread(target=thread_main, name="peer")
+    th.start()
+    ready.wait()
+    try:
+        with pytest.raises(Deadlock) as ei:
+            run(b.recv)
+    finally:
+        th.join(timeout=30)
+    assert not th.is_alive()
+    assert len(errors) == 1
+    assert "=== thread 'peer'" in str(ei.value)
+
+
+def test_dump_lists_tasks_from_inside_and_from_another_thread() -> None:
+    out: list[str] = []
+
+    def main() -> None:
+        w = go(Chan[int]().recv)
+        w.name = "parked-worker"
+        gochan.gosched()
+        out.append(gochan.dump())
+        th = threading.Thread(target=lambda: out.append(gochan.dump()))
+        th.start()
+        th.join()
+
+    run(main)
+    inside, outside = out
+    assert re.search(r"'main' \[running\]", inside)
+    assert re.search(r"'parked-worker' \[chan receive\]", inside)
+    assert re.search(r"'parked-worker' \[chan receive\]", outside)
+    assert "in main" in inside

@@ -1,0 +1,354 @@
+"""Tasks: go, run, implicit mode, gosched, current, num_goroutine, Task
+handles, fatal exceptions and cancellation at the end of run()."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+import gochan
+from gochan import Chan, go, run
+
+
+def test_run_returns_result_and_passes_arguments() -> None:
+    assert run(lambda a, b, *, c: a + b + c, 1, 2, c=3) == 6
+
+
+def test_run_reraises_main_exception() -> None:
+    def main() -> None:
+        raise KeyError("k")
+
+    with pytest.raises(KeyError):
+        run(main)
+
+
+def test_go_runs_when_caller_blocks_not_before() -> None:
+    order: list[str] = []
+
+    def main() -> None:
+        go(order.append, "task")
+        order.append("after go")
+        gochan.gosched()
+        order.append("after gosched")
+
+    run(main)
+    assert order == ["after go", "task", "after gosched"]
+
+
+def test_tasks_run_in_fifo_order() -> None:
+    order: list[int] = []
+
+    def main() -> None:
+        for i in range(5):
+            go(order.append, i)
+        gochan.gosched()
+
+    run(main)
+    assert order == [0, 1, 2, 3, 4]
+
+
+def test_gosched_interleaves_tasks() -> None:
+    out: list[str] = []
+
+    def worker(name: str) -> None:
+        for i in range(3):
+            out.append(f"{name}{i}")
+            gochan.gosched()
+
+    def main() -> None:
+        a, b = go(worker, "a"), go(worker, "b")
+        a.join()
+        b.join()
+
+    run(main)
+    assert out == ["a0", "b0", "a1", "b1", "a2", "b2"]
+
+
+def test_current_and_task_handle() -> None:
+    def child() -> int:
+        t = gochan.current()
+        assert t.name.endswith("child")
+        return t.id
+
+    def main() -> None:
+        me = gochan.current()
+        assert me.name == "main"
+        t = go(child)
+        assert not t.done()
+        with pytest.raises(RuntimeError, match="join"):
+            t.result()
+        assert t.join() == t.id != me.id
+        assert t.done() and t.result() == t.id
+
+    run(main)
+
+
+def test_task_name_is_writable() -> None:
+    def main() -> None:
+        t = go(lambda: None)
+        t.name = "worker-1"
+        t.join()
+        assert repr(t).startswith(f"<Task {t.id} 'worker-1'")
+
+    run(main)
+
+
+def test_num_goroutine_counts_live_tasks() -> None:
+    def main() -> None:
+        block = Chan[None]()
+        assert gochan.num_goroutine() == 1
+        ts = [go(block.recv) for _ in range(3)]
+        assert gochan.num_goroutine() == 4
+        block.close()
+        for t in ts:
+            t.join()
+        assert gochan.num_goroutine() == 1
+
+    run(main)
+
+
+def test_join_timeout_on_virtual_clock() -> None:
+    def main() -> float:
+        t = go(gochan.sleep, 10)
+        with pytest.raises(TimeoutError):
+            t.join(timeout=3)
+        assert gochan.monotonic() == 3.0
+        t.join(timeout=100)
+        return gochan.monotonic()
+
+    assert run(main, clock="virtual") == 10.0
+
+
+def test_join_self_is_an_error() -> None:
+    def main() -> None:
+        with pytest.raises(RuntimeError, match="itself"):
+            gochan.current().join()
+
+    run(main)
+
+
+def test_unrecovered_exception_in_task_reaches_main_with_note() -> None:
+    cancelled: list[str] = []
+
+    def bystander(ch: Chan[int]) -> None:
+        try:
+            ch.recv()
+        except gochan.Cancelled:
+            cancelled.append("bystander")
+            raise
+
+    def bad() -> None:
+        raise ValueError("boom")
+
+    def main() -> None:
+        ch = Chan[int]()
+        go(bystander, ch)
+        t = go(bad)
+        t.name = "the-bad-one"
+        ch.recv()  # the crash is delivered here
+
+    with pytest.raises(ValueError, match="boom") as ei:
+        run(main)
+    assert any("the-bad-one" in n and "goroutine" in n for n in ei.value.__notes__)
+    assert cancelled == ["bystander"]
+
+
+def test_crash_after_main_returned_is_raised_out_of_run() -> None:
+    def main() -> None:
+        def bad() -> None:
+            raise OSError("late")
+
+        go(bad)
+        gochan.gosched()  # bad runs and crashes; main is runnable, not parked
+        # main returns without blocking again: run() must still raise it
+
+    with pytest.raises(OSError, match="late"):
+        run(main)
+
+
+def test_leftover_tasks_are_cancelled_and_finally_blocks_run() -> None:
+    log: list[str] = []
+
+    def waiter(ch: Chan[int]) -> None:
+        try:
+            ch.recv()
+        finally:
+            log.append("waiter finally")
+
+    def sleeper() -> None:
+        try:
+            gochan.sleep(1e9)
+        finally:
+            log.append("sleeper finally")
+
+    def never_started() -> None:
+        log.append("never started ran!")
+
+    def main() -> str:
+        go(waiter, Chan[int]())
+        go(sleeper)
+        gochan.gosched()
+        go(never_started)
+        return "done"
+
+    assert run(main) == "done"
+    assert sorted(log) == ["sleeper finally", "waiter finally"]
+
+
+def test_cancellation_is_sticky_so_blocking_in_finally_cannot_hang() -> None:
+    log: list[str] = []
+
+    def stubborn() -> None:
+        try:
+            Chan[int]().recv()
+        finally:
+            try:
+                Chan[int]().recv()  # blocking again while cancelled: raises again
+            except gochan.Cancelled:
+                log.append("cancelled twice")
+
+    def main() -> None:
+        go(stubborn)
+        gochan.gosched()
+
+    run(main)
+    assert log == ["cancelled twice"]
+
+
+def test_exception_in_finally_during_shutdown_is_raised() -> None:
+    def bad_cleanup() -> None:
+        try:
+            Chan[int]().recv()
+        finally:
+            raise RuntimeError("cleanup failed")
+
+    def main() -> None:
+        go(bad_cleanup)
+        gochan.gosched()
+
+    with pytest.raises(RuntimeError, match="cleanup failed"):
+        run(main)
+
+
+def test_task_cancel_wakes_a_parked_task_and_join_sees_cancelled() -> None:
+    def main() -> None:
+        t = go(Chan[int]().recv)
+        gochan.gosched()
+        assert t.cancel() is True
+        with pytest.raises(gochan.Cancelled):
+            t.join()
+        assert t.cancelled() and t.cancel() is False
+
+    run(main)
+
+
+def test_cancelled_receiver_does_not_lose_a_delivered_value() -> None:
+    # A value handed to a parked receiver is kept: cancellation arrives at the
+    # receiver's *next* blocking point, after it has processed the value.
+    got: list[int] = []
+
+    def receiver(ch: Chan[int]) -> None:
+        got.append(ch.recv())
+        Chan[int]().recv()  # Cancelled here
+
+    def main() -> None:
+        ch = Chan[int]()
+        t = go(receiver, ch)
+        gochan.gosched()  # receiver parks in recv
+        ch.send(7)  # hands 7 to the parked receiver, makes it runnable
+        t.cancel()  # too late to withdraw: 7 is delivered
+        with pytest.raises(gochan.Cancelled):
+            t.join()
+
+    run(main)
+    assert got == [7]
+
+
+def test_implicit_mode_channels_and_go_without_run() -> None:
+    ch = Chan[int]()
+    go(ch.send, 5)
+    assert ch.recv() == 5
+    assert gochan.current().name == "main"
+    assert gochan.num_goroutine() == 1
+
+
+def test_implicit_mode_in_a_thread() -> None:
+    result: list[int] = []
+
+    def thread_main() -> None:
+        ch = Chan[int]()
+        go(lambda: [ch.send(i) for i in range(3)])
+        result.extend(ch.recv() for _ in range(3))  # type: ignore[misc]
+
+    th = threading.Thread(target=thread_main)
+    th.start()
+    th.join()
+    assert result == [0, 1, 2]
+
+
+def test_run_is_reentrant_after_return_and_fresh_each_time() -> None:
+    assert run(gochan.num_goroutine) == 1
+    assert run(gochan.num_goroutine) == 1
+
+
+def test_nested_run_inside_running_tasks_is_an_error() -> None:
+    def main() -> None:
+        go(Chan[int]().recv)
+        gochan.gosched()
+        with pytest.raises(RuntimeError, match="go\\(\\)"):
+            run(lambda: None)
+
+    run(main)
+
+
+def test_go_rejects_non_callables_with_a_hint() -> None:
+    def main() -> None:
+        with pytest.raises(TypeError, match=r"go\(f, arg\)"):
+            go(42)  # type: ignore[arg-type]
+
+    run(main)
+
+
+def test_go_rejects_async_functions() -> None:
+    async def coro() -> None:
+        pass
+
+    def main() -> None:
+        go(coro)
+        Chan[int]().recv()
+
+    with pytest.raises(TypeError, match="coroutine"):
+        run(main)
+
+
+def test_run_option_validation() -> None:
+    with pytest.raises(ValueError, match="backend"):
+        run(lambda: None, backend="nope")
+    with pytest.raises(ValueError, match="clock"):
+        run(lambda: None, clock="sundial")
+    with pytest.raises(TypeError, match="seed"):
+        run(lambda: None, seed="x")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="callable"):
+        run(3)  # type: ignore[arg-type]
+
+
+def test_blocking_in_a_timer_callback_context_is_an_error() -> None:
+    # after_func runs fn in a *task*, so blocking there is fine.
+    def main() -> int:
+        ch = Chan[int]()
+        gochan.after_func(1, lambda: ch.send(1))
+        return ch.recv()
+
+    assert run(main, clock="virtual") == 1
+
+
+def test_blocking_from_foreign_greenlet_is_an_error() -> None:
+    from greenlet import greenlet
+
+    def main() -> None:
+        g = greenlet(lambda: Chan[int]().recv())
+        with pytest.raises(RuntimeError, match="does not manage"):
+            g.switch()
+
+    run(main)
