@@ -33,7 +33,7 @@ from . import config
 from . import waitreason as wr
 from .errors import CLOSE_OF_CLOSED, CLOSE_OF_NIL, SEND_ON_CLOSED, Panic
 from .scheduler import current_task, ready
-from .waiter import LOCK, Waiter, WaitQueue
+from .waiter import LOCK, Waiter, WaitQueue, pop_waiter
 
 if TYPE_CHECKING:
     from .task import Task
@@ -51,6 +51,37 @@ class _Blocked:
 
 
 BLOCKED: Any = _Blocked()
+
+
+class _Closed:
+    """Sentinel: a receive found the channel closed and drained."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "CLOSED"
+
+
+CLOSED: Any = _Closed()
+_acquire = LOCK.acquire
+_release = LOCK.release
+
+
+def _task_waiter(v: Any) -> Waiter:
+    """The running task's reusable Waiter, loaded with ``v`` (LOCK held).
+
+    Reuse is safe: a peer touches a dequeued Waiter only under LOCK and
+    before it readies the task, so once the task resumes nobody else holds
+    it. Selects use fresh Waiters (one per case).
+    """
+    task = current_task()
+    w = task._w
+    if w is None:
+        w = task._w = Waiter(task, v)
+    else:
+        w.value = v
+        w.ok = False
+    return w
 
 
 class Chan(Generic[T]):
@@ -81,8 +112,8 @@ class Chan(Generic[T]):
         self._cap = cap
         self._buf: deque[T] = deque()
         self._closed = False
-        self._recvq = WaitQueue()
-        self._sendq = WaitQueue()
+        self._recvq: WaitQueue[Waiter] = WaitQueue()
+        self._sendq: WaitQueue[Waiter] = WaitQueue()
 
     # -- introspection --------------------------------------------------------
 
@@ -115,7 +146,7 @@ class Chan(Generic[T]):
         went into the buffer, or BLOCKED. Raises Panic if closed."""
         if self._closed:
             raise Panic(SEND_ON_CLOSED)
-        w = self._recvq.pop()
+        w = pop_waiter(self._recvq)
         if w is not None:  # hand the value straight to a parked receiver
             w.value = v
             w.ok = True
@@ -128,7 +159,7 @@ class Chan(Generic[T]):
 
     def _try_recv(self) -> tuple[Any, bool, Task | None]:
         """Receive without blocking: (value, ok, peer to ready), or BLOCKED."""
-        w = self._sendq.pop()
+        w = pop_waiter(self._sendq)
         if w is not None:
             w.ok = True
             buf = self._buf
@@ -144,52 +175,105 @@ class Chan(Generic[T]):
         return BLOCKED  # type: ignore[no-any-return]
 
     def _can_send(self) -> bool:
-        return self._closed or self._recvq.head is not None or len(self._buf) < self._cap
+        return self._closed or bool(self._recvq) or len(self._buf) < self._cap
 
     def _can_recv(self) -> bool:
-        return self._closed or self._sendq.head is not None or bool(self._buf)
+        return self._closed or bool(self._sendq) or bool(self._buf)
 
     # -- the blocking operations -----------------------------------------------
+    # send and _recv inline their fast paths (the non-blocking halves above,
+    # minus a call each): these are the hottest lines in gochan.
 
     def send(self, v: T) -> None:
         """Send ``v``, blocking until a receiver takes it (unbuffered) or it
         is in the buffer. ``Panic("send on closed channel")`` if closed,
         including when the channel is closed while this call is blocked."""
-        with LOCK:
-            peer = self._try_send(v)
-            if peer is BLOCKED:
-                w = Waiter(current_task(), v)
-                self._sendq.push(w)
-            if config.DEBUG:
-                self.check_invariants()
-        if peer is not BLOCKED:
+        _acquire()
+        try:
+            if self._closed:
+                raise Panic(SEND_ON_CLOSED)
+            q = self._recvq
+            if not q:
+                buf = self._buf
+                if len(buf) < self._cap:
+                    buf.append(v)
+                    w = None
+                else:
+                    w = _task_waiter(v)
+                    q = w.queue = self._sendq
+                    q.append(w)
+                peer = None
+            else:  # hand the value straight to a parked receiver (pop_waiter inlined)
+                w = q.popleft()
+                w.queue = None
+                if w.group is not None:
+                    w.group.claim(w)
+                w.value = v
+                w.ok = True
+                peer = w.task
+        finally:
+            _release()
+        if config.DEBUG:
+            self._debug_check()
+        if peer is not None:
+            ready(peer)
+        elif w is not None:
+            w.task.sched.park(wr.CHAN_SEND, self, w)
+            if not w.ok:
+                raise Panic(SEND_ON_CLOSED)
+
+    def _recv(self) -> Any:
+        """Receive, blocking: the value, or CLOSED once closed and drained."""
+        _acquire()
+        try:
+            q = self._sendq
+            w = None
+            if not q:
+                buf = self._buf
+                if buf:
+                    v = buf.popleft()
+                elif self._closed:
+                    v = CLOSED
+                else:
+                    w = _task_waiter(None)
+                    q = w.queue = self._recvq
+                    q.append(w)
+                peer = None
+            else:  # a parked sender (pop_waiter inlined)
+                w = q.popleft()
+                w.queue = None
+                if w.group is not None:
+                    w.group.claim(w)
+                w.ok = True
+                buf = self._buf
+                if buf:  # full buffer: take its head, the sender's value joins the tail
+                    v = buf.popleft()
+                    buf.append(w.value)
+                else:
+                    v = w.value
+                peer = w.task
+                w = None
+        finally:
+            _release()
+        if config.DEBUG:
+            self._debug_check()
+        if w is None:
             if peer is not None:
                 ready(peer)
-            return
-        w.task.sched.park(wr.CHAN_SEND, self, w)
-        if not w.ok:
-            raise Panic(SEND_ON_CLOSED)
+            return v
+        w.task.sched.park(wr.CHAN_RECV, self, w)
+        return w.value if w.ok else CLOSED
+
+    def recv(self) -> T | None:
+        """Receive a value; ``None`` (Go's zero value) once closed and drained."""
+        v = self._recv()
+        return None if v is CLOSED else v
 
     def recv_ok(self) -> tuple[T | None, bool]:
         """Receive a value and whether it is real: ``(v, True)``, or
         ``(None, False)`` once the channel is closed and drained."""
-        with LOCK:
-            r = self._try_recv()
-            if r is BLOCKED:
-                w = Waiter(current_task(), None)
-                self._recvq.push(w)
-            if config.DEBUG:
-                self.check_invariants()
-        if r is not BLOCKED:
-            if r[2] is not None:
-                ready(r[2])
-            return r[0], r[1]
-        w.task.sched.park(wr.CHAN_RECV, self, w)
-        return w.value, w.ok
-
-    def recv(self) -> T | None:
-        """Receive a value; ``None`` (Go's zero value) once closed and drained."""
-        return self.recv_ok()[0]
+        v = self._recv()
+        return (None, False) if v is CLOSED else (v, True)
 
     def close(self) -> None:
         """Close the channel: buffered values can still be received, then
@@ -200,28 +284,22 @@ class Chan(Generic[T]):
             if self._closed:
                 raise Panic(CLOSE_OF_CLOSED)
             self._closed = True
-            w = self._recvq.pop()
-            while w is not None:  # receivers get the zero value, ok=False
-                w.value, w.ok = None, False
+            while (w := pop_waiter(self._recvq)) is not None:
+                w.value, w.ok = None, False  # receivers get the zero value
                 woken.append(w.task)
-                w = self._recvq.pop()
-            w = self._sendq.pop()
-            while w is not None:  # senders wake to panic
-                w.ok = False
+            while (w := pop_waiter(self._sendq)) is not None:
+                w.ok = False  # senders wake to panic
                 woken.append(w.task)
-                w = self._sendq.pop()
-            if config.DEBUG:
-                self.check_invariants()
+        if config.DEBUG:
+            self._debug_check()
         for t in woken:
             ready(t)
 
     def __iter__(self) -> Iterator[T]:
         """``for v in ch``: receive until the channel is closed and drained."""
-        while True:
-            v, ok = self.recv_ok()
-            if not ok:
-                return
-            yield v  # type: ignore[misc]
+        recv = self._recv
+        while (v := recv()) is not CLOSED:
+            yield v
 
     # -- helpers for timers -------------------------------------------------
 
@@ -245,7 +323,7 @@ class Chan(Generic[T]):
             # Invariant 3: room in the buffer now, so admit parked senders.
             woken = []
             while len(self._buf) < self._cap:
-                w = self._sendq.pop()
+                w = pop_waiter(self._sendq)
                 if w is None:
                     break
                 self._buf.append(w.value)
@@ -255,6 +333,10 @@ class Chan(Generic[T]):
             ready(t)
         return had
 
+    def _debug_check(self) -> None:
+        with LOCK:
+            self.check_invariants()
+
     def check_invariants(self) -> None:
         """Assert the invariants at the top of this module (LOCK held)."""
         buf, recvq, sendq = self._buf, self._recvq, self._sendq
@@ -263,16 +345,11 @@ class Chan(Generic[T]):
         assert not (len(buf) < self._cap and sendq), f"{self!r}: room but senders waiting"
         assert not (self._closed and (recvq or sendq)), f"{self!r}: closed with waiters"
         if recvq and sendq:
-            for q in (recvq, sendq):
-                w = q.head
-                all_select = True
-                while w is not None:
-                    all_select = all_select and w.group is not None
-                    w = w.next
-                if all_select:
-                    break
-            else:
-                raise AssertionError(f"{self!r}: senders and receivers both waiting")
+            assert any(all(w.group is not None for w in q) for q in (recvq, sendq)), (
+                f"{self!r}: senders and receivers both waiting"
+            )
+        for q in (recvq, sendq):
+            assert all(w.queue is q for w in q), f"{self!r}: waiter with a stale queue link"
 
 
 class _NilChan(Chan[Any]):
@@ -294,6 +371,9 @@ class _NilChan(Chan[Any]):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def recv(self) -> Any:
+        _block_forever(wr.CHAN_RECV_NIL)
+
+    def _recv(self) -> Any:
         _block_forever(wr.CHAN_RECV_NIL)
 
     def close(self) -> None:

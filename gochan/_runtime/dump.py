@@ -59,11 +59,9 @@ def _stack(t: Task, s: Scheduler) -> list[str]:
 
 def format_task(t: Task, s: Scheduler) -> str:
     state = t.state
-    if t is s.current and state == wr.RUNNING:
-        state = wr.RUNNING
     head = f"goroutine {t.id} {t.name!r} [{state}]:"
     lines = [head]
-    if t.waiting_on is not None:
+    if t.waiting_on is not None and state not in (wr.RUNNING, wr.RUNNABLE):
         lines.append(f"  waiting on {t.waiting_on!r}")
     lines.extend(line.rstrip("\n") for line in _stack(t, s))
     if t.creator:

@@ -97,7 +97,9 @@ def run(
         raise TypeError(f"seed must be an int or None, got {seed!r}")
     prev = peek_scheduler()
     me = getcurrent()
-    if prev is not None and (len(prev.tasks) > 1 or prev.current.greenlet is not me):
+    if prev is not None and (
+        len(prev.tasks) > 1 or prev.current is None or prev.current.greenlet is not me
+    ):
         raise RuntimeError(
             "gochan.run() cannot start inside a running scheduler (this thread has "
             f"{len(prev.tasks)} live tasks); start the function with gochan.go() instead"

@@ -54,6 +54,9 @@ from .waiter import LOCK, OneShot
 
 # Direct task-to-task switches allowed between two trips through the hub.
 BUDGET = 64
+# Idle greenlets kept for reuse: starting a fresh greenlet costs about ten
+# times a switch to a parked one (each gets its own frame-stack chunk).
+FREE_MAX = 256
 # How long an idle scheduler waits before re-checking for deadlock while
 # some other thread is alive (it could still wake us; we cannot be told
 # when a thread that never used gochan exits).
@@ -96,11 +99,12 @@ class Scheduler:
         self.deadlock_pending = False
         self.budget = BUDGET
         self._shutdown_wait: OneShot | None = None
+        self._free: list[greenlet] = []  # idle task greenlets, see _worker
         main = Task(self, "main")
         main.greenlet = main_greenlet
-        main.state = wr.RUNNING
         self.main = main
-        self.current = main
+        # The task whose greenlet runs now; None while the hub runs.
+        self.current: Task | None = main
         self.tasks[main.id] = main
         self.hub = greenlet(self._hub_loop, main_greenlet)
 
@@ -110,23 +114,72 @@ class Scheduler:
     # -- starting and ending tasks ------------------------------------------
 
     def spawn(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Task:
-        t = Task(self, getattr(fn, "__qualname__", None) or repr(fn))
-        t._fn, t._args, t._kwargs = fn, args, kwargs
-        t.creator = self.current.id
-        t.greenlet = greenlet(t._run, self.hub)
+        try:
+            name = fn.__qualname__
+        except AttributeError:
+            name = repr(fn)
+        t = Task(self, name)
+        t._call = (fn, args, kwargs)
+        t.creator = self.current.id if self.current is not None else 0
+        # t.greenlet stays None until the task first runs (see _bind).
         self.tasks[t.id] = t
         self.runq.append(t)
         return t
 
+    def _bind(self, t: Task) -> greenlet:
+        """Give task ``t``, about to run for the first time, a greenlet."""
+        free = self._free
+        g = free.pop() if free else greenlet(self._worker, self.hub)
+        t.greenlet = g
+        return g
+
+    def _worker(self, *_: Any) -> None:
+        """The body of every task greenlet: run tasks, one after another.
+
+        Switched to with ``current`` set to the task to run. When that task
+        is done, the greenlet runs the next queued task itself if that task
+        has not started yet (no switch at all), else parks itself on the
+        free list and switches away until ``_bind`` hands it a new task.
+        """
+        g = getcurrent()
+        runq = self.runq
+        while True:
+            t = self.current
+            assert t is not None and t.greenlet is g
+            self.task_main(t)
+            t.greenlet = None
+            if runq and self.budget and runq[0].greenlet is None:
+                self.budget -= 1
+                nxt = runq.popleft()
+                nxt.greenlet = g
+                self.current = nxt
+                continue
+            if len(self._free) >= FREE_MAX:
+                self.current = None
+                return  # the greenlet dies; the hub takes over
+            self._free.append(g)
+            self._switch_away()
+
+    def _switch_away(self) -> None:
+        """Leave the running greenlet: to the next runnable task, else the hub."""
+        runq = self.runq
+        if runq and self.budget:
+            self.budget -= 1
+            nxt = runq.popleft()
+            self.current = nxt
+            (nxt.greenlet or self._bind(nxt)).switch()
+        else:
+            self.current = None
+            self.hub.switch()
+
     def task_main(self, t: Task) -> None:
-        """Body of every spawned task's greenlet."""
-        fn, args, kwargs = t._fn, t._args, t._kwargs
-        t._fn, t._args, t._kwargs = None, (), {}
-        t.state = wr.RUNNING
+        """Run task ``t`` to completion; never raises."""
+        assert t._call is not None
+        fn, args, kwargs = t._call
+        t._call = None
         try:
             if t._cancelled:  # cancelled before it ever ran: never runs (as Go)
                 raise Cancelled()
-            assert fn is not None
             result = fn(*args, **kwargs)
             if inspect.iscoroutine(result):
                 result.close()
@@ -145,12 +198,12 @@ class Scheduler:
     def _finish(self, t: Task, result: Any, exc: BaseException | None) -> None:
         with LOCK:
             t._result, t._exc, t._done = result, exc, True
-            t.state = "dead"
-            joiners, t._joiners = t._joiners, []
-            woken = [w.task for w in joiners if w.fire()]
+            joiners, t._joiners = t._joiners, None
+            woken = [w.task for w in joiners if w.fire()] if joiners else None
         del self.tasks[t.id]
-        for j in woken:
-            ready(j)
+        if woken:
+            for j in woken:
+                ready(j)
         sw = self._shutdown_wait
         if sw is not None and len(self.tasks) == 1:
             with LOCK:
@@ -200,6 +253,7 @@ class Scheduler:
         exception of whoever withdrew the wait (cancel, fatal, deadlock).
         """
         cur = self.current
+        assert cur is not None
         cur._waiting = waiting
         # A pending interrupt is raised instead of blocking, but only if the
         # wait can still be withdrawn: if a peer already completed it, its
@@ -210,20 +264,23 @@ class Scheduler:
             if withdrawn:
                 cur._waiting = None
                 raise cur._take_pending()
-        cur.state = reason
+        cur._state = reason
         cur.waiting_on = waiting_on
+        # _switch_away, inlined, plus: a task may find itself first in the
+        # run queue (gosched with nothing else runnable).
         runq = self.runq
         if runq and self.budget:
             self.budget -= 1
             nxt = runq.popleft()
             if nxt is not cur:
                 self.current = nxt
-                nxt.greenlet.switch()  # type: ignore[union-attr]
+                (nxt.greenlet or self._bind(nxt)).switch()
         else:
+            self.current = None
             self.hub.switch()
-        # Resumed: our switcher set self.current = cur.
-        cur.state = wr.RUNNING
-        cur.waiting_on = cur._waiting = None
+        # Resumed: our switcher set self.current = cur. Stale _waiting and
+        # waiting_on are harmless: withdraw() of a completed record returns
+        # False, and dump() ignores waiting_on of a running task.
         exc = cur._resume_exc
         if exc is not None:
             cur._resume_exc = None
@@ -252,14 +309,14 @@ class Scheduler:
                 self._wait_for_work()
             nxt = runq.popleft()
             self.current = nxt
-            nxt.greenlet.switch()  # type: ignore[union-attr]
+            (nxt.greenlet or self._bind(nxt)).switch()
 
     def _drain_incoming(self) -> None:
         incoming, runq = self.incoming, self.runq
         while incoming:
             t = incoming.popleft()
             if t is not None:
-                t.state = wr.RUNNABLE
+                t._state = wr.RUNNABLE
                 runq.append(t)
 
     def _wait_for_work(self) -> None:
@@ -410,8 +467,13 @@ class Scheduler:
                 self._shutdown_wait = None
         if main._throw is not None:  # a task raised while unwinding, after main woke
             errors.append(main._take_pending())
+        me = getcurrent()
+        for g in self._free:  # end idle greenlets (GreenletExit) while we own them
+            g.parent = me  # so that the dying greenlet returns here, not to the hub
+            g.throw()
+        self._free.clear()
         if self.hub:
-            self.hub.throw()  # end the hub loop (GreenletExit) while we own it
+            self.hub.throw()  # likewise the hub loop
         self.backend.close()
         return errors
 
@@ -423,7 +485,7 @@ def ready(t: Task) -> None:
     """Make parked task ``t`` runnable. Any thread; LOCK must not be held."""
     s = t.sched
     if s.thread_id == get_ident():
-        t.state = wr.RUNNABLE
+        t._state = wr.RUNNABLE
         s.runq.append(t)
     else:
         s.ready_remote(t)
@@ -483,10 +545,13 @@ def all_schedulers() -> list[Scheduler]:
 
 def current_task() -> Task:
     """The running task; RuntimeError where a blocking call cannot work."""
-    s = get_scheduler()
+    try:
+        s: Scheduler = _local.sched
+    except AttributeError:
+        s = _implicit_scheduler()
     cur = s.current
     g = getcurrent()
-    if cur.greenlet is not g:
+    if cur is None or cur.greenlet is not g:
         if g is s.hub:
             raise RuntimeError(
                 "a blocking gochan call was made inside a timer callback, where nothing "
@@ -515,7 +580,7 @@ def gosched() -> None:
     if cur._throw is not None or cur._cancelled:
         raise cur._take_pending()
     s = cur.sched
-    cur.state = wr.RUNNABLE
+    cur._state = wr.RUNNABLE
     s.runq.append(cur)
     s.park(wr.RUNNABLE, None, None)
 
@@ -538,6 +603,8 @@ def join_task(target: Task, timeout: float | None) -> None:
     with LOCK:
         if target._done:
             return
+        if target._joiners is None:
+            target._joiners = []
         target._joiners.append(w)
     s = cur.sched
     if timeout is not None:
@@ -545,7 +612,7 @@ def join_task(target: Task, timeout: float | None) -> None:
         def on_timeout() -> None:
             with LOCK:
                 won = w.fire(_TIMEOUT)
-                if won:
+                if won and target._joiners is not None:
                     target._joiners.remove(w)
             if won:
                 ready(cur)

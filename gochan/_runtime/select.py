@@ -17,9 +17,12 @@ from . import waitreason as wr
 from .chan import Chan, _NilChan, nilchan
 from .errors import SEND_ON_CLOSED, Panic
 from .scheduler import current_task, get_scheduler, ready
-from .waiter import LOCK, SelectGroup, Waiter
+from .waiter import LOCK, SelectGroup, Waiter, push_waiter
 
-RECV, RECV_OK, SEND = 0, 1, 2
+_acquire = LOCK.acquire
+_release = LOCK.release
+
+DEFAULT, RECV, RECV_OK, SEND = -1, 0, 1, 2
 _KINDS: dict[Any, int] = {
     Chan.recv: RECV,
     Chan.recv_ok: RECV_OK,
@@ -49,30 +52,25 @@ def _bad_case(i: int, c: object, why: str = "") -> TypeError:
     return TypeError(f"select case {i} is {c!r}{why}; {_CASE_HELP}")
 
 
-def _parse(cases: tuple[Any, ...]) -> tuple[list[tuple[int, Chan[Any], Any]], int]:
-    """Turn cases into (kind, channel, value) triples and the default index."""
-    ops: list[tuple[int, Chan[Any], Any]] = []
+def _parse_error(cases: tuple[Any, ...]) -> Exception:
+    """The error for the first malformed case (or duplicate default)."""
     dflt = -1
     for i, c in enumerate(cases):
         if type(c) is tuple:
             if len(c) != 2:
-                raise _bad_case(i, c, " (a send case is a pair)")
-            f, v = c
-            if _KINDS.get(getattr(f, "__func__", None)) != SEND:
-                raise _bad_case(i, c, " (a send case pairs ch.send with the value)")
-            ops.append((SEND, f.__self__, v))
+                return _bad_case(i, c, " (a send case is a pair)")
+            if _KINDS.get(getattr(c[0], "__func__", None)) != SEND:
+                return _bad_case(i, c, " (a send case pairs ch.send with the value)")
         elif c is default:
             if dflt >= 0:
-                raise ValueError(f"select has two default cases (at {dflt} and {i}); keep one")
+                return ValueError(f"select has two default cases (at {dflt} and {i}); keep one")
             dflt = i
-            ops.append((-1, nilchan, None))
         else:
             kind = _KINDS.get(getattr(c, "__func__", None))
             if kind is None or kind == SEND:
                 hint = " (did you call it? pass ch.recv, not ch.recv())" if not callable(c) else ""
-                raise _bad_case(i, c, hint)
-            ops.append((kind, c.__self__, None))
-    return ops, dflt
+                return _bad_case(i, c, hint)
+    raise AssertionError("no malformed case found")  # pragma: no cover
 
 
 def select(*cases: Any) -> tuple[int, Any]:
@@ -92,19 +90,36 @@ def select(*cases: Any) -> tuple[int, Any]:
     >>> gochan.run(main)
     (1, 'hi')
     """
-    ops, dflt = _parse(cases)
-    rng = get_scheduler().rng
-    with LOCK:
-        # Pass 1: the ready cases, then a uniform choice among them.
-        ready_idx = [
-            i
-            for i, (kind, ch, _) in enumerate(ops)
-            if kind >= 0
-            and ch is not nilchan
-            and (ch._can_send() if kind == SEND else ch._can_recv())
-        ]
+    ops: list[tuple[int, Chan[Any], Any]] = []
+    ready_idx: list[int] = []
+    dflt = -1
+    _acquire()
+    try:
+        # Pass 1: decode each case and note whether it can proceed now.
+        for c in cases:
+            if type(c) is tuple and len(c) == 2:
+                f, v = c
+                kind = _KINDS.get(getattr(f, "__func__", None), -2)
+                ch = f.__self__ if kind == SEND else None
+                if ch is not None and (ch._closed or ch._recvq or len(ch._buf) < ch._cap):
+                    ready_idx.append(len(ops))
+            elif c is default and dflt < 0:
+                kind, ch, v = DEFAULT, None, None
+                dflt = len(ops)
+            else:
+                kind = _KINDS.get(getattr(c, "__func__", None), -2)
+                ch = c.__self__ if kind in (RECV, RECV_OK) else None
+                v = None
+                if ch is not None and (ch._sendq or ch._buf or ch._closed):
+                    ready_idx.append(len(ops))
+            if ch is None and kind != DEFAULT:
+                raise _parse_error(cases)
+            ops.append((kind, ch, v))  # type: ignore[arg-type]
         if ready_idx:
-            i = ready_idx[0] if len(ready_idx) == 1 else ready_idx[rng.randrange(len(ready_idx))]
+            # A uniform choice among the ready cases (nilchan is never ready:
+            # its queues stay empty and it is never closed).
+            n = len(ready_idx)
+            i = ready_idx[get_scheduler().rng.randrange(n)] if n > 1 else ready_idx[0]
             kind, ch, v = ops[i]
             if kind == SEND:
                 peer = ch._try_send(v)
@@ -123,7 +138,9 @@ def select(*cases: Any) -> tuple[int, Any]:
                     continue
                 w = Waiter(task, v, g, i)
                 g.waiters.append(w)
-                (ch._sendq if kind == SEND else ch._recvq).push(w)
+                push_waiter(ch._sendq if kind == SEND else ch._recvq, w)
+    finally:
+        _release()
     if ready_idx:
         if peer is not None:
             ready(peer)
@@ -150,5 +167,5 @@ class _Cases:
 
     def __repr__(self) -> str:
         names = {RECV: "recv", RECV_OK: "recv_ok", SEND: "send"}
-        parts = [f"{names[k]} {ch!r}" for k, ch, _ in self.ops if k >= 0]
+        parts = [f"{names[k]} {ch!r}" for k, ch, _ in self.ops if k != DEFAULT]
         return "select(" + ", ".join(parts) + ")"

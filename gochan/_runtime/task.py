@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from greenlet import greenlet
 
     from .scheduler import Scheduler
-    from .waiter import OneShot
+    from .waiter import OneShot, Waiter
 
 _ids = itertools.count(1)
 
@@ -35,23 +35,22 @@ class Task:
 
     __slots__ = (
         "__weakref__",
-        "_args",
+        "_call",
         "_cancelled",
         "_done",
         "_exc",
-        "_fn",
         "_joiners",
-        "_kwargs",
         "_result",
         "_resume_exc",
+        "_state",
         "_throw",
+        "_w",
         "_waiting",
         "creator",
         "greenlet",
         "id",
         "name",
         "sched",
-        "state",
         "waiting_on",
     )
 
@@ -60,7 +59,11 @@ class Task:
         self.name = name
         self.sched = sched
         self.greenlet: greenlet | None = None
-        self.state: str = waitreason.RUNNABLE
+        # The wait reason while parked, RUNNABLE while queued; see `state`.
+        self._state: str = waitreason.RUNNABLE
+        # This task's reusable Waiter for plain sends and receives (a task
+        # waits on at most one plain channel operation at a time).
+        self._w: Waiter | None = None
         self.waiting_on: Any = None
         # The wait record of the current park; withdraw() takes the task back.
         self._waiting: Any = None
@@ -73,14 +76,9 @@ class Task:
         self._done = False
         self._result: Any = None
         self._exc: BaseException | None = None
-        self._joiners: list[OneShot] = []
-        self._fn: Callable[..., Any] | None = None
-        self._args: tuple[Any, ...] = ()
-        self._kwargs: dict[str, Any] = {}
+        self._joiners: list[OneShot] | None = None  # created by the first join
+        self._call: tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]] | None = None
         self.creator = 0  # id of the task that called go(); 0 for a main task
-
-    def _run(self, *_: Any) -> None:
-        self.sched.task_main(self)
 
     def _take_pending(self) -> BaseException:
         """The interrupt to raise at a blocking point (consumes ``_throw``)."""
@@ -92,6 +90,16 @@ class Task:
 
     def __repr__(self) -> str:
         return f"<Task {self.id} {self.name!r} [{self.state}]>"
+
+    @property
+    def state(self) -> str:
+        """What the task is doing, in Go's words: ``running``, ``runnable``,
+        ``chan receive``, ``select``, ``sleep``, ... or ``dead``."""
+        if self._done:
+            return "dead"
+        if self.sched.current is self:
+            return waitreason.RUNNING
+        return self._state
 
     def done(self) -> bool:
         """True once the task has returned, raised or been cancelled."""
@@ -107,6 +115,8 @@ class Task:
         Raises ``RuntimeError`` if the task is still running: use ``join()``
         to wait for it.
         """
+        if self._exc is None and self._done:
+            return self._result
         if not self._done:
             raise RuntimeError(
                 f"task {self.id} ({self.name!r}) has not finished; "
@@ -122,9 +132,10 @@ class Task:
         Blocks only the calling green task. ``TimeoutError`` if ``timeout``
         seconds (on the scheduler clock) pass first.
         """
-        from .scheduler import join_task
+        if not self._done:
+            from .scheduler import join_task
 
-        join_task(self, timeout)
+            join_task(self, timeout)
         return self.result()
 
     def cancel(self) -> bool:

@@ -18,6 +18,7 @@ never takes it; only channel operations do, for a few bytecodes at a time.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -27,67 +28,31 @@ if TYPE_CHECKING:
 LOCK = threading.Lock()
 
 
-class WaitQueue:
-    """An intrusive doubly linked FIFO of Waiters (Go's ``waitq``).
+WaitQueue = deque  # of Waiter; Go's waitq
 
-    O(1) push, pop and removal from the middle, which a ``select`` needs to
-    leave no trace on the channels whose cases did not fire. All methods are
-    called with LOCK held.
+
+def pop_waiter(q: deque[Waiter]) -> Waiter | None:
+    """Dequeue the first waiter of ``q`` and claim it for the caller (LOCK held).
+
+    A waiter of a blocking ``select`` claims the whole select: its group is
+    marked fired with this case as the winner and every sibling waiter is
+    removed from its own channel, so no stale waiter is ever left queued
+    anywhere: every waiter in a queue is live. Hot paths inline this.
     """
+    if not q:
+        return None
+    w = q.popleft()
+    w.queue = None
+    g = w.group
+    if g is not None:
+        g.claim(w)
+    return w
 
-    __slots__ = ("head", "tail")
 
-    def __init__(self) -> None:
-        self.head: Waiter | None = None
-        self.tail: Waiter | None = None
-
-    def __len__(self) -> int:
-        n, w = 0, self.head
-        while w is not None:
-            n, w = n + 1, w.next
-        return n
-
-    def __bool__(self) -> bool:
-        return self.head is not None
-
-    def push(self, w: Waiter) -> None:
-        w.queue = self
-        w.next = None
-        w.prev = tail = self.tail
-        if tail is None:
-            self.head = w
-        else:
-            tail.next = w
-        self.tail = w
-
-    def remove(self, w: Waiter) -> None:
-        prev, nxt = w.prev, w.next
-        if prev is None:
-            self.head = nxt
-        else:
-            prev.next = nxt
-        if nxt is None:
-            self.tail = prev
-        else:
-            nxt.prev = prev
-        w.queue = w.prev = w.next = None
-
-    def pop(self) -> Waiter | None:
-        """Dequeue the first waiter and claim it for the caller.
-
-        A waiter of a blocking ``select`` claims the whole select: its group
-        is marked fired with this case as the winner and every sibling
-        waiter is unlinked from its own channel, so no stale waiter is ever
-        left queued anywhere. Every waiter in a queue is therefore live.
-        """
-        w = self.head
-        if w is None:
-            return None
-        self.remove(w)
-        g = w.group
-        if g is not None:
-            g.claim(w)
-        return w
+def push_waiter(q: deque[Waiter], w: Waiter) -> None:
+    """Enqueue ``w`` at the tail of ``q`` (LOCK held)."""
+    q.append(w)
+    w.queue = q
 
 
 class Waiter:
@@ -97,9 +62,15 @@ class Waiter:
     ``ok`` tells the parked task how it was completed (received a real
     value / the send was delivered: True; the channel was closed: False).
     ``group`` is the shared record of a blocking select, else None.
+    ``queue`` is the wait queue holding it, None once dequeued.
+
+    Wait queues are C deques rather than Go's intrusive linked lists: in
+    CPython a deque's append/popleft beat any Python-level list surgery, and
+    removing a select's losing waiters (``deque.remove``) is a C loop over
+    what is, in practice, a short queue.
     """
 
-    __slots__ = ("group", "index", "next", "ok", "prev", "queue", "task", "value")
+    __slots__ = ("group", "index", "ok", "queue", "task", "value")
 
     def __init__(self, task: Task, value: Any, group: SelectGroup | None = None, index: int = 0):
         self.task = task
@@ -107,16 +78,15 @@ class Waiter:
         self.ok = False
         self.group = group
         self.index = index
-        self.queue: WaitQueue | None = None
-        self.prev: Waiter | None = None
-        self.next: Waiter | None = None
+        self.queue: deque[Waiter] | None = None
 
     def withdraw(self) -> bool:
-        """Unlink this waiter if no peer has taken it yet (LOCK held)."""
+        """Unqueue this waiter if no peer has taken it yet (LOCK held)."""
         q = self.queue
         if q is None:
             return False
         q.remove(self)
+        self.queue = None
         return True
 
 
@@ -134,27 +104,22 @@ class SelectGroup:
         self.winner: Waiter | None = None
         self.waiters: list[Waiter] = []
 
-    def claim(self, w: Waiter) -> None:
-        """Mark ``w`` as the winning case and unlink its siblings (LOCK held)."""
+    def claim(self, w: Waiter | None) -> None:
+        """Mark ``w`` (None: no case, the wait was withdrawn) as the winner
+        and unqueue every other waiter of the group (LOCK held)."""
         self.fired = True
         self.winner = w
         for s in self.waiters:
             q = s.queue
             if q is not None:
                 q.remove(s)
+                s.queue = None
 
     def withdraw(self) -> bool:
         if self.fired:
             return False
-        self.claim_none()
+        self.claim(None)
         return True
-
-    def claim_none(self) -> None:
-        self.fired = True
-        for s in self.waiters:
-            q = s.queue
-            if q is not None:
-                q.remove(s)
 
 
 class OneShot:
