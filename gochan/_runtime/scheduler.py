@@ -32,11 +32,13 @@ Invariants
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import inspect
 import itertools
 import random
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable
 from threading import get_ident
@@ -107,6 +109,9 @@ class Scheduler:
         self.current: Task | None = main
         self.tasks[main.id] = main
         self.hub = greenlet(self._hub_loop, main_greenlet)
+        # A scheduler dropped with its thread (implicit mode) closes its
+        # wakeup sockets; run() closes them itself.
+        weakref.finalize(self, self.backend.close)
 
     def __repr__(self) -> str:
         return f"<Scheduler thread={self.thread.name!r} tasks={len(self.tasks)}>"
@@ -269,15 +274,23 @@ class Scheduler:
         # _switch_away, inlined, plus: a task may find itself first in the
         # run queue (gosched with nothing else runnable).
         runq = self.runq
-        if runq and self.budget:
-            self.budget -= 1
-            nxt = runq.popleft()
-            if nxt is not cur:
-                self.current = nxt
-                (nxt.greenlet or self._bind(nxt)).switch()
-        else:
-            self.current = None
-            self.hub.switch()
+        try:
+            if runq and self.budget:
+                self.budget -= 1
+                nxt = runq.popleft()
+                if nxt is not cur:
+                    self.current = nxt
+                    (nxt.greenlet or self._bind(nxt)).switch()
+            else:
+                self.current = None
+                self.hub.switch()
+        except BaseException:
+            # Only an exception from outside the protocol lands here: a
+            # signal (KeyboardInterrupt) that killed the hub while it waited,
+            # or a greenlet.throw(). Take the task back so nothing can
+            # resume it later, and let the exception propagate.
+            self._abandon_park(cur, waiting)
+            raise
         # Resumed: our switcher set self.current = cur. Stale _waiting and
         # waiting_on are harmless: withdraw() of a completed record returns
         # False, and dump() ignores waiting_on of a running task.
@@ -285,6 +298,18 @@ class Scheduler:
         if exc is not None:
             cur._resume_exc = None
             raise exc
+
+    def _abandon_park(self, cur: Task, waiting: Any) -> None:
+        self.current = cur
+        if waiting is not None:
+            with LOCK:
+                waiting.withdraw()
+        # If a peer completed the wait first, its ready() queued us: unqueue.
+        for q in (self.runq, self.incoming):
+            with contextlib.suppress(ValueError):
+                q.remove(cur)
+        if self.hub.dead:
+            self.hub = greenlet(self._hub_loop, self.main.greenlet)
 
     def ready_remote(self, t: Task | None) -> None:
         """Make ``t`` runnable from another thread (None: just re-check)."""
