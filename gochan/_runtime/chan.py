@@ -25,11 +25,11 @@ released.
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from . import config
 from . import waitreason as wr
 from .errors import CLOSE_OF_CLOSED, CLOSE_OF_NIL, SEND_ON_CLOSED, Panic
 from .scheduler import current_task, ready
@@ -63,8 +63,11 @@ class _Closed:
 
 
 CLOSED: Any = _Closed()
-_acquire = LOCK.acquire
-_release = LOCK.release
+_take, _wait_take, _give = LOCK.take, LOCK.wait_take, LOCK.give  # see lock.py
+
+# When true, channels check their invariants after every operation. Set by
+# run(debug=True) for the duration of the run, or by GOCHAN_DEBUG=1.
+DEBUG = os.environ.get("GOCHAN_DEBUG", "") not in ("", "0")
 
 
 def _task_waiter(v: Any) -> Waiter:
@@ -188,22 +191,15 @@ class Chan(Generic[T]):
         """Send ``v``, blocking until a receiver takes it (unbuffered) or it
         is in the buffer. ``Panic("send on closed channel")`` if closed,
         including when the channel is closed while this call is blocked."""
-        _acquire()
+        try:
+            _take()
+        except IndexError:
+            _wait_take()
         try:
             if self._closed:
                 raise Panic(SEND_ON_CLOSED)
             q = self._recvq
-            if not q:
-                buf = self._buf
-                if len(buf) < self._cap:
-                    buf.append(v)
-                    w = None
-                else:
-                    w = _task_waiter(v)
-                    q = w.queue = self._sendq
-                    q.append(w)
-                peer = None
-            else:  # hand the value straight to a parked receiver (pop_waiter inlined)
+            if q:  # hand the value straight to a parked receiver (pop_waiter inlined)
                 w = q.popleft()
                 w.queue = None
                 if w.group is not None:
@@ -211,35 +207,35 @@ class Chan(Generic[T]):
                 w.value = v
                 w.ok = True
                 peer = w.task
+            else:
+                buf = self._buf
+                if len(buf) < self._cap:
+                    buf.append(v)
+                    return
+                w = _task_waiter(v)
+                q = w.queue = self._sendq
+                q.append(w)
+                peer = None
         finally:
-            _release()
-        if config.DEBUG:
-            self._debug_check()
+            _give(None)
+            if DEBUG:
+                self._debug_check()
         if peer is not None:
             ready(peer)
-        elif w is not None:
-            w.task.sched.park(wr.CHAN_SEND, self, w)
-            if not w.ok:
-                raise Panic(SEND_ON_CLOSED)
+            return
+        w.task.sched.park(wr.CHAN_SEND, self, w)
+        if not w.ok:
+            raise Panic(SEND_ON_CLOSED)
 
     def _recv(self) -> Any:
         """Receive, blocking: the value, or CLOSED once closed and drained."""
-        _acquire()
+        try:
+            _take()
+        except IndexError:
+            _wait_take()
         try:
             q = self._sendq
-            w = None
-            if not q:
-                buf = self._buf
-                if buf:
-                    v = buf.popleft()
-                elif self._closed:
-                    v = CLOSED
-                else:
-                    w = _task_waiter(None)
-                    q = w.queue = self._recvq
-                    q.append(w)
-                peer = None
-            else:  # a parked sender (pop_waiter inlined)
+            if q:  # a parked sender (pop_waiter inlined)
                 w = q.popleft()
                 w.queue = None
                 if w.group is not None:
@@ -252,14 +248,22 @@ class Chan(Generic[T]):
                 else:
                     v = w.value
                 peer = w.task
-                w = None
+            else:
+                buf = self._buf
+                if buf:
+                    return buf.popleft()
+                if self._closed:
+                    return CLOSED
+                w = _task_waiter(None)
+                q = w.queue = self._recvq
+                q.append(w)
+                peer = None
         finally:
-            _release()
-        if config.DEBUG:
-            self._debug_check()
-        if w is None:
-            if peer is not None:
-                ready(peer)
+            _give(None)
+            if DEBUG:
+                self._debug_check()
+        if peer is not None:
+            ready(peer)
             return v
         w.task.sched.park(wr.CHAN_RECV, self, w)
         return w.value if w.ok else CLOSED
@@ -290,7 +294,7 @@ class Chan(Generic[T]):
             while (w := pop_waiter(self._sendq)) is not None:
                 w.ok = False  # senders wake to panic
                 woken.append(w.task)
-        if config.DEBUG:
+        if DEBUG:
             self._debug_check()
         for t in woken:
             ready(t)

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from greenlet import getcurrent
 
-from . import config
+from . import chan
 from .backends import BACKENDS
 from .clock import Clock, RealClock, VirtualClock
 from .scheduler import Scheduler, current_task, get_scheduler, install, peek_scheduler
@@ -106,8 +106,8 @@ def run(
         )
     s = Scheduler(me, clock=clk, seed=seed, backend=name)
     install(s)
-    old_debug = config.DEBUG
-    config.DEBUG = debug or old_debug
+    old_debug = chan.DEBUG
+    chan.DEBUG = debug or old_debug
     main_exc: BaseException | None = None
     try:
         try:
@@ -116,7 +116,7 @@ def run(
             main_exc = e
         errors = s.shutdown()
     finally:
-        config.DEBUG = old_debug
+        chan.DEBUG = old_debug
         install(prev)
     _finish_main(s, main_exc, errors)
     return result

@@ -19,8 +19,7 @@ from .errors import SEND_ON_CLOSED, Panic
 from .scheduler import current_task, get_scheduler, ready
 from .waiter import LOCK, SelectGroup, Waiter, push_waiter
 
-_acquire = LOCK.acquire
-_release = LOCK.release
+_take, _wait_take, _give = LOCK.take, LOCK.wait_take, LOCK.give  # see lock.py
 
 DEFAULT, RECV, RECV_OK, SEND = -1, 0, 1, 2
 _KINDS: dict[Any, int] = {
@@ -93,7 +92,10 @@ def select(*cases: Any) -> tuple[int, Any]:
     ops: list[tuple[int, Chan[Any], Any]] = []
     ready_idx: list[int] = []
     dflt = -1
-    _acquire()
+    try:
+        _take()
+    except IndexError:
+        _wait_take()
     try:
         # Pass 1: decode each case and note whether it can proceed now.
         for c in cases:
@@ -140,7 +142,7 @@ def select(*cases: Any) -> tuple[int, Any]:
                 g.waiters.append(w)
                 push_waiter(ch._sendq if kind == SEND else ch._recvq, w)
     finally:
-        _release()
+        _give(None)
     if ready_idx:
         if peer is not None:
             ready(peer)

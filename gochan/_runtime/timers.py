@@ -91,6 +91,8 @@ class Timer:
         with s.timer_lock:
             was_active = s.cancel_timer_locked(self._entry)
             drained = self.c.drain()
+        if was_active:
+            _poke_if_foreign(s)  # its wait may have been sized for this timer
         return was_active or drained
 
     def reset(self, seconds: float) -> bool:
@@ -154,8 +156,10 @@ class Ticker:
         """Stop sending ticks. ``c`` is not closed (as in Go)."""
         s = self._sched
         with s.timer_lock:
-            s.cancel_timer_locked(self._entry)
+            active = s.cancel_timer_locked(self._entry)
             self.c.drain()
+        if active:
+            _poke_if_foreign(s)
 
     def reset(self, seconds: float) -> None:
         """Stop, then tick every ``seconds`` starting ``seconds`` from now."""

@@ -17,15 +17,16 @@ never takes it; only channel operations do, for a few bytecodes at a time.
 
 from __future__ import annotations
 
-import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any
+
+from .lock import TokenLock
 
 if TYPE_CHECKING:
     from .task import Task
     from .timers_core import TimerEntry
 
-LOCK = threading.Lock()
+LOCK = TokenLock()
 
 
 WaitQueue = deque  # of Waiter; Go's waitq
