@@ -108,7 +108,11 @@ class Scheduler:
         # The task whose greenlet runs now; None while the hub runs.
         self.current: Task | None = main
         self.tasks[main.id] = main
-        self.hub = greenlet(self._hub_loop, main_greenlet)
+        self.closing = False  # set by shutdown(): new tasks are born cancelled
+        # Start the hub now, so that its recursion depth (which every fresh
+        # task greenlet inherits from the hub that starts it) is fixed here,
+        # not wherever some task first parks.
+        self.hub = self._start_hub()
         # A scheduler dropped with its thread (implicit mode) closes its
         # wakeup sockets; run() closes them itself.
         weakref.finalize(self, self.backend.close)
@@ -126,15 +130,29 @@ class Scheduler:
         t = Task(self, name)
         t._call = (fn, args, kwargs)
         t.creator = self.current.id if self.current is not None else 0
+        if self.closing:  # main has returned: nothing new runs (as in Go)
+            t._cancelled = True
         # t.greenlet stays None until the task first runs (see _bind).
         self.tasks[t.id] = t
         self.runq.append(t)
         return t
 
-    def _bind(self, t: Task) -> greenlet:
-        """Give task ``t``, about to run for the first time, a greenlet."""
+    def _bind(self, t: Task) -> greenlet | None:
+        """Give task ``t``, about to run for the first time, an idle greenlet.
+
+        None if there is none and the caller is not the hub: a fresh
+        greenlet starts at the recursion depth of whoever first switches to
+        it, so only the hub (whose depth is fixed and shallow) starts them;
+        the caller then puts ``t`` back and goes through the hub.
+        """
         free = self._free
-        g = free.pop() if free else greenlet(self._worker, self.hub)
+        if free:
+            g = free.pop()
+        elif getcurrent() is self.hub:
+            g = greenlet(self._worker, self.hub)
+        else:
+            self.runq.appendleft(t)
+            return None
         t.greenlet = g
         return g
 
@@ -171,11 +189,13 @@ class Scheduler:
         if runq and self.budget:
             self.budget -= 1
             nxt = runq.popleft()
-            self.current = nxt
-            (nxt.greenlet or self._bind(nxt)).switch()
-        else:
-            self.current = None
-            self.hub.switch()
+            g = nxt.greenlet or self._bind(nxt)
+            if g is not None:
+                self.current = nxt
+                g.switch()
+                return
+        self.current = None
+        self.hub.switch()
 
     def task_main(self, t: Task) -> None:
         """Run task ``t`` to completion; never raises."""
@@ -275,13 +295,18 @@ class Scheduler:
         # run queue (gosched with nothing else runnable).
         runq = self.runq
         try:
+            g = None
             if runq and self.budget:
                 self.budget -= 1
                 nxt = runq.popleft()
-                if nxt is not cur:
-                    self.current = nxt
-                    (nxt.greenlet or self._bind(nxt)).switch()
-            else:
+                if nxt is cur:
+                    g = cur.greenlet  # nothing else to run: carry on
+                else:
+                    g = nxt.greenlet or self._bind(nxt)
+                    if g is not None:
+                        self.current = nxt
+                        g.switch()
+            if g is None:
                 self.current = None
                 self.hub.switch()
         except BaseException:
@@ -309,7 +334,7 @@ class Scheduler:
             with contextlib.suppress(ValueError):
                 q.remove(cur)
         if self.hub.dead:
-            self.hub = greenlet(self._hub_loop, self.main.greenlet)
+            self.hub = self._start_hub()
 
     def ready_remote(self, t: Task | None) -> None:
         """Make ``t`` runnable from another thread (None: just re-check)."""
@@ -320,9 +345,13 @@ class Scheduler:
 
     # -- the hub ------------------------------------------------------------
 
-    def _hub_loop(self, *_: Any) -> None:
-        # Started by the first switch to the hub, or by the first task that
-        # dies before the hub ever ran (then with its return value: ignored).
+    def _start_hub(self) -> greenlet:
+        hub = greenlet(self._hub_loop, self.main.greenlet)
+        hub.switch(getcurrent())
+        return hub
+
+    def _hub_loop(self, starter: greenlet) -> None:
+        starter.switch()  # started by _start_hub: hand straight back
         runq = self.runq
         while True:
             self.budget = BUDGET
@@ -334,7 +363,7 @@ class Scheduler:
                 self._wait_for_work()
             nxt = runq.popleft()
             self.current = nxt
-            (nxt.greenlet or self._bind(nxt)).switch()
+            (nxt.greenlet or self._bind(nxt)).switch()  # type: ignore[union-attr]
 
     def _drain_incoming(self) -> None:
         incoming, runq = self.incoming, self.runq
@@ -476,6 +505,7 @@ class Scheduler:
         """
         main = self.main
         errors: list[BaseException] = []
+        self.closing = True
         if main._throw is not None:
             errors.append(main._take_pending())
         for t in reversed(list(self.tasks.values())):
