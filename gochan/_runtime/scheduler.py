@@ -516,6 +516,11 @@ class Scheduler:
             self._shutdown_wait = w
             try:
                 self.park(wr.SHUTDOWN, None, w)
+            except Deadlock as e:
+                # A task that survives cancellation and blocks for good: do
+                # not wait for it forever; report it.
+                errors.append(e)
+                break
             except BaseException as e:
                 errors.append(e)
             finally:
