@@ -177,3 +177,33 @@ def test_dump_lists_tasks_from_inside_and_from_another_thread() -> None:
     assert re.search(r"'parked-worker' \[chan receive\]", inside)
     assert re.search(r"'parked-worker' \[chan receive\]", outside)
     assert "in main" in inside
+
+
+def test_no_false_report_while_a_raw_thread_can_still_send() -> None:
+    # Threads started with _thread.start_new_thread are missing from
+    # threading.enumerate(); the detector must still count them.
+    import _thread
+    import time
+
+    ch = Chan[int]()
+    running, finished = _thread.allocate_lock(), _thread.allocate_lock()
+    running.acquire()
+    finished.acquire()
+
+    def raw(main_task: gochan.Task) -> None:
+        try:
+            running.release()
+            while main_task.state != "chan receive":  # wait until main is parked
+                time.sleep(0.001)
+            time.sleep(0.05)  # the detector runs meanwhile and must not fire
+            ch.send(42)
+        finally:
+            finished.release()
+
+    def main() -> int:
+        _thread.start_new_thread(raw, (gochan.current(),))
+        running.acquire()  # the raw thread is up before main parks
+        return ch.recv()
+
+    assert run(main) == 42
+    finished.acquire()

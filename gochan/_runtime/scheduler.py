@@ -32,6 +32,7 @@ Invariants
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import heapq
 import inspect
@@ -64,6 +65,9 @@ FREE_MAX = 256
 # when a thread that never used gochan exits).
 RECHECK_MIN, RECHECK_MAX = 0.005, 0.25
 
+_MAIN_THREAD = threading.main_thread()
+# Running threads started from Python (threading or _thread), main excluded.
+_thread_count: Callable[[], int] = getattr(_thread, "_count", lambda: 0)
 _local = threading.local()
 # Guards _schedulers and every scheduler's ``idle`` flag (see _deadlock_check).
 _registry_lock = threading.Lock()
@@ -377,6 +381,7 @@ class Scheduler:
         """Block the thread until a task is runnable; report deadlocks."""
         runq, clock = self.runq, self.clock
         recheck = RECHECK_MIN
+        suspected = False
         while not runq:
             if self.deadlock_pending:
                 self.deadlock_pending = False
@@ -392,10 +397,15 @@ class Scheduler:
                 timeout = deadline - clock.now()
             elif self.pending:
                 timeout = None
-            elif self._deadlock_check():
-                self._report_deadlock()
-                break
+            elif self._deadlock_check(confirmed=suspected):
+                if suspected:
+                    self._report_deadlock()
+                    break
+                # Confirm after a short pause: a thread that has just been
+                # started may not be counted anywhere yet.
+                suspected, timeout = True, RECHECK_MIN
             else:
+                suspected = False
                 timeout, recheck = recheck, min(recheck * 2, RECHECK_MAX)
             self.backend.wait(timeout, self.incoming)
             if self.incoming:
@@ -404,7 +414,7 @@ class Scheduler:
                 self._run_timers()
         self.idle = False
 
-    def _deadlock_check(self) -> bool:
+    def _deadlock_check(self, confirmed: bool) -> bool:
         """True if no thread can ever wake any task of this scheduler.
 
         Called with nothing runnable, no timer and nothing pending. Marks
@@ -412,7 +422,8 @@ class Scheduler:
         thread is a gochan thread that is idle too (a thread that never used
         gochan could still send to a channel). The idle flags are read and
         cleared (by ready_remote) under one lock, so a wakeup in flight is
-        never missed. Every idle scheduler of a global deadlock is told so.
+        never missed. Once ``confirmed``, every idle scheduler of a global
+        deadlock is told so.
         """
         with _registry_lock:
             if self.incoming:
@@ -420,13 +431,22 @@ class Scheduler:
             self.idle = True
             me = self.thread_id
             others = []
+            visible = 0  # threads started from Python that enumerate() lists
             for th in threading.enumerate():
+                if th is not _MAIN_THREAD and not isinstance(th, threading._DummyThread):
+                    visible += 1
                 if th.ident == me:
                     continue
                 s = _schedulers.get(th.ident)  # type: ignore[arg-type]
                 if s is None or not s.idle or s.incoming or s.pending:
                     return False
                 others.append(s)
+            # A thread started with _thread.start_new_thread is missing from
+            # enumerate() but counted here: it could still send.
+            if _thread_count() > visible:
+                return False
+            if not confirmed:
+                return True
             for s in others:
                 s.deadlock_pending = True
         for s in others:
