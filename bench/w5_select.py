@@ -1,0 +1,158 @@
+"""W5 select: a 4-way receive select in a loop where exactly one random case
+is ready.
+
+Each iteration puts one int into one of four capacity-1 channels (chosen
+from a fixed pseudo-random sequence, so no RNG runs in the timed loop) and
+then runs one 4-way select that receives it. One reported value is one
+iteration: one non-blocking buffered send plus one select whose single
+ready case must be found. Only one task is involved, so this measures the
+select machinery, not context switching.
+
+gochan is the only system with a native select over channels. For gevent,
+trio and asyncio/uvloop the table reports their idiomatic emulation (race
+one receiver task per channel, take the first, cancel the rest), labelled
+"emulated"; each is correct here (a cancelled receiver never consumes a
+value) but costs a task per case. threading has no way to wait on several
+queue.Queue objects and cannot cancel a blocked get(), so it is n/a.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from time import perf_counter
+
+from common import SELECT_SEQ, SEQ_MASK, Impl, Workload, run_async
+
+
+def gochan_w5(loops: int, n: int = 0) -> float:
+    import gochan
+
+    def main() -> float:
+        chans = [gochan.Chan[int](1) for _ in range(4)]
+        a, b, c, d = (ch.recv for ch in chans)
+        sends = [ch.send for ch in chans]
+        select, seq, mask = gochan.select, SELECT_SEQ, SEQ_MASK
+        t0 = perf_counter()
+        for i in range(loops):
+            sends[seq[i & mask]](i)
+            select(a, b, c, d)
+        return perf_counter() - t0
+
+    return gochan.run(main)
+
+
+def floor_w5(loops: int, n: int = 0) -> float:
+    """The floor: four deques, a scan for the ready ones and a uniform pick
+    among them (what any select must do at least), in plain Python."""
+    import random
+
+    qs: list[deque[int]] = [deque() for _ in range(4)]
+    appends = [q.append for q in qs]
+    randrange = random.Random(1).randrange
+    seq, mask = SELECT_SEQ, SEQ_MASK
+    t0 = perf_counter()
+    for i in range(loops):
+        appends[seq[i & mask]](i)
+        ready = [k for k in range(4) if qs[k]]
+        k = ready[0] if len(ready) == 1 else ready[randrange(len(ready))]
+        qs[k].popleft()
+    return perf_counter() - t0
+
+
+def gevent_w5(loops: int, n: int = 0) -> float:
+    import gevent
+    from gevent.queue import Queue
+
+    qs = [Queue(1) for _ in range(4)]
+    puts = [q.put for q in qs]
+    gets = [q.get for q in qs]
+    spawn, wait, killall = gevent.spawn, gevent.wait, gevent.killall
+    seq, mask = SELECT_SEQ, SEQ_MASK
+    t0 = perf_counter()
+    for i in range(loops):
+        puts[seq[i & mask]](i)
+        racers = [spawn(get) for get in gets]
+        winner = wait(racers, count=1)[0]
+        killall([g for g in racers if g is not winner])
+        winner.get()
+    return perf_counter() - t0
+
+
+def trio_w5(loops: int, n: int = 0) -> float:
+    import trio
+
+    async def main() -> float:
+        pairs = [trio.open_memory_channel[int](1) for _ in range(4)]
+        senders = [s.send_nowait for s, _ in pairs]
+        receivers = [r.receive for _, r in pairs]
+        seq, mask = SELECT_SEQ, SEQ_MASK
+
+        async def select() -> tuple[int, int]:
+            won: list[tuple[int, int]] = []
+            async with trio.open_nursery() as nursery:
+
+                async def race(k: int) -> None:
+                    v = await receivers[k]()
+                    won.append((k, v))
+                    nursery.cancel_scope.cancel()
+
+                for k in range(4):
+                    nursery.start_soon(race, k)
+            return won[0]
+
+        t0 = perf_counter()
+        for i in range(loops):
+            senders[seq[i & mask]](i)
+            await select()
+        return perf_counter() - t0
+
+    return trio.run(main)
+
+
+def _asyncio_w5(system: str) -> Impl:
+    import asyncio
+
+    async def main(loops: int) -> float:
+        qs: list[asyncio.Queue[int]] = [asyncio.Queue(maxsize=1) for _ in range(4)]
+        puts = [q.put_nowait for q in qs]
+        gets = [q.get for q in qs]
+        create_task, wait, first = asyncio.create_task, asyncio.wait, asyncio.FIRST_COMPLETED
+        seq, mask = SELECT_SEQ, SEQ_MASK
+        t0 = perf_counter()
+        for i in range(loops):
+            puts[seq[i & mask]](i)
+            racers = [create_task(get()) for get in gets]
+            done, pending = await wait(racers, return_when=first)
+            for t in pending:
+                t.cancel()
+            done.pop().result()
+        return perf_counter() - t0
+
+    def fn(loops: int, n: int = 0) -> float:
+        return run_async(system, main, loops)
+
+    return Impl("emulated: 4 get() tasks + asyncio.wait(FIRST_COMPLETED), cancel losers", fn)
+
+
+WORKLOAD = Workload(
+    key="W5",
+    name="select",
+    title="W5 select",
+    unit="select",
+    description="4-way receive select, one random case ready (cap-1 channels, filled per "
+    "iteration)",
+    impls={
+        "gochan": Impl("select(a.recv, b.recv, c.recv, d.recv), Chan(1) x4", gochan_w5),
+        "greenlet": Impl("floor: 4 deques, scan + uniform pick (no switch needed)", floor_w5),
+        "gevent": Impl(
+            "emulated: spawn 4 Queue(1).get + gevent.wait(count=1), kill losers", gevent_w5
+        ),
+        "trio": Impl("emulated: nursery racing 4 receive(), winner cancels the scope", trio_w5),
+        "asyncio": _asyncio_w5("asyncio"),
+        "uvloop": _asyncio_w5("uvloop"),
+        "threading": Impl.missing(
+            "queue.Queue cannot wait on several queues, and a blocked get() cannot be "
+            "cancelled, so racing helper threads would swallow values"
+        ),
+    },
+)
