@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from contextlib import suppress as _suppress
 
+from ._runtime.blocking import gosched as gosched
 from ._runtime.chan import Chan as Chan
 from ._runtime.chan import nilchan as nilchan
 from ._runtime.dump import dump as dump
@@ -27,7 +28,6 @@ from ._runtime.run import current as current
 from ._runtime.run import go as go
 from ._runtime.run import num_goroutine as num_goroutine
 from ._runtime.run import run as run
-from ._runtime.scheduler import gosched as gosched
 from ._runtime.select import default as default
 from ._runtime.select import select as select
 from ._runtime.task import Task as Task

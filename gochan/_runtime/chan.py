@@ -177,12 +177,6 @@ class Chan(Generic[T]):
             return None, False, None
         return BLOCKED  # type: ignore[no-any-return]
 
-    def _can_send(self) -> bool:
-        return self._closed or bool(self._recvq) or len(self._buf) < self._cap
-
-    def _can_recv(self) -> bool:
-        return self._closed or bool(self._sendq) or bool(self._buf)
-
     # -- the blocking operations -----------------------------------------------
     # send and _recv inline their fast paths (the non-blocking halves above,
     # minus a call each): these are the hottest lines in gochan.

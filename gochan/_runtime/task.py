@@ -133,7 +133,7 @@ class Task:
         seconds (on the scheduler clock) pass first.
         """
         if not self._done:
-            from .scheduler import join_task
+            from .blocking import join_task
 
             join_task(self, timeout)
         return self.result()

@@ -16,8 +16,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .blocking import sleep_task
 from .chan import Chan, nilchan
-from .scheduler import Scheduler, get_scheduler, peek_scheduler, sleep_task
+from .scheduler import Scheduler, get_scheduler, peek_scheduler
 from .timers_core import TimerEntry
 
 

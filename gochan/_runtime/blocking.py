@@ -1,0 +1,86 @@
+"""Blocking primitives built on park/ready: gosched, Task.join, sleep.
+
+Each registers a wait record, parks, and lets exactly one party (a timer,
+the finishing task, a canceller) ready it again; see scheduler.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import waitreason as wr
+from .scheduler import current_task, ready
+from .task import Task
+from .waiter import LOCK, OneShot
+
+_TIMEOUT = object()
+
+
+def gosched() -> None:
+    """Yield the processor: let other runnable tasks run, then continue.
+
+    >>> import gochan
+    >>> out = []
+    >>> def main():
+    ...     gochan.go(out.append, "task")
+    ...     gochan.gosched()
+    ...     out.append("main")
+    >>> gochan.run(main); out
+    ['task', 'main']
+    """
+    cur = current_task()
+    if cur._throw is not None or cur._cancelled:
+        raise cur._take_pending()
+    s = cur.sched
+    cur._state = wr.RUNNABLE
+    s.runq.append(cur)
+    s.park(wr.RUNNABLE, None, None)
+
+
+def _fire_oneshot(w: OneShot, value: Any = None) -> None:
+    with LOCK:
+        won = w.fire(value)
+    if won:
+        ready(w.task)
+
+
+def join_task(target: Task, timeout: float | None) -> None:
+    """Park the calling task until ``target`` is done (see Task.join)."""
+    if target._done:
+        return
+    cur = current_task()
+    if cur is target:
+        raise RuntimeError("a task cannot join itself: it would wait forever")
+    w = OneShot(cur)
+    with LOCK:
+        if target._done:
+            return
+        if target._joiners is None:
+            target._joiners = []
+        target._joiners.append(w)
+    s = cur.sched
+    if timeout is not None:
+
+        def on_timeout() -> None:
+            with LOCK:
+                won = w.fire(_TIMEOUT)
+                if won and target._joiners is not None:
+                    target._joiners.remove(w)
+            if won:
+                ready(cur)
+
+        w.timer = s.add_timer(s.clock.now() + timeout, on_timeout)
+    s.park(wr.TASK_JOIN, target, w)
+    if w.value is _TIMEOUT:
+        raise TimeoutError(f"task {target.id} ({target.name!r}) still running after {timeout}s")
+    if w.timer is not None:
+        with s.timer_lock:
+            s.cancel_timer_locked(w.timer)
+
+
+def sleep_task(seconds: float) -> None:
+    cur = current_task()
+    s = cur.sched
+    w = OneShot(cur)
+    w.timer = s.add_timer(s.clock.now() + seconds, lambda: _fire_oneshot(w))
+    s.park(wr.SLEEP, seconds, w)
