@@ -3,6 +3,8 @@ handles, fatal exceptions and cancellation at the end of run()."""
 
 from __future__ import annotations
 
+import gc
+import os
 import threading
 
 import pytest
@@ -352,3 +354,22 @@ def test_blocking_from_foreign_greenlet_is_an_error() -> None:
             g.switch()
 
     run(main)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd (Linux)")
+def test_implicit_mode_threads_release_their_wakeup_sockets_at_exit() -> None:
+    def body() -> None:
+        ch = Chan[int]()
+        go(lambda: (gochan.sleep(0.001), ch.send(1)))
+        ch.recv()  # parks, so the thread's scheduler opens its wakeup sockets
+
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    before = open_fds()
+    for _ in range(50):
+        th = threading.Thread(target=body)
+        th.start()
+        th.join()
+    gc.collect()
+    assert open_fds() - before < 10  # was 3 per thread (150) before the fix

@@ -174,6 +174,7 @@ class Scheduler:
             assert t is not None and t.greenlet is g
             self.task_main(t)
             t.greenlet = None
+            del t  # an idle greenlet must not keep its last task alive
             if runq and self.budget and runq[0].greenlet is None:
                 self.budget -= 1
                 nxt = runq.popleft()
@@ -596,7 +597,34 @@ def _implicit_scheduler() -> Scheduler:
         backend=os.environ.get("GOCHAN_BACKEND") or "builtin",
     )
     install(s)
+    _local.exit_hook = _ThreadExit(s)
     return s
+
+
+class _ThreadExit:
+    """Dropped with the thread's locals when an implicit-mode thread ends.
+
+    The scheduler's suspended greenlets (hub, idle workers, leftover tasks)
+    can no longer run once their thread is gone, and they hold the
+    scheduler alive through their frames; dropping the scheduler's
+    references to them lets both be freed.
+    """
+
+    __slots__ = ("sched",)
+
+    def __init__(self, sched: Scheduler) -> None:
+        self.sched = sched
+
+    def __del__(self) -> None:
+        s = self.sched
+        s._free.clear()
+        s.runq.clear()
+        s.incoming.clear()
+        s.tasks.clear()
+        s.timers.clear()
+        s.current = None
+        s.hub = s.main.greenlet = None  # type: ignore[assignment]
+        s.backend.close()
 
 
 def install(s: Scheduler | None) -> None:
