@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from contextlib import suppress as _suppress
 
+from . import context as context
 from ._runtime.blocking import gosched as gosched
 from ._runtime.chan import Chan as Chan
 from ._runtime.chan import nilchan as nilchan
@@ -24,6 +25,7 @@ from ._runtime.dump import dump as dump
 from ._runtime.errors import Cancelled as Cancelled
 from ._runtime.errors import Deadlock as Deadlock
 from ._runtime.errors import Panic as Panic
+from ._runtime.offload import blocking as blocking
 from ._runtime.run import current as current
 from ._runtime.run import go as go
 from ._runtime.run import num_goroutine as num_goroutine
@@ -38,19 +40,35 @@ from ._runtime.timers import after_func as after_func
 from ._runtime.timers import monotonic as monotonic
 from ._runtime.timers import sleep as sleep
 from ._runtime.timers import tick as tick
+from .errgroup import ErrGroup as ErrGroup
+from .sync import Cond as Cond
+from .sync import Mutex as Mutex
+from .sync import Once as Once
+from .sync import RWMutex as RWMutex
+from .sync import Semaphore as Semaphore
+from .sync import WaitGroup as WaitGroup
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Cancelled",
     "Chan",
+    "Cond",
     "Deadlock",
+    "ErrGroup",
+    "Mutex",
+    "Once",
     "Panic",
+    "RWMutex",
+    "Semaphore",
     "Task",
     "Ticker",
     "Timer",
+    "WaitGroup",
     "after",
     "after_func",
+    "blocking",
+    "context",
     "current",
     "default",
     "dump",

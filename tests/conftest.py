@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from gochan._runtime.offload import POOL
 from gochan._runtime.scheduler import install, peek_scheduler
 
 
@@ -19,6 +20,7 @@ from gochan._runtime.scheduler import install, peek_scheduler
 def _no_leaks() -> Iterator[None]:
     before = set(threading.enumerate())
     yield
+    POOL.shutdown()  # blocking()'s idle workers would linger for seconds
     leaked_threads = [t for t in threading.enumerate() if t not in before]
     s = peek_scheduler()
     leaked_tasks = [] if s is None else [t for t in s.tasks.values() if t is not s.main]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from types import FrameType
 
 from greenlet import getcurrent
@@ -19,6 +20,16 @@ from .task import Task
 
 _RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
 MAX_FRAMES = 40
+
+# Extra sections appended to every dump by higher layers (the supervision
+# tree, for one). Each returns its text, or "" when it has nothing to show.
+_sections: list[Callable[[], str]] = []
+
+
+def add_dump_section(fn: Callable[[], str]) -> None:
+    """Append ``fn()``'s text to every dump (once per ``fn``)."""
+    if fn not in _sections:
+        _sections.append(fn)
 
 
 def _run_code() -> object:
@@ -79,6 +90,11 @@ def format_dump() -> str:
             out.append(f"=== thread {s.thread.name!r} (ident {s.thread_id}) ===")
         for t in list(s.tasks.values()):
             out.append(format_task(t, s))
+            out.append("")
+    for section in list(_sections):
+        text = section()
+        if text:
+            out.append(text.rstrip("\n"))
             out.append("")
     return "\n".join(out).rstrip("\n") + "\n"
 

@@ -72,6 +72,10 @@ _local = threading.local()
 # Guards _schedulers and every scheduler's ``idle`` flag (see _deadlock_check).
 _registry_lock = threading.Lock()
 _schedulers: dict[int, Scheduler] = {}
+# Idents of gochan's own helper threads (the blocking() pool) while they sit
+# idle: such a thread cannot wake anyone, so it does not veto a deadlock. A
+# busy helper is working for some scheduler whose ``pending`` count is > 0.
+quiet_threads: set[int] = set()
 
 
 class Scheduler:
@@ -102,6 +106,7 @@ class Scheduler:
         self.pending = 0
         self.idle = False
         self.deadlock_pending = False
+        self.firing = False  # True while _run_timers runs callbacks (timer lock held)
         self.budget = BUDGET
         self._shutdown_wait: OneShot | None = None
         self._free: list[greenlet] = []  # idle task greenlets, see _worker
@@ -138,6 +143,21 @@ class Scheduler:
         # t.greenlet stays None until the task first runs (see _bind).
         self.tasks[t.id] = t
         self.runq.append(t)
+        return t
+
+    def spawn_threadsafe(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Task:
+        """``spawn`` from any thread: a foreign thread queues the new task
+        through ``incoming``, like a wakeup."""
+        if get_ident() == self.thread_id:
+            return self.spawn(fn, args, kwargs)
+        t = Task(self, getattr(fn, "__qualname__", None) or repr(fn))
+        t._call = (fn, args, kwargs)
+        if self.closing:
+            t._cancelled = True
+        self.tasks[t.id] = t  # one dict store: atomic for the owner's readers
+        self.ready_remote(t)
         return t
 
     def _bind(self, t: Task) -> greenlet | None:
@@ -435,7 +455,7 @@ class Scheduler:
             for th in threading.enumerate():
                 if th is not _MAIN_THREAD and not isinstance(th, threading._DummyThread):
                     visible += 1
-                if th.ident == me:
+                if th.ident == me or th.ident in quiet_threads:
                     continue
                 s = _schedulers.get(th.ident)  # type: ignore[arg-type]
                 if s is None or not s.idle or s.incoming or s.pending:
@@ -489,6 +509,14 @@ class Scheduler:
             self._dead_timers = 0
         return True
 
+    def cancel_timer(self, e: TimerEntry) -> bool:
+        """Disarm ``e`` from anywhere, timer callbacks of this scheduler
+        included (they run with the timer lock already held)."""
+        if self.firing and get_ident() == self.thread_id:
+            return self.cancel_timer_locked(e)
+        with self.timer_lock:
+            return self.cancel_timer_locked(e)
+
     def _next_deadline(self) -> float | None:
         timers = self.timers
         with self.timer_lock:
@@ -499,21 +527,30 @@ class Scheduler:
     def _run_timers(self) -> None:
         """Fire every due timer; callbacks run with the timer lock held."""
         now = self.clock.now()
-        timers = self.timers
         with self.timer_lock:
-            while timers and timers[0][0] <= now:
-                e = timers[0][2]
-                fn = e.fn
-                if fn is None:
-                    heapq.heappop(timers)
-                    continue
-                nxt = fn()
-                if nxt is None or e.fn is None:
-                    e.fn = None
-                    heapq.heappop(timers)
-                else:
-                    e.when = nxt
-                    heapq.heapreplace(timers, (nxt, next(self._timer_seq), e))
+            self.firing = True
+            try:
+                self._fire_due(now)
+            finally:
+                self.firing = False
+
+    def _fire_due(self, now: float) -> None:
+        timers = self.timers
+        while timers and timers[0][0] <= now:
+            e = timers[0][2]
+            fn = e.fn
+            if fn is None:
+                heapq.heappop(timers)
+                continue
+            nxt = fn()
+            if not timers or timers[0][2] is not e:
+                continue  # fn disarmed e and a compaction dropped it already
+            if nxt is None or e.fn is None:
+                e.fn = None
+                heapq.heappop(timers)
+            else:
+                e.when = nxt
+                heapq.heapreplace(timers, (nxt, next(self._timer_seq), e))
 
     # -- shutdown -------------------------------------------------------------
 

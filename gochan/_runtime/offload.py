@@ -1,0 +1,183 @@
+"""blocking(): run a thread-blocking call on a worker thread, parking only
+the calling task (Go's runtime does this for every syscall; here the user
+says which calls need it).
+
+The pool is small and lazy: a worker thread starts when a job finds no idle
+worker (up to ``MAX_WORKERS``), and an idle worker exits after
+``IDLE_SECONDS``. Idle workers are listed in ``scheduler.quiet_threads`` so
+that they never hide a deadlock; a job in flight counts in its scheduler's
+``pending``, so it always does.
+
+A job cannot be interrupted once it runs (Python cannot stop a thread), so a
+task cancelled meanwhile keeps waiting for it and then raises ``Cancelled``,
+with the job's own exception, if any, chained as ``__cause__`` and named in a
+note: nothing the thread did is dropped silently. ``run()`` therefore never
+returns while a ``blocking()`` call it started is still running.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from . import waitreason as wr
+from .scheduler import current_task, quiet_threads, ready
+from .task import Task
+from .waiter import LOCK
+
+MAX_WORKERS = min(32, (os.cpu_count() or 1) + 4)  # ThreadPoolExecutor's default
+IDLE_SECONDS = 5.0
+
+log = logging.getLogger("gochan")
+
+
+class _Job:
+    """One ``blocking()`` call; also the parked task's wait record."""
+
+    __slots__ = ("args", "exc", "fn", "kwargs", "orphaned", "result", "task")
+
+    def __init__(self, task: Task, fn: Callable[..., Any], args: Any, kwargs: Any) -> None:
+        self.task = task
+        self.fn: Callable[..., Any] | None = fn
+        self.args, self.kwargs = args, kwargs
+        self.result: Any = None
+        self.exc: BaseException | None = None
+        self.orphaned = False  # the task was torn away (signal): nobody to wake
+
+    def __repr__(self) -> str:
+        return f"<blocking {getattr(self.fn, '__qualname__', self.fn)!r}>"
+
+    def withdraw(self) -> bool:
+        return False  # a running thread call cannot be taken back
+
+    def run(self) -> None:
+        try:
+            assert self.fn is not None
+            self.result = self.fn(*self.args, **self.kwargs)
+        except BaseException as e:  # handed to the task, never lost
+            self.exc = e
+        self.fn = self.args = self.kwargs = None
+        with LOCK:
+            orphaned = self.orphaned
+        if orphaned:
+            if self.exc is not None:
+                log.error("blocking() call raised after its task was gone", exc_info=self.exc)
+            return
+        ready(self.task)
+
+
+class _Pool:
+    def __init__(self) -> None:
+        self.cond = threading.Condition(threading.Lock())
+        self.jobs: deque[_Job] = deque()
+        self.idle = 0
+        self.threads: set[threading.Thread] = set()
+        self.closing = False
+        self._n = 0
+
+    def submit(self, job: _Job) -> None:
+        with self.cond:
+            self.jobs.append(job)
+            if self.idle > len(self.jobs) - 1:
+                self.cond.notify()
+                return
+            if len(self.threads) >= MAX_WORKERS:
+                return  # queued: the next worker to finish takes it
+            self._n += 1
+            t = threading.Thread(
+                target=self._worker, name=f"gochan-blocking-{self._n}", daemon=True
+            )
+            self.threads.add(t)
+        t.start()
+
+    def _worker(self) -> None:
+        me = threading.get_ident()
+        cond, jobs = self.cond, self.jobs
+        while True:
+            with cond:
+                while not jobs:
+                    if self.closing:
+                        self._leave(me)
+                        return
+                    self.idle += 1
+                    quiet_threads.add(me)
+                    woke = cond.wait(IDLE_SECONDS)
+                    quiet_threads.discard(me)
+                    self.idle -= 1
+                    if not woke and not jobs:
+                        self._leave(me)
+                        return
+                job = jobs.popleft()
+            job.run()
+
+    def _leave(self, me: int) -> None:  # cond held
+        quiet_threads.discard(me)
+        self.threads.discard(threading.current_thread())
+
+    def shutdown(self) -> None:
+        """End the idle workers and wait for every worker to exit (tests)."""
+        with self.cond:
+            self.closing = True
+            self.cond.notify_all()
+            threads = list(self.threads)
+        for t in threads:
+            t.join()
+        with self.cond:
+            self.closing = False
+
+
+POOL = _Pool()
+
+
+def blocking(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    """Run ``fn(*args, **kwargs)`` on a worker thread; park only this task.
+
+    Returns what ``fn`` returns or re-raises what it raised. Use it for
+    calls that block the OS thread (file I/O, ``time.sleep``, a library
+    without async support, CPU work that releases the GIL): the other tasks
+    of this thread keep running meanwhile.
+
+    >>> import gochan, time
+    >>> def main():
+    ...     ticks = []
+    ...     gochan.go(lambda: ticks.extend(range(3)))
+    ...     slept = gochan.blocking(time.sleep, 0.01)   # the task above runs meanwhile
+    ...     return slept, ticks
+    >>> gochan.run(main)
+    (None, [0, 1, 2])
+    """
+    if not callable(fn):
+        raise TypeError(f"blocking() needs a callable, got {fn!r}")
+    cur = current_task()
+    if cur._throw is not None or cur._cancelled:
+        raise cur._take_pending()
+    s = cur.sched
+    job = _Job(cur, fn, args, kwargs)
+    s.pending += 1
+    try:
+        POOL.submit(job)
+        try:
+            s.park(wr.SYSCALL, job, job)
+        except BaseException:
+            # Only a signal tearing the park down lands here (the record
+            # cannot be withdrawn): the thread must not wake us later.
+            with LOCK:
+                job.orphaned = True
+            raise
+    finally:
+        s.pending -= 1
+    if cur._throw is not None or cur._cancelled:
+        interrupt = cur._take_pending()
+        if job.exc is not None:
+            interrupt.add_note(
+                f"the blocking() call it waited for raised {type(job.exc).__name__}: {job.exc}"
+            )
+            raise interrupt from job.exc
+        raise interrupt
+    if job.exc is not None:
+        raise job.exc
+    return job.result
