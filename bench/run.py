@@ -14,8 +14,8 @@ workers through ``add_cmdline_args``. Only the manager process writes the
 results: raw pyperf JSON and a markdown table under bench/results/.
 
 Workloads: W1 ping-pong (w1_pingpong.py), W2 buffered (w2_buffered.py), W5
-select (w5_select.py). Peers that lack a feature are reported as n/a with
-the reason, never faked.
+select (w5_select.py), W8a mutex and W8b waitgroup (w8_sync.py). Peers that
+lack a feature are reported as n/a with the reason, never faked.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ QUICK = {"processes": 3, "values": 3, "warmups": 1, "min_time": 0.1}
 FULL_ITEMS, QUICK_ITEMS = 1_000_000, 20_000  # W2 items per loop
 
 # Smoke mode (no pyperf): a plain timing loop, one process, tiny sizes.
-SMOKE_LOOPS = {"W1": 2_000, "W2": 1, "W5": 2_000}
+SMOKE_LOOPS = {"W1": 2_000, "W2": 1, "W5": 2_000, "W8a": 20_000, "W8b": 20_000}
 SMOKE_ITEMS = 5_000
 SMOKE_REPEAT = 3
 
@@ -51,8 +51,9 @@ def load_workloads() -> list[Workload]:
     import w1_pingpong
     import w2_buffered
     import w5_select
+    import w8_sync
 
-    return [w1_pingpong.WORKLOAD, w2_buffered.WORKLOAD, w5_select.WORKLOAD]
+    return [w1_pingpong.WORKLOAD, w2_buffered.WORKLOAD, w5_select.WORKLOAD, *w8_sync.WORKLOADS]
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -78,8 +79,8 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--workloads",
         metavar="LIST",
-        default="W1,W2,W5",
-        help="comma-separated workloads to run (default: W1,W2,W5)",
+        default="W1,W2,W5,W8a,W8b",
+        help="comma-separated workloads to run (default: W1,W2,W5,W8a,W8b)",
     )
     g.add_argument(
         "--items",

@@ -19,6 +19,8 @@ from contextlib import suppress as _suppress
 
 from . import context as context
 from ._runtime.blocking import gosched as gosched
+from ._runtime.bridge import aselect as aselect
+from ._runtime.bridge import await_ as await_
 from ._runtime.chan import Chan as Chan
 from ._runtime.chan import nilchan as nilchan
 from ._runtime.dump import dump as dump
@@ -40,7 +42,14 @@ from ._runtime.timers import after_func as after_func
 from ._runtime.timers import monotonic as monotonic
 from ._runtime.timers import sleep as sleep
 from ._runtime.timers import tick as tick
+from .deferred import defer as defer
+from .deferred import func as func
+from .deferred import panic as panic
+from .deferred import recover as recover
 from .errgroup import ErrGroup as ErrGroup
+from .supervisor import PanicReport as PanicReport
+from .supervisor import Supervisor as Supervisor
+from .supervisor import supervise as supervise
 from .sync import Cond as Cond
 from .sync import Mutex as Mutex
 from .sync import Once as Once
@@ -59,27 +68,36 @@ __all__ = [
     "Mutex",
     "Once",
     "Panic",
+    "PanicReport",
     "RWMutex",
     "Semaphore",
+    "Supervisor",
     "Task",
     "Ticker",
     "Timer",
     "WaitGroup",
     "after",
     "after_func",
+    "aselect",
+    "await_",
     "blocking",
     "context",
     "current",
     "default",
+    "defer",
     "dump",
+    "func",
     "go",
     "gosched",
     "monotonic",
     "nilchan",
     "num_goroutine",
+    "panic",
+    "recover",
     "run",
     "select",
     "sleep",
+    "supervise",
     "tick",
 ]
 

@@ -71,6 +71,10 @@ class DeadlineExceeded(TimeoutError):
 
 CancelFunc = Callable[[], None]
 
+# Asked of ctx.value(), finds the cancel node behind any context (Go's
+# cancelCtxKey). A private object: no user key can be equal to it.
+_CANCEL_KEY = object()
+
 # Guards every cancelCtx's state and the parent/child links. Closing done
 # channels, stopping timers and running callbacks happen after it is
 # released, so it never nests around channel or timer locks.
@@ -189,9 +193,14 @@ class _CancelCtx(Context):
             return self._done
 
     def err(self) -> Exception | None:
-        return self._err
+        e = self._err
+        # A fresh instance per call: callers raise it, and raising one shared
+        # object from many tasks would pile tracebacks and notes onto it.
+        return None if e is None else type(e)(*e.args)
 
     def value(self, key: Any) -> Any:
+        if key is _CANCEL_KEY:
+            return self
         return self._parent.value(key)
 
     def deadline(self) -> float | None:
@@ -216,24 +225,31 @@ class _CancelCtx(Context):
 
     def _cancel(self, err: Exception, why: BaseException | None) -> None:
         act = _Action()
+        parent = _cancel_ancestor(self._parent)  # may call user code: not under _mu
         with _mu:
             self._cancel_locked(err, why, act)
-            parent = _cancel_ancestor(self._parent)
             if parent is not None and parent._children is not None:
                 parent._children.discard(self)
         act.run()
 
 
 def _cancel_ancestor(ctx: Context) -> _CancelCtx | None:
-    """The nearest cancellable ancestor-or-self of ``ctx`` among gochan's
-    own contexts (None if it can never be cancelled or is foreign)."""
-    while True:
-        if isinstance(ctx, _CancelCtx):
-            return ctx
-        if isinstance(ctx, _ValueCtx):
-            ctx = ctx._parent
-            continue
+    """The gochan cancel node whose cancellation is ``ctx``'s own (None if
+    ``ctx`` can never be cancelled or is cancelled some other way).
+
+    As Go does, this also sees through a user's Context type wrapping one
+    of ours: asked for ``_CANCEL_KEY``, every node passes it up to the
+    nearest cancel node, which answers with itself; it counts only if its
+    ``done()`` is the wrapper's (the wrapper did not replace cancellation).
+    """
+    if isinstance(ctx, _CancelCtx):
+        return ctx
+    if isinstance(ctx, (_Empty, _WithoutCancel)):
         return None
+    p = ctx.value(_CANCEL_KEY)
+    if isinstance(p, _CancelCtx) and (isinstance(ctx, _ValueCtx) or ctx.done() is p.done()):
+        return p
+    return None
 
 
 def _attach(child: _CancelCtx) -> None:
@@ -410,6 +426,8 @@ class _WithoutCancel(Context):
         return f"{self._parent!r}.without_cancel()"
 
     def value(self, key: Any) -> Any:
+        if key is _CANCEL_KEY:
+            return None  # cancellation stops here
         return self._parent.value(key)
 
 
@@ -424,58 +442,87 @@ def cause(ctx: Context) -> BaseException | None:
     """Why ``ctx`` was cancelled: the cause given to a ``with_cancel_cause``
     cancel function (or a ``*_cause`` deadline), else ``ctx.err()``."""
     c = _cancel_ancestor(ctx)
+    if c is None and not isinstance(ctx, (_Empty, _WithoutCancel)):
+        # A wrapper with its own done(): its cause is still the wrapped one's (as Go).
+        p = ctx.value(_CANCEL_KEY)
+        c = p if isinstance(p, _CancelCtx) else None
     if c is None:
         return ctx.err()
     with _mu:
-        return c._cause
+        why = c._cause
+    if why is not None and why is c._err:
+        return c.err()  # no cause given: the error itself, fresh as err() gives it
+    return why
 
 
 def _on_done(ctx: Context, fn: Callable[[], None]) -> Callable[[], bool]:
     """Call ``fn()`` synchronously in whatever thread cancels ``ctx`` (at
-    once if it is done). ``fn`` must not block. Returns ``stop()``: True if
-    it unregistered ``fn`` before it ran."""
+    once if it is done). ``fn`` must not block. Returns ``stop()``: True
+    for the first call made before ``fn`` ran (it then never runs)."""
+    state = _Once()
     c = _cancel_ancestor(ctx)
     if c is None:
         if ctx.err() is not None:
-            fn()
-            return lambda: False
+            if state.claim():
+                fn()
+            return state.claim
         if ctx.done() is nilchan:
-            return lambda: False
-        # A foreign context: a watcher task calls fn.
+            return state.claim  # never cancelled: stopping always succeeds once
+        # A foreign context: a watcher task calls fn, unless stopped first.
         from ._runtime.select import select
 
         stopped = Chan[None]()
 
         def watch() -> None:
             i, _ = select(ctx.done().recv, stopped.recv)
-            if i == 0:
+            if i == 0 and state.claim():
                 fn()
 
         get_scheduler().spawn(watch, (), {})
 
         def stop_foreign() -> bool:
-            if stopped.closed:
+            if not state.claim():
                 return False
             stopped.close()
-            return ctx.err() is None
+            return True
 
         return stop_foreign
     key = object()
+
+    def run_once() -> None:
+        if state.claim():
+            fn()
+
     with _mu:
-        if c._err is None:
-            c._callbacks[key] = fn
-            registered = True
-        else:
-            registered = False
+        registered = c._err is None
+        if registered:
+            c._callbacks[key] = run_once
     if not registered:
-        fn()
-        return lambda: False
+        run_once()
 
     def stop() -> bool:
         with _mu:
-            return c._callbacks.pop(key, None) is not None
+            c._callbacks.pop(key, None)
+        return state.claim()
 
     return stop
+
+
+class _Once:
+    """A flag claimed at most once, from any thread."""
+
+    __slots__ = ("_lock", "_taken")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._taken = False
+
+    def claim(self) -> bool:
+        with self._lock:
+            if self._taken:
+                return False
+            self._taken = True
+            return True
 
 
 def after_func(ctx: Context, f: Callable[[], Any]) -> Callable[[], bool]:

@@ -139,6 +139,8 @@ class ErrGroup:
         if self.errors:
             first = self.errors[0]
             for other in self.errors[1:]:
+                if other is first:
+                    continue
                 note = f"errgroup: another task also raised {type(other).__name__}: {other}"
                 if note not in getattr(first, "__notes__", ()):
                     first.add_note(note)

@@ -138,6 +138,16 @@ class Mutex(_LockContext):
         if granted:  # handed to us, but we will not return: pass it on
             self.unlock()
 
+    __enter__ = lock
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.unlock()
+
     def try_lock(self) -> bool:
         """Lock if free and return True; else return False at once."""
         with LOCK:
@@ -349,9 +359,13 @@ class WaitGroup:
         """Add ``n`` (may be negative) to the counter; at zero, every
         ``wait()`` returns. Panics with ``sync: negative WaitGroup counter``
         if the counter would go below zero."""
-        if not isinstance(n, int):
+        if n.__class__ is not int and not isinstance(n, int):
             raise TypeError(f"WaitGroup.add() needs an int, got {n!r}")
-        with LOCK:
+        try:
+            _take()
+        except IndexError:
+            _wait_take()
+        try:
             c = self._count + n
             if c < 0:
                 raise Panic("sync: negative WaitGroup counter")
@@ -360,6 +374,8 @@ class WaitGroup:
                 return
             q = self._waiters
             woken = [grant(q) for _ in range(len(q))]
+        finally:
+            _give(None)
         wake(woken)
 
     def done(self) -> None:
@@ -368,6 +384,8 @@ class WaitGroup:
 
     def wait(self) -> None:
         """Park until the counter is zero."""
+        if self._count == 0:  # one read: if zero now, returning now is correct
+            return
         cur = current_task()
         with LOCK:
             if self._count == 0:
@@ -601,8 +619,9 @@ class Semaphore:
         """Acquire ``k`` units, parking until they are free.
 
         With ``ctx``, give up when the context is done and raise its error
-        (``ctx.err()``); nothing is acquired then. Asking for more than the
-        size raises ``ValueError`` at once: it could never succeed.
+        (``ctx.err()``); nothing is acquired then, even if the units are
+        free. Asking for more than the size raises ``ValueError`` at once:
+        it could never succeed.
         """
         self._check(k, "acquire")
         if k > self._size:
@@ -611,11 +630,7 @@ class Semaphore:
                 f"{self._size} units"
             )
         cur = current_task()
-        with LOCK:
-            if not self._waiters and self._size - self._cur >= k:
-                self._cur += k
-                return
-        if ctx is not None:
+        if ctx is not None:  # a done context fails even if units are free (go.dev/issue/63615)
             err = ctx.err()
             if err is not None:
                 raise err

@@ -36,9 +36,9 @@ def test_smoke_mode_prints_a_table_for_every_workload() -> None:
     p = _run("--smoke")
     assert p.returncode == 0, p.stderr
     out = p.stdout
-    for title in ("W1 ping-pong", "W2 buffered", "W5 select"):
+    for title in ("W1 ping-pong", "W2 buffered", "W5 select", "W8a mutex", "W8b waitgroup"):
         assert f"### {title}" in out
-    for key in ("W1", "W2", "W5"):
+    for key in ("W1", "W2", "W5", "W8a", "W8b"):
         assert f"gochan {key} = " in out, f"no ratio line for {key}:\n{out}"
     for system in ("gochan", "greenlet (floor)", "asyncio", "threading"):
         assert f"| {system} |" in out

@@ -1,5 +1,5 @@
-"""Every name of api.md's Tasks, Channels, select, Time and dump() sections
-is exported from ``gochan`` with ``gochan`` as its public home."""
+"""Every name of api.md is exported from ``gochan`` with ``gochan`` as its
+public home."""
 
 from __future__ import annotations
 
@@ -14,8 +14,19 @@ API_NAMES = {
     "select", "default",
     # Time
     "sleep", "after", "tick", "Timer", "after_func", "Ticker", "monotonic",
+    # defer / panic / recover, supervision
+    "func", "defer", "panic", "recover", "Supervisor",
+    # sync, context, errgroup
+    "WaitGroup", "Mutex", "RWMutex", "Once", "Cond", "Semaphore", "context", "ErrGroup",
+    # Threads and I/O
+    "blocking", "await_",
     # Debugging
     "dump",
+}  # fmt: skip
+
+CONTEXT_NAMES = {
+    "background", "with_cancel", "with_timeout", "with_deadline", "with_value",
+    "Canceled", "DeadlineExceeded",
 }  # fmt: skip
 
 
@@ -25,8 +36,14 @@ def test_every_api_name_is_exported() -> None:
     assert set(gochan.__all__) >= API_NAMES
 
 
+def test_context_module_names() -> None:
+    missing = sorted(n for n in CONTEXT_NAMES if not hasattr(gochan.context, n))
+    assert not missing, f"api.md names missing from gochan.context: {missing}"
+
+
 def test_public_home_is_gochan() -> None:
-    for name in ("Chan", "Task", "Timer", "Ticker", "Panic", "Deadlock", "go", "run", "select"):
+    for name in ("Chan", "Task", "Timer", "Ticker", "Panic", "Deadlock", "go", "run", "select",
+                 "Mutex", "WaitGroup", "ErrGroup", "Supervisor", "func", "blocking", "await_"):
         assert getattr(gochan, name).__module__ == "gochan", name
 
 

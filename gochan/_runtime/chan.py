@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from . import waitreason as wr
@@ -299,6 +299,34 @@ class Chan(Generic[T]):
         while (v := recv()) is not CLOSED:
             yield v
 
+    # -- the async face (coroutines on a loop backend; see bridge.py) ---------
+
+    async def asend(self, v: T) -> None:
+        """``await ch.asend(v)``: ``send`` for a coroutine on the event loop
+        of an async backend. A coroutine and a green task can be the two
+        ends of one channel."""
+        from .bridge import asend
+
+        await asend(self, v)
+
+    async def arecv(self) -> T | None:
+        """``await ch.arecv()``: ``recv`` for a coroutine (async backends)."""
+        from .bridge import arecv
+
+        return await arecv(self)
+
+    async def arecv_ok(self) -> tuple[T | None, bool]:
+        """``await ch.arecv_ok()``: ``recv_ok`` for a coroutine (async backends)."""
+        from .bridge import arecv_ok
+
+        return await arecv_ok(self)
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        """``async for v in ch``: receive until closed and drained (async backends)."""
+        from .bridge import aiter_chan
+
+        return aiter_chan(self)
+
     # -- helpers for timers -------------------------------------------------
 
     def offer(self, v: T) -> bool:
@@ -376,6 +404,27 @@ class _NilChan(Chan[Any]):
 
     def close(self) -> None:
         raise Panic(CLOSE_OF_NIL)
+
+    async def asend(self, v: Any) -> None:
+        from .bridge import forever
+
+        await forever()
+
+    async def arecv(self) -> Any:
+        from .bridge import forever
+
+        await forever()
+
+    async def arecv_ok(self) -> tuple[Any, bool]:
+        from .bridge import forever
+
+        await forever()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        from .bridge import forever_iter
+
+        return forever_iter()
 
     def offer(self, v: Any) -> bool:
         return False

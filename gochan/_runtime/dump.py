@@ -18,7 +18,9 @@ from . import waitreason as wr
 from .scheduler import Scheduler, all_schedulers
 from .task import Task
 
-_RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
+# gochan's own frames (runtime, sync, context, ...) are hidden from stacks:
+# a dump shows where user code blocked, not how gochan implements it.
+_GOCHAN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 MAX_FRAMES = 40
 
 # Extra sections appended to every dump by higher layers (the supervision
@@ -60,7 +62,7 @@ def _stack(t: Task, s: Scheduler) -> list[str]:
     while frame is not None and len(frames) < MAX_FRAMES:
         if frame.f_code is run_code:
             break  # below run() is the caller's world, not this task's
-        if not frame.f_code.co_filename.startswith(_RUNTIME_DIR):
+        if not frame.f_code.co_filename.startswith(_GOCHAN_DIR):
             frames.append((frame, frame.f_lineno))
         frame = frame.f_back
     frames.reverse()

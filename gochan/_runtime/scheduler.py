@@ -76,6 +76,9 @@ _schedulers: dict[int, Scheduler] = {}
 # idle: such a thread cannot wake anyone, so it does not veto a deadlock. A
 # busy helper is working for some scheduler whose ``pending`` count is > 0.
 quiet_threads: set[int] = set()
+# Name prefixes of an event loop's own worker threads (trio's I/O waits):
+# the backend's busy() already says whether they could wake anyone.
+quiet_prefixes: set[str] = set()
 
 
 class Scheduler:
@@ -377,6 +380,8 @@ class Scheduler:
     def _hub_loop(self, starter: greenlet) -> None:
         starter.switch()  # started by _start_hub: hand straight back
         runq = self.runq
+        backend = self.backend
+        poll = backend.poll
         while True:
             self.budget = BUDGET
             if self.incoming:
@@ -385,6 +390,12 @@ class Scheduler:
                 self._run_timers()
             if not runq:
                 self._wait_for_work()
+            elif poll and (backend.dirty or self.pending):
+                # Green tasks keep us busy, but the loop has work too: give
+                # it one turn per round so coroutines are never starved.
+                backend.wait(0, self.incoming)
+                if self.incoming:
+                    self._drain_incoming()
             nxt = runq.popleft()
             self.current = nxt
             (nxt.greenlet or self._bind(nxt)).switch()  # type: ignore[union-attr]
@@ -396,6 +407,12 @@ class Scheduler:
             if t is not None:
                 t._state = wr.RUNNABLE
                 runq.append(t)
+
+    def busy(self) -> bool:
+        """True while outstanding work (I/O, ``blocking()``, ``await_``,
+        coroutines on a loop backend) could wake a task without a timer."""
+        b = self.backend
+        return self.pending > 0 or (b.poll and b.busy())
 
     def _wait_for_work(self) -> None:
         """Block the thread until a task is runnable; report deadlocks."""
@@ -410,12 +427,12 @@ class Scheduler:
             deadline = self._next_deadline()
             timeout: float | None
             if deadline is not None:
-                if clock.virtual and not self.pending:
+                if clock.virtual and not self.busy():
                     clock.advance_to(deadline)
                     self._run_timers()
                     continue
                 timeout = deadline - clock.now()
-            elif self.pending:
+            elif self.busy():
                 timeout = None
             elif self._deadlock_check(confirmed=suspected):
                 if suspected:
@@ -457,8 +474,10 @@ class Scheduler:
                     visible += 1
                 if th.ident == me or th.ident in quiet_threads:
                     continue
+                if quiet_prefixes and th.name.startswith(tuple(quiet_prefixes)):
+                    continue
                 s = _schedulers.get(th.ident)  # type: ignore[arg-type]
-                if s is None or not s.idle or s.incoming or s.pending:
+                if s is None or not s.idle or s.incoming or s.busy():
                     return False
                 others.append(s)
             # A thread started with _thread.start_new_thread is missing from

@@ -89,6 +89,20 @@ def select(*cases: Any) -> tuple[int, Any]:
     >>> gochan.run(main)
     (1, 'hi')
     """
+    r = select_start(cases, None)
+    if type(r) is tuple:
+        return r
+    assert type(r) is _Cases
+    g = r.group
+    g.task.sched.park(wr.SELECT if cases else wr.SELECT_NO_CASES, r, g)
+    return r.outcome()
+
+
+def select_start(cases: tuple[Any, ...], parker: Any) -> tuple[int, Any] | _Cases:
+    """Passes 1 and 2 of ``select``: the chosen ``(index, value)`` if a case
+    can proceed now (or ``default``); else the parked ``_Cases``, whose
+    waiters stand for ``parker`` (None: the running task), for the caller to
+    wait on and then read with ``outcome()``."""
     ops: list[tuple[int, Chan[Any], Any]] = []
     ready_idx: list[int] = []
     dflt = -1
@@ -133,12 +147,13 @@ def select(*cases: Any) -> tuple[int, Any]:
             return dflt, None
         else:
             # Pass 2: park on every case.
-            task = current_task()
-            g = SelectGroup(task)
+            if parker is None:
+                parker = current_task()
+            g = SelectGroup(parker)
             for i, (kind, ch, v) in enumerate(ops):
                 if ch is nilchan:
                     continue
-                w = Waiter(task, v, g, i)
+                w = Waiter(parker, v, g, i)
                 g.waiters.append(w)
                 push_waiter(ch._sendq if kind == SEND else ch._recvq, w)
     finally:
@@ -147,25 +162,28 @@ def select(*cases: Any) -> tuple[int, Any]:
         if peer is not None:
             ready(peer)
         return i, result
-    task.sched.park(wr.SELECT if cases else wr.SELECT_NO_CASES, _Cases(ops), g)
-    # Pass 3: the winner tells which case fired.
-    won = g.winner
-    assert won is not None
-    kind = ops[won.index][0]
-    if kind == SEND:
-        if not won.ok:
-            raise Panic(SEND_ON_CLOSED)
-        return won.index, None
-    return won.index, ((won.value, won.ok) if kind == RECV_OK else won.value)
+    return _Cases(ops, g)
 
 
 class _Cases:
-    """What a parked select waits on, for dump()."""
+    """A parked select: its cases (shown by dump()) and its group."""
 
-    __slots__ = ("ops",)
+    __slots__ = ("group", "ops")
 
-    def __init__(self, ops: list[tuple[int, Chan[Any], Any]]) -> None:
+    def __init__(self, ops: list[tuple[int, Chan[Any], Any]], group: SelectGroup) -> None:
         self.ops = ops
+        self.group = group
+
+    def outcome(self) -> tuple[int, Any]:
+        """Pass 3, once the group has fired: which case won, with its value."""
+        won = self.group.winner
+        assert won is not None
+        kind = self.ops[won.index][0]
+        if kind == SEND:
+            if not won.ok:
+                raise Panic(SEND_ON_CLOSED)
+            return won.index, None
+        return won.index, ((won.value, won.ok) if kind == RECV_OK else won.value)
 
     def __repr__(self) -> str:
         names = {RECV: "recv", RECV_OK: "recv_ok", SEND: "send"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, Protocol
 
-BACKENDS = ("builtin",)
+BACKENDS = ("builtin", "asyncio", "uvloop", "trio")
 
 
 class Backend(Protocol):
@@ -27,6 +27,18 @@ class Backend(Protocol):
     def close(self) -> None:
         """Release OS resources."""
 
+    # Loop-driven backends (asyncio, uvloop, trio) also have: ``poll``
+    # (True: the hub lets the loop run while loop work is pending),
+    # ``dirty``, ``poke()`` and ``busy()``; see aio.py.
+    poll: bool
+    dirty: bool
+
+    def poke(self) -> None:
+        """Same thread: loop-side work readied a task; let the hub run."""
+
+    def busy(self) -> bool:
+        """True while work on the loop could still wake a task."""
+
 
 def make_backend(name: str) -> Backend:
     """Instantiate the backend called ``name``, with an actionable error."""
@@ -34,6 +46,18 @@ def make_backend(name: str) -> Backend:
         from .builtin import BuiltinBackend
 
         return BuiltinBackend()
+    if name == "asyncio":
+        from .aio import asyncio_backend
+
+        return asyncio_backend()
+    if name == "uvloop":
+        from .aio import uvloop_backend
+
+        return uvloop_backend()
+    if name == "trio":
+        from .trio import trio_backend
+
+        return trio_backend()
     raise ValueError(
         f"unknown gochan backend {name!r}; available now: {', '.join(BACKENDS)} "
         "(pass backend='builtin' or unset GOCHAN_BACKEND)"

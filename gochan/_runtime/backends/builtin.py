@@ -22,6 +22,9 @@ from typing import Any
 class BuiltinBackend:
     __slots__ = ("_r", "_sel", "_w", "sleeping")
 
+    poll = False  # nothing runs outside the scheduler: no loop to give turns to
+    dirty = False
+
     def __init__(self) -> None:
         self.sleeping = False
         self._sel: selectors.BaseSelector | None = None
@@ -61,6 +64,12 @@ class BuiltinBackend:
             # A full pipe means a wakeup is already pending; closed: nobody waits.
             with contextlib.suppress(OSError):
                 w.send(b"\0")
+
+    def poke(self) -> None:
+        pass
+
+    def busy(self) -> bool:
+        return False
 
     def close(self) -> None:
         if self._sel is not None:

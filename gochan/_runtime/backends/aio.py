@@ -1,0 +1,187 @@
+"""The asyncio and uvloop backends: the scheduler waits *in* an event loop.
+
+The event loop runs in a greenlet of its own, the loop greenlet. When the
+scheduler has nothing to run, its hub calls ``wait(timeout)``, which
+switches to the loop greenlet; the loop then runs (coroutines, callbacks,
+I/O) until a wake callback switches back to the hub. Three things arm that
+callback: the timeout (``call_later``, the next gochan timer), a wakeup
+from another thread (``call_soon_threadsafe``), and work finishing on the
+loop that readied a green task (``await_`` completing, a coroutine sending
+on a channel). So green tasks and coroutines take turns on one thread, and
+no one busy-waits.
+
+Invariants:
+
+* The hub is switched to only from a plain loop callback (``_wake``), never
+  from inside a coroutine step, so asyncio's notion of the current task is
+  never left dangling while green tasks run.
+* ``sleeping`` is True exactly while the hub is suspended inside ``wait``;
+  wakers check it after publishing their work (the same lost-wakeup-free
+  protocol as the builtin backend).
+* While green tasks keep the thread busy, the hub still lets the loop run
+  one iteration per scheduling round (``poll``) whenever it has loop work
+  in flight, so coroutines are never starved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from greenlet import error as greenlet_error
+from greenlet import getcurrent, greenlet
+
+# asyncio's per-thread "running loop" slot (uvloop uses the same one).
+_set_running_loop = asyncio.events._set_running_loop
+
+_STOP = object()
+
+
+class AsyncioBackend:
+    """Drive gochan's scheduler from an asyncio (or uvloop) event loop."""
+
+    poll = True  # the hub gives the loop a turn while loop work is pending
+
+    def __init__(self, name: str, loop_factory: Callable[[], asyncio.AbstractEventLoop]) -> None:
+        self.name = name
+        self.loop = loop_factory()
+        self.hub: greenlet | None = None
+        self.g: greenlet | None = None  # the loop greenlet, started on first wait
+        self.sleeping = False
+        self.handle: asyncio.TimerHandle | None = None
+        self.dirty = False  # loop-side work was readied: run the loop soon
+        self.hosted = False  # the loop belongs to a host program (run_async)
+        self.closed = False
+
+    # -- the Backend protocol ---------------------------------------------
+
+    def wait(self, timeout: float | None, incoming: deque[Any]) -> None:
+        """Run the event loop until ``timeout`` passes or something wakes us."""
+        if self.closed:
+            return
+        self.hub = getcurrent()
+        self.dirty = False
+        self.sleeping = True
+        if incoming:
+            timeout = 0
+        g = self.g
+        if g is None:
+            g = self.g = greenlet(self._loop_main)
+        g.switch(timeout)
+        # Back in the hub: the loop greenlet called _wake.
+
+    def wakeup(self) -> None:
+        """Thread-safe: end the current (or next) wait soon."""
+        if self.sleeping and not self.closed:
+            with contextlib.suppress(RuntimeError):  # loop closed meanwhile
+                self.loop.call_soon_threadsafe(self._wake)
+
+    def poke(self) -> None:
+        """Same thread: loop-side work readied a green task; make the hub run."""
+        self.dirty = True
+        if self.sleeping and getcurrent() is self.g:
+            self.loop.call_soon(self._wake)
+
+    def busy(self) -> bool:
+        """True while the loop has tasks that could still wake a green task."""
+        if self.hosted:
+            return True
+        return any(not t.done() for t in asyncio.all_tasks(self.loop))
+
+    def close(self) -> None:
+        """Cancel what still runs on the loop, let it finish, close the loop."""
+        if self.closed:
+            return
+        self.closed = True
+        g = self.g
+        if g is not None and not g.dead:
+            try:
+                g.parent = getcurrent()
+                g.switch(_STOP)
+            except greenlet_error:
+                # Dropped from another thread (garbage collection): the
+                # loop greenlet can only run on its own thread; leave it.
+                return
+        elif g is None and not self.hosted:
+            self.loop.close()
+
+    # -- inside the loop greenlet -------------------------------------------
+
+    def _loop_main(self, timeout: float | None) -> None:
+        loop = self.loop
+        try:
+            self._arm(timeout)
+            loop.run_forever()
+            _finish(loop)
+        finally:
+            loop.close()
+
+    def _arm(self, timeout: float | None) -> None:
+        if timeout is None:
+            return
+        if timeout <= 0:
+            self.loop.call_soon(self._wake)
+        else:
+            self.handle = self.loop.call_later(timeout, self._wake)
+
+    def _wake(self) -> None:
+        """A plain loop callback: hand the thread back to the hub."""
+        if not self.sleeping:
+            return  # a stale wake: the hub is already running
+        self.sleeping = False
+        h = self.handle
+        if h is not None:
+            self.handle = None
+            h.cancel()
+        hub = self.hub
+        assert hub is not None
+        # While green tasks run, no event loop is running on this thread
+        # (they are not coroutines): a loop greenlet left suspended must not
+        # make the thread look busy to asyncio, e.g. after implicit mode.
+        _set_running_loop(None)
+        try:
+            msg = hub.switch()
+        finally:
+            _set_running_loop(self.loop)
+        if msg is _STOP:
+            self.loop.stop()
+            return
+        self._arm(msg)
+
+
+def _finish(loop: asyncio.AbstractEventLoop) -> None:
+    """What ``asyncio.run`` does at the end: cancel leftover tasks and wait
+    for them, then shut down async generators and the default executor."""
+    tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for t in tasks:
+        t.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        for t in tasks:
+            if not t.cancelled() and t.exception() is not None:
+                loop.call_exception_handler(
+                    {
+                        "message": "unhandled exception in a task at gochan shutdown",
+                        "exception": t.exception(),
+                        "task": t,
+                    }
+                )
+    loop.run_until_complete(loop.shutdown_asyncgens())
+    loop.run_until_complete(loop.shutdown_default_executor())
+
+
+def asyncio_backend() -> AsyncioBackend:
+    return AsyncioBackend("asyncio", asyncio.new_event_loop)
+
+
+def uvloop_backend() -> AsyncioBackend:
+    try:
+        import uvloop
+    except ImportError as e:
+        raise ImportError(
+            "gochan's uvloop backend needs uvloop: pip install 'gochan[uvloop]'"
+        ) from e
+    return AsyncioBackend("uvloop", uvloop.new_event_loop)

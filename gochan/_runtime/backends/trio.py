@@ -1,0 +1,147 @@
+"""The trio backend: trio runs as a *guest* of gochan's scheduler.
+
+Trio's guest mode (``trio.lowlevel.start_guest_run``) lets a host loop drive
+a trio run: trio asks the host to call its callbacks soon (from trio's I/O
+thread or from its own), and does its blocking I/O wait in a worker thread.
+Here the host is the scheduler's hub: ``wait(timeout)`` sleeps on the
+builtin selector until a gochan wakeup or a trio callback arrives, then
+runs the queued trio callbacks, which run trio tasks up to their next
+checkpoint. Trio code therefore runs on the scheduler's thread, between
+green tasks, and may ``ready()`` them directly.
+
+Trio's worker threads ("Trio thread N") never veto a deadlock report
+(scheduler.quiet_prefixes): while trio has tasks other than the driver,
+``busy()`` is True, which already rules a deadlock out.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from threading import get_ident
+from typing import Any
+
+from .. import scheduler as _sched
+from .builtin import BuiltinBackend
+
+try:
+    import trio
+except ImportError as e:  # pragma: no cover - trio is a dev dependency
+    raise ImportError("gochan's trio backend needs trio: pip install 'gochan[trio]'") from e
+
+_sched.quiet_prefixes.add("Trio thread ")
+
+
+class _Either:
+    """True while either queue has work: what the selector wait checks."""
+
+    __slots__ = ("a", "b")
+
+    def __init__(self, a: deque[Any], b: deque[Any]) -> None:
+        self.a, self.b = a, b
+
+    def __bool__(self) -> bool:
+        return bool(self.a) or bool(self.b)
+
+
+class TrioBackend:
+    """Drive a trio guest run from gochan's hub."""
+
+    poll = True
+    name = "trio"
+
+    def __init__(self) -> None:
+        self.inner = BuiltinBackend()
+        self.callbacks: deque[Callable[[], object]] = deque()
+        self.thread_id = get_ident()
+        self.dirty = False
+        self.started = False
+        self.finished = False
+        self.closed = False
+        self.nursery: trio.Nursery | None = None
+        self.token: trio.lowlevel.TrioToken | None = None
+        self.tasks = 0  # trio tasks started for gochan (await_), still running
+        self.outcome: Any = None
+
+    @property
+    def sleeping(self) -> bool:
+        return self.inner.sleeping
+
+    # -- hosting the guest run ------------------------------------------------
+
+    def _soon_threadsafe(self, fn: Callable[[], object]) -> None:
+        self.callbacks.append(fn)
+        if get_ident() == self.thread_id:
+            self.dirty = True
+        else:
+            self.inner.wakeup()
+
+    def _soon(self, fn: Callable[[], object]) -> None:
+        self.callbacks.append(fn)
+        self.dirty = True
+
+    def _done(self, outcome: Any) -> None:
+        self.finished = True
+        self.outcome = outcome
+
+    async def _driver(self) -> None:
+        async with trio.open_nursery() as nursery:
+            self.nursery = nursery
+            self.token = trio.lowlevel.current_trio_token()
+            await trio.sleep_forever()
+
+    def start(self) -> None:
+        """Start the guest run (first use), and run until its nursery exists."""
+        if self.started:
+            return
+        self.started = True
+        trio.lowlevel.start_guest_run(
+            self._driver,
+            run_sync_soon_threadsafe=self._soon_threadsafe,
+            run_sync_soon_not_threadsafe=self._soon,
+            done_callback=self._done,
+        )
+        while self.nursery is None and not self.finished:
+            self._run_callbacks()
+            if self.nursery is None and not self.callbacks:
+                self.inner.wait(None, self.callbacks)
+
+    def _run_callbacks(self) -> None:
+        cbs = self.callbacks
+        while cbs:
+            cbs.popleft()()
+
+    # -- the Backend protocol ---------------------------------------------------
+
+    def wait(self, timeout: float | None, incoming: deque[Any]) -> None:
+        self.dirty = False
+        if not self.callbacks and not incoming:
+            self.inner.wait(timeout, _Either(incoming, self.callbacks))  # type: ignore[arg-type]
+        self._run_callbacks()
+
+    def wakeup(self) -> None:
+        self.inner.wakeup()
+
+    def poke(self) -> None:
+        self.dirty = True
+
+    def busy(self) -> bool:
+        return self.tasks > 0 or bool(self.callbacks)
+
+    def close(self) -> None:
+        """Cancel the guest run's tasks and run it to its end."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.started and not self.finished and get_ident() == self.thread_id:
+            assert self.nursery is not None
+            self.nursery.cancel_scope.cancel()
+            while not self.finished:
+                self._run_callbacks()
+                if not self.finished and not self.callbacks:
+                    self.inner.wait(None, self.callbacks)
+        self.inner.close()
+
+
+def trio_backend() -> TrioBackend:
+    return TrioBackend()

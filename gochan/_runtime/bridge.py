@@ -1,0 +1,433 @@
+"""The bridge between green tasks and coroutines on a loop backend.
+
+Two directions:
+
+* ``await_(awaitable)``: a green task hands an awaitable to the event loop
+  and parks until it completes. The wait record counts as pending work
+  (never a deadlock) and can be withdrawn: cancelling the green task
+  cancels the awaitable.
+* The async face of channels (``await ch.asend(v)``, ``await ch.arecv()``,
+  ``async for``, ``await aselect(...)``): a coroutine queues a ``Waiter``
+  on the channel exactly like a green task would, with a *coroutine
+  parker* standing in for the task. A peer completing that waiter calls
+  ``ready(parker)``, which reaches ``_LoopSide.ready_remote`` (its
+  ``thread_id`` matches no thread) and resolves the parker's future. So
+  green tasks and coroutines are interchangeable ends of one channel, with
+  the same hand-off, close and fairness rules, and the channel code knows
+  nothing about coroutines.
+
+Cancellation of a coroutine parked on a channel withdraws its waiter under
+LOCK. If a peer completed the operation first, the operation stands (the
+value was delivered, or received and is returned) and the cancellation is
+re-armed to surface at the coroutine's next ``await``: nothing is lost and
+nothing happens twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable
+from threading import get_ident
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from . import waitreason as wr
+from .chan import BLOCKED, CLOSED, Chan
+from .errors import SEND_ON_CLOSED, Cancelled, Panic
+from .scheduler import Scheduler, current_task, peek_scheduler, ready
+from .select import _Cases, select_start
+from .waiter import LOCK, Waiter, push_waiter
+
+if TYPE_CHECKING:
+    from .backends.aio import AsyncioBackend
+    from .backends.trio import TrioBackend
+    from .task import Task
+
+T = TypeVar("T")
+log = logging.getLogger("gochan")
+
+
+def _loop_backend(s: Scheduler | None, what: str) -> AsyncioBackend:
+    b = s.backend if s is not None else None
+    if b is None or not getattr(b, "poll", False):
+        raise RuntimeError(
+            f"{what} needs an async backend: start gochan with "
+            "gochan.run(main, backend='asyncio') (or 'uvloop', 'trio'), "
+            "or set GOCHAN_BACKEND; the builtin backend has no event loop"
+        )
+    return b  # type: ignore[return-value]
+
+
+# -- green task -> loop: await_ ----------------------------------------------
+
+
+class _AwaitRecord:
+    """The wait record of a green task in ``await_``."""
+
+    __slots__ = ("backend", "done", "future", "task")
+
+    def __init__(self, task: Task, backend: AsyncioBackend) -> None:
+        self.task = task
+        self.backend = backend
+        self.done = False
+        self.future: asyncio.Future[Any] | None = None
+
+    def withdraw(self) -> bool:  # LOCK held; any thread
+        if self.done:
+            return False
+        self.done = True
+        fut = self.future
+        if fut is not None:
+            loop = self.backend.loop
+            if get_ident() == self.task.sched.thread_id:
+                fut.cancel()
+            else:
+                loop.call_soon_threadsafe(fut.cancel)
+        return True
+
+    def completed(self, fut: asyncio.Future[Any]) -> None:
+        """Done callback, on the loop."""
+        with LOCK:
+            mine = not self.done
+            self.done = True
+        if mine:
+            ready(self.task)
+            self.backend.poke()
+        elif not fut.cancelled() and fut.exception() is not None:
+            log.error(
+                "an await_()ed awaitable raised after its green task stopped waiting",
+                exc_info=fut.exception(),
+            )
+
+
+def await_(aw: Awaitable[T]) -> T:
+    """Run ``aw`` on the event loop and park this green task until it is done.
+
+    Returns its result or raises its exception. Only under an async
+    backend (``run(main, backend="asyncio")``, ``"uvloop"``, ``"trio"``);
+    the other green tasks keep running meanwhile. If this task is cancelled
+    while waiting, the awaitable is cancelled too; if the awaitable is
+    cancelled on the loop, this raises ``gochan.Cancelled``.
+
+    >>> import asyncio, gochan
+    >>> async def fetch(x):
+    ...     await asyncio.sleep(0.01)
+    ...     return x * 2
+    >>> def main():
+    ...     return gochan.await_(fetch(21))
+    >>> gochan.run(main, backend="asyncio")
+    42
+    """
+    try:
+        cur = current_task()
+        s = cur.sched
+        b = _loop_backend(s, "await_()")
+        if cur._throw is not None or cur._cancelled:
+            raise cur._take_pending()
+    except BaseException:
+        if asyncio.iscoroutine(aw):
+            aw.close()  # never awaited: no "coroutine was never awaited" warning
+        raise
+    if b.name == "trio":
+        return _await_trio(cur, b, aw)  # type: ignore[arg-type]
+    rec = _AwaitRecord(cur, b)
+    fut = asyncio.ensure_future(aw, loop=b.loop)
+    rec.future = fut
+    fut.add_done_callback(rec.completed)
+    b.dirty = True
+    s.pending += 1
+    try:
+        s.park(wr.AWAIT, aw, rec)
+    finally:
+        s.pending -= 1
+    if fut.cancelled():
+        exc = Cancelled()
+        exc.add_note("the awaitable passed to await_() was cancelled on the event loop")
+        raise exc
+    return fut.result()
+
+
+class _TrioAwait:
+    """The wait record of a green task in ``await_`` under trio."""
+
+    __slots__ = ("backend", "done", "exc", "result", "scope", "task")
+
+    def __init__(self, task: Task, backend: TrioBackend) -> None:
+        self.task = task
+        self.backend = backend
+        self.done = False
+        self.result: Any = None
+        self.exc: BaseException | None = None
+        self.scope: Any = None
+
+    def withdraw(self) -> bool:  # LOCK held; any thread
+        if self.done:
+            return False
+        self.done = True
+        token = self.backend.token
+        if token is not None:
+            token.run_sync_soon(self._cancel)
+        return True
+
+    def _cancel(self) -> None:
+        if self.scope is not None:
+            self.scope.cancel()
+
+
+def _await_trio(cur: Task, b: TrioBackend, aw: Awaitable[T]) -> T:
+    import trio
+
+    b.start()
+    rec = _TrioAwait(cur, b)
+
+    async def runner() -> None:
+        with trio.CancelScope() as scope:
+            rec.scope = scope
+            if rec.done:  # withdrawn before it started
+                scope.cancel()
+            try:
+                rec.result = await aw
+            except BaseException as e:  # handed to the green task
+                rec.exc = e
+        b.tasks -= 1
+        with LOCK:
+            mine = not rec.done
+            rec.done = True
+        if mine:
+            ready(cur)
+            b.poke()
+        elif rec.exc is not None and not isinstance(rec.exc, trio.Cancelled):
+            log.error(
+                "an await_()ed awaitable raised after its green task stopped waiting",
+                exc_info=rec.exc,
+            )
+
+    assert b.nursery is not None
+    b.tasks += 1
+    b.nursery.start_soon(runner)
+    s = cur.sched
+    s.pending += 1
+    try:
+        s.park(wr.AWAIT, aw, rec)
+    finally:
+        s.pending -= 1
+    exc = rec.exc
+    if exc is not None:
+        if isinstance(exc, trio.Cancelled):
+            c = Cancelled()
+            c.add_note("the awaitable passed to await_() was cancelled by trio")
+            raise c from exc
+        raise exc
+    return rec.result  # type: ignore[no-any-return]
+
+
+# -- loop -> channels: the async face -----------------------------------------
+
+
+class _LoopSide:
+    """Stands in for a Scheduler in ``ready()`` for coroutine parkers."""
+
+    __slots__ = ()
+    thread_id = -1  # matches no thread: ready() always calls ready_remote
+
+    def ready_remote(self, parker: _CoroParker) -> None:
+        parker.wake()
+
+
+_LOOP_SIDE = _LoopSide()
+
+
+class _CoroParker:
+    """Stands in for a Task in the waiters of a coroutine."""
+
+    __slots__ = ("backend", "future", "thread_id")
+    sched = _LOOP_SIDE
+
+    def __init__(self, backend: AsyncioBackend) -> None:
+        self.backend = backend
+        self.future: asyncio.Future[None] = backend.loop.create_future()
+        self.thread_id = get_ident()
+
+    def __repr__(self) -> str:
+        return "<coroutine>"
+
+    def wake(self) -> None:
+        """Resolve the future (any thread; LOCK released)."""
+        if get_ident() == self.thread_id:
+            self._set()
+            self.backend.poke()
+        else:
+            self.backend.loop.call_soon_threadsafe(self._set)
+
+    def _set(self) -> None:
+        if not self.future.done():
+            self.future.set_result(None)
+
+    async def wait(self, record: Any) -> None:
+        """Wait until a peer completes ``record`` (see the module docstring
+        for what cancellation does)."""
+        try:
+            await self.future
+        except asyncio.CancelledError as e:
+            with LOCK:
+                withdrawn = record.withdraw()
+            if withdrawn:
+                raise
+            task = asyncio.current_task()
+            if task is not None:  # completed anyway: re-arm for the next await
+                task.uncancel()
+                task.cancel(e.args[0] if e.args else None)
+
+
+class _TrioParker:
+    """Stands in for a Task in the waiters of a trio task."""
+
+    __slots__ = ("backend", "task", "thread_id")
+    sched = _LOOP_SIDE
+
+    def __init__(self, backend: TrioBackend) -> None:
+        import trio
+
+        self.backend = backend
+        self.task = trio.lowlevel.current_task()
+        self.thread_id = get_ident()
+
+    def __repr__(self) -> str:
+        return f"<trio task {self.task.name}>"
+
+    def wake(self) -> None:
+        import trio
+
+        if get_ident() == self.thread_id:
+            trio.lowlevel.reschedule(self.task)
+            self.backend.poke()
+        else:
+            token = self.backend.token
+            assert token is not None
+            token.run_sync_soon(trio.lowlevel.reschedule, self.task)
+
+    async def wait(self, record: Any) -> None:
+        """Wait until a peer completes ``record``. On cancellation, withdraw
+        it if no peer has taken it yet (the wait then raises Cancelled);
+        else the operation stands and the peer's wake ends the wait."""
+        import trio
+
+        def abort(_: Any) -> trio.lowlevel.Abort:
+            with LOCK:
+                withdrawn = record.withdraw()
+            return trio.lowlevel.Abort.SUCCEEDED if withdrawn else trio.lowlevel.Abort.FAILED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
+
+
+def _parker(b: AsyncioBackend) -> Any:
+    if b.name == "trio":
+        return _TrioParker(b)  # type: ignore[arg-type]
+    return _CoroParker(b)
+
+
+def _here() -> tuple[Scheduler, AsyncioBackend]:
+    s = peek_scheduler()
+    b = _loop_backend(s, "an async channel operation")
+    assert s is not None
+    if get_ident() != s.thread_id:  # pragma: no cover - peek is per thread
+        raise RuntimeError("async channel operations must run on the scheduler's loop thread")
+    return s, b
+
+
+def _ready_peer(peer: Any, b: AsyncioBackend) -> None:
+    ready(peer)
+    b.poke()
+
+
+async def asend(ch: Chan[T], v: T) -> None:
+    """``await ch.asend(v)``: Chan.send for coroutines."""
+    _, b = _here()
+    with LOCK:
+        peer = ch._try_send(v)
+        if peer is BLOCKED:
+            parker = _parker(b)
+            w = Waiter(parker, v)
+            push_waiter(ch._sendq, w)
+    if peer is not BLOCKED:
+        if peer is not None:
+            _ready_peer(peer, b)
+        return
+    await parker.wait(w)
+    if not w.ok:
+        raise Panic(SEND_ON_CLOSED)
+
+
+async def _arecv(ch: Chan[T]) -> Any:
+    _, b = _here()
+    with LOCK:
+        r = ch._try_recv()
+        if r is BLOCKED:
+            parker = _parker(b)
+            w = Waiter(parker, None)
+            push_waiter(ch._recvq, w)
+    if r is not BLOCKED:
+        v, ok, peer = r
+        if peer is not None:
+            _ready_peer(peer, b)
+        return v if ok else CLOSED
+    await parker.wait(w)
+    return w.value if w.ok else CLOSED
+
+
+async def arecv(ch: Chan[T]) -> T | None:
+    """``await ch.arecv()``: Chan.recv for coroutines."""
+    v = await _arecv(ch)
+    return None if v is CLOSED else v
+
+
+async def arecv_ok(ch: Chan[T]) -> tuple[T | None, bool]:
+    """``await ch.arecv_ok()``: Chan.recv_ok for coroutines."""
+    v = await _arecv(ch)
+    return (None, False) if v is CLOSED else (v, True)
+
+
+async def aiter_chan(ch: Chan[T]) -> AsyncIterator[T]:
+    """``async for v in ch``: receive until closed and drained."""
+    while (v := await _arecv(ch)) is not CLOSED:
+        yield v
+
+
+async def forever() -> None:
+    """Block a coroutine until it is cancelled: nil-channel operations."""
+    _, b = _here()
+    if b.name == "trio":
+        import trio
+
+        await trio.sleep_forever()
+    await asyncio.get_running_loop().create_future()
+
+
+async def forever_iter() -> AsyncIterator[Any]:
+    await forever()
+    yield  # pragma: no cover - never reached
+
+
+async def aselect(*cases: Any) -> tuple[int, Any]:
+    """``await gochan.aselect(...)``: ``select`` for coroutines, same cases
+    and rules (``ch.recv``, ``ch.recv_ok``, ``(ch.send, v)``, ``default``).
+
+    >>> import gochan
+    >>> async def pick(a, b):
+    ...     return await gochan.aselect(a.recv, b.recv)
+    >>> def main():
+    ...     a, b = gochan.Chan[int](), gochan.Chan[str](1)
+    ...     b.send("from b")
+    ...     return gochan.await_(pick(a, b))
+    >>> gochan.run(main, backend="asyncio")
+    (1, 'from b')
+    """
+    _, b = _here()
+    parker = _parker(b)
+    r = select_start(cases, parker)
+    if type(r) is tuple:
+        b.poke()  # the case taken may have readied a green task
+        return r
+    assert type(r) is _Cases
+    await parker.wait(r.group)
+    return r.outcome()
