@@ -27,6 +27,9 @@ from ._runtime.dump import dump as dump
 from ._runtime.errors import Cancelled as Cancelled
 from ._runtime.errors import Deadlock as Deadlock
 from ._runtime.errors import Panic as Panic
+from ._runtime.hosted import run_async as run_async
+from ._runtime.io import wait_readable as wait_readable
+from ._runtime.io import wait_writable as wait_writable
 from ._runtime.offload import blocking as blocking
 from ._runtime.run import current as current
 from ._runtime.run import go as go
@@ -95,10 +98,13 @@ __all__ = [
     "panic",
     "recover",
     "run",
+    "run_async",
     "select",
     "sleep",
     "supervise",
     "tick",
+    "wait_readable",
+    "wait_writable",
 ]
 
 # One public home per name: show these as gochan.X in reprs and docs.

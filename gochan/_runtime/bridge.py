@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import AsyncIterator, Awaitable
 from threading import get_ident
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -238,14 +239,14 @@ _LOOP_SIDE = _LoopSide()
 
 
 class _CoroParker:
-    """Stands in for a Task in the waiters of a coroutine."""
+    """Stands in for a Task in the waiters of an asyncio coroutine."""
 
-    __slots__ = ("backend", "future", "thread_id")
+    __slots__ = ("future", "loop", "thread_id")
     sched = _LOOP_SIDE
 
-    def __init__(self, backend: AsyncioBackend) -> None:
-        self.backend = backend
-        self.future: asyncio.Future[None] = backend.loop.create_future()
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.future: asyncio.Future[None] = loop.create_future()
         self.thread_id = get_ident()
 
     def __repr__(self) -> str:
@@ -255,9 +256,9 @@ class _CoroParker:
         """Resolve the future (any thread; LOCK released)."""
         if get_ident() == self.thread_id:
             self._set()
-            self.backend.poke()
+            _poke()
         else:
-            self.backend.loop.call_soon_threadsafe(self._set)
+            self.loop.call_soon_threadsafe(self._set)
 
     def _set(self) -> None:
         if not self.future.done():
@@ -282,14 +283,14 @@ class _CoroParker:
 class _TrioParker:
     """Stands in for a Task in the waiters of a trio task."""
 
-    __slots__ = ("backend", "task", "thread_id")
+    __slots__ = ("task", "thread_id", "token")
     sched = _LOOP_SIDE
 
-    def __init__(self, backend: TrioBackend) -> None:
+    def __init__(self) -> None:
         import trio
 
-        self.backend = backend
         self.task = trio.lowlevel.current_task()
+        self.token = trio.lowlevel.current_trio_token()
         self.thread_id = get_ident()
 
     def __repr__(self) -> str:
@@ -300,11 +301,9 @@ class _TrioParker:
 
         if get_ident() == self.thread_id:
             trio.lowlevel.reschedule(self.task)
-            self.backend.poke()
+            _poke()
         else:
-            token = self.backend.token
-            assert token is not None
-            token.run_sync_soon(trio.lowlevel.reschedule, self.task)
+            self.token.run_sync_soon(trio.lowlevel.reschedule, self.task)
 
     async def wait(self, record: Any) -> None:
         """Wait until a peer completes ``record``. On cancellation, withdraw
@@ -320,38 +319,47 @@ class _TrioParker:
         await trio.lowlevel.wait_task_rescheduled(abort)
 
 
-def _parker(b: AsyncioBackend) -> Any:
-    if b.name == "trio":
-        return _TrioParker(b)  # type: ignore[arg-type]
-    return _CoroParker(b)
+def _parker() -> Any:  # duck-types a Task for Waiter and ready()
+    """A parker for the running coroutine: asyncio (any loop, uvloop
+    included) or trio. No gochan scheduler is needed: a channel can connect
+    plain coroutines with each other and with green tasks anywhere."""
+    loop = asyncio._get_running_loop()
+    if loop is not None:
+        return _CoroParker(loop)
+    if "trio" in sys.modules:
+        try:
+            return _TrioParker()
+        except RuntimeError:
+            pass
+    raise RuntimeError(
+        "async channel operations must be awaited in a coroutine running on asyncio "
+        "(or uvloop) or trio; green tasks use the blocking ch.send()/ch.recv()"
+    )
 
 
-def _here() -> tuple[Scheduler, AsyncioBackend]:
+def _poke() -> None:
+    """Loop-side code readied a green task of this thread: let its hub run."""
     s = peek_scheduler()
-    b = _loop_backend(s, "an async channel operation")
-    assert s is not None
-    if get_ident() != s.thread_id:  # pragma: no cover - peek is per thread
-        raise RuntimeError("async channel operations must run on the scheduler's loop thread")
-    return s, b
+    if s is not None:
+        s.backend.poke()
 
 
-def _ready_peer(peer: Any, b: AsyncioBackend) -> None:
+def _ready_peer(peer: Any) -> None:
     ready(peer)
-    b.poke()
+    _poke()
 
 
 async def asend(ch: Chan[T], v: T) -> None:
     """``await ch.asend(v)``: Chan.send for coroutines."""
-    _, b = _here()
     with LOCK:
         peer = ch._try_send(v)
         if peer is BLOCKED:
-            parker = _parker(b)
+            parker = _parker()
             w = Waiter(parker, v)
             push_waiter(ch._sendq, w)
     if peer is not BLOCKED:
         if peer is not None:
-            _ready_peer(peer, b)
+            _ready_peer(peer)
         return
     await parker.wait(w)
     if not w.ok:
@@ -359,17 +367,16 @@ async def asend(ch: Chan[T], v: T) -> None:
 
 
 async def _arecv(ch: Chan[T]) -> Any:
-    _, b = _here()
     with LOCK:
         r = ch._try_recv()
         if r is BLOCKED:
-            parker = _parker(b)
+            parker = _parker()
             w = Waiter(parker, None)
             push_waiter(ch._recvq, w)
     if r is not BLOCKED:
         v, ok, peer = r
         if peer is not None:
-            _ready_peer(peer, b)
+            _ready_peer(peer)
         return v if ok else CLOSED
     await parker.wait(w)
     return w.value if w.ok else CLOSED
@@ -395,8 +402,7 @@ async def aiter_chan(ch: Chan[T]) -> AsyncIterator[T]:
 
 async def forever() -> None:
     """Block a coroutine until it is cancelled: nil-channel operations."""
-    _, b = _here()
-    if b.name == "trio":
+    if isinstance(_parker(), _TrioParker):
         import trio
 
         await trio.sleep_forever()
@@ -422,11 +428,10 @@ async def aselect(*cases: Any) -> tuple[int, Any]:
     >>> gochan.run(main, backend="asyncio")
     (1, 'from b')
     """
-    _, b = _here()
-    parker = _parker(b)
+    parker = _parker()
     r = select_start(cases, parker)
     if type(r) is tuple:
-        b.poke()  # the case taken may have readied a green task
+        _poke()  # the case taken may have readied a green task
         return r
     assert type(r) is _Cases
     await parker.wait(r.group)

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from greenlet import getcurrent
 
 from . import chan
-from .backends import BACKENDS
+from .backends import BACKENDS, Backend
 from .clock import Clock, RealClock, VirtualClock
 from .scheduler import Scheduler, current_task, get_scheduler, install, peek_scheduler
 from .task import Task
@@ -92,6 +92,20 @@ def run(
     name = backend or os.environ.get("GOCHAN_BACKEND") or "builtin"
     if name not in BACKENDS:
         raise ValueError(f"unknown gochan backend {name!r}; available now: {', '.join(BACKENDS)}")
+    return run_with(main, args, kwargs, backend=name, clock=clock, seed=seed, debug=debug)
+
+
+def run_with(
+    main: Callable[..., R],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    backend: str | Backend,
+    clock: str | Clock,
+    seed: int | None,
+    debug: bool,
+) -> R:
+    """``run`` with a backend name or instance (run_async passes a hosted one)."""
     clk = _make_clock(clock)
     if seed is not None and not isinstance(seed, int):
         raise TypeError(f"seed must be an int or None, got {seed!r}")
@@ -104,7 +118,7 @@ def run(
             "gochan.run() cannot start inside a running scheduler (this thread has "
             f"{len(prev.tasks)} live tasks); start the function with gochan.go() instead"
         )
-    s = Scheduler(me, clock=clk, seed=seed, backend=name)
+    s = Scheduler(me, clock=clk, seed=seed, backend=backend)
     install(s)
     old_debug = chan.DEBUG
     chan.DEBUG = debug or old_debug

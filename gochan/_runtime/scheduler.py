@@ -48,7 +48,7 @@ from typing import Any
 from greenlet import getcurrent, greenlet
 
 from . import waitreason as wr
-from .backends import make_backend
+from .backends import Backend, make_backend
 from .clock import Clock
 from .errors import Cancelled, Deadlock
 from .task import Task
@@ -90,7 +90,7 @@ class Scheduler:
         *,
         clock: Clock,
         seed: int | None,
-        backend: str,
+        backend: str | Backend,
     ) -> None:
         self.thread_id = get_ident()
         self.thread = threading.current_thread()
@@ -99,7 +99,7 @@ class Scheduler:
         self.tasks: dict[int, Task] = {}
         self.clock = clock
         self.rng = random.Random(seed)
-        self.backend = make_backend(backend)
+        self.backend = make_backend(backend) if isinstance(backend, str) else backend
         self.timers: list[tuple[float, int, TimerEntry]] = []
         self.timer_lock = threading.Lock()
         self._timer_seq = itertools.count()
@@ -381,7 +381,6 @@ class Scheduler:
         starter.switch()  # started by _start_hub: hand straight back
         runq = self.runq
         backend = self.backend
-        poll = backend.poll
         while True:
             self.budget = BUDGET
             if self.incoming:
@@ -390,7 +389,7 @@ class Scheduler:
                 self._run_timers()
             if not runq:
                 self._wait_for_work()
-            elif poll and (backend.dirty or self.pending):
+            elif backend.poll and (backend.dirty or self.pending):
                 # Green tasks keep us busy, but the loop has work too: give
                 # it one turn per round so coroutines are never starved.
                 backend.wait(0, self.incoming)

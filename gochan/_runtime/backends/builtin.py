@@ -8,6 +8,14 @@ The wakeup protocol avoids a syscall per cross-thread ready: the waiter sets
 appends to ``incoming`` *before* it looks at ``sleeping``. Under the GIL's
 sequential consistency at least one of them sees the other, so a wakeup is
 never lost.
+
+I/O readiness (``wait_readable``/``wait_writable``) uses the same selector:
+each watched fd carries the wait records of the tasks waiting on it, and
+``wait`` fires the records of every fd that is ready. While any fd is
+watched, ``poll`` is True so that the hub also checks readiness between
+rounds of runnable tasks (no starvation of I/O by busy tasks). Only the
+owning thread touches the selector: a record withdrawn from elsewhere (a
+cancel) is just marked, and ``wait`` drops it before it next selects.
 """
 
 from __future__ import annotations
@@ -18,18 +26,74 @@ import socket
 from collections import deque
 from typing import Any
 
+_Watch = tuple[list[Any], list[Any], list[int]]
+
 
 class BuiltinBackend:
-    __slots__ = ("_r", "_sel", "_w", "sleeping")
-
-    poll = False  # nothing runs outside the scheduler: no loop to give turns to
-    dirty = False
+    __slots__ = ("_io", "_r", "_sel", "_w", "dirty", "poll", "sleeping")
 
     def __init__(self) -> None:
         self.sleeping = False
         self._sel: selectors.BaseSelector | None = None
         self._r: socket.socket | None = None
         self._w: socket.socket | None = None
+        # fd -> (read waiters, write waiters, [registered event mask]); the
+        # waiters are wait records with .fire() and .fired (see io.py).
+        self._io: dict[int, _Watch] = {}
+        self.poll = False  # True while fds are watched (see the module docstring)
+        self.dirty = False
+
+    def watch(self, fd: int, write: bool, rec: Any) -> None:
+        """Fire ``rec`` once ``fd`` is readable (writable). Owner thread only."""
+        sel = self._sel or self._open()
+        entry = self._io.get(fd)
+        if entry is None:
+            entry = self._io[fd] = ([], [], [0])
+        entry[write].append(rec)
+        self._sync(sel, fd, entry)
+        self.poll = True
+
+    @staticmethod
+    def _sync(sel: selectors.BaseSelector, fd: int, entry: _Watch) -> bool:
+        """Make the selector's registration of ``fd`` match its waiters;
+        False once nobody waits on it (it is then unregistered)."""
+        want = (selectors.EVENT_READ if entry[0] else 0) | (
+            selectors.EVENT_WRITE if entry[1] else 0
+        )
+        have = entry[2][0]
+        if want != have:
+            with contextlib.suppress(KeyError, ValueError, OSError):
+                if not want:
+                    sel.unregister(fd)
+                elif have:
+                    sel.modify(fd, want)
+                else:
+                    sel.register(fd, want)
+            entry[2][0] = want
+        return bool(want)
+
+    def _prune(self) -> None:
+        """Drop fired or withdrawn records; stop watching fds nobody waits on."""
+        sel = self._sel
+        assert sel is not None
+        for fd, entry in list(self._io.items()):
+            for lst in entry[0], entry[1]:
+                if lst:
+                    lst[:] = [r for r in lst if not r.fired]
+            if not self._sync(sel, fd, entry):
+                del self._io[fd]
+        self.poll = bool(self._io)
+
+    def _fire(self, fd: int, events: int) -> None:
+        entry = self._io.get(fd)
+        if entry is None:
+            return
+        if events & selectors.EVENT_READ:
+            for r in entry[0]:
+                r.fire()
+        if events & selectors.EVENT_WRITE:
+            for r in entry[1]:
+                r.fire()
 
     def _open(self) -> selectors.BaseSelector:
         r, w = socket.socketpair()
@@ -44,17 +108,25 @@ class BuiltinBackend:
         sel = self._sel or self._open()
         self.sleeping = True
         try:
-            if incoming:
+            if incoming and not self._io:
                 return
+            if incoming:
+                timeout = 0  # still look at the watched fds
             if timeout is not None and timeout < 0:
                 timeout = 0
-            if sel.select(timeout):
-                assert self._r is not None
-                try:
-                    while self._r.recv(4096):
+            if self._io:
+                self._prune()
+            for key, events in sel.select(timeout):
+                if key.fileobj is self._r:
+                    try:
+                        while self._r.recv(4096):
+                            pass
+                    except BlockingIOError:
                         pass
-                except BlockingIOError:
-                    pass
+                else:
+                    self._fire(key.fd, events)
+            if self._io:
+                self._prune()
         finally:
             self.sleeping = False
 
