@@ -136,11 +136,11 @@ def await_(aw: Awaitable[T]) -> T:
     rec.future = fut
     fut.add_done_callback(rec.completed)
     b.dirty = True
-    s.pending += 1
+    b.inflight += 1  # the loop's own busy() says it is pending work
     try:
         s.park(wr.AWAIT, aw, rec)
     finally:
-        s.pending -= 1
+        b.inflight -= 1
     if fut.cancelled():
         exc = Cancelled()
         exc.add_note("the awaitable passed to await_() was cancelled on the event loop")
@@ -168,6 +168,7 @@ class _TrioAwait:
         token = self.backend.token
         if token is not None:
             token.run_sync_soon(self._cancel)
+            self.backend.poke()
         return True
 
     def _cancel(self) -> None:
@@ -206,12 +207,13 @@ def _await_trio(cur: Task, b: TrioBackend, aw: Awaitable[T]) -> T:
     assert b.nursery is not None
     b.tasks += 1
     b.nursery.start_soon(runner)
+    b.poke()
     s = cur.sched
-    s.pending += 1
+    b.inflight += 1
     try:
         s.park(wr.AWAIT, aw, rec)
     finally:
-        s.pending -= 1
+        b.inflight -= 1
     exc = rec.exc
     if exc is not None:
         if isinstance(exc, trio.Cancelled):

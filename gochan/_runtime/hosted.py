@@ -62,6 +62,20 @@ class HostedBackend:
         self.nursery: Any = None
         self.token: Any = None
         self.tasks = 0
+        self.inflight = 0
+
+    def bind_clock(self, clock: Any) -> None:
+        if clock.virtual:
+            raise ValueError(
+                "run_async() cannot use the virtual clock: the host loop's time is real. "
+                "Use gochan.run(main, backend=..., clock='virtual') instead"
+            )
+
+    def loop_idle(self) -> bool:
+        return True
+
+    def loop_deadline(self) -> float | None:
+        return None
 
     def wait(self, timeout: float | None, incoming: deque[Any]) -> None:
         self.hub = getcurrent()

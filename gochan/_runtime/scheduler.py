@@ -100,6 +100,7 @@ class Scheduler:
         self.clock = clock
         self.rng = random.Random(seed)
         self.backend = make_backend(backend) if isinstance(backend, str) else backend
+        self.backend.bind_clock(clock)
         self.timers: list[tuple[float, int, TimerEntry]] = []
         self.timer_lock = threading.Lock()
         self._timer_seq = itertools.count()
@@ -389,7 +390,7 @@ class Scheduler:
                 self._run_timers()
             if not runq:
                 self._wait_for_work()
-            elif backend.poll and (backend.dirty or self.pending):
+            elif backend.poll and (backend.dirty or self.pending or backend.inflight):
                 # Green tasks keep us busy, but the loop has work too: give
                 # it one turn per round so coroutines are never starved.
                 backend.wait(0, self.incoming)
@@ -425,11 +426,31 @@ class Scheduler:
                 break
             deadline = self._next_deadline()
             timeout: float | None
-            if deadline is not None:
-                if clock.virtual and not self.busy():
-                    clock.advance_to(deadline)
-                    self._run_timers()
-                    continue
+            loop_turn = False
+            if clock.virtual and not self.pending:
+                # Virtual time moves only when both sides are asleep: no
+                # runnable task and nothing runnable on the backend's loop.
+                # It then jumps to the earliest timer of either side.
+                b = self.backend
+                if b.poll and not b.loop_idle():
+                    loop_turn = True  # let the loop run, then look again
+                else:
+                    ld = b.loop_deadline() if b.poll else None
+                    if ld is not None and (deadline is None or ld < deadline):
+                        deadline = ld
+                    if deadline is not None:
+                        clock.advance_to(deadline)
+                        self._run_timers()
+                        if b.poll:  # the loop fires what is due at the new time
+                            b.wait(0, self.incoming)
+                            if self.incoming:
+                                self._drain_incoming()
+                        continue
+            if loop_turn:
+                # A loop whose time is virtual is run a round at a time; one
+                # on its own clock (uvloop) wakes the hub when its work is done.
+                timeout = 0 if getattr(self.backend, "virtual", True) else None
+            elif deadline is not None:
                 timeout = deadline - clock.now()
             elif self.busy():
                 timeout = None

@@ -39,6 +39,17 @@ class Backend(Protocol):
     def busy(self) -> bool:
         """True while work on the loop could still wake a task."""
 
+    inflight: int  # await_() calls running on the loop: the hub polls while > 0
+
+    def bind_clock(self, clock: Any) -> None:
+        """Use the scheduler's clock (a virtual one makes loop time virtual too)."""
+
+    def loop_idle(self) -> bool:
+        """Virtual clock: True if nothing on the loop can run before a timer."""
+
+    def loop_deadline(self) -> float | None:
+        """Virtual clock: the loop's earliest timer, on the scheduler clock."""
+
 
 def make_backend(name: str) -> Backend:
     """Instantiate the backend called ``name``, with an actionable error."""

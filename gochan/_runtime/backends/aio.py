@@ -52,9 +52,35 @@ class AsyncioBackend:
         self.g: greenlet | None = None  # the loop greenlet, started on first wait
         self.sleeping = False
         self.handle: asyncio.TimerHandle | None = None
+        self.soon: asyncio.Handle | None = None  # a queued _wake, see _wake_soon
         self.dirty = False  # loop-side work was readied: run the loop soon
         self.hosted = False  # the loop belongs to a host program (run_async)
         self.closed = False
+        self.inflight = 0  # await_() calls in flight
+        self.virtual = False
+
+    def bind_clock(self, clock: Any) -> None:
+        """With a virtual clock, the loop's time is the scheduler's: its
+        timers (``asyncio.sleep``, timeouts) jump with gochan's."""
+        if not clock.virtual or not isinstance(self.loop, asyncio.BaseEventLoop):
+            # uvloop's timers run on libuv's clock, which gochan cannot drive:
+            # its loop-side timers stay real (docs/backends.md).
+            return
+        self.loop.time = clock.now  # type: ignore[method-assign]
+        self.virtual = True
+
+    def loop_idle(self) -> bool:
+        if not self.virtual:  # cannot look inside: idle when no await_ runs
+            return self.inflight == 0
+        soon = self.soon
+        return all(h is soon for h in self.loop._ready)  # type: ignore[attr-defined]
+
+    def loop_deadline(self) -> float | None:
+        if not self.virtual:
+            return None
+        scheduled = self.loop._scheduled  # type: ignore[attr-defined]
+        whens = [h.when() for h in scheduled if not h.cancelled()]
+        return min(whens) if whens else None
 
     # -- the Backend protocol ---------------------------------------------
 
@@ -66,6 +92,14 @@ class AsyncioBackend:
         self.dirty = False
         self.sleeping = True
         if incoming:
+            timeout = 0
+        elif self.virtual and timeout is not None and timeout > 0:
+            # A real pause (the deadlock detector's confirmation, or waiting
+            # for another thread) cannot be a loop timer: the loop's time is
+            # virtual and stands still. Wait on the loop's selector directly
+            # (readiness is level-triggered: the loop sees it again), then
+            # let the loop take one turn.
+            self.loop._selector.select(timeout)  # type: ignore[attr-defined]
             timeout = 0
         g = self.g
         if g is None:
@@ -83,7 +117,12 @@ class AsyncioBackend:
         """Same thread: loop-side work readied a green task; make the hub run."""
         self.dirty = True
         if self.sleeping and getcurrent() is self.g:
-            self.loop.call_soon(self._wake)
+            self._wake_soon()
+
+    def _wake_soon(self) -> None:
+        """Queue one ``_wake`` for the loop's next round (never two)."""
+        if self.soon is None or self.soon.cancelled():
+            self.soon = self.loop.call_soon(self._wake)
 
     def busy(self) -> bool:
         """True while the loop has tasks that could still wake a green task."""
@@ -123,12 +162,13 @@ class AsyncioBackend:
         if timeout is None:
             return
         if timeout <= 0:
-            self.loop.call_soon(self._wake)
+            self._wake_soon()
         else:
             self.handle = self.loop.call_later(timeout, self._wake)
 
     def _wake(self) -> None:
         """A plain loop callback: hand the thread back to the hub."""
+        self.soon = None
         if not self.sleeping:
             return  # a stale wake: the hub is already running
         self.sleeping = False

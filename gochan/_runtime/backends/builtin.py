@@ -32,6 +32,8 @@ _Watch = tuple[list[Any], list[Any], list[int]]
 class BuiltinBackend:
     __slots__ = ("_io", "_r", "_sel", "_w", "dirty", "poll", "sleeping")
 
+    inflight = 0  # no await_ here
+
     def __init__(self) -> None:
         self.sleeping = False
         self._sel: selectors.BaseSelector | None = None
@@ -139,6 +141,15 @@ class BuiltinBackend:
 
     def poke(self) -> None:
         pass
+
+    def bind_clock(self, clock: Any) -> None:
+        pass
+
+    def loop_idle(self) -> bool:
+        return True
+
+    def loop_deadline(self) -> float | None:
+        return None
 
     def busy(self) -> bool:
         return False

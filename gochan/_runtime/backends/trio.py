@@ -16,6 +16,7 @@ Trio's worker threads ("Trio thread N") never veto a deadlock report
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable
 from threading import get_ident
@@ -61,7 +62,24 @@ class TrioBackend:
         self.nursery: trio.Nursery | None = None
         self.token: trio.lowlevel.TrioToken | None = None
         self.tasks = 0  # trio tasks started for gochan (await_), still running
+        self.inflight = 0
         self.outcome: Any = None
+        self.clock: Any = None
+        # Virtual clock: trio's next deadline, and whether trio is blocked
+        # waiting for it (set by _VirtualTrioClock, cleared by every tick).
+        self.trio_deadline = math.inf
+        self.trio_waiting = False
+
+    def bind_clock(self, clock: Any) -> None:
+        self.clock = clock
+
+    def loop_idle(self) -> bool:
+        return not self.callbacks and (self.trio_waiting or not self.started)
+
+    def loop_deadline(self) -> float | None:
+        if not self.trio_waiting or self.trio_deadline == math.inf:
+            return None
+        return self.trio_deadline
 
     @property
     def sleeping(self) -> bool:
@@ -95,11 +113,13 @@ class TrioBackend:
         if self.started:
             return
         self.started = True
+        virtual = self.clock is not None and self.clock.virtual
         trio.lowlevel.start_guest_run(
             self._driver,
             run_sync_soon_threadsafe=self._soon_threadsafe,
             run_sync_soon_not_threadsafe=self._soon,
             done_callback=self._done,
+            clock=_VirtualTrioClock(self) if virtual else None,
         )
         while self.nursery is None and not self.finished:
             self._run_callbacks()
@@ -108,6 +128,8 @@ class TrioBackend:
 
     def _run_callbacks(self) -> None:
         cbs = self.callbacks
+        if cbs:
+            self.trio_waiting = False
         while cbs:
             cbs.popleft()()
 
@@ -115,6 +137,12 @@ class TrioBackend:
 
     def wait(self, timeout: float | None, incoming: deque[Any]) -> None:
         self.dirty = False
+        if self.trio_waiting and self.clock.now() >= self.trio_deadline:
+            # Virtual time reached trio's deadline: wake its I/O wait so that
+            # it looks at the clock again.
+            self.trio_waiting = False
+            assert self.token is not None
+            self.token.run_sync_soon(_nothing)
         if not self.callbacks and not incoming:
             self.inner.wait(timeout, _Either(incoming, self.callbacks))  # type: ignore[arg-type]
         self._run_callbacks()
@@ -123,7 +151,10 @@ class TrioBackend:
         self.inner.wakeup()
 
     def poke(self) -> None:
+        """Something made trio work runnable: it is not idle until it says so
+        again (the virtual clock must not jump meanwhile)."""
         self.dirty = True
+        self.trio_waiting = False
 
     def busy(self) -> bool:
         return self.tasks > 0 or bool(self.callbacks)
@@ -141,6 +172,32 @@ class TrioBackend:
                 if not self.finished and not self.callbacks:
                     self.inner.wait(None, self.callbacks)
         self.inner.close()
+
+
+def _nothing() -> None:
+    pass
+
+
+class _VirtualTrioClock(trio.abc.Clock):
+    """Trio's clock on gochan's virtual time: trio's timers jump with it."""
+
+    def __init__(self, backend: TrioBackend) -> None:
+        self.backend = backend
+
+    def start_clock(self) -> None:
+        pass
+
+    def current_time(self) -> float:
+        return float(self.backend.clock.now())
+
+    def deadline_to_sleep_time(self, deadline: float) -> float:
+        # Trio asks this only when none of its tasks can run: it is idle.
+        now = self.backend.clock.now()
+        if deadline <= now:
+            return 0.0
+        b = self.backend
+        b.trio_deadline, b.trio_waiting = deadline, True
+        return 86400.0  # until gochan's hub wakes it (see TrioBackend.wait)
 
 
 def trio_backend() -> TrioBackend:
