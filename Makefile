@@ -7,10 +7,11 @@ PY312 := $(shell .ci/find-python 3.12 2>/dev/null)
 PY313 := $(shell .ci/find-python 3.13 2>/dev/null)
 PYTEST_ARGS ?= -q
 
-.PHONY: test test-311 test-312 test-313 test-all lint demo bench bench-quick clean
+.PHONY: test test-311 test-312 test-313 test-backends test-all lint demo bench bench-quick clean
 
-# The whole suite: lint + types + tests on 3.11, tests on 3.13.
-test: lint test-311 test-313
+# The whole suite: lint + types; tests on 3.11 and 3.13 (builtin backend),
+# and again on 3.11 under each loop backend (asyncio, uvloop, trio).
+test: lint test-311 test-313 test-backends
 
 # venv-<ver>: make .venv-<ver>/ with gochan[dev] installed (re-done when
 # pyproject.toml changes).
@@ -38,23 +39,45 @@ test-312: .venv-3.12/stamp
 test-313: .venv-3.13/stamp
 	.venv-3.13/bin/python -m pytest $(PYTEST_ARGS)
 
-test-all: lint test-311 test-312 test-313
+# Every test that does not pick a backend itself runs under GOCHAN_BACKEND.
+BACKENDS_UNDER_TEST := asyncio uvloop trio
+test-backends: .venv/stamp
+	@for b in $(BACKENDS_UNDER_TEST); do \
+		echo "== GOCHAN_BACKEND=$$b"; \
+		GOCHAN_BACKEND=$$b .venv/bin/python -m pytest $(PYTEST_ARGS) -p no:cacheprovider || exit 1; \
+	done
+
+test-all: lint test-311 test-312 test-313 test-backends
 
 # Until the Kubernetes watch pool lands, the demo is a teaching example: a
 # worker pool with live progress.
 demo: .venv/stamp
 	.venv/bin/python examples/demo.py
 
+# The bench venv: gochan[bench] (pyperf and every Python peer). pygolang
+# only builds with Cython<3 and --no-build-isolation, so it is built first
+# with its build tools in the venv; the extra then finds it installed. Go,
+# the reference, comes from Debian's golang-go; if it cannot be installed
+# the table says so.
 .venv-bench/stamp: pyproject.toml
 	@rm -rf .venv-bench && $(PY311) -m venv .venv-bench
 	.venv-bench/bin/python -m pip install -q --upgrade pip
+	.venv-bench/bin/python -m pip install -q 'Cython<3' setuptools setuptools-dso wheel gevent
+	.venv-bench/bin/python -m pip install -q --no-build-isolation 'pygolang>=0.1' \
+	  || echo "pygolang could not be built: its rows will say 'not installed'"
 	.venv-bench/bin/python -m pip install -q -e '.[bench]'
 	@touch $@
 
-bench: .venv-bench/stamp
+.PHONY: bench-go
+bench-go:
+	@command -v go >/dev/null 2>&1 || { echo "installing golang-go (the Go reference rows)"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go; } \
+	  >/dev/null 2>&1 || echo "golang-go could not be installed: the Go rows will say so"; }
+
+bench: .venv-bench/stamp bench-go
 	.venv-bench/bin/python bench/run.py
 
-bench-quick: .venv-bench/stamp
+bench-quick: .venv-bench/stamp bench-go
 	.venv-bench/bin/python bench/run.py --quick
 
 clean:

@@ -6,16 +6,21 @@ does its own setup, times only the steady-state loop with
 ``time.perf_counter`` and tears down afterwards, so event-loop creation,
 thread start-up and task spawning are not counted. ``loops`` is pyperf's
 calibrated loop count; ``n`` is the per-loop item count for sized workloads
-(W2) and is ignored by the others. Nothing here imports pyperf, gevent, trio
-or uvloop at module level: a worker process imports only the system it
-measures.
+(W2, W3, W4) and is ignored by the others. Nothing here imports pyperf or a
+peer at module level: a worker process imports only the system it measures.
+
+Two workloads are not timed by pyperf in this process: W6 (memory, measured
+in a fresh subprocess per system by w6_memory.py) and every Go row (timed by
+the Go programs under go/ with their own loops); run.py collects both.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib.util
 import random
+import shutil
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -25,23 +30,52 @@ from typing import Any
 # never counted as peers.
 SYSTEMS: tuple[str, ...] = (
     "gochan",
+    "gochan[asyncio]",
+    "gochan[uvloop]",
+    "gochan[trio]",
     "greenlet",
     "gevent",
     "trio",
+    "anyio",
     "asyncio",
     "uvloop",
     "threading",
+    "aiochan",
+    "goless",
+    "pygolang",
+    "go",
 )
 FLOOR = "greenlet"
-NOT_PEERS = frozenset({"gochan", FLOOR})
+# gochan on its other backends: same code, run(main, backend=...).
+GOCHAN_BACKENDS: dict[str, str] = {
+    "gochan": "builtin",
+    "gochan[asyncio]": "asyncio",
+    "gochan[uvloop]": "uvloop",
+    "gochan[trio]": "trio",
+}
+GO = "go"  # the reference: compiled Go, not a Python peer
+NOT_PEERS = frozenset({*GOCHAN_BACKENDS, FLOOR, GO})
 
 # The third-party module each system needs (stdlib systems need none).
-REQUIRES: dict[str, str] = {
-    "gochan": "gochan",
-    "greenlet": "greenlet",
-    "gevent": "gevent",
-    "trio": "trio",
-    "uvloop": "uvloop",
+REQUIRES: dict[str, tuple[str, ...]] = {
+    "gochan": ("gochan",),
+    "gochan[asyncio]": ("gochan",),
+    "gochan[uvloop]": ("gochan", "uvloop"),
+    "gochan[trio]": ("gochan", "trio"),
+    "greenlet": ("greenlet",),
+    "gevent": ("gevent",),
+    "trio": ("trio",),
+    "anyio": ("anyio",),
+    "uvloop": ("uvloop",),
+    "aiochan": ("aiochan",),
+    "goless": ("goless", "gevent"),
+    "pygolang": ("golang",),
+}
+# How each peer gets installed, for the "not installable" note.
+INSTALL_HINT: dict[str, str] = {
+    "pygolang": "pip install 'Cython<3' setuptools-dso && pip install --no-build-isolation "
+    "pygolang (make bench does this)",
+    "go": "apt-get install golang-go (make bench tries this)",
 }
 
 # Systems the stdlib-only smoke mode runs (the main .venv has no peers).
@@ -72,6 +106,18 @@ class Workload:
     description: str
     impls: dict[str, Impl]
     sized: bool = False  # True: fn(loops, n) moves loops * n items
+    # Per-loop sizes of a sized workload: full run, --quick, --smoke.
+    sizes: tuple[int, int, int] = (0, 0, 0)
+    # How values are shown: pyperf and the JSON hold seconds (bytes for
+    # W6); the table divides ns by ``scale`` and prints ``shown``.
+    shown: str = "ns"
+    scale: float = 1.0
+    external: bool = False  # W6: not a pyperf time, run by run.py itself
+    # Workloads whose one loop is already a big batch (sized ones, W7) skip
+    # pyperf's loop calibration: ``fixed_loops`` loops per value in a full
+    # run and ``quick_loops`` with --quick (0: calibrate as usual).
+    fixed_loops: int = 0
+    quick_loops: int = 0
 
     def bench_name(self, system: str) -> str:
         return f"{self.key}-{self.name}/{system}"
@@ -80,10 +126,23 @@ class Workload:
 def available(system: str) -> str | None:
     """None if ``system`` can run here, else why not (checked without
     importing it, so the manager process stays light)."""
-    mod = REQUIRES.get(system)
-    if mod is not None and importlib.util.find_spec(mod) is None:
-        return f"{mod} is not installed in this environment"
+    if system == GO:
+        if shutil.which("go") is None:
+            return "not installable here: no Go toolchain (`go`) on PATH; " + INSTALL_HINT[GO]
+        return None
+    for mod in REQUIRES.get(system, ()):
+        if importlib.util.find_spec(mod) is None:
+            hint = INSTALL_HINT.get(system, f"pip install {mod}")
+            return f"not installed: {mod} is missing from this environment ({hint})"
     return None
+
+
+def gochan_rows(fn: Callable[..., float], label: str) -> dict[str, Any]:
+    """The same gochan function on every backend: {system: Impl}."""
+    return {
+        system: Impl(label, functools.partial(fn, backend=backend))
+        for system, backend in GOCHAN_BACKENDS.items()
+    }
 
 
 # A fixed pseudo-random case sequence for W5, cycled with a mask so the

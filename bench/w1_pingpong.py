@@ -13,10 +13,10 @@ from __future__ import annotations
 import threading
 from time import perf_counter
 
-from common import Impl, Workload, run_async
+from common import Impl, Workload, gochan_rows, run_async
 
 
-def gochan_w1(loops: int, n: int = 0) -> float:
+def gochan_w1(loops: int, n: int = 0, backend: str = "builtin") -> float:
     import gochan
 
     def main() -> float:
@@ -37,7 +37,7 @@ def gochan_w1(loops: int, n: int = 0) -> float:
         ping.close()
         return dt
 
-    return gochan.run(main)
+    return gochan.run(main, backend=backend)
 
 
 def greenlet_w1(loops: int, n: int = 0) -> float:
@@ -161,6 +161,109 @@ def threading_w1(loops: int, n: int = 0) -> float:
     return dt
 
 
+def anyio_w1(loops: int, n: int = 0) -> float:
+    import anyio
+
+    async def main() -> float:
+        ping_s, ping_r = anyio.create_memory_object_stream[int](0)
+        pong_s, pong_r = anyio.create_memory_object_stream[int](0)
+
+        async def echo() -> None:
+            async with ping_r:
+                async for v in ping_r:
+                    await pong_s.send(v)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(echo)
+            send, recv = ping_s.send, pong_r.receive
+            t0 = perf_counter()
+            for i in range(loops):
+                await send(i)
+                await recv()
+            dt = perf_counter() - t0
+            ping_s.close()
+        return dt
+
+    return anyio.run(main)
+
+
+def aiochan_w1(loops: int, n: int = 0) -> float:
+    async def main(loops: int) -> float:
+        import asyncio
+
+        import aiochan
+
+        ping, pong = aiochan.Chan(), aiochan.Chan()
+
+        async def echo() -> None:
+            get, put = ping.get, pong.put
+            while (v := await get()) is not None:
+                await put(v)
+
+        task = asyncio.create_task(echo())
+        put, get = ping.put, pong.get
+        t0 = perf_counter()
+        for i in range(loops):
+            await put(i)
+            await get()
+        dt = perf_counter() - t0
+        ping.close()
+        await task
+        return dt
+
+    return run_async("asyncio", main, loops)
+
+
+def goless_w1(loops: int, n: int = 0) -> float:
+    import goless
+
+    ping, pong = goless.chan(), goless.chan()
+    done = goless.chan()
+
+    def echo() -> None:
+        send = pong.send
+        for v in ping:
+            send(v)
+        done.send(None)
+
+    goless.go(echo)
+    send, recv = ping.send, pong.recv
+    t0 = perf_counter()
+    for i in range(loops):
+        send(i)
+        recv()
+    dt = perf_counter() - t0
+    ping.close()
+    done.recv()
+    return dt
+
+
+def pygolang_w1(loops: int, n: int = 0) -> float:
+    from golang import chan, go
+
+    ping, pong, done = chan(), chan(), chan()
+
+    def echo() -> None:
+        recv_, send = ping.recv_, pong.send
+        while True:
+            v, ok = recv_()
+            if not ok:
+                break
+            send(v)
+        done.close()
+
+    go(echo)
+    send, recv = ping.send, pong.recv
+    t0 = perf_counter()
+    for i in range(loops):
+        send(i)
+        recv()
+    dt = perf_counter() - t0
+    ping.close()
+    done.recv()
+    return dt
+
+
 WORKLOAD = Workload(
     key="W1",
     name="pingpong",
@@ -168,7 +271,7 @@ WORKLOAD = Workload(
     unit="round trip",
     description="two tasks bounce a token over two unbuffered channels",
     impls={
-        "gochan": Impl("Chan() x2", gochan_w1),
+        **gochan_rows(gochan_w1, "Chan() x2"),
         "greenlet": Impl("bare greenlet.switch(v) both ways", greenlet_w1),
         "gevent": Impl("gevent.queue.Channel x2", gevent_w1),
         "trio": Impl("trio.open_memory_channel(0) x2", trio_w1),
@@ -177,5 +280,10 @@ WORKLOAD = Workload(
         "threading": Impl(
             "2 threads, queue.Queue(maxsize=1) x2 (no rendezvous in queue)", threading_w1
         ),
+        "anyio": Impl("create_memory_object_stream(0) x2 (asyncio backend)", anyio_w1),
+        "aiochan": Impl("aiochan.Chan() x2 (unbuffered, on asyncio)", aiochan_w1),
+        "goless": Impl("goless.chan() x2 (on gevent)", goless_w1),
+        "pygolang": Impl("golang.chan() x2, threads runtime (go() = OS thread)", pygolang_w1),
+        "go": Impl("unbuffered chan int x2, GOMAXPROCS=1"),
     },
 )

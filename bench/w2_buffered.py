@@ -15,12 +15,12 @@ import threading
 from collections import deque
 from time import perf_counter
 
-from common import Impl, Workload, run_async
+from common import Impl, Workload, gochan_rows, run_async
 
 CAP = 128
 
 
-def gochan_w2(loops: int, n: int) -> float:
+def gochan_w2(loops: int, n: int, backend: str = "builtin") -> float:
     import gochan
 
     total = loops * n
@@ -40,7 +40,7 @@ def gochan_w2(loops: int, n: int) -> float:
             pass
         return perf_counter() - t0
 
-    return gochan.run(main)
+    return gochan.run(main, backend=backend)
 
 
 def greenlet_w2(loops: int, n: int) -> float:
@@ -171,6 +171,99 @@ def threading_w2(loops: int, n: int) -> float:
     return dt
 
 
+def anyio_w2(loops: int, n: int) -> float:
+    import anyio
+
+    total = loops * n
+
+    async def main() -> float:
+        send_s, recv_s = anyio.create_memory_object_stream[int](CAP)
+
+        async def producer() -> None:
+            async with send_s:
+                send = send_s.send
+                for i in range(total):
+                    await send(i)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(producer)
+            t0 = perf_counter()
+            async for _ in recv_s:
+                pass
+            dt = perf_counter() - t0
+        return dt
+
+    return anyio.run(main)
+
+
+def aiochan_w2(loops: int, n: int) -> float:
+    total = loops * n
+
+    async def main() -> float:
+        import asyncio
+
+        import aiochan
+
+        ch = aiochan.Chan(CAP)
+
+        async def producer() -> None:
+            put = ch.put
+            for i in range(total):
+                await put(i)
+            ch.close()
+
+        task = asyncio.create_task(producer())
+        get = ch.get
+        t0 = perf_counter()
+        while await get() is not None:
+            pass
+        dt = perf_counter() - t0
+        await task
+        return dt
+
+    return run_async("asyncio", main)
+
+
+def goless_w2(loops: int, n: int) -> float:
+    import goless
+
+    total = loops * n
+    ch = goless.chan(CAP)
+
+    def producer() -> None:
+        send = ch.send
+        for i in range(total):
+            send(i)
+        send(None)
+
+    goless.go(producer)
+    recv = ch.recv
+    t0 = perf_counter()
+    while recv() is not None:
+        pass
+    return perf_counter() - t0
+
+
+def pygolang_w2(loops: int, n: int) -> float:
+    from golang import chan, go
+
+    total = loops * n
+    ch = chan(CAP)
+
+    def producer() -> None:
+        send = ch.send
+        for i in range(total):
+            send(i)
+        ch.close()
+
+    recv_ = ch.recv_
+    t0 = perf_counter()
+    go(producer)
+    while recv_()[1]:
+        pass
+    return perf_counter() - t0
+
+
 WORKLOAD = Workload(
     key="W2",
     name="buffered",
@@ -178,13 +271,21 @@ WORKLOAD = Workload(
     unit="item",
     description=f"ints through a cap-{CAP} channel, one producer, one consumer",
     sized=True,
+    fixed_loops=1,
+    quick_loops=2,
+    sizes=(1_000_000, 20_000, 5_000),
     impls={
-        "gochan": Impl(f"Chan({CAP}), for v in ch", gochan_w2),
+        **gochan_rows(gochan_w2, f"Chan({CAP}), for v in ch"),
         "greenlet": Impl(f"bare greenlets + deque, switch when full/empty ({CAP})", greenlet_w2),
         "gevent": Impl(f"gevent.queue.Queue({CAP})", gevent_w2),
         "trio": Impl(f"trio.open_memory_channel({CAP})", trio_w2),
         "asyncio": _asyncio_w2("asyncio"),
         "uvloop": _asyncio_w2("uvloop"),
         "threading": Impl(f"2 threads, queue.Queue(maxsize={CAP})", threading_w2),
+        "anyio": Impl(f"create_memory_object_stream({CAP}) (asyncio backend)", anyio_w2),
+        "aiochan": Impl(f"aiochan.Chan({CAP}) (on asyncio)", aiochan_w2),
+        "goless": Impl(f"goless.chan({CAP}) (on gevent)", goless_w2),
+        "pygolang": Impl(f"golang.chan({CAP}), threads runtime", pygolang_w2),
+        "go": Impl(f"chan int ({CAP}), GOMAXPROCS=1"),
     },
 )

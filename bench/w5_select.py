@@ -21,10 +21,10 @@ from __future__ import annotations
 from collections import deque
 from time import perf_counter
 
-from common import SELECT_SEQ, SEQ_MASK, Impl, Workload, run_async
+from common import SELECT_SEQ, SEQ_MASK, Impl, Workload, gochan_rows, run_async
 
 
-def gochan_w5(loops: int, n: int = 0) -> float:
+def gochan_w5(loops: int, n: int = 0, backend: str = "builtin") -> float:
     import gochan
 
     def main() -> float:
@@ -38,7 +38,7 @@ def gochan_w5(loops: int, n: int = 0) -> float:
             select(a, b, c, d)
         return perf_counter() - t0
 
-    return gochan.run(main)
+    return gochan.run(main, backend=backend)
 
 
 def floor_w5(loops: int, n: int = 0) -> float:
@@ -134,6 +134,82 @@ def _asyncio_w5(system: str) -> Impl:
     return Impl("emulated: 4 get() tasks + asyncio.wait(FIRST_COMPLETED), cancel losers", fn)
 
 
+def anyio_w5(loops: int, n: int = 0) -> float:
+    import anyio
+
+    async def main() -> float:
+        pairs = [anyio.create_memory_object_stream[int](1) for _ in range(4)]
+        senders = [s.send_nowait for s, _ in pairs]
+        receivers = [r.receive for _, r in pairs]
+        seq, mask = SELECT_SEQ, SEQ_MASK
+
+        async def select() -> tuple[int, int]:
+            won: list[tuple[int, int]] = []
+            async with anyio.create_task_group() as tg:
+
+                async def race(k: int) -> None:
+                    v = await receivers[k]()
+                    won.append((k, v))
+                    tg.cancel_scope.cancel()
+
+                for k in range(4):
+                    tg.start_soon(race, k)
+            return won[0]
+
+        t0 = perf_counter()
+        for i in range(loops):
+            senders[seq[i & mask]](i)
+            await select()
+        return perf_counter() - t0
+
+    return anyio.run(main)
+
+
+def aiochan_w5(loops: int, n: int = 0) -> float:
+    async def main() -> float:
+        import aiochan
+
+        chans = [aiochan.Chan(1) for _ in range(4)]
+        puts = [c.put_nowait for c in chans]
+        select, seq, mask = aiochan.select, SELECT_SEQ, SEQ_MASK
+        a, b, c, d = chans
+        t0 = perf_counter()
+        for i in range(loops):
+            puts[seq[i & mask]](i)
+            await select(a, b, c, d)
+        return perf_counter() - t0
+
+    return run_async("asyncio", main)
+
+
+def goless_w5(loops: int, n: int = 0) -> float:
+    import goless
+
+    chans = [goless.chan(1) for _ in range(4)]
+    sends = [c.send for c in chans]
+    cases = [goless.rcase(c) for c in chans]
+    select, seq, mask = goless.select, SELECT_SEQ, SEQ_MASK
+    t0 = perf_counter()
+    for i in range(loops):
+        sends[seq[i & mask]](i)
+        select(cases)
+    return perf_counter() - t0
+
+
+def pygolang_w5(loops: int, n: int = 0) -> float:
+    from golang import chan, select
+
+    chans = [chan(1) for _ in range(4)]
+    sends = [c.send for c in chans]
+    a, b, c, d = (ch.recv for ch in chans)
+    seq, mask = SELECT_SEQ, SEQ_MASK
+    t0 = perf_counter()
+    for i in range(loops):
+        sends[seq[i & mask]](i)
+        select(a, b, c, d)
+    return perf_counter() - t0
+
+
 WORKLOAD = Workload(
     key="W5",
     name="select",
@@ -142,7 +218,7 @@ WORKLOAD = Workload(
     description="4-way receive select, one random case ready (cap-1 channels, filled per "
     "iteration)",
     impls={
-        "gochan": Impl("select(a.recv, b.recv, c.recv, d.recv), Chan(1) x4", gochan_w5),
+        **gochan_rows(gochan_w5, "select(a.recv, b.recv, c.recv, d.recv), Chan(1) x4"),
         "greenlet": Impl("floor: 4 deques, scan + uniform pick (no switch needed)", floor_w5),
         "gevent": Impl(
             "emulated: spawn 4 Queue(1).get + gevent.wait(count=1), kill losers", gevent_w5
@@ -154,5 +230,17 @@ WORKLOAD = Workload(
             "queue.Queue cannot wait on several queues, and a blocked get() cannot be "
             "cancelled, so racing helper threads would swallow values"
         ),
+        "anyio": Impl(
+            "emulated: task group racing 4 receive(), winner cancels the scope (asyncio backend)",
+            anyio_w5,
+        ),
+        "aiochan": Impl("aiochan.select(a, b, c, d), native, Chan(1) x4 (on asyncio)", aiochan_w5),
+        "goless": Impl(
+            "goless.select([rcase(c) x4]), native; takes the first ready case in order (no "
+            "random pick), chan(1) x4",
+            goless_w5,
+        ),
+        "pygolang": Impl("golang.select(a.recv, ...), native, chan(1) x4", pygolang_w5),
+        "go": Impl("select over 4 chan int (1), GOMAXPROCS=1"),
     },
 )

@@ -140,6 +140,46 @@ def threading_w8a(loops: int, n: int = 0) -> float:
     return perf_counter() - t0
 
 
+def anyio_w8a(loops: int, n: int = 0) -> float:
+    import anyio
+
+    async def main() -> float:
+        mu = anyio.Lock()
+        acquire, release = mu.acquire, mu.release
+        t0 = perf_counter()
+        for _ in range(loops):
+            await acquire()
+            release()
+        return perf_counter() - t0
+
+    return anyio.run(main)
+
+
+def pygolang_w8a(loops: int, n: int = 0) -> float:
+    from golang import sync
+
+    mu = sync.Mutex()
+    lock, unlock = mu.lock, mu.unlock
+    t0 = perf_counter()
+    for _ in range(loops):
+        lock()
+        unlock()
+    return perf_counter() - t0
+
+
+def _others(why_aiochan: str, why_goless: str) -> dict[str, Impl]:
+    """The rows every W8 workload shares: gochan's other backends and the
+    peers that have no such primitive."""
+    return {
+        **{
+            s: Impl.missing("an uncontended call never reaches the backend: the gochan row's code")
+            for s in ("gochan[asyncio]", "gochan[uvloop]", "gochan[trio]")
+        },
+        "aiochan": Impl.missing(why_aiochan),
+        "goless": Impl.missing(why_goless),
+    }
+
+
 MUTEX = Workload(
     key="W8a",
     name="mutex",
@@ -158,6 +198,13 @@ MUTEX = Workload(
         "asyncio": Impl("asyncio.Lock: await acquire(); release()", asyncio_w8a),
         "uvloop": Impl.missing(UVLOOP_NA),
         "threading": Impl("threading.Lock: acquire(); release()", threading_w8a),
+        "anyio": Impl(
+            "anyio.Lock: await acquire(); release() (asyncio backend; acquire is a checkpoint)",
+            anyio_w8a,
+        ),
+        "pygolang": Impl("golang.sync.Mutex: lock(); unlock() (C++)", pygolang_w8a),
+        "go": Impl("sync.Mutex Lock/Unlock, GOMAXPROCS=1"),
+        **_others("no lock in aiochan (asyncio.Lock is the asyncio row)", "no lock in goless"),
     },
 )
 
@@ -343,6 +390,59 @@ def trio_w8b(loops: int, n: int = 0) -> float:
     return trio.run(main)
 
 
+def anyio_w8b(loops: int, n: int = 0) -> float:
+    import anyio
+
+    class AnyioCounter:
+        """anyio.Event cannot be cleared: a fresh one each time 0 is left."""
+
+        def __init__(self) -> None:
+            self.event = anyio.Event()
+            self.event.set()
+            self.n = 0
+
+        def add(self, k: int = 1) -> None:
+            n = self.n + k
+            if n < 0:
+                raise ValueError("negative counter")
+            self.n = n
+            if n == 0:
+                self.event.set()
+            elif n == k:
+                self.event = anyio.Event()
+
+        def done(self) -> None:
+            self.add(-1)
+
+        async def wait(self) -> None:
+            await self.event.wait()
+
+    async def main() -> float:
+        wg = AnyioCounter()
+        add, done, wait = wg.add, wg.done, wg.wait
+        t0 = perf_counter()
+        for _ in range(loops):
+            add(1)
+            done()
+            await wait()
+        return perf_counter() - t0
+
+    return anyio.run(main)
+
+
+def pygolang_w8b(loops: int, n: int = 0) -> float:
+    from golang import sync
+
+    wg = sync.WaitGroup()
+    add, done, wait = wg.add, wg.done, wg.wait
+    t0 = perf_counter()
+    for _ in range(loops):
+        add(1)
+        done()
+        wait()
+    return perf_counter() - t0
+
+
 WAITGROUP = Workload(
     key="W8b",
     name="waitgroup",
@@ -360,6 +460,13 @@ WAITGROUP = Workload(
         "asyncio": Impl("no WaitGroup: counter + asyncio.Event (set at 0)", asyncio_w8b),
         "uvloop": Impl.missing(UVLOOP_NA),
         "threading": Impl("no WaitGroup: counter + threading.Condition(Lock())", threading_w8b),
+        "anyio": Impl(
+            "no WaitGroup: counter + anyio.Event, new one per cycle; wait() is a checkpoint",
+            anyio_w8b,
+        ),
+        "pygolang": Impl("golang.sync.WaitGroup: add(1); done(); wait() (C++)", pygolang_w8b),
+        "go": Impl("sync.WaitGroup Add/Done/Wait, GOMAXPROCS=1"),
+        **_others("no WaitGroup in aiochan", "no WaitGroup in goless"),
     },
 )
 

@@ -1,29 +1,14 @@
-"""Shared test guards.
+"""Shared test setup.
 
-Every test must leave the process as it found it: no extra threads (a live
-foreign thread rightly suppresses deadlock reports in later tests) and no
-green tasks left alive on the main thread's implicit scheduler.
+Leak checks come from gochan's own pytest plugin (gochan.testing, loaded
+through its pytest11 entry point, with ``gochan_leak_check = "all"`` in
+pyproject.toml): every test must leave the process as it found it, with no
+green task alive on any scheduler and no OS thread it started still running
+(a live foreign thread rightly suppresses deadlock reports in later tests).
+The plugin also shuts down blocking()'s idle pool workers and drops the
+test thread's implicit scheduler after each test.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-
-import pytest
-
-from gochan._runtime.offload import POOL
-from gochan._runtime.scheduler import install, peek_scheduler
-
-
-@pytest.fixture(autouse=True)
-def _no_leaks() -> Iterator[None]:
-    before = set(threading.enumerate())
-    yield
-    POOL.shutdown()  # blocking()'s idle workers would linger for seconds
-    leaked_threads = [t for t in threading.enumerate() if t not in before]
-    s = peek_scheduler()
-    leaked_tasks = [] if s is None else [t for t in s.tasks.values() if t is not s.main]
-    install(None)  # the next test starts without an implicit scheduler
-    assert not leaked_threads, f"test left threads running: {leaked_threads}"
-    assert not leaked_tasks, f"test left green tasks alive: {leaked_tasks}"
+pytest_plugins: list[str] = []

@@ -3,7 +3,8 @@
 This checks only that the suite works end to end and prints its table, in
 the plain development environment (no pyperf, gevent, trio or uvloop: the
 smoke mode covers gochan, the bare-greenlet floor, asyncio and threading
-with a plain timing loop). It asserts nothing about speed.
+with a plain timing loop, and W6 memory in tiny subprocesses). It asserts
+nothing about speed.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
         [sys.executable, str(RUN), *args],
         capture_output=True,
         text=True,
-        timeout=50,
+        timeout=120,
         check=False,
     )
 
@@ -28,7 +29,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_help_lists_the_suite_options() -> None:
     p = _run("--help")
     assert p.returncode == 0, p.stderr
-    for opt in ("--quick", "--smoke", "--systems", "--workloads"):
+    for opt in ("--quick", "--smoke", "--systems", "--workloads", "--items", "--tasks", "--jobs"):
         assert opt in p.stdout
 
 
@@ -36,11 +37,34 @@ def test_smoke_mode_prints_a_table_for_every_workload() -> None:
     p = _run("--smoke")
     assert p.returncode == 0, p.stderr
     out = p.stdout
-    for title in ("W1 ping-pong", "W2 buffered", "W5 select", "W8a mutex", "W8b waitgroup"):
+    titles = (
+        "W1 ping-pong",
+        "W2 buffered",
+        "W3 spawn",
+        "W4 fan-out/in",
+        "W5 select",
+        "W6 memory",
+        "W7 timers",
+        "W8a mutex",
+        "W8b waitgroup",
+    )
+    for title in titles:
         assert f"### {title}" in out
-    for key in ("W1", "W2", "W5", "W8a", "W8b"):
+    for key in ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8a", "W8b"):
         assert f"gochan {key} = " in out, f"no ratio line for {key}:\n{out}"
+    # Each workload prints its own unit; W6 is memory, not time.
+    assert "### W3 spawn: \u00b5s per task" in out
+    assert "### W6 memory: bytes per parked task" in out
+    assert "### W7 timers: ms per round" in out
     for system in ("gochan", "greenlet (floor)", "asyncio", "threading"):
         assert f"| {system} |" in out
     # threading has no select: reported as n/a with its reason, not faked.
     assert "| threading | n/a: " in out
+
+
+def test_smoke_mode_honours_each_size_option() -> None:
+    p = _run(
+        "--smoke", "--workloads", "W2,W3,W4", "--items", "300", "--tasks", "200", "--jobs", "400"
+    )
+    assert p.returncode == 0, p.stderr
+    assert "sizes W2 300, W3 200, W4 400;" in p.stdout

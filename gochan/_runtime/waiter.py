@@ -50,6 +50,18 @@ def pop_waiter(q: deque[Waiter]) -> Waiter | None:
     return w
 
 
+def unlink(q: deque[Waiter], w: Waiter) -> None:
+    """Remove ``w`` from ``q`` (LOCK held). The ends are checked first: a
+    mass cancellation (run() shutdown, newest first) takes waiters off the
+    tail, so it stays linear instead of scanning the queue for each one."""
+    if q[-1] is w:
+        q.pop()
+    elif q[0] is w:
+        q.popleft()
+    else:
+        q.remove(w)
+
+
 def push_waiter(q: deque[Waiter], w: Waiter) -> None:
     """Enqueue ``w`` at the tail of ``q`` (LOCK held)."""
     q.append(w)
@@ -86,7 +98,7 @@ class Waiter:
         q = self.queue
         if q is None:
             return False
-        q.remove(self)
+        unlink(q, self)
         self.queue = None
         return True
 
@@ -113,7 +125,7 @@ class SelectGroup:
         for s in self.waiters:
             q = s.queue
             if q is not None:
-                q.remove(s)
+                unlink(q, s)
                 s.queue = None
 
     def withdraw(self) -> bool:

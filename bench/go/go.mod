@@ -1,0 +1,3 @@
+module gochanbench
+
+go 1.19
