@@ -102,55 +102,68 @@ def select_start(cases: tuple[Any, ...], parker: Any) -> tuple[int, Any] | _Case
     """Passes 1 and 2 of ``select``: the chosen ``(index, value)`` if a case
     can proceed now (or ``default``); else the parked ``_Cases``, whose
     waiters stand for ``parker`` (None: the running task), for the caller to
-    wait on and then read with ``outcome()``."""
-    ops: list[tuple[int, Chan[Any], Any]] = []
-    ready_idx: list[int] = []
+    wait on and then read with ``outcome()``.
+
+    Pass 1 only looks: it notes the ready cases' indexes and builds nothing
+    else, because in a loop over ``select`` some case is usually ready. The
+    full decode into ``ops`` happens only when the select has to park.
+    """
+    first = -1  # the first ready case
+    more: list[int] | None = None  # every ready case, once there are two
     dflt = -1
     try:
         _take()
     except IndexError:
         _wait_take()
     try:
-        # Pass 1: decode each case and note whether it can proceed now.
-        for c in cases:
-            if type(c) is tuple and len(c) == 2:
-                f, v = c
-                kind = _KINDS.get(getattr(f, "__func__", None), -2)
-                ch = f.__self__ if kind == SEND else None
-                if ch is not None and (ch._closed or ch._recvq or len(ch._buf) < ch._cap):
-                    ready_idx.append(len(ops))
+        for i, c in enumerate(cases):
+            kind = _KINDS.get(getattr(c, "__func__", None), -2)
+            if RECV <= kind <= RECV_OK:
+                ch = c.__self__
+                ready_now = ch._sendq or ch._buf or ch._closed
+            elif type(c) is tuple and len(c) == 2:
+                f = c[0]
+                if _KINDS.get(getattr(f, "__func__", None)) != SEND:
+                    raise _parse_error(cases)
+                ch = f.__self__
+                ready_now = ch._closed or ch._recvq or len(ch._buf) < ch._cap
             elif c is default and dflt < 0:
-                kind, ch, v = DEFAULT, None, None
-                dflt = len(ops)
+                dflt = i
+                ready_now = False
             else:
-                kind = _KINDS.get(getattr(c, "__func__", None), -2)
-                ch = c.__self__ if kind in (RECV, RECV_OK) else None
-                v = None
-                if ch is not None and (ch._sendq or ch._buf or ch._closed):
-                    ready_idx.append(len(ops))
-            if ch is None and kind != DEFAULT:
                 raise _parse_error(cases)
-            ops.append((kind, ch, v))  # type: ignore[arg-type]
-        if ready_idx:
+            if ready_now:
+                if first < 0:
+                    first = i
+                elif more is None:
+                    more = [first, i]
+                else:
+                    more.append(i)
+        if first >= 0:
             # A uniform choice among the ready cases (nilchan is never ready:
             # its queues stay empty and it is never closed).
-            n = len(ready_idx)
-            i = ready_idx[get_scheduler().rng.randrange(n)] if n > 1 else ready_idx[0]
-            kind, ch, v = ops[i]
-            if kind == SEND:
-                peer = ch._try_send(v)
+            i = first if more is None else more[get_scheduler().rng.randrange(len(more))]
+            c = cases[i]
+            if type(c) is tuple:
+                peer = c[0].__self__._try_send(c[1])
                 result: Any = None
             else:
-                value, ok, peer = ch._try_recv()
-                result = (value, ok) if kind == RECV_OK else value
+                value, ok, peer = c.__self__._try_recv()
+                result = (value, ok) if _KINDS[c.__func__] == RECV_OK else value
         elif dflt >= 0:
             return dflt, None
         else:
-            # Pass 2: park on every case.
+            # Pass 2: decode every case and park on each.
             if parker is None:
                 parker = current_task()
+            ops: list[tuple[int, Chan[Any], Any]] = []
             g = SelectGroup(parker)
-            for i, (kind, ch, v) in enumerate(ops):
+            for i, c in enumerate(cases):
+                if type(c) is tuple:
+                    kind, ch, v = SEND, c[0].__self__, c[1]
+                else:
+                    kind, ch, v = _KINDS[c.__func__], c.__self__, None
+                ops.append((kind, ch, v))
                 if ch is nilchan:
                     continue
                 w = Waiter(parker, v, g, i)
@@ -158,7 +171,7 @@ def select_start(cases: tuple[Any, ...], parker: Any) -> tuple[int, Any] | _Case
                 push_waiter(ch._sendq if kind == SEND else ch._recvq, w)
     finally:
         _give(None)
-    if ready_idx:
+    if first >= 0:
         if peer is not None:
             ready(peer)
         return i, result
