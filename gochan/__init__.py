@@ -18,6 +18,7 @@ from __future__ import annotations
 from contextlib import suppress as _suppress
 
 from . import context as context
+from . import workqueue as workqueue
 from ._runtime.blocking import gosched as gosched
 from ._runtime.bridge import aselect as aselect
 from ._runtime.bridge import await_ as await_
@@ -105,6 +106,7 @@ __all__ = [
     "tick",
     "wait_readable",
     "wait_writable",
+    "workqueue",
 ]
 
 # One public home per name: show these as gochan.X in reprs and docs.
