@@ -1,0 +1,1 @@
+"""The K8s-watch worker pool example: a client-go-faithful controller on gochan."""
