@@ -52,10 +52,11 @@ test-backends: .venv/stamp
 
 test-all: lint test-311 test-312 test-313 test-backends
 
-# Until the Kubernetes watch pool lands, the demo is a teaching example: a
-# worker pool with live progress.
+# The K8s-watch worker pool (examples/k8s_watch/): an embedded apiserver, bursts
+# of pod writes, injected faults, and a controller that converges; about a
+# minute, then a summary. (The plain worker pool: python examples/demo.py.)
 demo: .venv/stamp
-	.venv/bin/python examples/demo.py
+	.venv/bin/python -m examples.k8s_watch.demo
 
 # The bench venv: gochan[bench] (pyperf and every Python peer). pygolang
 # only builds with Cython<3 and --no-build-isolation, so it is built first

@@ -29,7 +29,13 @@ from .scheduler import current_task, quiet_threads, ready
 from .task import Task
 from .waiter import LOCK
 
-MAX_WORKERS = min(32, (os.cpu_count() or 1) + 4)  # ThreadPoolExecutor's default
+# blocking() is mostly for I/O-bound calls (a request, a file read), where
+# the number of threads, not the CPUs, bounds how many overlap: Go lets
+# blocked syscalls take as many threads as they need. A generous cap, then;
+# GOCHAN_BLOCKING_THREADS overrides it. Idle threads exit after IDLE_SECONDS.
+MAX_WORKERS = int(os.environ.get("GOCHAN_BLOCKING_THREADS", "0")) or max(
+    64, (os.cpu_count() or 1) + 4
+)
 IDLE_SECONDS = 5.0
 
 log = logging.getLogger("gochan")
