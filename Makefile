@@ -40,9 +40,13 @@ test-313: .venv-3.13/stamp
 	.venv-3.13/bin/python -m pytest $(PYTEST_ARGS)
 
 # Every test that does not pick a backend itself runs under GOCHAN_BACKEND.
-# The embedded apiserver's own tests do not run gochan: once is enough.
+# Left out of the matrix (they run once, above): the embedded apiserver's and
+# the K8s pool's tests, the example programs and the bench smoke test (their
+# own subprocesses), and the plugin's pytester runs (they parametrise the
+# backends themselves).
 BACKENDS_UNDER_TEST := asyncio uvloop trio
-NOT_GOCHAN := --ignore-glob='tests/test_k8s_apiserver*.py'
+NOT_GOCHAN := --ignore-glob='tests/test_k8s_*.py' --ignore-glob='tests/test_example*.py' \
+	--ignore=tests/test_bench_smoke.py --ignore=tests/test_testing_plugin.py
 test-backends: .venv/stamp
 	@for b in $(BACKENDS_UNDER_TEST); do \
 		echo "== GOCHAN_BACKEND=$$b"; \

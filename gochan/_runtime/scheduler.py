@@ -390,9 +390,10 @@ class Scheduler:
                 self._run_timers()
             if not runq:
                 self._wait_for_work()
-            elif backend.poll and (backend.dirty or self.pending or backend.inflight):
-                # Green tasks keep us busy, but the loop has work too: give
-                # it one turn per round so coroutines are never starved.
+            elif backend.poll:
+                # Green tasks keep us busy, but a loop (or watched fds) may
+                # have work too: give it one turn per round so coroutines
+                # and I/O are never starved.
                 backend.wait(0, self.incoming)
                 if self.incoming:
                     self._drain_incoming()
@@ -643,6 +644,11 @@ def ready(t: Task) -> None:
     if s.thread_id == get_ident():
         t._state = wr.RUNNABLE
         s.runq.append(t)
+        if s.current is None and s.backend.poll:
+            # Readied from outside any task: a timer callback in the hub, or
+            # code on an event loop while the hub waits in it. The loop
+            # backend must hand the thread back to the hub.
+            s.backend.poke()
     else:
         s.ready_remote(t)
 
