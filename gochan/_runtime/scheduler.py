@@ -57,6 +57,9 @@ from .waiter import LOCK, OneShot
 
 # Direct task-to-task switches allowed between two trips through the hub.
 BUDGET = 64
+# While tasks stay runnable, a loop backend still gets a turn every this
+# many + 1 hub rounds (a power of two minus one: a mask).
+POLL_EVERY = 15
 # Idle greenlets kept for reuse: starting a fresh greenlet costs about ten
 # times a switch to a parked one (each gets its own frame-stack chunk).
 FREE_MAX = 256
@@ -382,18 +385,23 @@ class Scheduler:
         starter.switch()  # started by _start_hub: hand straight back
         runq = self.runq
         backend = self.backend
+        rounds = 0
         while True:
             self.budget = BUDGET
+            rounds += 1
             if self.incoming:
                 self._drain_incoming()
             if self.timers:
                 self._run_timers()
             if not runq:
                 self._wait_for_work()
-            elif backend.poll:
+            elif backend.poll and (
+                backend.dirty or self.pending or backend.inflight or not rounds & POLL_EVERY
+            ):
                 # Green tasks keep us busy, but a loop (or watched fds) may
-                # have work too: give it one turn per round so coroutines
-                # and I/O are never starved.
+                # have work too: give it a turn when it is known to have
+                # some, and every POLL_EVERY + 1 rounds in any case, so
+                # coroutines and I/O are never starved.
                 backend.wait(0, self.incoming)
                 if self.incoming:
                     self._drain_incoming()

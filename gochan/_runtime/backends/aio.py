@@ -145,7 +145,12 @@ class AsyncioBackend:
                 # loop greenlet can only run on its own thread; leave it.
                 return
         elif g is None and not self.hosted:
-            self.loop.close()
+            # The loop never ran (nothing ever waited in it), but await_()
+            # may have handed it tasks: cancel and finish them here.
+            try:
+                _finish(self.loop)
+            finally:
+                self.loop.close()
 
     # -- inside the loop greenlet -------------------------------------------
 
