@@ -138,18 +138,25 @@ class Scheduler:
     # -- starting and ending tasks ------------------------------------------
 
     def spawn(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Task:
+        t = self._new_task(fn, args, kwargs)
+        t.creator = self.current.id if self.current is not None else 0
+        self.runq.append(t)
+        return t
+
+    def _new_task(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Task:
+        """A registered, not yet queued task that will run ``fn``."""
         try:
             name = fn.__qualname__
         except AttributeError:
             name = repr(fn)
         t = Task(self, name)
         t._call = (fn, args, kwargs)
-        t.creator = self.current.id if self.current is not None else 0
         if self.closing:  # main has returned: nothing new runs (as in Go)
             t._cancelled = True
         # t.greenlet stays None until the task first runs (see _bind).
-        self.tasks[t.id] = t
-        self.runq.append(t)
+        self.tasks[t.id] = t  # one dict store: atomic for other threads' readers
         return t
 
     def spawn_threadsafe(
@@ -159,11 +166,7 @@ class Scheduler:
         through ``incoming``, like a wakeup."""
         if get_ident() == self.thread_id:
             return self.spawn(fn, args, kwargs)
-        t = Task(self, getattr(fn, "__qualname__", None) or repr(fn))
-        t._call = (fn, args, kwargs)
-        if self.closing:
-            t._cancelled = True
-        self.tasks[t.id] = t  # one dict store: atomic for the owner's readers
+        t = self._new_task(fn, args, kwargs)
         self.ready_remote(t)
         return t
 
