@@ -633,15 +633,9 @@ def test_plain_trio_tasks_share_a_channel() -> None:
     assert trio.run(main) == [1, (2, True)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: aselect() with several ready cases in a plain asyncio program "
-    "creates an implicit gochan scheduler on the thread (get_scheduler() for its "
-    "random choice; with GOCHAN_BACKEND=asyncio that is a second event loop)",
-)
 def test_plain_aselect_leaves_no_scheduler_behind() -> None:
-    """Minimal repro: asyncio.run of a coroutine that aselects over two ready
-    buffered channels; afterwards peek_scheduler() is not None."""
+    """asyncio.run of a coroutine that aselects over two ready buffered
+    channels leaves no gochan scheduler on the thread."""
 
     async def main() -> tuple[int, Any]:
         a, b = Chan[int](1), Chan[int](1)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import inspect
 import subprocess
 import sys
@@ -126,15 +127,10 @@ def test_implicit_mode_uses_the_environment_variable(
     assert gochan.num_goroutine() == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: in implicit mode the trio backend's guest run is never ended, so "
-    "trio.run() on that thread fails afterwards: 'Attempted to call run() from inside "
-    "a run()'",
-)
 def test_implicit_trio_lets_the_thread_run_trio_later(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Minimal repro: GOCHAN_BACKEND=trio; await_(trio.sleep(0)) with no run();
-    then trio.run(trio.sleep, 0) on the same thread."""
+    """GOCHAN_BACKEND=trio; await_(trio.sleep(0)) with no run(); then
+    trio.run(trio.sleep, 0) on the same thread works: implicit mode ends its
+    guest run when no await_ is left in flight."""
     monkeypatch.setenv("GOCHAN_BACKEND", "trio")
     gochan.await_(trio.sleep(0))
     try:
@@ -145,15 +141,10 @@ def test_implicit_trio_lets_the_thread_run_trio_later(monkeypatch: pytest.Monkey
         s.backend.close()  # so that later tests can run trio
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: when trio's guest run cannot start, TrioBackend.close() fails an "
-    "assertion (nursery is None) that replaces the real error, and the awaitable "
-    "passed to await_() is never closed",
-)
 def test_trio_backend_that_cannot_start_reports_why() -> None:
-    """Minimal repro: gochan.run(main, backend="trio") inside trio.run, where main
-    calls await_(): trio cannot nest runs, and that RuntimeError should surface."""
+    """gochan.run(main, backend="trio") inside trio.run, where main calls
+    await_(): trio cannot nest runs, that RuntimeError surfaces, and the
+    awaitable is closed."""
     coro = trio.sleep(0)
 
     async def host() -> None:
@@ -290,6 +281,57 @@ def test_virtual_clock_jumps_on_every_backend(backend: str) -> None:
     assert now == pytest.approx(0.03 + 3600 + 180)
 
 
+async def _loop_side_story(backend: str) -> list[tuple[str, float]]:
+    """Loop-side timers on the loop's own clock: a sleep, a timeout that
+    fires, and one that does not."""
+    log: list[tuple[str, float]] = []
+    if backend == "trio":
+        now = trio.current_time
+        await trio.sleep(1)
+        log.append(("slept", now()))
+        with trio.move_on_after(5):
+            await trio.sleep(100)
+        log.append(("timed out", now()))
+        with trio.move_on_after(5):
+            await trio.sleep(1)
+        log.append(("in time", now()))
+    else:
+        now = asyncio.get_running_loop().time
+        await asyncio.sleep(1)
+        log.append(("slept", now()))
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):
+                await asyncio.sleep(100)
+        log.append(("timed out", now()))
+        async with asyncio.timeout(5):
+            await asyncio.sleep(1)
+        log.append(("in time", now()))
+    return log
+
+
+@pytest.mark.parametrize("backend", LOOPS)
+def test_loop_side_timers_follow_the_virtual_clock(backend: str) -> None:
+    """On every loop backend the loop's time is the scheduler's virtual time
+    (uvloop included: its Python-level timers are kept by gochan), and loop
+    timers interleave with gochan timers in deadline order."""
+
+    def main() -> list[Any]:
+        order = Chan[str](2)
+
+        def green_sleeper() -> None:
+            gochan.sleep(1.5)
+            order.send(f"green at {gochan.monotonic()}")
+
+        go(green_sleeper)
+        log = gochan.await_(_loop_side_story(backend))
+        order.send(f"loop done at {gochan.monotonic()}")
+        return [log, order.recv(), order.recv()]
+
+    log, first, second = run(main, backend=backend, clock="virtual")
+    assert log == [("slept", 1.0), ("timed out", 6.0), ("in time", 7.0)]
+    assert [first, second] == ["green at 1.5", "loop done at 7.0"]
+
+
 # ---------------------------------------------------------------------------
 # Deadlock detection
 # ---------------------------------------------------------------------------
@@ -386,19 +428,47 @@ except gochan.Deadlock as e:
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a coroutine parked on a gochan channel counts as loop work that could "
-    "still wake a task (busy(): any unfinished asyncio task; on trio any await_ in "
-    "flight), so a deadlock that involves one is never reported: the run hangs",
-)
-def test_deadlock_with_a_coroutine_parked_on_a_channel_is_reported() -> None:
-    """Minimal repro (in a subprocess, which is killed if it hangs): main blocks on a
-    fresh channel while the only other work is a coroutine in ch.arecv()."""
-    code = DEADLOCK_WITH_A_PARKED_COROUTINE.format(backend="asyncio")
+@pytest.mark.parametrize("backend", LOOPS)
+def test_deadlock_with_a_coroutine_parked_on_a_channel_is_reported(backend: str) -> None:
+    """main blocks on a fresh channel while the only other work is a coroutine
+    in ch.arecv(): asleep like a green task, so this is a deadlock (run in a
+    subprocess, which is killed if it hangs)."""
+    code = DEADLOCK_WITH_A_PARKED_COROUTINE.format(backend=backend)
     try:
         proc = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, timeout=2
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=20
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("the run hung instead of reporting the deadlock")
+    assert proc.stdout == "all goroutines are asleep - deadlock!\n", proc.stderr
+
+
+DEADLOCK_WITH_A_STUCK_ASYNCIO_TASK = """
+import asyncio, gochan
+
+async def stuck():
+    await asyncio.Event().wait()  # nobody can set it
+
+def main():
+    gochan.go(gochan.await_, stuck())
+    gochan.Chan().recv()
+
+try:
+    gochan.run(main, backend="asyncio")
+except gochan.Deadlock as e:
+    print(str(e).splitlines()[0])
+"""
+
+
+def test_deadlock_with_an_asyncio_task_that_can_never_run_again_is_reported() -> None:
+    """On asyncio's own loop gochan can look inside: no ready callback, no
+    timer, no watched fd means no asyncio task can ever run again."""
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", DEADLOCK_WITH_A_STUCK_ASYNCIO_TASK],
+            capture_output=True,
+            text=True,
+            timeout=20,
         )
     except subprocess.TimeoutExpired:
         pytest.fail("the run hung instead of reporting the deadlock")

@@ -204,27 +204,11 @@ def test_many_tasks_on_different_fds_wake_for_their_own(backend: str) -> None:
     assert run(main, backend=backend) == list(reversed(range(n)))
 
 
-SAME_FD = {
-    "asyncio": "BUG: asyncio's add_reader keeps one callback per fd: a second "
-    "wait_readable on the same fd replaces the first, which never wakes",
-    "uvloop": "BUG: as on asyncio: one of two waiters on the same fd never wakes",
-    "trio": "BUG: trio allows one reader per fd: the second wait_readable crashes "
-    "its task with trio.BusyResourceError",
-}
-
-
-@pytest.mark.parametrize(
-    "backend",
-    [
-        pytest.param(b, marks=pytest.mark.xfail(strict=True, reason=SAME_FD[b]))
-        if b in SAME_FD
-        else b
-        for b in BACKENDS
-    ],
-)
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_two_tasks_waiting_on_the_same_fd_both_wake(backend: str) -> None:
-    """Minimal repro: two green tasks call wait_readable(a) on one socket; the peer
-    sends one byte; both must return (readiness is level-triggered)."""
+    """Two green tasks call wait_readable(a) on one socket; the peer sends one
+    byte; both return (readiness is level-triggered; asyncio and trio allow
+    one waiter per fd, so gochan shares one wait among the tasks)."""
 
     def main() -> list[int]:
         a, b = pair()
@@ -240,6 +224,38 @@ def test_two_tasks_waiting_on_the_same_fd_both_wake(backend: str) -> None:
             return sorted(got)
 
     assert run(main, backend=backend) == [1, 2]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("cancel", [0, 1])
+def test_cancelling_one_of_three_waiters_on_an_fd_leaves_the_others_waiting(
+    backend: str, cancel: int
+) -> None:
+    """The first waiter (on trio, the one running trio's wait for the others)
+    or a later one is cancelled; the two left still wake when data comes."""
+
+    def main() -> list[int]:
+        a, b = pair()
+        with a, b:
+            woke = Chan[int](3)
+            tasks = []
+            for k in range(3):
+                tasks.append(go(lambda k=k: (wait_readable(a), woke.send(k))))
+                settle(backend)
+            tasks[cancel].cancel()
+            with pytest.raises(Cancelled):
+                tasks[cancel].join()
+            settle(backend)
+            b.send(b"x")
+            got = [woke.recv()]
+            wait_until(lambda: len(woke) == 1, "the other waiter wakes", limit=5.0)
+            got.append(woke.recv())
+            for t in tasks:
+                with contextlib.suppress(Cancelled):
+                    t.join()
+            return sorted(got)
+
+    assert run(main, backend=backend) == sorted({0, 1, 2} - {cancel})
 
 
 # ---------------------------------------------------------------------------
@@ -285,28 +301,11 @@ def _drain(s: socket.socket) -> None:
         pass
 
 
-@pytest.mark.parametrize(
-    "backend",
-    [
-        pytest.param(
-            "builtin",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: a cancelled waiter's fd stays registered with the selector "
-                "until the hub's next select; if the socket is closed and its fd number "
-                "reused first, the new socket is never registered (the registration "
-                "mask already matches) and its waiter never wakes",
-            ),
-        ),
-        "asyncio",
-        "uvloop",
-        "trio",
-    ],
-)
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_a_reused_fd_number_can_be_watched(backend: str) -> None:
-    """Minimal repro: a task waits on socket A and is cancelled (no hub round
-    since); A is closed; a new socketpair gets A's fd number; a task waiting on
-    the new socket never wakes when its peer sends."""
+    """A task waits on socket A and is cancelled (no hub round since); A is
+    closed; a new socketpair gets A's fd number; a task waiting on the new
+    socket wakes when its peer sends."""
 
     def main() -> bool:
         a, b = pair()
@@ -403,10 +402,11 @@ def test_io_wait_is_pending_work_with_a_child_process_writer(backend: str) -> No
     assert run(main, backend=backend) == b"ready\n"
 
 
-@pytest.mark.parametrize("backend", ["builtin", "uvloop"])
+@pytest.mark.parametrize("backend", ["builtin"])
 def test_virtual_clock_does_not_jump_over_pending_io(backend: str) -> None:
-    """On builtin (and uvloop, whose loop time stays real) a pending I/O wait holds
-    virtual time still: the 10 s timeout cannot fire before the child writes."""
+    """On builtin a pending I/O wait holds virtual time still: the 10 s timeout
+    cannot fire before the child writes. (On a loop backend a loop waiting only
+    for I/O is idle, as with trio's MockClock(autojump_threshold=0).)"""
 
     def main() -> tuple[int, Any, float]:
         with subprocess.Popen(

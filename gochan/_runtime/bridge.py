@@ -26,6 +26,7 @@ nothing happens twice.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable
@@ -33,6 +34,7 @@ from threading import get_ident
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import waitreason as wr
+from .backends import parked_coroutines
 from .chan import BLOCKED, CLOSED, Chan
 from .errors import SEND_ON_CLOSED, Cancelled, Panic
 from .scheduler import Scheduler, current_task, peek_scheduler, ready
@@ -132,7 +134,14 @@ def await_(aw: Awaitable[T]) -> T:
     if b.name == "trio":
         return _await_trio(cur, b, aw)  # type: ignore[arg-type]
     rec = _AwaitRecord(cur, b)
-    fut = asyncio.ensure_future(aw, loop=b.loop)
+    escaped: list[BaseException] = []
+    if asyncio.isfuture(aw):
+        fut = asyncio.ensure_future(aw, loop=b.loop)
+    else:
+        fut = b.loop.create_task(_catch_exit(aw, escaped))
+        if inspect.iscoroutine(aw):
+            coro = aw  # cancelled before its first step: close it (as asyncio would)
+            fut.add_done_callback(lambda _: coro.close())
     rec.future = fut
     fut.add_done_callback(rec.completed)
     b.dirty = True
@@ -145,7 +154,21 @@ def await_(aw: Awaitable[T]) -> T:
         exc = Cancelled()
         exc.add_note("the awaitable passed to await_() was cancelled on the event loop")
         raise exc
-    return fut.result()
+    if escaped:
+        raise escaped[0]
+    result: T = fut.result()
+    return result
+
+
+async def _catch_exit(aw: Awaitable[T], escaped: list[BaseException]) -> T | None:
+    """Await ``aw``, keeping a KeyboardInterrupt or SystemExit it raises for
+    the green task: an asyncio task re-raises those out of the event loop,
+    which would end the loop for every other task and await_()."""
+    try:
+        return await aw
+    except (KeyboardInterrupt, SystemExit) as e:
+        escaped.append(e)
+        return None
 
 
 class _TrioAwait:
@@ -179,10 +202,17 @@ class _TrioAwait:
 def _await_trio(cur: Task, b: TrioBackend, aw: Awaitable[T]) -> T:
     import trio
 
-    b.start()
+    try:
+        b.start()
+    except BaseException:
+        if inspect.iscoroutine(aw):
+            aw.close()  # it will never run: no "never awaited" warning
+        raise
     rec = _TrioAwait(cur, b)
 
     async def runner() -> None:
+        me = trio.lowlevel.current_task()
+        b.runners.add(me)
         with trio.CancelScope() as scope:
             rec.scope = scope
             if rec.done:  # withdrawn before it started
@@ -191,6 +221,7 @@ def _await_trio(cur: Task, b: TrioBackend, aw: Awaitable[T]) -> T:
                 rec.result = await aw
             except BaseException as e:  # handed to the green task
                 rec.exc = e
+        b.runners.discard(me)
         b.tasks -= 1
         with LOCK:
             mine = not rec.done
@@ -214,6 +245,8 @@ def _await_trio(cur: Task, b: TrioBackend, aw: Awaitable[T]) -> T:
         s.park(wr.AWAIT, aw, rec)
     finally:
         b.inflight -= 1
+        if s.implicit and not b.tasks:
+            b.end_guest_run()  # leave trio free for a trio.run() on this thread
     exc = rec.exc
     if exc is not None:
         if isinstance(exc, trio.Cancelled):
@@ -243,19 +276,21 @@ _LOOP_SIDE = _LoopSide()
 class _CoroParker:
     """Stands in for a Task in the waiters of an asyncio coroutine."""
 
-    __slots__ = ("future", "loop", "thread_id")
+    __slots__ = ("future", "loop", "task", "thread_id")
     sched = _LOOP_SIDE
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.future: asyncio.Future[None] = loop.create_future()
         self.thread_id = get_ident()
+        self.task: asyncio.Task[Any] | None = None
 
     def __repr__(self) -> str:
         return "<coroutine>"
 
     def wake(self) -> None:
         """Resolve the future (any thread; LOCK released)."""
+        parked_coroutines.discard(self.task)  # runnable from now on
         if get_ident() == self.thread_id:
             self._set()
             _poke()
@@ -269,6 +304,11 @@ class _CoroParker:
     async def wait(self, record: Any) -> None:
         """Wait until a peer completes ``record`` (see the module docstring
         for what cancellation does)."""
+        task = self.task = asyncio.current_task()
+        parked_coroutines.add(task)
+        # The loop may have nothing else to do now: let the hub look again
+        # (a deadlock involving this coroutine must be seen).
+        _poke()
         try:
             await self.future
         except asyncio.CancelledError as e:
@@ -276,10 +316,11 @@ class _CoroParker:
                 withdrawn = record.withdraw()
             if withdrawn:
                 raise
-            task = asyncio.current_task()
             if task is not None:  # completed anyway: re-arm for the next await
                 task.uncancel()
                 task.cancel(e.args[0] if e.args else None)
+        finally:
+            parked_coroutines.discard(task)
 
 
 class _TrioParker:
@@ -301,6 +342,7 @@ class _TrioParker:
     def wake(self) -> None:
         import trio
 
+        parked_coroutines.discard(self.task)  # runnable from now on
         if get_ident() == self.thread_id:
             trio.lowlevel.reschedule(self.task)
             _poke()
@@ -316,9 +358,16 @@ class _TrioParker:
         def abort(_: Any) -> trio.lowlevel.Abort:
             with LOCK:
                 withdrawn = record.withdraw()
-            return trio.lowlevel.Abort.SUCCEEDED if withdrawn else trio.lowlevel.Abort.FAILED
+            if not withdrawn:
+                return trio.lowlevel.Abort.FAILED  # the peer's wake() follows
+            parked_coroutines.discard(self.task)  # trio reschedules it now
+            return trio.lowlevel.Abort.SUCCEEDED
 
-        await trio.lowlevel.wait_task_rescheduled(abort)
+        parked_coroutines.add(self.task)
+        try:
+            await trio.lowlevel.wait_task_rescheduled(abort)
+        finally:
+            parked_coroutines.discard(self.task)
 
 
 def _parker() -> Any:  # duck-types a Task for Waiter and ready()

@@ -62,7 +62,9 @@ class HostedBackend:
         self.nursery: Any = None
         self.token: Any = None
         self.tasks = 0
+        self.runners: set[Any] = set()  # trio: await_'s tasks (see TrioBackend)
         self.inflight = 0
+        self.virtual = False  # the host loop's time is real
 
     def bind_clock(self, clock: Any) -> None:
         if clock.virtual:

@@ -9,7 +9,7 @@ A task waiting for I/O is pending work: never a deadlock.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from . import waitreason as wr
 from .backends.builtin import BuiltinBackend
@@ -82,35 +82,96 @@ def _wait(f: int | _HasFileno, write: bool) -> None:
     from .bridge import await_
 
     if getattr(b, "name", "") == "trio":
-        import trio
+        await_(_trio_wait(fd, write))
+    else:
+        await_(_asyncio_wait(fd, write))
 
-        waiter = trio.lowlevel.wait_writable if write else trio.lowlevel.wait_readable
-        await_(waiter(fd))
-        return
-    await_(_asyncio_wait(fd, write))
+
+# Waits shared per (loop, fd, direction). Both loops allow one waiter per fd
+# and direction (asyncio's add_reader keeps one callback, trio raises
+# BusyResourceError), while readiness is level-triggered for any number of
+# green tasks: every task waiting on the same fd must wake. An entry lives
+# while somebody waits; each loop runs on its own thread, so keys never mix.
+_shared: dict[tuple[object, int, bool], Any] = {}
 
 
 async def _asyncio_wait(fd: int, write: bool) -> None:
+    """One add_reader/add_writer per fd, waking every future waiting on it."""
     import asyncio
 
     loop = asyncio.get_running_loop()
+    key = (loop, fd, write)
+    futs: list[asyncio.Future[None]] | None = _shared.get(key)
+    if futs is None:
+        futs = _shared[key] = []
+        waiting = futs
+
+        def on_ready() -> None:
+            _stop_watching(loop, key)
+            for f in waiting:
+                if not f.done():
+                    f.set_result(None)
+            waiting.clear()
+
+        (loop.add_writer if write else loop.add_reader)(fd, on_ready)
     fut: asyncio.Future[None] = loop.create_future()
-
-    def on_ready() -> None:
-        if not fut.done():
-            fut.set_result(None)
-
-    if write:
-        loop.add_writer(fd, on_ready)
-    else:
-        loop.add_reader(fd, on_ready)
+    futs.append(fut)
     try:
         await fut
     finally:
-        if write:
-            loop.remove_writer(fd)
-        else:
-            loop.remove_reader(fd)
+        if fut in futs:  # cancelled: the last one out stops the watch
+            futs.remove(fut)
+            if not futs and _shared.get(key) is futs:
+                _stop_watching(loop, key)
+
+
+def _stop_watching(loop: Any, key: tuple[Any, int, bool]) -> None:
+    del _shared[key]
+    (loop.remove_writer if key[2] else loop.remove_reader)(key[1])
+
+
+class _TrioShared:
+    """Waiters on one fd under trio: a leader runs trio's wait; followers
+    wait on ``changed``, which is set when the fd is ready (``fired``) or
+    the leader was cancelled (then one follower takes over)."""
+
+    __slots__ = ("changed", "count", "fired", "leading")
+
+    def __init__(self, event: Any) -> None:
+        self.changed = event
+        self.count = 0
+        self.fired = False
+        self.leading = False
+
+
+async def _trio_wait(fd: int, write: bool) -> None:
+    import trio
+
+    key = (trio.lowlevel.current_trio_token(), fd, write)
+    sh: _TrioShared = _shared.get(key) or _TrioShared(trio.Event())
+    _shared[key] = sh
+    sh.count += 1
+    try:
+        while not sh.fired:
+            if sh.leading:
+                await sh.changed.wait()
+                continue
+            sh.leading = True
+            try:
+                await (trio.lowlevel.wait_writable if write else trio.lowlevel.wait_readable)(fd)
+            except BaseException:
+                sh.leading = False  # hand the wait to a follower, if any
+                done, sh.changed = sh.changed, trio.Event()
+                done.set()
+                raise
+            sh.fired = True
+            if _shared.get(key) is sh:
+                del _shared[key]  # later waiters start a new wait
+            sh.changed.set()
+    finally:
+        sh.count -= 1
+        if not sh.count and _shared.get(key) is sh:
+            del _shared[key]
 
 
 def wait_readable(f: int | _HasFileno) -> None:

@@ -124,6 +124,7 @@ class Scheduler:
         self.current: Task | None = main
         self.tasks[main.id] = main
         self.closing = False  # set by shutdown(): new tasks are born cancelled
+        self.implicit = False  # created on first use, no run() (see _implicit_scheduler)
         # Start the hub now, so that its recursion depth (which every fresh
         # task greenlet inherits from the hub that starts it) is fixed here,
         # not wherever some task first parks.
@@ -461,11 +462,16 @@ class Scheduler:
             if loop_turn:
                 # A loop whose time is virtual is run a round at a time; one
                 # on its own clock (uvloop) wakes the hub when its work is done.
-                timeout = 0 if getattr(self.backend, "virtual", True) else None
+                timeout = 0 if self.backend.virtual else None
             elif deadline is not None:
                 timeout = deadline - clock.now()
+            elif self.pending:
+                timeout = None  # the work wakes us when it is done
             elif self.busy():
-                timeout = None
+                # Loop work could still wake a task, but a loop can also go
+                # quiet without a word (an asyncio task awaiting a future
+                # nobody will complete): look again now and then.
+                timeout, recheck = recheck, min(recheck * 2, RECHECK_MAX)
             elif self._deadlock_check(confirmed=suspected):
                 if suspected:
                     self._report_deadlock()
@@ -689,6 +695,7 @@ def _implicit_scheduler() -> Scheduler:
         seed=None,
         backend=os.environ.get("GOCHAN_BACKEND") or "builtin",
     )
+    s.implicit = True
     install(s)
     _local.exit_hook = _ThreadExit(s)
     return s

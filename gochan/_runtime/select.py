@@ -11,12 +11,13 @@ is left queued on the other channels.
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from . import waitreason as wr
 from .chan import Chan, _NilChan, nilchan
 from .errors import SEND_ON_CLOSED, Panic
-from .scheduler import current_task, get_scheduler, ready
+from .scheduler import current_task, peek_scheduler, ready
 from .waiter import LOCK, SelectGroup, Waiter, push_waiter
 
 _take, _wait_take, _give = LOCK.take, LOCK.wait_take, LOCK.give  # see lock.py
@@ -43,6 +44,11 @@ class _Default:
 
 default: Any = _Default()
 """Pass as a ``select`` case: chosen when no other case is ready."""
+
+# The choice among ready cases when no scheduler runs on this thread (a
+# coroutine's aselect in a plain asyncio/trio program): creating one just for
+# its rng would leave an implicit scheduler behind.
+_FALLBACK_RNG = random.Random()
 
 _CASE_HELP = "expected ch.recv, ch.recv_ok, (ch.send, value) or default"
 
@@ -142,7 +148,12 @@ def select_start(cases: tuple[Any, ...], parker: Any) -> tuple[int, Any] | _Case
         if first >= 0:
             # A uniform choice among the ready cases (nilchan is never ready:
             # its queues stay empty and it is never closed).
-            i = first if more is None else more[get_scheduler().rng.randrange(len(more))]
+            if more is None:
+                i = first
+            else:
+                s = peek_scheduler()
+                rng = _FALLBACK_RNG if s is None else s.rng
+                i = more[rng.randrange(len(more))]
             c = cases[i]
             if type(c) is tuple:
                 peer = c[0].__self__._try_send(c[1])

@@ -13,6 +13,12 @@ from typing import Any, Protocol
 
 BACKENDS = ("builtin", "asyncio", "uvloop", "trio")
 
+# The asyncio tasks and trio tasks parked on a gochan channel right now (an
+# ``asend``/``arecv``/``aselect`` waiting for a peer). Like a parked green
+# task, such a task is asleep: only a channel peer can wake it, so it does
+# not make its loop busy (a deadlock involving it is still reported).
+parked_coroutines: set[Any] = set()
+
 
 class Backend(Protocol):
     def wait(self, timeout: float | None, incoming: deque[Any]) -> None:
@@ -40,6 +46,10 @@ class Backend(Protocol):
         """True while work on the loop could still wake a task."""
 
     inflight: int  # await_() calls running on the loop: the hub polls while > 0
+    # Virtual clock: True if the loop's own timers run on the scheduler's
+    # clock (asyncio, trio); False if they stay real (uvloop's libuv clock),
+    # so the hub waits for the loop to wake it instead of polling it.
+    virtual: bool
 
     def bind_clock(self, clock: Any) -> None:
         """Use the scheduler's clock (a virtual one makes loop time virtual too)."""

@@ -34,6 +34,8 @@ from typing import Any
 from greenlet import error as greenlet_error
 from greenlet import getcurrent, greenlet
 
+from . import parked_coroutines
+
 # asyncio's per-thread "running loop" slot (uvloop uses the same one).
 _set_running_loop = asyncio.events._set_running_loop
 
@@ -62,22 +64,30 @@ class AsyncioBackend:
     def bind_clock(self, clock: Any) -> None:
         """With a virtual clock, the loop's time is the scheduler's: its
         timers (``asyncio.sleep``, timeouts) jump with gochan's."""
-        if not clock.virtual or not isinstance(self.loop, asyncio.BaseEventLoop):
-            # uvloop's timers run on libuv's clock, which gochan cannot drive:
-            # its loop-side timers stay real (docs/backends.md).
+        if not clock.virtual:
             return
-        self.loop.time = clock.now  # type: ignore[method-assign]
+        if isinstance(self.loop, asyncio.BaseEventLoop):
+            self.loop.time = clock.now  # type: ignore[method-assign]
+        else:
+            # uvloop's own timers run on libuv's clock, which gochan cannot
+            # drive: use a loop whose Python-level timers are virtual.
+            self.loop.close()
+            self.loop = virtual_uvloop(clock)
         self.virtual = True
 
     def loop_idle(self) -> bool:
         if not self.virtual:  # cannot look inside: idle when no await_ runs
             return self.inflight == 0
+        loop = self.loop
         soon = self.soon
-        return all(h is soon for h in self.loop._ready)  # type: ignore[attr-defined]
+        if isinstance(loop, asyncio.BaseEventLoop):
+            return all(h is soon for h in loop._ready)  # type: ignore[attr-defined]
+        return loop.ready_count == (soon is not None) and not loop.timers_due()  # type: ignore[attr-defined]
 
     def loop_deadline(self) -> float | None:
         if not self.virtual:
             return None
+        # asyncio's heap of timers, or the same on a virtual uvloop
         scheduled = self.loop._scheduled  # type: ignore[attr-defined]
         whens = [h.when() for h in scheduled if not h.cancelled()]
         return min(whens) if whens else None
@@ -91,9 +101,16 @@ class AsyncioBackend:
         self.hub = getcurrent()
         self.dirty = False
         self.sleeping = True
+        if self.virtual and not isinstance(self.loop, asyncio.BaseEventLoop):
+            self.loop.fire_due_timers()  # type: ignore[attr-defined]
         if incoming:
             timeout = 0
-        elif self.virtual and timeout is not None and timeout > 0:
+        elif (
+            self.virtual
+            and isinstance(self.loop, asyncio.BaseEventLoop)
+            and timeout is not None
+            and timeout > 0
+        ):
             # A real pause (the deadlock detector's confirmation, or waiting
             # for another thread) cannot be a loop timer: the loop's time is
             # virtual and stands still. Wait on the loop's selector directly
@@ -125,10 +142,34 @@ class AsyncioBackend:
             self.soon = self.loop.call_soon(self._wake)
 
     def busy(self) -> bool:
-        """True while the loop has tasks that could still wake a green task."""
+        """True while the loop could still wake a green task.
+
+        On asyncio's own loop, gochan looks inside: busy while a callback is
+        ready, a timer is live or an fd is watched (besides the loop's own
+        wakeup socket). Without any, no asyncio task can ever run again:
+        whatever they wait for (a gochan channel, an Event nobody sets),
+        they are asleep. (Another thread calling in vetoes a deadlock
+        report anyway.) uvloop keeps its handles in libuv, out of sight:
+        there, busy while some unfinished task is not parked on a gochan
+        channel (``parked_coroutines``), or was cancelled and has yet to run.
+        """
         if self.hosted:
             return True
-        return any(not t.done() for t in asyncio.all_tasks(self.loop))
+        loop = self.loop
+        if isinstance(loop, asyncio.BaseEventLoop):
+            # (The hub's own wake callbacks are not loop work.)
+            soon, mine = self.soon, self.handle
+            ready = loop._ready  # type: ignore[attr-defined]
+            timers = loop._scheduled  # type: ignore[attr-defined]
+            return (
+                any(h is not soon and not h.cancelled() for h in ready)
+                or any(h is not mine and not h.cancelled() for h in timers)
+                or len(loop._selector.get_map()) > 1  # type: ignore[attr-defined]
+            )
+        parked = parked_coroutines
+        return any(
+            not t.done() and (t not in parked or t.cancelling()) for t in asyncio.all_tasks(loop)
+        )
 
     def close(self) -> None:
         """Cancel what still runs on the loop, let it finish, close the loop."""
@@ -169,7 +210,10 @@ class AsyncioBackend:
         if timeout <= 0:
             self._wake_soon()
         else:
-            self.handle = self.loop.call_later(timeout, self._wake)
+            # A real pause. (On a virtual uvloop, call_later is virtual:
+            # real_call_later is libuv's own timer.)
+            later = getattr(self.loop, "real_call_later", self.loop.call_later)
+            self.handle = later(timeout, self._wake)
 
     def _wake(self) -> None:
         """A plain loop callback: hand the thread back to the hub."""
@@ -220,6 +264,71 @@ def _finish(loop: asyncio.AbstractEventLoop) -> None:
 
 def asyncio_backend() -> AsyncioBackend:
     return AsyncioBackend("asyncio", asyncio.new_event_loop)
+
+
+def virtual_uvloop(clock: Any) -> asyncio.AbstractEventLoop:
+    """A uvloop loop whose time is ``clock``: ``call_at``/``call_later``
+    (so ``asyncio.sleep``, timeouts) keep their timers in Python, which
+    the backend fires when virtual time reaches them, and ``call_soon``
+    counts what is ready, so that the backend can tell when the loop is
+    idle (libuv's own queues are out of sight)."""
+    import heapq
+
+    import uvloop
+
+    class VirtualUVLoop(uvloop.Loop):
+        def __init__(self) -> None:
+            super().__init__()
+            self._scheduled: list[asyncio.TimerHandle] = []  # a heap, as asyncio's
+            self.ready_count = 0
+
+        def time(self) -> float:
+            return float(clock.now())
+
+        def call_at(  # type: ignore[override]
+            self, when: float, callback: Callable[..., object], *args: Any, context: Any = None
+        ) -> asyncio.TimerHandle:
+            h = asyncio.TimerHandle(when, callback, args, self, context)
+            heapq.heappush(self._scheduled, h)
+            return h
+
+        def call_later(  # type: ignore[override]
+            self, delay: float, callback: Callable[..., object], *args: Any, context: Any = None
+        ) -> asyncio.TimerHandle:
+            return self.call_at(self.time() + delay, callback, *args, context=context)
+
+        def real_call_later(self, delay: float, callback: Callable[[], object]) -> Any:
+            return super().call_later(delay, callback)
+
+        def _timer_handle_cancelled(self, handle: Any) -> None:
+            pass  # cancelled timers are skipped when they come due
+
+        def call_soon(  # type: ignore[override]
+            self, callback: Callable[..., object], *args: Any, context: Any = None
+        ) -> asyncio.Handle:
+            h = asyncio.Handle(callback, args, self, context)
+            self.ready_count += 1
+            super().call_soon(self._run_counted, h)
+            return h
+
+        def _run_counted(self, h: asyncio.Handle) -> None:
+            self.ready_count -= 1
+            if not h.cancelled():
+                h._run()
+
+        def timers_due(self) -> bool:
+            now = clock.now()
+            return any(h.when() <= now and not h.cancelled() for h in self._scheduled)
+
+        def fire_due_timers(self) -> None:
+            """Move the timers whose time has come to the ready queue."""
+            timers, now = self._scheduled, clock.now()
+            while timers and (timers[0].cancelled() or timers[0].when() <= now):
+                h = heapq.heappop(timers)
+                if not h.cancelled():
+                    self.call_soon(h._run)
+
+    return VirtualUVLoop()
 
 
 def uvloop_backend() -> AsyncioBackend:

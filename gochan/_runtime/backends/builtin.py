@@ -33,6 +33,7 @@ class BuiltinBackend:
     __slots__ = ("_io", "_r", "_sel", "_w", "dirty", "poll", "sleeping")
 
     inflight = 0  # no await_ here
+    virtual = True  # no loop timers of its own
 
     def __init__(self) -> None:
         self.sleeping = False
@@ -49,6 +50,14 @@ class BuiltinBackend:
         """Fire ``rec`` once ``fd`` is readable (writable). Owner thread only."""
         sel = self._sel or self._open()
         entry = self._io.get(fd)
+        if entry is not None and all(r.fired for r in (*entry[0], *entry[1])):
+            # Nobody waits on fd any more (records fired or withdrawn, not yet
+            # pruned): the number may name a new file by now, which the
+            # selector has never seen. Forget the old registration.
+            entry[0].clear()
+            entry[1].clear()
+            self._sync(sel, fd, entry)
+            entry = None
         if entry is None:
             entry = self._io[fd] = ([], [], [0])
         entry[write].append(rec)

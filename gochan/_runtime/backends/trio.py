@@ -23,6 +23,7 @@ from threading import get_ident
 from typing import Any
 
 from .. import scheduler as _sched
+from . import parked_coroutines
 from .builtin import BuiltinBackend
 
 try:
@@ -62,6 +63,7 @@ class TrioBackend:
         self.nursery: trio.Nursery | None = None
         self.token: trio.lowlevel.TrioToken | None = None
         self.tasks = 0  # trio tasks started for gochan (await_), still running
+        self.runners: set[Any] = set()  # those tasks (trio.lowlevel.Task)
         self.inflight = 0
         self.outcome: Any = None
         self.clock: Any = None
@@ -69,6 +71,8 @@ class TrioBackend:
         # waiting for it (set by _VirtualTrioClock, cleared by every tick).
         self.trio_deadline = math.inf
         self.trio_waiting = False
+
+    virtual = True  # with a virtual clock, trio's own clock follows it
 
     def bind_clock(self, clock: Any) -> None:
         self.clock = clock
@@ -114,17 +118,27 @@ class TrioBackend:
             return
         self.started = True
         virtual = self.clock is not None and self.clock.virtual
-        trio.lowlevel.start_guest_run(
-            self._driver,
-            run_sync_soon_threadsafe=self._soon_threadsafe,
-            run_sync_soon_not_threadsafe=self._soon,
-            done_callback=self._done,
-            clock=_VirtualTrioClock(self) if virtual else None,
-        )
+        try:
+            trio.lowlevel.start_guest_run(
+                self._driver,
+                run_sync_soon_threadsafe=self._soon_threadsafe,
+                run_sync_soon_not_threadsafe=self._soon,
+                done_callback=self._done,
+                clock=_VirtualTrioClock(self) if virtual else None,
+            )
+        except BaseException:
+            # No guest run exists (e.g. trio.run is already running on this
+            # thread: trio cannot nest): nothing for close() to end.
+            self.finished = True
+            raise
         while self.nursery is None and not self.finished:
             self._run_callbacks()
             if self.nursery is None and not self.callbacks:
                 self.inner.wait(None, self.callbacks)
+        if self.nursery is None:
+            self.started = False
+            err = getattr(self.outcome, "error", None)
+            raise RuntimeError("trio's guest run ended before it started") from err
 
     def _run_callbacks(self) -> None:
         cbs = self.callbacks
@@ -151,26 +165,49 @@ class TrioBackend:
         self.inner.wakeup()
 
     def poke(self) -> None:
-        """Something made trio work runnable: it is not idle until it says so
-        again (the virtual clock must not jump meanwhile)."""
+        """Something may have made trio work runnable: it is not idle until
+        it says so again (the virtual clock must not jump meanwhile). If
+        trio sleeps in its I/O wait, a no-op callback makes it look and say
+        so again even when the poke concerned green tasks only."""
         self.dirty = True
-        self.trio_waiting = False
+        if self.trio_waiting:
+            self.trio_waiting = False
+            if self.token is not None:
+                self.token.run_sync_soon(_nothing)
 
     def busy(self) -> bool:
-        return self.tasks > 0 or bool(self.callbacks)
+        """True while trio work could still wake a green task: callbacks to
+        run, or an await_() whose trio task is not parked on a channel."""
+        if self.callbacks:
+            return True
+        parked = parked_coroutines
+        return any(t not in parked for t in self.runners)
 
-    def close(self) -> None:
-        """Cancel the guest run's tasks and run it to its end."""
-        if self.closed:
-            return
-        self.closed = True
-        if self.started and not self.finished and get_ident() == self.thread_id:
+    def end_guest_run(self) -> None:
+        """Cancel the guest run's tasks and run it to its end; a later
+        ``start()`` begins a new one. Owner thread only.
+
+        Implicit mode (no ``run()`` to end it) calls this whenever no await_
+        is left in flight: while a guest run exists, trio counts as running
+        on this thread, and ``trio.run()`` there would fail.
+        """
+        if self.started and not self.finished:
             assert self.nursery is not None
             self.nursery.cancel_scope.cancel()
             while not self.finished:
                 self._run_callbacks()
                 if not self.finished and not self.callbacks:
                     self.inner.wait(None, self.callbacks)
+        self.started = self.finished = False
+        self.nursery = self.token = self.outcome = None
+
+    def close(self) -> None:
+        """End the guest run (see ``end_guest_run``) and the selector."""
+        if self.closed:
+            return
+        self.closed = True
+        if get_ident() == self.thread_id:
+            self.end_guest_run()
         self.inner.close()
 
 
