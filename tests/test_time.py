@@ -213,3 +213,20 @@ def test_virtual_time_only_moves_when_all_tasks_block() -> None:
 
     stamps = vrun(main)
     assert stamps[:100] == [0.0] * 100 and stamps[-1] == 1.0
+
+
+def test_ticker_deadlines_do_not_drift_in_floating_point() -> None:
+    """Ten ticks of Ticker(0.1) land at 0.1, 0.2, ... 1.0 exactly (Go counts
+    whole nanoseconds; adding 0.1 ten times in floats gives 0.9999999999999999),
+    so a tick and an after() set for the same instant are due together."""
+
+    def main() -> list[float]:
+        ticker = gochan.Ticker(0.1)
+        at = []
+        for _ in range(10):
+            ticker.c.recv()
+            at.append(gochan.monotonic())
+        ticker.stop()
+        return at
+
+    assert vrun(main) == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]

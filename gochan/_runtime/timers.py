@@ -19,7 +19,7 @@ from typing import Any
 from .blocking import sleep_task
 from .chan import Chan, nilchan
 from .scheduler import Scheduler, get_scheduler, peek_scheduler
-from .timers_core import TimerEntry
+from .timers_core import TimerEntry, deadline
 
 
 def _seconds(seconds: object, what: str) -> float:
@@ -148,9 +148,9 @@ class Ticker:
         now = self._sched.clock.now()
         self.c.offer(now)  # dropped if the reader has not taken the last tick
         period = self._period
-        when = self._entry.when + period
+        when = deadline(self._entry.when + period)
         if when <= now:  # fell behind: skip the missed ticks, as Go does
-            when += period * (1 + int((now - when) // period))
+            when = deadline(when + period * (1 + int((now - when) // period)))
         return when
 
     def stop(self) -> None:

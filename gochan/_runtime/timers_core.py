@@ -13,6 +13,14 @@ from collections.abc import Callable
 TimerFn = Callable[[], float | None]
 
 
+def deadline(t: float) -> float:
+    """``t`` rounded to whole nanoseconds, as Go keeps time. A Ticker adds
+    its period again and again; rounding keeps that sum from drifting in
+    binary floating point (Ticker(0.1)'s third tick and an after(0.3) are
+    due together, not 4e-17 apart)."""
+    return round(t, 9)
+
+
 class TimerEntry:
     __slots__ = ("fn", "when")
 
