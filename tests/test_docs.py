@@ -1,4 +1,4 @@
-"""Every ```python block in docs/*.md and README.md runs, and its output is checked.
+"""Every ```python block in docs/**/*.md and README.md runs, and its output is checked.
 
 The rules, kept small on purpose:
 
@@ -37,7 +37,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+# Every page, docs/zh/ and docs/reference/ included.
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 CONTINUE = "<!-- continue -->"
 # A fence as CommonMark defines it (backticks only): at least three backticks at
 # the start of a line, then an info string without backticks ("```python").
