@@ -7,7 +7,7 @@ PY312 := $(shell .ci/find-python 3.12 2>/dev/null)
 PY313 := $(shell .ci/find-python 3.13 2>/dev/null)
 PYTEST_ARGS ?= -q
 
-.PHONY: test test-311 test-312 test-313 test-backends test-all lint demo bench bench-quick clean
+.PHONY: test test-311 test-312 test-313 test-backends test-all lint demo docs bench bench-quick clean
 
 # The whole suite: lint + types; tests on 3.11 and 3.13 (builtin backend),
 # and again on 3.11 under each loop backend (asyncio, uvloop, trio).
@@ -42,11 +42,11 @@ test-313: .venv-3.13/stamp
 # Every test that does not pick a backend itself runs under GOCHAN_BACKEND.
 # Left out of the matrix (they run once, above): the embedded apiserver's and
 # the K8s pool's tests, the example programs and the bench smoke test (their
-# own subprocesses), and the plugin's pytester runs (they parametrise the
-# backends themselves).
+# own subprocesses), the plugin's pytester runs (they parametrise the
+# backends themselves) and the docs site build.
 BACKENDS_UNDER_TEST := asyncio uvloop trio
 NOT_GOCHAN := --ignore-glob='tests/test_k8s_*.py' --ignore-glob='tests/test_example*.py' \
-	--ignore=tests/test_bench_smoke.py --ignore=tests/test_testing_plugin.py
+	--ignore=tests/test_bench_smoke.py --ignore=tests/test_testing_plugin.py --ignore=tests/test_docs_site.py
 test-backends: .venv/stamp
 	@for b in $(BACKENDS_UNDER_TEST); do \
 		echo "== GOCHAN_BACKEND=$$b"; \
@@ -61,6 +61,12 @@ test-all: lint test-311 test-312 test-313 test-backends
 # minute, then a summary. (The plain worker pool: python examples/demo.py.)
 demo: .venv/stamp
 	.venv/bin/python -m examples.k8s_watch.demo
+
+# The documentation site into site/ (mkdocs-material + mkdocstrings). Strict:
+# a broken link or anchor, a docstring that will not render, or a page missing
+# from the nav fails the build. The variables silence plugin banners about MkDocs 2.
+docs: .venv/stamp
+	DISABLE_MKDOCS_2_WARNING=true NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict
 
 # The bench venv: gochan[bench] (pyperf and every Python peer). pygolang
 # only builds with Cython<3 and --no-build-isolation, so it is built first
@@ -89,4 +95,4 @@ bench-quick: .venv-bench/stamp bench-go
 	.venv-bench/bin/python bench/run.py --quick
 
 clean:
-	rm -rf .venv .venv-* .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf .venv .venv-* .mypy_cache .ruff_cache .pytest_cache .hypothesis site

@@ -2,13 +2,21 @@
 
     python -m examples.k8s_watch --server http://127.0.0.1:8080
     python -m examples.k8s_watch --kubeconfig ~/.kube/config --namespace default
-    python -m examples.k8s_watch --in-cluster --leader-elect
+    python -m examples.k8s_watch --in-cluster --leader-elect --shards 4 --probe-port 8081
 
 It watches pods (one namespace, or all with ``--all-namespaces``) and keeps
 a ConfigMap per pod (``<pod>-info``), as the demo does. With
 ``--leader-elect``, several replicas can run: they compete for the Lease
-``--lease-name`` and only the holder runs the informer and the workers; the
+``--lease-name`` and only the holder runs the informers and the workers; the
 others wait, ready to take over (client-go's 15 s / 10 s / 2 s by default).
+With ``--shards N`` the pods are split by the hash of their uid into N
+shards, each with its own Lease (``<lease-name>-shard-<i>``): each replica
+works on the shards it holds (see shard.py).
+
+``--probe-port`` serves ``/healthz`` and ``/readyz`` (health.py). Every flag
+can come from the environment (``K8S_WATCH_<FLAG>``) or a settings file
+(``--config``), see settings.py. SIGTERM stops it cleanly (the Leases are
+released, so another replica takes over at once).
 
 It prints one line when it starts and stops leading, and a status line every
 ``--report`` seconds; it runs until killed, or for ``--duration`` seconds.
@@ -19,125 +27,122 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import socket
+import signal
 import sys
+import threading
 from pathlib import Path
 
 if __package__ in (None, ""):  # pragma: no cover - run as a file
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import gochan
-from examples.k8s_watch.leaderelection import (
-    LEASE_DURATION,
-    RENEW_DEADLINE,
-    RETRY_PERIOD,
-    LeaderElector,
-    LeaseLock,
-)
-from examples.k8s_watch.reconcile import PodConfigMaps
-from examples.k8s_watch.transport import Client, from_kubeconfig, in_cluster
+from examples.k8s_watch.health import Probes
+from examples.k8s_watch.settings import SettingsError, build_parser, resolve
+from examples.k8s_watch.shard import ShardedReplica, run_for
+from examples.k8s_watch.transports import KubeClient, make_transport
 from gochan import context
-from gochan.context import Context
 
 
-def make_client(args: argparse.Namespace) -> Client:
-    if args.server:
-        return Client(args.server, token=args.token, timeout=args.timeout)
-    if args.in_cluster:
-        return in_cluster()
-    return from_kubeconfig(args.kubeconfig, args.context)
+def make_client(args: argparse.Namespace) -> KubeClient:
+    """The ``--transport`` client for ``--server``, else in-cluster, else kubeconfig."""
+    client: KubeClient = make_transport(
+        args.transport,
+        args.server,
+        args.token,
+        args.timeout,
+        kubeconfig=args.kubeconfig,
+        context=args.context,
+        in_cluster_config=args.in_cluster,
+        max_connections=max(64, args.workers + 8),
+    )
+    return client
 
 
 def say(identity: str, text: str) -> None:
     print(f"{identity}: {text}", flush=True)
 
 
-def run_controller(ctx: Context, client: Client, args: argparse.Namespace) -> None:
-    """The informers and the workers, until ``ctx`` is done."""
-    namespace = None if args.all_namespaces else args.namespace
-    c = PodConfigMaps(
-        client, namespace, workers=args.workers, bookmark_interval=args.bookmark_interval
+def make_replica(client: KubeClient, args: argparse.Namespace) -> ShardedReplica:
+    return ShardedReplica(
+        client,
+        None if args.all_namespaces else args.namespace,
+        shards=args.shards,
+        identity=args.identity,
+        leader_elect=args.leader_elect,
+        lease_name=args.lease_name,
+        lease_namespace=args.lease_namespace,
+        lease_duration=args.lease_duration,
+        renew_deadline=args.renew_deadline,
+        retry_period=args.retry_period,
+        workers=args.workers,
+        bookmark_interval=args.bookmark_interval,
+        server_side=args.shard_filter == "server",
+        say=lambda text: say(args.identity, text),
     )
-    try:
-        c.start()
-        while True:
-            i, _ = gochan.select(ctx.done().recv, gochan.after(args.report).recv)
-            if i == 0:
-                break
-            s = c.controller.snapshot()
-            say(
-                args.identity,
-                f"pods={len(c.pods.store)} configmaps={len(c.configmaps.store)} "
-                f"depth={s['depth']} in_flight={s['in_flight']} reconciled={s['reconciled']} "
-                f"retries={s['retries']}",
-            )
-    finally:
-        c.stop()
 
 
-def main_task(args: argparse.Namespace) -> int:
+def report(args: argparse.Namespace, replica: ShardedReplica) -> None:
+    for index, c in replica.snapshot():
+        s = c.controller.snapshot()
+        where = f"shard={index} " if args.shards > 1 else ""
+        say(
+            args.identity,
+            f"{where}pods={len(c.pods.store)} configmaps={len(c.configmaps.store)} "
+            f"depth={s['depth']} in_flight={s['in_flight']} reconciled={s['reconciled']} "
+            f"retries={s['retries']}",
+        )
+
+
+def main_task(args: argparse.Namespace, terminate: threading.Event | None = None) -> int:
     client = make_client(args)
-    root, stop = context.background(), None
+    root, cancel = context.with_cancel(context.background())
+    stop = None
     if args.duration:
         root, stop = context.with_timeout(root, args.duration)
+    replica = make_replica(client, args)
+    probes: Probes | None = None
+    if terminate is not None:  # SIGTERM: cancel, so that the Leases are released
+
+        def on_term() -> None:
+            gochan.blocking(terminate.wait)
+            cancel()
+
+        gochan.go(on_term).name = "sigterm"
     try:
+        if args.probe_port:
+            probes = Probes(replica.ready, host=args.probe_address, port=args.probe_port)
+            probes.start()
+            say(args.identity, f"probes on {args.probe_address}:{probes.port}")
         if not args.leader_elect:
             say(args.identity, "running (no leader election)")
-            run_controller(root, client, args)
-            return 0
-        lock = LeaseLock(client, args.lease_name, args.lease_namespace, args.identity)
-
-        def lead(ctx: Context) -> None:
-            say(args.identity, "started leading")
-            run_controller(ctx, client, args)
-
-        elector = LeaderElector(
-            lock,
-            on_started_leading=lead,
-            on_stopped_leading=lambda: say(args.identity, "stopped leading"),
-            on_new_leader=lambda who: say(args.identity, f"leader is {who}"),
-            lease_duration=args.lease_duration,
-            renew_deadline=args.renew_deadline,
-            retry_period=args.retry_period,
-        )
-        while root.err() is None:  # stand again after losing the lease
-            elector.run(root)
+        task = run_for(root, replica)
+        while True:
+            i, _ = gochan.select(root.done().recv, gochan.after(args.report).recv)
+            if i == 0:
+                break
+            report(args, replica)
+        task.join()
         return 0
     finally:
+        cancel()
         if stop is not None:
             stop()
+        if probes is not None:
+            probes.stop()
+        if terminate is not None:
+            terminate.set()  # lets the SIGTERM waiter go
         client.close()
 
 
-def parse(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(
-        prog="python -m examples.k8s_watch",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    where = ap.add_mutually_exclusive_group()
-    where.add_argument("--server", help="API server URL (e.g. the embedded apiserver's)")
-    where.add_argument("--kubeconfig", help="kubeconfig path (default $KUBECONFIG, ~/.kube/config)")
-    where.add_argument("--in-cluster", action="store_true", help="use the pod's service account")
-    ap.add_argument("--context", help="kubeconfig context")
-    ap.add_argument("--token", help="bearer token (with --server)")
-    ap.add_argument("--timeout", type=float, default=10.0, help="client read timeout, s")
-    ap.add_argument("--namespace", default="default")
-    ap.add_argument("--all-namespaces", action="store_true")
-    ap.add_argument("--workers", type=int, default=16)
-    ap.add_argument("--bookmark-interval", type=float, default=60.0)
-    ap.add_argument("--report", type=float, default=10.0, help="status line period, s")
-    ap.add_argument("--duration", type=float, default=0.0, help="stop after this long (0: never)")
-    ap.add_argument("--leader-elect", action="store_true")
-    ap.add_argument("--lease-name", default="k8s-watch-controller")
-    ap.add_argument("--lease-namespace", default="default")
-    ap.add_argument("--identity", default=f"{socket.gethostname()}-{os.getpid()}")
-    ap.add_argument("--lease-duration", type=float, default=LEASE_DURATION)
-    ap.add_argument("--renew-deadline", type=float, default=RENEW_DEADLINE)
-    ap.add_argument("--retry-period", type=float, default=RETRY_PERIOD)
-    ap.add_argument("-v", "--verbose", action="store_true")
-    args = ap.parse_args(argv)
-    if not (args.server or args.in_cluster or args.kubeconfig or os.environ.get("KUBECONFIG")):
+def parse(argv: list[str] | None, environ: dict[str, str] | None = None) -> argparse.Namespace:
+    """Flags > ``K8S_WATCH_*`` env > ``--config`` file > defaults (see settings.py)."""
+    ap = build_parser(__doc__)
+    try:
+        args = resolve(argv, environ, parser=ap)
+    except SettingsError as e:
+        ap.error(str(e))
+    env = os.environ if environ is None else environ
+    if not (args.server or args.in_cluster or args.kubeconfig or env.get("KUBECONFIG")):
         args.kubeconfig = str(Path("~/.kube/config").expanduser())
     return args
 
@@ -148,8 +153,10 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(name)s: %(message)s",
     )
+    terminate = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: terminate.set())
     try:
-        result: int = gochan.run(main_task, args)
+        result: int = gochan.run(main_task, args, terminate, backend=args.backend)
     except KeyboardInterrupt:
         return 130
     return result

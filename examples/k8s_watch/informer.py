@@ -22,6 +22,13 @@ logged and counted; the listener goes on with the next notification.
 
 Everything runs under one `gochan.Supervisor`: the reflector and the
 listeners are permanent children, restarted if they crash.
+
+A ``filter`` (a predicate on objects) keeps the informer to a subset of what
+the watch delivers: the client-side half of sharding (`shard.Shard`). An
+object it rejects never enters the store and never reaches a handler, so its
+key never reaches a queue; one that stops matching (a ConfigMap whose owner
+moved to another shard) leaves as a delete, one that starts matching
+arrives as an add.
 """
 
 from __future__ import annotations
@@ -140,9 +147,11 @@ class Informer:
         backoff: Backoff | None = None,
         observer: Callable[[str, dict[str, Any]], None] | None = None,
         supervisor: gochan.Supervisor | None = None,
+        filter: Callable[[JSON], bool] | None = None,
     ) -> None:
         self.name = name
         self.store = Store(indexers=indexers)
+        self.filter = filter
         self.resync_period = resync_period
         self.reflector = Reflector(
             lw,
@@ -194,7 +203,15 @@ class Informer:
 
     # -- the reflector's sink ------------------------------------------------------------------
 
+    def _keep(self, obj: JSON) -> bool:
+        if self.filter is None or self.filter(obj):
+            return True
+        self.counts["filtered"] += 1
+        return False
+
     def replace(self, items: list[JSON], resource_version: str) -> ReplaceDelta:
+        if self.filter is not None:
+            items = [obj for obj in items if self._keep(obj)]
         delta = self.store.replace(items, resource_version)
         initial = not self._has_synced
         self.counts["relist"] += 1
@@ -219,6 +236,12 @@ class Informer:
         self._upsert(obj)
 
     def _upsert(self, obj: JSON) -> None:
+        if not self._keep(obj):
+            if self.store.get(obj) is not None:  # it left our subset: a delete for us
+                self._delete(obj)
+            else:
+                self.store.resource_version = str(obj["metadata"]["resourceVersion"])
+            return
         old = self.store.add(obj)
         self.store.resource_version = str(obj["metadata"]["resourceVersion"])
         if old is None:
@@ -228,6 +251,12 @@ class Informer:
 
     def delete(self, obj: JSON) -> None:
         self.counts["DELETED"] += 1
+        if self.filter is not None and self.store.get(obj) is None and not self._keep(obj):
+            self.store.resource_version = str(obj["metadata"]["resourceVersion"])
+            return
+        self._delete(obj)
+
+    def _delete(self, obj: JSON) -> None:
         self.store.delete(obj)
         self.store.resource_version = str(obj["metadata"]["resourceVersion"])
         self._notify(("delete", obj, None))

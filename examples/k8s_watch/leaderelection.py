@@ -21,6 +21,13 @@ workers. client-go's ``tools/leaderelection`` with its defaults: a lease of
   cancelled (a clean shutdown) hands the Lease back (empty holder, 1 s
   duration) so that another replica takes over at once instead of after 15 s.
 
+Extras beyond client-go, for sharding and probes: ``acquire_delay`` (a
+callable giving extra seconds to wait before each acquisition attempt: a
+replica that already leads shards lets the others win free Leases first),
+``last_contact`` (when a Lease read last succeeded: a follower that keeps
+reading it is healthy) and ``leader_task`` (the task running
+``on_started_leading``, to join after `run` returns).
+
 The lock is a `LeaseLock` over the `Client`, or anything with the same three
 methods (`MemoryLease` in tests).
 """
@@ -176,6 +183,7 @@ class LeaderElector:
         wall_clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         name: str = "leader-election",
+        acquire_delay: Callable[[], float] | None = None,
     ) -> None:
         if not lease_duration > renew_deadline > JITTER_FACTOR * retry_period > 0:
             raise ValueError(
@@ -198,6 +206,9 @@ class LeaderElector:
         self.observed_time = 0.0  # local monotonic time of the last change seen
         self._reported_leader = ""
         self._attempt: gochan.Task | None = None
+        self.acquire_delay = acquire_delay
+        self.last_contact: float | None = None  # monotonic time of the last successful read
+        self.leader_task: gochan.Task | None = None
 
     def __repr__(self) -> str:
         return f"<LeaderElector {self.identity!r} leader={self.get_leader()!r}>"
@@ -217,6 +228,7 @@ class LeaderElector:
         lead_ctx, cancel = context.with_cancel(ctx)
         leader_task = gochan.go(self.on_started_leading, lead_ctx)
         leader_task.name = f"{self.name}/leading"
+        self.leader_task = leader_task
         try:
             self._renew(ctx)
         finally:
@@ -241,6 +253,9 @@ class LeaderElector:
     def _acquire(self, ctx: Context) -> bool:
         """Try every retry period (jittered) until we hold the Lease."""
         while ctx.err() is None:
+            extra = self.acquire_delay() if self.acquire_delay is not None else 0.0
+            if extra > 0 and not self._wait(ctx, extra):
+                break
             if self._try_bounded(ctx, self.renew_deadline):
                 self.stats.acquired += 1
                 log.info("%s: acquired lease as %s", self.name, self.identity)
@@ -331,6 +346,7 @@ class LeaderElector:
             renew_time=micro_time(now),
         )
         old = self.lock.get()
+        self.last_contact = gochan.monotonic()
         if old is None:
             self.lock.create(record)
             self._observe(record)

@@ -101,6 +101,8 @@ class ServerCore:
         )
         self.faults = Faults()
         self.counters: Counter[str] = Counter()
+        # Every API request, as RBAC sees it: (group, resource[/subresource], verb).
+        self.audit: Counter[tuple[str, str, str]] = Counter()
         self._watchers: set[Watcher] = set()
         self._watch_cond = threading.Condition()
         self._conns: dict[asyncio.Task[Any], _Conn] = {}

@@ -22,6 +22,7 @@ from . import resources as res
 from . import status as st
 from .resources import Resource
 from .selectors import SelectorError, parse_field_selector, parse_label_selector
+from .sharding import ShardSelectorError, parse_shard_selector
 from .status import JSON, APIError
 from .store import dumps, parse_rv, with_kind
 from .watch import WatchPlan
@@ -70,13 +71,20 @@ def text_response(text: str, code: int = 200) -> Response:
 
 
 def list_bytes(
-    resource: Resource, items: list[bytes], rv: int, cont: str, remaining: int | None
+    resource: Resource,
+    items: list[bytes],
+    rv: int,
+    cont: str,
+    remaining: int | None,
+    shard_selector: str = "",
 ) -> bytes:
     meta: JSON = {"resourceVersion": str(rv)}
     if cont:
         meta["continue"] = cont
     if remaining:
         meta["remainingItemCount"] = remaining
+    if shard_selector:  # meta/v1 ShardInfo: the list is a filtered subset
+        meta["shardInfo"] = {"selector": shard_selector}
     head = (
         f'{{"kind":"{resource.kind}List","apiVersion":"{resource.api_version}","metadata":'.encode()
         + dumps(meta)
@@ -169,7 +177,7 @@ async def handle(server: APIServer, req: Request) -> Result:
         return await _handle(server, req)
     except APIError as e:
         return error_response(e)
-    except SelectorError as e:
+    except (SelectorError, ShardSelectorError) as e:
         return error_response(st.bad_request(str(e)))
     except Exception as e:  # never let a request kill the connection
         server.counters["internal_errors"] += 1
@@ -292,6 +300,8 @@ async def _resource(server: APIServer, req: Request, route: Route) -> Result:
         server.faults.take(verb, resource.plural, frozenset({"conflict"})) is not None
     )
     server.counters[f"verb_{verb}"] += 1
+    plural = f"{resource.plural}/{route.subresource}" if route.subresource else resource.plural
+    server.audit[(resource.group, plural, verb)] += 1
     store = server.store
     if verb in ("list", "watch"):
         opts = params.list_options(req, watch)
@@ -300,6 +310,7 @@ async def _resource(server: APIServer, req: Request, route: Route) -> Result:
         if route.name is not None:
             field_sel = f"metadata.name={route.name}" + (f",{field_sel}" if field_sel else "")
         fields = parse_field_selector(field_sel, resource.supports_field)
+        shard = parse_shard_selector(opts.shard_selector)
         rv = parse_rv(opts.rv) if opts.rv else None
         if verb == "watch":
             return WatchPlan(
@@ -307,6 +318,7 @@ async def _resource(server: APIServer, req: Request, route: Route) -> Result:
                 namespace=ns,
                 labels=labels,
                 fields=fields,
+                shard=shard,
                 rv=None if rv == 0 and opts.send_initial is None else rv,
                 send_initial=opts.send_initial,
                 bookmarks=opts.bookmarks,
@@ -326,6 +338,7 @@ async def _resource(server: APIServer, req: Request, route: Route) -> Result:
             ns,
             labels=labels,
             fields=fields,
+            shard=shard,
             limit=opts.limit,
             continue_token=opts.cont,
             rv=rv,
@@ -338,6 +351,8 @@ async def _resource(server: APIServer, req: Request, route: Route) -> Result:
                 meta["continue"] = result.continue_token
             if result.remaining:
                 meta["remainingItemCount"] = result.remaining
+            if not shard.empty:
+                meta["shardInfo"] = {"selector": shard.text}
             response = json_response(
                 make_table(
                     resource,
@@ -352,7 +367,12 @@ async def _resource(server: APIServer, req: Request, route: Route) -> Result:
             response = Response(
                 200,
                 list_bytes(
-                    resource, result.items, result.rv, result.continue_token, result.remaining
+                    resource,
+                    result.items,
+                    result.rv,
+                    result.continue_token,
+                    result.remaining,
+                    shard.text,
                 ),
             )
         response.stall = stall

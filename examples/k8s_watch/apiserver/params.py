@@ -90,6 +90,7 @@ class ListOptions:
     field_selector: str
     bookmarks: bool
     send_initial: bool | None
+    shard_selector: str = ""
 
 
 def list_options(req: Request, force_watch: bool) -> ListOptions:
@@ -104,6 +105,7 @@ def list_options(req: Request, force_watch: bool) -> ListOptions:
         field_selector=req.param("fieldSelector") or "",
         bookmarks=bool(bool_param(req, "allowWatchBookmarks")),
         send_initial=bool_param(req, "sendInitialEvents"),
+        shard_selector=req.param("shardSelector") or "",
     )
     causes: list[tuple[str, str, str]] = []
     not_older, exact = "NotOlderThan", "Exact"

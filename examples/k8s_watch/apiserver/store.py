@@ -40,6 +40,7 @@ from . import status as st
 from .patch import PatchError, apply_patch, clone
 from .resources import RESOURCES, Resource, rfc3339
 from .selectors import FieldSelector, LabelSelector
+from .sharding import ShardSelector
 from .status import JSON, APIError
 
 Key = tuple[str, str]  # (namespace, name)
@@ -229,6 +230,7 @@ class Store:
         *,
         labels: LabelSelector,
         fields: FieldSelector,
+        shard: ShardSelector | None = None,
         limit: int = 0,
         continue_token: str = "",
         rv: int | None = None,
@@ -264,7 +266,8 @@ class Store:
             last: Key | None = None
             more = False
             remaining = 0
-            selecting = not labels.empty or not fields.empty
+            sharding = shard is not None and not shard.empty
+            selecting = not labels.empty or not fields.empty or sharding
             current = snap == self.rv
             for i in range(lo, len(s.keys)):
                 key = s.keys[i]
@@ -282,6 +285,7 @@ class Store:
                 if selecting and not (
                     labels.matches((obj.get("metadata") or {}).get("labels"))
                     and fields.matches(resource.field_labels(obj))
+                    and (shard is None or shard.matches(obj))
                 ):
                     continue
                 if limit and len(items) >= limit:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from . import status as st
 from .resources import Resource
 from .selectors import FieldSelector, LabelSelector
+from .sharding import ShardSelector
 from .status import JSON, APIError
 from .store import Event, dumps, with_kind
 from .wire import LAST_CHUNK, chunk, head_bytes
@@ -53,6 +54,7 @@ class WatchPlan:
     timeout: float | None
     table: str | None  # the Table apiVersion when kubectl asked for tables
     stall: bool = False
+    shard: ShardSelector | None = None  # shardSelector: uid/namespace never change shards
 
 
 class Watcher:
@@ -77,7 +79,11 @@ class Watcher:
         self.sent = 0
         self.pipelined = False
         self.stalled = False  # an injected stall: headers sent, nothing else until released
-        self._selecting = not plan.labels.empty or not plan.fields.empty
+        self._selecting = (
+            not plan.labels.empty
+            or not plan.fields.empty
+            or (plan.shard is not None and not plan.shard.empty)
+        )
 
     def __repr__(self) -> str:
         ns = self.plan.namespace or "*"
@@ -157,8 +163,11 @@ class Watcher:
     def _matches(self, obj: JSON) -> bool:
         if not self._selecting:
             return True
-        return self.plan.labels.matches((obj.get("metadata") or {}).get("labels")) and (
-            self.plan.fields.matches(self.resource.field_labels(obj))
+        shard = self.plan.shard
+        return (
+            self.plan.labels.matches((obj.get("metadata") or {}).get("labels"))
+            and self.plan.fields.matches(self.resource.field_labels(obj))
+            and (shard is None or shard.matches(obj))
         )
 
     def _line(self, type_: str, obj: JSON, event: Event | None = None) -> bytes:
@@ -266,7 +275,11 @@ class Watcher:
             return await self._finish_error(st.too_large_rv(plan.rv, store.rv))
         if initial:
             snap = store.list_page(
-                self.resource, plan.namespace, labels=plan.labels, fields=plan.fields
+                self.resource,
+                plan.namespace,
+                labels=plan.labels,
+                fields=plan.fields,
+                shard=plan.shard,
             )
             self.cursor = snap.rv
             for item in snap.items:

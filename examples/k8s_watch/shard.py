@@ -1,0 +1,561 @@
+"""Sharding: keys split by hash range across replicas, one Lease per shard.
+
+Throughput scale-out for the controller. The key space is the 64-bit
+FNV-1a hash of each pod's ``metadata.uid`` (what the apiserver's
+``shardSelector`` hashes, KEP-5866, alpha in Kubernetes 1.36). With N
+shards, shard ``i`` owns the hash range ``[i * 2^64 // N, (i+1) * 2^64 // N)``:
+the ranges are contiguous, disjoint and cover the space, so every pod
+belongs to exactly one shard, for its whole life (a uid never changes).
+
+Each replica runs one `LeaderElector` per shard, on the Lease
+``<lease-name>-shard-<i>``, and for every shard it leads, a whole
+controller of its own (`ShardedPodConfigMaps`: informers, queue, workers),
+started when the Lease is won and stopped when it is lost. So a shard is
+processed by at most one replica at a time, with the leader-election
+guarantee (the old holder stops before anyone may take over), and a
+replica's crash hands its shards to the others once their Leases run out.
+
+What a shard's controller sees:
+
+- **pods**: only the shard's. With ``server_side`` the LIST and WATCH carry
+  ``shardSelector`` (the apiserver filters: less traffic, less decoding);
+  the client-side `Shard.owns` filter always runs too, in the informer,
+  so a server that ignores the parameter (an older cluster, the feature gate
+  off) costs bandwidth, never correctness. An event outside the shard is
+  dropped before the store and the handlers, so its key never reaches the
+  queue.
+- **ConfigMaps**: the managed ones whose owner pod (``ownerReferences``
+  uid) is in the shard, client-side (the server can only hash a
+  ConfigMap's own uid or namespace).
+
+When a replica **loses** a shard (its Lease could not be renewed, or the
+replica shuts down), that shard's controller stops at once: the queue is shut
+down without draining, the keys still queued are dropped, the workers are
+stopped (a request already sent may still land on the server), the
+informers stop. Those keys are no longer processed by this
+replica; the replica that wins the Lease next lists the shard from scratch
+and reconciles every key in it (level-triggered: nothing is lost, and work
+already done is found done).
+
+Deletes are where a shard must be careful: "the pod is not in my cache"
+means "gone" only for a pod of my shard. The reconciler deletes a ConfigMap
+only if it is in the shard's own ConfigMap cache (its owner is ours), with
+``uid`` and ``resourceVersion`` preconditions, and an update re-points the
+ConfigMap's owner reference at the current pod (a pod deleted and created
+again under the same name has a new uid, maybe in another shard).
+
+Balancing is best effort: electors start at random points of the first
+retry period, and a replica that leads ``k`` shards waits ``k`` retry
+periods more before each attempt on a free Lease, so replicas with fewer
+shards tend to win. client-go has no balancing at all; nothing here depends
+on it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import gochan
+from gochan.context import Context
+
+from .informer import EventHandlerFuncs, Informer
+from .leaderelection import (
+    LEASE_DURATION,
+    RENEW_DEADLINE,
+    RETRY_PERIOD,
+    LeaderElector,
+    LeaseLock,
+)
+from .reconcile import (
+    MANAGED_BY,
+    ConfigMapReconciler,
+    PodConfigMaps,
+    configmap_name,
+    desired_data,
+    owner_key,
+)
+from .reflector import Backoff, ListWatch
+from .store import JSON, split_key
+from .transport import CONFIGMAPS, PODS, APIStatusError, Client, Resource, is_not_found
+
+log = logging.getLogger("k8s_watch.shard")
+
+FNV_OFFSET_64 = 0xCBF29CE484222325
+FNV_PRIME_64 = 0x100000001B3
+SPACE = 1 << 64  # the hash space; 2^64 is the exclusive top of the last range
+UID_FIELD = "object.metadata.uid"
+
+
+def fnv1a_64(data: bytes | str) -> int:
+    """64-bit FNV-1a, as Go's ``hash/fnv.New64a`` (strings hashed as UTF-8).
+
+    >>> f"{fnv1a_64('foobar'):016x}"
+    '85944171f73967e8'
+    """
+    if isinstance(data, str):
+        data = data.encode()
+    h = FNV_OFFSET_64
+    for b in data:
+        h = ((h ^ b) * FNV_PRIME_64) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def hash_field(value: str) -> str:
+    """apimachinery's ``sharding.HashField``: 16 lowercase hex digits, no ``0x``."""
+    return f"{fnv1a_64(value):016x}"
+
+
+def shard_range(index: int, count: int) -> tuple[int, int]:
+    """``[start, end)`` of shard ``index`` of ``count``.
+
+    >>> [f"{s:#x}" for s in shard_range(1, 4)]
+    ['0x4000000000000000', '0x8000000000000000']
+    """
+    if not 0 <= index < count:
+        raise ValueError(f"shard index {index} not in 0..{count - 1}")
+    return index * SPACE // count, (index + 1) * SPACE // count
+
+
+def shard_of(h: int, count: int) -> int:
+    """The shard whose range holds hash ``h``.
+
+    >>> shard_of(0, 3), shard_of((1 << 64) - 1, 3)
+    (0, 2)
+    """
+    if not 0 <= h < SPACE:
+        raise ValueError(f"hash {h} outside [0, 2^64)")
+    i = h * count // SPACE
+    while h >= (i + 1) * SPACE // count:
+        i += 1
+    while h < i * SPACE // count:
+        i -= 1
+    return i
+
+
+def _hex(v: int) -> str:
+    return f"0x{v:016x}" if v < SPACE else "0x10000000000000000"
+
+
+def shard_selector(index: int, count: int, field: str = UID_FIELD) -> str:
+    """The ``shardSelector`` of one shard (the KEP's wire format).
+
+    >>> shard_selector(3, 4)
+    "shardRange(object.metadata.uid, '0xc000000000000000', '0x10000000000000000')"
+    """
+    start, end = shard_range(index, count)
+    return f"shardRange({field}, '{_hex(start)}', '{_hex(end)}')"
+
+
+def pod_uid(obj: JSON) -> str:
+    return str((obj.get("metadata") or {}).get("uid") or "")
+
+
+def owner_uid(obj: JSON) -> str:
+    """The uid of the pod that owns a ConfigMap (its controller reference), or ''."""
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    for ref in refs:
+        if ref.get("kind") == "Pod" and ref.get("controller"):
+            return str(ref.get("uid") or "")
+    for ref in refs:
+        if ref.get("kind") == "Pod":
+            return str(ref.get("uid") or "")
+    return ""
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard ``index`` of ``count``: its hash range and the client-side filter."""
+
+    index: int
+    count: int
+
+    def __post_init__(self) -> None:
+        if self.count < 1:
+            raise ValueError("a shard count must be >= 1")
+        shard_range(self.index, self.count)  # checks the index
+
+    @property
+    def range(self) -> tuple[int, int]:
+        return shard_range(self.index, self.count)
+
+    def selector(self) -> str:
+        return shard_selector(self.index, self.count)
+
+    def holds(self, value: str) -> bool:
+        start, end = self.range
+        return start <= fnv1a_64(value) < end
+
+    def owns(self, obj: JSON) -> bool:
+        """The filter for pods: ``metadata.uid`` hashes into this shard."""
+        return self.count == 1 or self.holds(pod_uid(obj))
+
+    def owns_configmap(self, obj: JSON) -> bool:
+        """The filter for managed ConfigMaps: their owner pod's uid is in this shard.
+
+        A ConfigMap without a Pod owner reference belongs to no shard (this
+        controller always writes one): no replica touches it.
+        """
+        if self.count == 1:
+            return True
+        uid = owner_uid(obj)
+        return bool(uid) and self.holds(uid)
+
+    def lease_name(self, base: str) -> str:
+        return base if self.count == 1 else f"{base}-shard-{self.index}"
+
+
+class ShardListWatch(ListWatch):
+    """A `ListWatch` whose LIST and WATCH carry the server-side ``shardSelector``."""
+
+    def __init__(
+        self, client: Client, resource: Resource, namespace: str | None, shard: Shard
+    ) -> None:
+        super().__init__(client, resource, namespace)
+        self.shard = shard
+        self.selectors["shardSelector"] = shard.selector()
+
+
+Writes = Callable[[str, str, dict[str, str]], None]  # (action, key, data)
+
+
+class ShardReconciler(ConfigMapReconciler):
+    """`ConfigMapReconciler` made safe for a shard (see the module doc on deletes).
+
+    ``configmaps`` is the shard's ConfigMap cache; ``on_write(action, key,
+    data)`` is told of every write that succeeded (tests count them).
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        pods: Any,
+        configmaps: Any,
+        on_write: Writes | None = None,
+    ) -> None:
+        super().__init__(client, pods)
+        self.configmaps = configmaps
+        self.on_write = on_write
+
+    def _wrote(self, action: str, key: str, data: dict[str, str]) -> None:
+        if self.on_write is not None:
+            self.on_write(action, key, data)
+
+    def __call__(self, key: str) -> None:
+        ns, name = split_key(key)
+        cm_name = configmap_name(name)
+        pod = self.pods.get_by_key(key)
+        if pod is None or (pod.get("metadata") or {}).get("deletionTimestamp"):
+            cached = self.configmaps.get_by_key(f"{ns}/{cm_name}")
+            if cached is None:
+                return None  # not ours (its owner is in another shard), or already gone
+            md = cached["metadata"]
+            try:
+                self.client.delete(
+                    CONFIGMAPS,
+                    cm_name,
+                    ns,
+                    preconditions={"uid": md.get("uid"), "resourceVersion": md["resourceVersion"]},
+                )
+            except APIStatusError as e:
+                if not is_not_found(e):
+                    raise  # 409: it changed since our cache saw it; retry with a fresh look
+                return None
+            self.deleted += 1
+            self._wrote("delete", key, {})
+            return None
+        want = desired_data(pod)
+        try:
+            cm = self.client.get(CONFIGMAPS, cm_name, ns)
+        except APIStatusError as e:
+            if not is_not_found(e):
+                raise
+            self.client.create(CONFIGMAPS, self._new(pod, cm_name, want), ns)
+            self.created += 1
+            self._wrote("create", key, want)
+            return None
+        owner = self._new(pod, cm_name, want)["metadata"]["ownerReferences"]
+        md = cm.setdefault("metadata", {})
+        if cm.get("data") == want and owner_uid(cm) == pod_uid(pod):
+            self.unchanged += 1
+            return None
+        cm["data"] = want
+        md["ownerReferences"] = owner
+        self.client.update(CONFIGMAPS, cm, ns)  # carries its resourceVersion: 409 if stale
+        self.updated += 1
+        self._wrote("update", key, want)
+        return None
+
+
+class ShardedPodConfigMaps(PodConfigMaps):
+    """`PodConfigMaps` for one shard: the same wiring, informers filtered to the shard."""
+
+    def __init__(
+        self,
+        client: Client,
+        namespace: str | None,
+        shard: Shard,
+        *,
+        workers: int = 16,
+        bookmark_interval: float = 60.0,
+        backoff: Backoff | None = None,
+        server_side: bool = False,
+        on_write: Writes | None = None,
+    ) -> None:
+        # Not super().__init__: the same attributes, built with the shard's filters.
+        from .controller import Controller
+
+        self.shard = shard
+        tag = f"shard-{shard.index}"
+        pods_lw = (
+            ShardListWatch(client, PODS, namespace, shard)
+            if server_side
+            else ListWatch(client, PODS, namespace)
+        )
+        self.pods = Informer(
+            pods_lw,
+            name=f"pods-{tag}",
+            bookmark_interval=bookmark_interval,
+            backoff=backoff,
+            filter=shard.owns,
+        )
+        self.configmaps = Informer(
+            ListWatch(
+                client,
+                CONFIGMAPS,
+                namespace,
+                label_selector=f"app.kubernetes.io/managed-by={MANAGED_BY}",
+            ),
+            name=f"configmaps-{tag}",
+            bookmark_interval=bookmark_interval,
+            filter=shard.owns_configmap,
+        )
+        self.reconciler = ShardReconciler(
+            client, self.pods.store, self.configmaps.store, on_write=on_write
+        )
+        self.controller = Controller(f"pods-{tag}", self.reconciler, workers=workers)
+        self.pods.add_event_handler(self.controller.handler(), name="enqueue")
+        self.configmaps.add_event_handler(
+            EventHandlerFuncs(
+                add=lambda cm, _initial: self._owned_changed(cm),
+                update=lambda _old, cm: self._owned_changed(cm),
+                delete=lambda cm: self.controller.queue.add(owner_key(cm)),
+            ),
+            name="enqueue-owner",
+        )
+
+    def synced(self) -> bool:
+        return self.pods.has_synced() and self.configmaps.has_synced()
+
+
+# ---- one replica: an elector per shard ------------------------------------------------------
+
+
+@dataclass
+class ShardState:
+    shard: Shard
+    elector: LeaderElector | None = None
+    controller: PodConfigMaps | None = None
+    leading: bool = False
+    acquired: int = 0
+
+
+class ShardedReplica:
+    """One replica: for each shard, stand for its Lease and run it while leading.
+
+    Without ``leader_elect`` (only meaningful with one shard, or in tests)
+    every shard runs here unconditionally. ``make_controller(shard)`` builds
+    what runs for a shard (default: `PodConfigMaps` for one shard,
+    `ShardedPodConfigMaps` otherwise); ``say`` gets one line per event.
+    `run(ctx)` returns when ``ctx`` is done, after every shard stopped.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        namespace: str | None,
+        *,
+        shards: int = 1,
+        identity: str = "replica",
+        leader_elect: bool = True,
+        lease_name: str = "k8s-watch-controller",
+        lease_namespace: str = "default",
+        lease_duration: float = LEASE_DURATION,
+        renew_deadline: float = RENEW_DEADLINE,
+        retry_period: float = RETRY_PERIOD,
+        release_on_cancel: bool = True,
+        workers: int = 16,
+        bookmark_interval: float = 60.0,
+        server_side: bool = False,
+        on_write: Writes | None = None,
+        say: Callable[[str], None] | None = None,
+        rng: random.Random | None = None,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.client = client
+        self.namespace = namespace
+        self.identity = identity
+        self.leader_elect = leader_elect
+        self.lease_name = lease_name
+        self.lease_namespace = lease_namespace
+        self.lease_duration = lease_duration
+        self.renew_deadline = renew_deadline
+        self.retry_period = retry_period
+        self.release_on_cancel = release_on_cancel
+        self.workers = workers
+        self.bookmark_interval = bookmark_interval
+        self.server_side = server_side
+        self.on_write = on_write
+        self.say = say or (lambda text: log.info("%s: %s", identity, text))
+        self.rng = rng or random.Random()
+        self.backoff = backoff
+        self.states = [ShardState(Shard(i, shards)) for i in range(shards)]
+        self.started_at = 0.0
+
+    def __repr__(self) -> str:
+        return f"<ShardedReplica {self.identity!r} leading={self.leading()}>"
+
+    def leading(self) -> list[int]:
+        return [s.shard.index for s in self.states if s.leading]
+
+    def make_controller(self, shard: Shard) -> PodConfigMaps:
+        if shard.count == 1 and self.on_write is None:
+            return PodConfigMaps(
+                self.client,
+                self.namespace,
+                workers=self.workers,
+                bookmark_interval=self.bookmark_interval,
+                backoff=self.backoff,
+            )
+        return ShardedPodConfigMaps(
+            self.client,
+            self.namespace,
+            shard,
+            workers=self.workers,
+            bookmark_interval=self.bookmark_interval,
+            backoff=self.backoff,
+            server_side=self.server_side,
+            on_write=self.on_write,
+        )
+
+    # -- running ------------------------------------------------------------------------------
+
+    def run(self, ctx: Context) -> None:
+        self.started_at = gochan.monotonic()
+        tasks = [gochan.go(self._run_shard, ctx, st) for st in self.states]
+        for t in tasks:
+            t.join()
+
+    def _label(self, st: ShardState) -> str:
+        return "" if st.shard.count == 1 else f" shard {st.shard.index}"
+
+    def _lead(self, ctx: Context, st: ShardState) -> None:
+        """Run the shard's controller until ``ctx`` ends (leadership lost or shutdown)."""
+        st.leading = True
+        st.acquired += 1
+        self.say(f"started leading{self._label(st)}")
+        c = self.make_controller(st.shard)
+        st.controller = c
+        try:
+            c.start()
+            ctx.done().recv()
+        finally:
+            c.stop()  # no drain: the queued keys are the next leader's
+            st.controller = None
+            st.leading = False
+
+    def _run_shard(self, ctx: Context, st: ShardState) -> None:
+        if not self.leader_elect:
+            self._lead(ctx, st)
+            return
+        lock = LeaseLock(
+            self.client, st.shard.lease_name(self.lease_name), self.lease_namespace, self.identity
+        )
+        label = self._label(st)
+        st.elector = LeaderElector(
+            lock,
+            on_started_leading=lambda lctx: self._lead(lctx, st),
+            on_stopped_leading=lambda: self.say(f"stopped leading{label}"),
+            on_new_leader=lambda who: self.say(f"leader{label} is {who}"),
+            lease_duration=self.lease_duration,
+            renew_deadline=self.renew_deadline,
+            retry_period=self.retry_period,
+            release_on_cancel=self.release_on_cancel,
+            acquire_delay=self._acquire_delay if st.shard.count > 1 else None,
+            rng=random.Random(self.rng.random()),
+            name=f"leader-election{label.replace(' ', '-')}",
+        )
+        if st.shard.count > 1:  # spread the first attempts over a retry period
+            timer = gochan.Timer(self.rng.random() * self.retry_period)
+            try:
+                gochan.select(timer.c.recv, ctx.done().recv)
+            finally:
+                timer.stop()
+        while ctx.err() is None:  # stand again after losing the Lease
+            st.elector.run(ctx)
+            t = st.elector.leader_task
+            if t is not None:  # the shard's controller has stopped before we stand again
+                t.join()
+
+    def _acquire_delay(self) -> float:
+        return len(self.leading()) * self.retry_period
+
+    # -- health -------------------------------------------------------------------------------
+
+    def ready(self, now: float) -> tuple[bool, str]:
+        """Readiness (see health.py): synced where leading, in touch with the API."""
+        why: list[str] = []
+        for st in self.states:
+            c = st.controller
+            if st.leading and c is not None:
+                if not (c.pods.has_synced() and c.configmaps.has_synced()):
+                    why.append(f"shard {st.shard.index}: caches not synced")
+            elif not self.leader_elect:
+                why.append(f"shard {st.shard.index}: not started")
+        if self.leader_elect:
+            limit = self.lease_duration
+            for st in self.states:
+                e = st.elector
+                seen = e.last_contact if e is not None else None
+                if seen is None:
+                    if now - self.started_at > limit:
+                        why.append(f"shard {st.shard.index}: Lease never read")
+                elif now - seen > limit:
+                    why.append(
+                        f"shard {st.shard.index}: no Lease read for {now - seen:.1f} s "
+                        f"(> lease duration {limit:g} s)"
+                    )
+        return not why, "; ".join(why) or f"ok, leading shards {self.leading()}"
+
+    def snapshot(self) -> list[tuple[int, PodConfigMaps]]:
+        return [(s.shard.index, s.controller) for s in self.states if s.controller is not None]
+
+
+def run_for(ctx: Context, replica: ShardedReplica) -> gochan.Task:
+    """Start ``replica.run(ctx)`` in its own task."""
+    t = gochan.go(replica.run, ctx)
+    t.name = f"replica/{replica.identity}"
+    return t
+
+
+__all__ = [
+    "SPACE",
+    "UID_FIELD",
+    "Shard",
+    "ShardListWatch",
+    "ShardReconciler",
+    "ShardState",
+    "ShardedPodConfigMaps",
+    "ShardedReplica",
+    "fnv1a_64",
+    "hash_field",
+    "owner_uid",
+    "pod_uid",
+    "run_for",
+    "shard_of",
+    "shard_range",
+    "shard_selector",
+]
