@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import random
 import socket
 import sys
@@ -30,8 +31,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from examples.k8s_watch.apiserver import APIServer, serve  # noqa: E402
+from examples.k8s_watch.apiserver.client import RawWatch, TornStream, request  # noqa: E402
+from examples.k8s_watch.convergence import settle  # noqa: E402
 from examples.k8s_watch.fake import FakeListerWatcher, FakeWatch, api_error, obj  # noqa: E402
 from examples.k8s_watch.informer import EventHandlerFuncs, Informer  # noqa: E402
+from examples.k8s_watch.reconcile import PodConfigMaps  # noqa: E402
 from examples.k8s_watch.reflector import (  # noqa: E402
     INITIAL_EVENTS_END,
     Backoff,
@@ -971,3 +975,177 @@ def test_a_silent_stream_hits_the_client_read_timeout() -> None:
         server.close()
     assert len(items) == 2 and isinstance(items[1], StreamEnd)
     assert isinstance(items[1].error, TransportError) and "read timeout" in str(items[1].error)
+
+
+# ---- bad input on a real stream: the apiserver's corrupt_watches --------------------------------
+
+
+def test_corrupt_watches_writes_one_bad_event_and_the_stream_goes_on(srv: APIServer) -> None:
+    rv = srv.resource_version
+    path = f"/api/v1/namespaces/default/pods?watch=1&resourceVersion={rv}"
+    with RawWatch(srv.url, path) as w:
+        srv.wait_for_watchers(1, "pods")
+        assert srv.corrupt_watches("configmaps", "json") == 0  # other resources untouched
+        assert srv.corrupt_watches("pods", "json") == 1
+        assert srv.corrupt_watches("pods", "type") == 1
+        srv.create("pods", pod("after"))
+        bad = w.next_chunk()
+        assert bad is not None and bad.endswith(b"\n")
+        with pytest.raises(ValueError):
+            json.loads(bad)
+        surprise = w.next_event()
+        assert surprise is not None and surprise["type"] == "SURPRISE"
+        assert surprise["object"]["metadata"]["resourceVersion"] == str(rv)
+        ev = w.next_event()  # the stream went on
+        assert ev is not None and ev["type"] == "ADDED"
+        assert ev["object"]["metadata"]["name"] == "after"
+        # A chunk shorter than its size line: what follows is read as the rest of it.
+        assert srv.corrupt_watches("pods", "truncated") == 1
+        srv.create("pods", pod("after-2"))
+        with pytest.raises(TornStream, match="not terminated"):
+            w.next_chunk()
+    injected = srv.faults.describe()["injected"]
+    assert [injected[f"watch_corrupt_{k}"] for k in ("json", "type", "truncated")] == [1, 1, 1]
+    with pytest.raises(ValueError, match="unknown kind"):
+        srv.corrupt_watches("pods", "zalgo")
+
+
+def test_corrupt_is_a_fault_action_over_http(srv: APIServer) -> None:
+    with RawWatch(srv.url, "/api/v1/pods?watch=1") as w:
+        srv.wait_for_watchers(1, "pods")
+        r = request(srv.url, "POST", "/debug/faults", {"action": "corrupt", "kind": "type"})
+        assert r.status == 200 and r.json() == {"action": "corrupt", "result": 1}
+        ev = w.next_event()
+        assert ev is not None and ev["type"] == "SURPRISE"
+    r = request(srv.url, "POST", "/debug/faults", {"action": "corrupt", "kind": "nope"})
+    assert r.status == 400 and "unknown kind" in r.json()["message"]
+
+
+BAD_INPUT = {
+    # kind: (the reflector's error counter, what its warning says)
+    "json": ("stream decode", "corrupt event"),
+    "type": ("bad event", "unknown event type 'SURPRISE'"),
+    "truncated": ("stream decode", "torn stream"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_INPUT))
+def test_bad_input_on_the_real_stream_is_logged_counted_and_the_watch_restarts(
+    srv: APIServer, caplog: pytest.LogCaptureFixture, kind: str
+) -> None:
+    for i in range(5):
+        srv.create("pods", pod(f"p{i}"))
+    counter, words = BAD_INPUT[kind]
+    steps: list[str] = []
+
+    def main() -> Informer:
+        client = Client(srv.url, timeout=5)
+        notes: gochan.Chan[str] = gochan.Chan(10_000)
+        inf = Informer(
+            ListWatch(client, PODS),
+            name="pods",
+            bookmark_interval=5,  # no dead-stream verdict in this test's time
+            backoff=Backoff(initial=0.01, cap=0.05, jitter=0),
+            observer=lambda k, _d: gochan.select((notes.send, k), gochan.default),
+        )
+        inf.start()
+        assert inf.wait_for_sync(10)
+
+        def until_note(*kinds: str) -> str:
+            deadline = gochan.after(15)
+            while True:
+                i, k = gochan.select(notes.recv, deadline.recv)
+                assert i == 0, f"no {kinds} within 15 s; steps {steps}"
+                steps.append(k)
+                if k in kinds:
+                    return k
+
+        until_note("watch")
+        gochan.blocking(srv.wait_for_watchers, 1, "pods")
+        assert gochan.blocking(srv.corrupt_watches, "pods", kind) == 1
+        # The next write brings the bytes that show a truncated chunk for what it is.
+        gochan.blocking(srv.create, "pods", pod("after"))
+        until_note("stream_error", "bad_event")
+        until_note("watch")  # restarted, from the last RV: no relist
+        gochan.blocking(srv.create, "pods", pod("later"))
+        _until(lambda: _cache_view(inf) == _server_view(srv), "convergence")
+        inf.stop()
+        client.close()
+        return inf
+
+    with caplog.at_level(logging.WARNING, logger="k8s_watch.reflector"):
+        inf = gochan.run(main)
+    r = inf.reflector
+    assert r.errors[counter] == 1, r.errors
+    assert r.stats.lists == 1 and r.stats.relists == 0  # never relisted, never crashed
+    assert r.stats.watches >= 2
+    assert (r.stats.bad_events == 1) == (kind == "type")
+    warnings = [rec.getMessage() for rec in caplog.records if rec.name == "k8s_watch.reflector"]
+    assert any(words in m for m in warnings), warnings
+    assert srv.faults.describe()["injected"][f"watch_corrupt_{kind}"] == 1
+
+
+def test_the_controller_lives_through_every_kind_of_bad_input(srv: APIServer) -> None:
+    for i in range(30):
+        srv.create("pods", pod(f"p{i}"))
+
+    def main() -> PodConfigMaps:
+        client = Client(srv.url, timeout=5)
+        c = PodConfigMaps(
+            client,
+            "default",
+            workers=4,
+            bookmark_interval=0.2,
+            backoff=Backoff(initial=0.01, cap=0.05, jitter=0),
+        )
+        # PodConfigMaps gives its backoff to the pods informer only: six faults in a
+        # row would put the ConfigMaps one 0.8 * 2^5 s away with client-go's.
+        c.configmaps.reflector.backoff = Backoff(initial=0.01, cap=0.05, jitter=0)
+        try:
+            assert c.start(sync_timeout=10)
+            infs = (c.pods, c.configmaps)
+            hit: set[int] = set()  # the streams already given bad input
+
+            def failures() -> list[int]:
+                return [
+                    i.reflector.stats.bad_events + i.reflector.errors["stream decode"] for i in infs
+                ]
+
+            for n, kind in enumerate(["json", "type", "truncated"] * 2):
+                # A stream the last fault broke may linger on the server for a moment
+                # (its client hung up): wait for new ones on both resources.
+                _until(
+                    lambda: all(
+                        any(
+                            w["established"] and w["resource"] == r and w["id"] not in hit
+                            for w in srv.watchers()
+                        )
+                        for r in ("pods", "configmaps")
+                    ),
+                    f"fresh streams before {kind} #{n}: {srv.watchers()}",
+                )
+                hit.update(w["id"] for w in srv.watchers() if w["established"])
+                before = failures()
+                assert gochan.blocking(srv.corrupt_watches, None, kind) >= 2
+                gochan.blocking(_writes, srv, n)
+                _until(
+                    lambda before=before: all(
+                        a > b for a, b in zip(failures(), before, strict=True)
+                    ),
+                    f"both streams to fail on {kind}",
+                )
+            v = settle(c, srv, timeout=30)
+            assert v.ok and v.idle, f"{v} {v.detail}"
+        finally:
+            c.stop()
+            client.close()
+        return c
+
+    c = gochan.run(main)
+    for inf in (c.pods, c.configmaps):
+        r = inf.reflector
+        assert r.errors["stream decode"] == 4 and r.stats.bad_events == 2, (inf.name, r.errors)
+        assert r.stats.relists == 0  # each time, a re-watch from the last RV
+    assert c.controller.stats.worker_restarts == 0 and c.controller.stats.concurrent == 0
+    injected = srv.faults.describe()["injected"]
+    assert all(injected[f"watch_corrupt_{k}"] >= 4 for k in ("json", "type", "truncated"))

@@ -48,13 +48,9 @@ if __package__ in (None, ""):  # run as a file: make "examples" importable
 import gochan
 from examples.k8s_watch.apiserver import APIError, APIServer, serve
 from examples.k8s_watch.controller import Controller
+from examples.k8s_watch.convergence import Verdict, check
 from examples.k8s_watch.informer import EventHandlerFuncs, Informer
-from examples.k8s_watch.reconcile import (
-    ConfigMapReconciler,
-    PodConfigMaps,
-    configmap_name,
-    desired_data,
-)
+from examples.k8s_watch.reconcile import ConfigMapReconciler, PodConfigMaps
 from examples.k8s_watch.reflector import Backoff
 from examples.k8s_watch.store import JSON
 from examples.k8s_watch.transport import Client
@@ -301,35 +297,6 @@ class Screen:
     def close(self) -> None:
         if self.live is not None:
             self.live.stop()
-
-
-# ---- the check --------------------------------------------------------------------------------
-
-
-@dataclass
-class Verdict:
-    pods: int
-    stale: list[str]
-    deleted: int
-    leftovers: list[str]
-
-    @property
-    def ok(self) -> bool:
-        return not self.stale and not self.leftovers
-
-
-def check(srv: APIServer, seen: set[str]) -> Verdict:
-    """Compare the apiserver's pods and ConfigMaps (its own state, not the cache)."""
-    pods = {p["metadata"]["name"]: p for p in srv.objects("pods", NAMESPACE)}
-    cms = {c["metadata"]["name"]: c for c in srv.objects("configmaps", NAMESPACE)}
-    stale = [
-        n
-        for n, p in pods.items()
-        if (cms.get(configmap_name(n)) or {}).get("data") != desired_data(p)
-    ]
-    gone = seen - set(pods)
-    leftovers = [n for n in cms if n.removesuffix("-info") not in pods]
-    return Verdict(len(pods), stale, len(gone), leftovers)
 
 
 # ---- main ---------------------------------------------------------------------------------------

@@ -26,7 +26,9 @@ callable giving extra seconds to wait before each acquisition attempt: a
 replica that already leads shards lets the others win free Leases first),
 ``last_contact`` (when a Lease read last succeeded: a follower that keeps
 reading it is healthy) and ``leader_task`` (the task running
-``on_started_leading``, to join after `run` returns).
+``on_started_leading``, to join after `run` returns). The retry jitter's
+``rng``, when not given, is seeded from the gochan scheduler's own (so a
+``gochan.run(..., seed=N)`` on the virtual clock replays the same waits).
 
 The lock is a `LeaseLock` over the `Client`, or anything with the same three
 methods (`MemoryLease` in tests).
@@ -44,6 +46,7 @@ from typing import Any, Protocol
 
 import gochan
 from gochan import context
+from gochan._runtime.scheduler import peek_scheduler  # no public accessor for the seeded rng
 from gochan.context import Context
 
 from .store import JSON
@@ -55,6 +58,16 @@ LEASE_DURATION = 15.0
 RENEW_DEADLINE = 10.0
 RETRY_PERIOD = 2.0
 JITTER_FACTOR = 1.2  # client-go's JitterFactor: waits are retry_period * [1, 1.2)
+
+
+def _default_rng() -> random.Random:
+    """The jitter's rng when none is given: under gochan, one seeded from the
+    scheduler's rng (so a run with ``seed=`` on the virtual clock replays the
+    same waits); outside any scheduler, an unseeded one."""
+    sched = peek_scheduler()  # never creates a scheduler
+    if sched is None:
+        return random.Random()
+    return random.Random(sched.rng.getrandbits(64))
 
 
 def micro_time(t: float) -> str:
@@ -199,7 +212,7 @@ class LeaderElector:
         self.retry_period = retry_period
         self.release_on_cancel = release_on_cancel
         self.wall_clock = wall_clock
-        self.rng = rng or random.Random()
+        self.rng = rng if rng is not None else _default_rng()
         self.name = name
         self.stats = ElectionStats()
         self.observed: LeaderElectionRecord | None = None

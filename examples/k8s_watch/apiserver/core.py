@@ -241,6 +241,11 @@ class ServerCore:
     # ---- connections -------------------------------------------------------------------
 
     async def _on_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._closing:
+            # Accepted before the listener closed, but its task only runs now,
+            # after _drop_connections looked: it was never tracked. Close it.
+            writer.transport.abort()
+            return
         task = asyncio.current_task()
         assert task is not None
         conn = _Conn(reader, writer)

@@ -10,8 +10,8 @@ Two kinds of fault:
   each one) and trickled events (each event cut into small chunks with a
   delay between them).
 
-The one-shot actions on live watchers (tear, end, expire, close the
-backlogged), compaction, bursts and restarts are methods of `APIServer`;
+The one-shot actions on live watchers (tear, end, expire, corrupt, close
+the backlogged), compaction, bursts and restarts are methods of `APIServer`;
 `dispatch` maps a ``POST /debug/faults`` body onto all of them.
 """
 
@@ -158,6 +158,7 @@ ACTIONS = (
     "tear",
     "end",
     "expire",
+    "corrupt",
     "compact",
     "burst",
     "restart",
@@ -221,6 +222,8 @@ async def dispatch(server: APIServer, body: Any) -> JSON:
             result = server.end_watches(resource)
         elif action == "expire":
             result = server.expire_watches(resource)
+        elif action == "corrupt":
+            result = server.corrupt_watches(resource, _opt_str(body, "kind", "json") or "json")
         elif action == "compact":
             result = server.compact(_opt_int(body, "resourceVersion", None))
         elif action == "burst":

@@ -19,6 +19,7 @@ from .faults import ArmedFault
 from .handlers import Result, handle
 from .resources import RESOURCES, Resource, by_name
 from .status import JSON
+from .watch import CORRUPTIONS
 from .wire import Request
 
 
@@ -95,6 +96,21 @@ class APIServer(ServerCore):
     def expire_watches(self, resource: str | None = None) -> int:
         """Send live streams one ERROR 410 Expired, then end them; returns how many."""
         return self._poke_watchers("expire", resource)
+
+    def corrupt_watches(self, resource: str | None = None, kind: str = "json") -> int:
+        """Write one bad event to every live stream (of ``resource``) and carry on:
+        ``kind`` is ``json`` (a line that is not JSON), ``type`` (an unknown event type)
+        or ``truncated`` (a chunk shorter than its size line); returns how many."""
+        if kind not in CORRUPTIONS:
+            raise ValueError(f"unknown kind {kind!r}; known: {list(CORRUPTIONS)}")
+
+        def run() -> int:
+            targets = [w for w in self._matching(resource) if w.action is None]
+            for w in targets:
+                w.corrupt(kind)
+            return len(targets)
+
+        return self._call(run)
 
     def close_backlogged_watchers(self, max_backlog: int = 0, resource: str | None = None) -> int:
         """Close (cleanly) the live streams more than ``max_backlog`` events behind."""

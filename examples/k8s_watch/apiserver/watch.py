@@ -14,7 +14,8 @@ Actions: ``end`` (clean end of stream), ``expire`` (one ERROR 410, then a
 clean end), ``tear`` (half an event, then the connection closes),
 ``backlog`` (clean end, as the real apiserver drops a watcher that cannot
 keep up), ``close`` (server shutdown: clean end), ``abort`` (restart: the
-connection is reset), ``gone`` (the client hung up).
+connection is reset), ``gone`` (the client hung up). `Watcher.corrupt` is not
+an action: it writes one bad event and the stream goes on.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from .core import ServerCore
 
 HIGH_WATER = 64 * 1024
+CORRUPTIONS = ("json", "type", "truncated")  # what `Watcher.corrupt` can write
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 _ids = itertools.count(1)
 
@@ -218,6 +220,23 @@ class Watcher:
             + dumps(self.resource.bookmark(rv, annotations))
             + b"}\n"
         )
+
+    def corrupt(self, kind: str) -> None:
+        """Write one bad event between two of the stream's own chunks (on the loop), and
+        carry on: ``json`` a line that is not JSON, ``type`` an event of an unknown type,
+        ``truncated`` a chunk shorter than its size line says (the client then reads the
+        next chunks as the rest of it, and the framing is off from there)."""
+        if kind == "json":
+            self._write(chunk(b'{"type":"ADDED","object":{"metadata": not json\n'))
+        elif kind == "type":
+            obj = self.resource.bookmark(self.cursor)
+            self._write(chunk(b'{"type":"SURPRISE","object":' + dumps(obj) + b"}\n"))
+        elif kind == "truncated":
+            line = self._bookmark_line(self.cursor)
+            self._write(b"%x\r\n" % len(line) + line[: len(line) // 2] + b"\r\n")
+        else:
+            raise ValueError(f"unknown corruption {kind!r}; known: {list(CORRUPTIONS)}")
+        self.server.faults.count(f"watch_corrupt_{kind}")
 
     # ---- the stream ------------------------------------------------------------------
 
