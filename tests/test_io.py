@@ -449,3 +449,53 @@ def test_bad_arguments(backend: str) -> None:
         return errors
 
     assert run(main, backend=backend) == ["TypeError"] * 8
+
+
+def test_builtin_wait_tidies_only_what_fired_or_was_withdrawn(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The builtin backend's cost per wait follows what happened, not how many
+    fds are watched: with 200 idle waiters parked, 20 ping-pong round trips
+    tidy about 40 fds (each fd that fired), never the idle ones (which would be
+    thousands of visits). Counted, not timed."""
+    from gochan._runtime.backends.builtin import BuiltinBackend
+
+    visited: list[int] = []
+    tidy = BuiltinBackend._tidy
+
+    def counting_tidy(self: BuiltinBackend, sel: Any, fd: int) -> None:
+        visited.append(fd)
+        tidy(self, sel, fd)
+
+    def main() -> int:
+        quiet = [pair() for _ in range(200)]
+        idle = [go(wait_readable, a) for a, _ in quiet]
+        gosched()
+        a, b = pair()
+        visited.clear()
+
+        def pinger() -> None:
+            for _ in range(20):
+                b.send(b"x")
+                wait_readable(b)
+                b.recv(10)
+
+        p = go(pinger)
+        for _ in range(20):
+            wait_readable(a)
+            a.recv(10)
+            a.send(b"y")
+        p.join()
+        n = len(visited)
+        for t in idle:
+            t.cancel()
+        for t in idle:
+            with contextlib.suppress(Cancelled):
+                t.join()
+        for x, y in [*quiet, (a, b)]:
+            x.close()
+            y.close()
+        return n
+
+    monkeypatch.setattr(BuiltinBackend, "_tidy", counting_tidy)
+    assert run(main, backend="builtin") <= 2 * 20 + 4

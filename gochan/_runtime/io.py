@@ -9,6 +9,7 @@ A task waiting for I/O is pending work: never a deadlock.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any, Protocol
 
 from . import waitreason as wr
@@ -23,14 +24,15 @@ class _HasFileno(Protocol):
 
 
 class _IOWait:
-    """The wait record of a task waiting for an fd."""
+    """The wait record of a task waiting for an fd (builtin backend)."""
 
-    __slots__ = ("fd", "fired", "task")
+    __slots__ = ("fd", "fired", "stale", "task")
 
-    def __init__(self, task: Task, fd: int) -> None:
+    def __init__(self, task: Task, fd: int, stale: deque[int]) -> None:
         self.task = task
         self.fd = fd
         self.fired = False
+        self.stale = stale  # the backend's queue of fds to tidy
 
     def __repr__(self) -> str:
         return f"<fd {self.fd}>"
@@ -43,10 +45,11 @@ class _IOWait:
             self.fired = True
         ready(self.task)
 
-    def withdraw(self) -> bool:  # LOCK held; the backend drops it lazily
+    def withdraw(self) -> bool:  # LOCK held; any thread
         if self.fired:
             return False
         self.fired = True
+        self.stale.append(self.fd)  # the backend drops it before it next selects
         return True
 
 
@@ -71,7 +74,7 @@ def _wait(f: int | _HasFileno, write: bool) -> None:
     s = cur.sched
     b = s.backend
     if isinstance(b, BuiltinBackend):
-        rec = _IOWait(cur, fd)
+        rec = _IOWait(cur, fd, b.stale)
         b.watch(fd, write, rec)
         s.pending += 1
         try:

@@ -15,7 +15,9 @@ each watched fd carries the wait records of the tasks waiting on it, and
 watched, ``poll`` is True so that the hub also checks readiness between
 rounds of runnable tasks (no starvation of I/O by busy tasks). Only the
 owning thread touches the selector: a record withdrawn from elsewhere (a
-cancel) is just marked, and ``wait`` drops it before it next selects.
+cancel) is just marked and its fd queued in ``stale``; ``wait`` tidies
+exactly those fds and the ones that fired, so its cost follows what
+happened, not how many fds are watched.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ _Watch = tuple[list[Any], list[Any], list[int]]
 
 
 class BuiltinBackend:
-    __slots__ = ("_io", "_r", "_sel", "_w", "dirty", "poll", "sleeping")
+    __slots__ = ("_io", "_r", "_sel", "_w", "dirty", "poll", "sleeping", "stale")
 
     inflight = 0  # no await_ here
     virtual = True  # no loop timers of its own
@@ -43,6 +45,8 @@ class BuiltinBackend:
         # fd -> (read waiters, write waiters, [registered event mask]); the
         # waiters are wait records with .fire() and .fired (see io.py).
         self._io: dict[int, _Watch] = {}
+        # fds whose records were withdrawn (any thread appends; wait tidies)
+        self.stale: deque[int] = deque()
         self.poll = False  # True while fds are watched (see the module docstring)
         self.dirty = False
 
@@ -83,19 +87,18 @@ class BuiltinBackend:
             entry[2][0] = want
         return bool(want)
 
-    def _prune(self) -> None:
-        """Drop fired or withdrawn records; stop watching fds nobody waits on."""
-        sel = self._sel
-        assert sel is not None
-        for fd, entry in list(self._io.items()):
-            for lst in entry[0], entry[1]:
-                if lst:
-                    lst[:] = [r for r in lst if not r.fired]
-            if not self._sync(sel, fd, entry):
-                del self._io[fd]
-        self.poll = bool(self._io)
+    def _tidy(self, sel: selectors.BaseSelector, fd: int) -> None:
+        """Drop fd's fired or withdrawn records; stop watching it if none is left."""
+        entry = self._io.get(fd)
+        if entry is None:
+            return
+        for lst in entry[0], entry[1]:
+            if lst:
+                lst[:] = [r for r in lst if not r.fired]
+        if not self._sync(sel, fd, entry):
+            del self._io[fd]
 
-    def _fire(self, fd: int, events: int) -> None:
+    def _fire(self, sel: selectors.BaseSelector, fd: int, events: int) -> None:
         entry = self._io.get(fd)
         if entry is None:
             return
@@ -105,6 +108,7 @@ class BuiltinBackend:
         if events & selectors.EVENT_WRITE:
             for r in entry[1]:
                 r.fire()
+        self._tidy(sel, fd)
 
     def _open(self) -> selectors.BaseSelector:
         r, w = socket.socketpair()
@@ -125,8 +129,9 @@ class BuiltinBackend:
                 timeout = 0  # still look at the watched fds
             if timeout is not None and timeout < 0:
                 timeout = 0
-            if self._io:
-                self._prune()
+            stale = self.stale
+            while stale:
+                self._tidy(sel, stale.popleft())
             for key, events in sel.select(timeout):
                 if key.fileobj is self._r:
                     try:
@@ -135,9 +140,8 @@ class BuiltinBackend:
                     except BlockingIOError:
                         pass
                 else:
-                    self._fire(key.fd, events)
-            if self._io:
-                self._prune()
+                    self._fire(sel, key.fd, events)
+            self.poll = bool(self._io)
         finally:
             self.sleeping = False
 
