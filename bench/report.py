@@ -26,6 +26,7 @@ class Cell:
     values_ns: list[float] = field(default_factory=list)
     note: str = ""  # why there are no values (n/a reason or error)
     error: bool = False
+    extra: dict[str, float] = field(default_factory=dict)  # W9: workers, RSS growth, CPU
 
     @property
     def ok(self) -> bool:
@@ -52,6 +53,12 @@ def _ratio(a: float, b: float) -> str:
 
 
 def summary_line(w: Workload, cells: list[Cell]) -> str:
+    if w.key == "W9":
+        return w9_summary(cells)
+    return _summary_line(w, cells)
+
+
+def _summary_line(w: Workload, cells: list[Cell]) -> str:
     """'gochan W1 = 0.55x best peer (gevent), 1.9x floor, 12x Go' (printed
     with a multiplication sign; below 1 means gochan takes less time per op,
     or less memory per task for W6)."""
@@ -83,6 +90,8 @@ def summary_line(w: Workload, cells: list[Cell]) -> str:
 
 
 def workload_table(w: Workload, cells: list[Cell]) -> str:
+    if w.key == "W9":
+        return w9_table(w, cells)
     u, k = w.shown, w.scale
     lines = [
         f"### {w.title}: {u} per {w.unit} (lower is better)",
@@ -108,6 +117,125 @@ def workload_table(w: Workload, cells: list[Cell]) -> str:
             what = "error" if c.error else "n/a"
             lines.append(f"| {name} | {what}: {c.note} | {what} | | |")
     lines += ["", f"**{summary_line(w, cells)}**", ""]
+    return "\n".join(lines)
+
+
+# -- W9: the K8s controller, green workers vs a thread pool ------------------------------
+
+
+def _w9_rows(cells: list[Cell]) -> dict[int, dict[str, Cell]]:
+    rows: dict[int, dict[str, Cell]] = {}
+    for c in cells:
+        if c.system.startswith(("green", "threads")):
+            setup = c.system.split()[0]
+            rows.setdefault(int(c.extra.get("workers", 0)), {})[setup] = c
+    return dict(sorted(rows.items()))
+
+
+def _rate(c: Cell | None) -> float | None:
+    return 1e9 / c.median if c is not None and c.ok else None
+
+
+# The green setups, each against the threads row: (setup, how the table names it).
+W9_GREEN = (("green", "green (httpx)"), ("green-sock", "green (green transport)"))
+
+
+def w9_summary(cells: list[Cell]) -> str:
+    """'gochan W9 = green/threads events/s 0.4x at 128 workers, ...; memory ...'.
+
+    ``green`` is the httpx setup; ``green-sock`` (the green transport) gets
+    its own clause when it has results.
+    """
+    clauses, any_result = [], False
+    for setup, _ in W9_GREEN:
+        parts, mem = [], []
+        for n, row in _w9_rows(cells).items():
+            g, t = _rate(row.get(setup)), _rate(row.get("threads"))
+            if g and t:
+                parts.append(f"{_ratio(g, t)} at {n}")
+            gm = row[setup].extra.get("rss") if setup in row else None
+            tm = row["threads"].extra.get("rss") if "threads" in row else None
+            if gm is not None and tm:
+                mem.append(f"{_ratio(gm, tm)} at {n}")
+        if not parts:
+            continue
+        any_result = True
+        text = f"{setup}/threads events/s " + ", ".join(parts) + " workers"
+        if mem:
+            text += f"; {setup}/threads memory " + ", ".join(mem)
+        clauses.append(text)
+    if not any_result:
+        return "gochan W9: no result"
+    return (
+        "gochan W9 = "
+        + "; ".join(clauses)
+        + f" (target: {2:.0f}{TIMES} events/s at 128+ with a fraction of the memory)"
+    )
+
+
+def w9_table(w: Workload, cells: list[Cell]) -> str:
+    head = ["workers"]
+    head += [f"{name} events/s" for _, name in W9_GREEN]
+    head += ["threads events/s"]
+    head += [f"{setup}/threads" for setup, _ in W9_GREEN]
+    head += [f"{name} RSS growth" for _, name in W9_GREEN]
+    head += ["threads RSS growth"]
+    head += [f"{setup}/threads memory" for setup, _ in W9_GREEN]
+    lines = [
+        f"### {w.title}: events/s (higher is better) and memory",
+        "",
+        f"{w.description}.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + " ---: |" * len(head),
+    ]
+
+    def show(c: Cell | None, r: float | None) -> str:
+        if r is not None:
+            return f"{r:,.0f}"
+        return f"error: {c.note}" if c is not None and c.note else "n/a"
+
+    def mb(c: Cell | None) -> str:
+        if c is None or "rss" not in c.extra:
+            return ""
+        return f"{c.extra['rss'] / 2**20:,.1f} MiB"
+
+    for n, row in _w9_rows(cells).items():
+        t = row.get("threads")
+        tr = _rate(t)
+        tm = t.extra.get("rss") if t is not None else None
+        greens = [row.get(setup) for setup, _ in W9_GREEN]
+        rates = [_rate(g) for g in greens]
+        ratios = [_ratio(gr, tr) if gr and tr else "" for gr in rates]
+        mems = []
+        for g in greens:
+            gm = g.extra.get("rss") if g is not None else None
+            mems.append(_ratio(gm, tm) if gm is not None and tm else "")
+        cols = [f"{n:,}"]
+        cols += [show(g, r) for g, r in zip(greens, rates, strict=True)]
+        cols += [show(t, tr), *ratios, *(mb(g) for g in greens), mb(t), *mems]
+        lines.append("| " + " | ".join(cols) + " |")
+    decode = [c for c in cells if c.system.startswith("decode")]
+    if decode:
+        lines += [
+            "",
+            "Watch decode rate: one watch replays a burst of writes made before it opened "
+            "(straight from the apiserver, no proxy), through each transport.",
+            "",
+            "| transport | events/s | client CPU µs per event |",
+            "| --- | ---: | ---: |",
+        ]
+        for c in decode:
+            name = c.system.removeprefix("decode ")
+            if c.ok:
+                cpu = c.extra.get("cpu_us")
+                lines.append(
+                    f"| {name} ({c.label}) | {1e9 / c.median:,.0f} | "
+                    f"{'' if cpu is None else f'{cpu:,.0f}'} |"
+                )
+            else:
+                lines.append(f"| {name} | error: {c.note} | |")
+    lines += ["", f"**{w9_summary(cells)}**", ""]
     return "\n".join(lines)
 
 

@@ -75,7 +75,7 @@ SMOKE_LOOPS = {
     "W8b": 20_000,
 }
 SMOKE_REPEAT = 3
-ALL_WORKLOADS = "W1,W2,W3,W4,W5,W6,W7,W8a,W8b"
+ALL_WORKLOADS = "W1,W2,W3,W4,W5,W6,W7,W8a,W8b,W9"
 
 
 def load_workloads() -> list[Workload]:
@@ -87,6 +87,7 @@ def load_workloads() -> list[Workload]:
     import w6_memory
     import w7_timers
     import w8_sync
+    import w9_k8s
 
     return [
         w1_pingpong.WORKLOAD,
@@ -97,6 +98,7 @@ def load_workloads() -> list[Workload]:
         w6_memory.WORKLOAD,
         w7_timers.WORKLOAD,
         *w8_sync.WORKLOADS,
+        w9_k8s.WORKLOAD,
     ]
 
 
@@ -286,6 +288,43 @@ def go_cell(w: Workload, go: dict[str, Any]) -> Cell:
     return Cell(GO, impl.label, values_ns=go[w.key])
 
 
+# -- W9: the K8s controller, run by the manager in its own processes -------------
+
+
+def run_w9(mode: str) -> list[Cell]:
+    """W9's rows: one Cell per (setup, workers) in ns per event, then the decode rates."""
+    import w9_k8s
+
+    try:
+        out = w9_k8s.measure(mode, progress=lambda t: print(t, flush=True))
+    except Exception as e:  # the server process failed: shown in the table
+        return [Cell("green", "W9", note=f"W9 failed: {e}", error=True)]
+    cells = []
+    for n in out["workers"]:
+        for setup in w9_k8s.SETUPS:
+            key = f"{setup}-{n}"
+            runs = out["runs"].get(key) or []
+            label = w9_k8s.SETUP_LABELS[setup]
+            cell = Cell(f"{setup} {n}", label, extra={"workers": n})
+            if runs:
+                cell.values_ns = [r["seconds"] / r["events"] * 1e9 for r in runs]
+                cell.extra["rss"] = w9_k8s.growth(runs)
+            else:
+                cell.note, cell.error = out["errors"].get(key, "no result"), True
+            cells.append(cell)
+    for t in w9_k8s.DECODE_TRANSPORTS:
+        runs = out["decode"].get(t) or []
+        backend = runs[0]["backend"] if runs else ""
+        cell = Cell(f"decode {t}", f"{backend} backend")
+        if runs:
+            cell.values_ns = [r["seconds"] / r["events"] * 1e9 for r in runs]
+            cell.extra["cpu_us"] = sorted(r["cpu_us_per_event"] for r in runs)[len(runs) // 2]
+        else:
+            cell.note, cell.error = out["errors"].get(f"decode-{t}", "no result"), True
+        cells.append(cell)
+    return cells
+
+
 # -- smoke mode: stdlib only ------------------------------------------------
 
 
@@ -293,6 +332,9 @@ def run_smoke(opts: argparse.Namespace) -> int:
     workloads, systems = choose(opts, smoke=True)
     results: dict[str, list[Cell]] = {}
     for w in workloads:
+        if w.key == "W9":
+            results[w.key] = run_w9("smoke")
+            continue
         cells = []
         n = size_of(w, opts, "smoke") if w.sized else 0
         for s in systems:
@@ -388,6 +430,9 @@ def run_pyperf(quick: bool) -> int:
     for w in workloads:
         cells = []
         n = sizes.get(w.key, 0)
+        if w.key == "W9":  # the manager runs it below, in its own processes
+            results[w.key] = cells
+            continue
         for s in systems:
             impl = impl_of(w, s)
             why = available(s)
@@ -434,6 +479,18 @@ def run_pyperf(quick: bool) -> int:
         print("Go reference ...", flush=True)
         go = run_go([w.key for w in workloads], mode, sizes)
     for w in workloads:
+        if w.key == "W9":
+            results[w.key] = run_w9(mode)
+            for c in results[w.key]:
+                if c.ok:
+                    meta = {"unit": "second", "gochan_workload": "W9", "gochan_system": c.system}
+                    vals = [v * 1e-9 for v in c.values_ns]
+                    benches.append(_external_bench(pyperf, f"W9-k8s/{c.system}", vals, meta))
+                    if "rss" in c.extra:
+                        meta = {**meta, "unit": "byte"}
+                        name = f"W9-k8s/{c.system} rss"
+                        benches.append(_external_bench(pyperf, name, [c.extra["rss"]], meta))
+            continue
         for i, c in enumerate(results[w.key]):
             if c.ok or c.note:
                 continue

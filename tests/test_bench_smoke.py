@@ -68,3 +68,18 @@ def test_smoke_mode_honours_each_size_option() -> None:
     )
     assert p.returncode == 0, p.stderr
     assert "sizes W2 300, W3 200, W4 400;" in p.stdout
+
+
+def test_smoke_mode_runs_w9_the_k8s_controller_green_vs_threads() -> None:
+    # W9 runs its own processes (apiserver + latency proxy, one client per
+    # setup); in smoke mode 1 and 16 workers with a few dozen events each.
+    p = _run("--smoke", "--workloads", "W9")
+    assert p.returncode == 0, p.stderr
+    out = p.stdout
+    assert "### W9 k8s controller: events/s" in out
+    for workers in ("| 1 |", "| 16 |"):
+        assert workers in out, out
+    for transport in ("| stdlib (builtin", "| httpx (", "| official (builtin"):
+        assert transport in out, out
+    assert "gochan W9 = green/threads events/s" in out
+    assert "error:" not in out, out

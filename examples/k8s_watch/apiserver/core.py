@@ -23,6 +23,7 @@ import contextlib
 import ipaddress
 import socket
 import threading
+import weakref
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -106,6 +107,10 @@ class ServerCore:
         self._watchers: set[Watcher] = set()
         self._watch_cond = threading.Condition()
         self._conns: dict[asyncio.Task[Any], _Conn] = {}
+        # Every connection's transport, ended or not: one closed with unsent
+        # data still buffered (a watch whose client stopped reading) stays
+        # open until the data drains, so shutdown aborts them all.
+        self._transports: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
         self._bg: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -234,6 +239,15 @@ class ServerCore:
         if self._listener is not None:
             self._listener.close()
         await self._drop_connections("close", wait=2.0)
+        # A connection accepted just before the listener closed reaches
+        # _on_conn a few loop rounds later (accept, transport, protocol,
+        # task): let those rounds pass, so that it is closed (above) and its
+        # socket released before the loop ends.
+        for _ in range(10):
+            await asyncio.sleep(0)
+        for transport in list(self._transports):
+            transport.abort()
+        await asyncio.sleep(0)  # their sockets close in the next round
         for t in list(self._bg):
             t.cancel()
         await asyncio.gather(*self._bg, return_exceptions=True)
@@ -242,12 +256,13 @@ class ServerCore:
 
     async def _on_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self._closing:
-            # Accepted before the listener closed, but its task only runs now,
-            # after _drop_connections looked: it was never tracked. Close it.
+            # Accepted just before the listener closed, but only now running,
+            # after _drop_connections looked: never tracked. Close it.
             writer.transport.abort()
             return
         task = asyncio.current_task()
         assert task is not None
+        self._transports.add(writer.transport)
         conn = _Conn(reader, writer)
         self._conns[task] = conn
         sock = writer.get_extra_info("socket")

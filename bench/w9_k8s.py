@@ -1,0 +1,690 @@
+"""W9 k8s: the K8s-watch controller's events/s with an I/O-bound reconcile, green vs threads.
+
+Issue 6's speed target: green workers at 128 and more reach at least 2x the
+events/s of a ``ThreadPoolExecutor`` running the same controller logic
+with the same number of workers, in a fraction of its memory.
+
+What runs, each piece in a process of its own:
+
+* **the apiserver** (``examples.k8s_watch.apiserver``) and, in front of it,
+  a small **latency proxy** that holds every client-to-server read for
+  ``LATENCY`` seconds before forwarding it (answers go back at once). A
+  reconcile's round trip then costs what it costs against a real cluster's
+  apiserver (a few ms), not the loopback's 0.1 ms: the reconcile is
+  I/O-bound, which is the case concurrency is for. Both run in one server
+  process (``python bench/w9_k8s.py serve``), away from the clients' GIL.
+* **one client process per (setup, workers)** (``python bench/w9_k8s.py run``):
+  it starts its controller on a fresh namespace, waits for the cache to
+  sync, records its RSS, then has the apiserver make a burst of pod writes
+  (``POST /debug/faults {"action": "burst"}``) and times from that request
+  until every resulting watch event is handled and the queue is idle. A
+  sampler keeps the peak RSS.
+
+  - ``green``: the example's own controller on the uvloop backend: an
+    `Informer` (reflector, store, handlers) on the httpx transport, the
+    `Controller` (``gochan.workqueue``, N supervised green workers); each
+    reconcile is one ``GET`` of the pod through ``await_``.
+  - ``green-sock``: the same controller on the builtin backend with the
+    green transport (``transport_green``: HTTP/1.1 on non-blocking sockets,
+    each worker parks in ``gochan.wait_readable``; no thread, no loop).
+  - ``threads``: the same logic on threads: a watch thread feeds a store
+    and a fair, stingy queue of keys (client-go's rules: a queued key is
+    not queued twice, a key in flight is not handed to a second worker),
+    and N ``ThreadPoolExecutor`` workers each take a key, ``GET`` the pod
+    with the stdlib client (``http.client``, a keep-alive pool as large as
+    the worker count) and mark the key done.
+
+* **the watch decode rate**: 10,000 writes over 1,000 keys made *before* the
+  watch opens, then one watch from the RV before them, read straight from
+  the apiserver (no proxy) through each transport (``stdlib``, ``green``,
+  ``httpx``, ``official``) until all 10,000 events are out of the stream's channel.
+
+Reported: events/s per setup and worker count and green/threads ratios; the
+RSS growth from the synced controller to the peak (green as a fraction of
+threads); the decode rate in events/s and client CPU µs per event.
+
+    python bench/w9_k8s.py measure --mode quick      # all of it, prints JSON
+    python bench/w9_k8s.py serve --latency 0.005    # the server process
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from common import Impl, Workload  # noqa: E402
+
+WORKERS = {"full": (1, 16, 128, 1024), "quick": (1, 16, 128, 1024), "smoke": (1, 16)}
+SETUPS = ("green", "green-sock", "threads")
+# What each setup runs (the report's labels).
+SETUP_LABELS = {
+    "green": "Informer + Controller, httpx on uvloop",
+    "green-sock": "Informer + Controller, green transport (wait_readable) on builtin",
+    "threads": "watch thread + ThreadPoolExecutor, http.client",
+}
+LATENCY = 0.005  # seconds added to every request: a round trip to a real apiserver
+# Events per client run: per-worker count, clamped (so one worker is not slow for minutes).
+EVENTS = {"full": (1000, 100, 20_000), "quick": (200, 25, 4000), "smoke": (40, 5, 100)}
+DECODE_EVENTS = {"full": 10_000, "quick": 10_000, "smoke": 1000}
+DECODE_TRANSPORTS = ("stdlib", "green", "httpx", "official")
+REPEAT = {"full": 3, "quick": 1, "smoke": 1}
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def events_for(workers: int, mode: str) -> int:
+    lo, per, hi = EVENTS[mode]
+    return max(lo, min(hi, per * workers))
+
+
+def rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * _PAGE
+
+
+def _raise_fd_limit() -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def burst(api: str, namespace: str, writes: int, keys: int) -> int:
+    """Have the apiserver write ``writes`` pods in ``namespace``; the writes it applied."""
+    body = json.dumps(
+        {"action": "burst", "writes": writes, "keys": keys, "namespace": namespace, "seed": 1}
+    ).encode()
+    req = urllib.request.Request(
+        f"{api}/debug/faults",
+        data=body,
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(req, timeout=120) as resp:
+        return int(json.loads(resp.read())["result"])
+
+
+# ---- the server process: apiserver + latency proxy ---------------------------------------
+
+
+def serve_main(latency: float) -> None:
+    """Run the apiserver and the latency proxy until stdin closes."""
+    sys.path.insert(0, str(ROOT))
+    _raise_fd_limit()
+    from examples.k8s_watch.apiserver import serve
+
+    # The apiserver's thread and the proxy's loop share this process's GIL: a
+    # short switch interval keeps one from holding the other up for 5 ms.
+    sys.setswitchinterval(0.0005)
+    srv = serve(bookmark_interval=60.0, max_events=2_000_000)
+    try:
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    except ImportError:  # pragma: no cover
+        loop = asyncio.new_event_loop()
+
+    async def pipe(r: asyncio.StreamReader, w: asyncio.StreamWriter, delay: float) -> None:
+        try:
+            while data := await r.read(65536):
+                if delay:
+                    await asyncio.sleep(delay)
+                w.write(data)
+                await w.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            w.close()
+
+    async def on_conn(cr: asyncio.StreamReader, cw: asyncio.StreamWriter) -> None:
+        try:
+            sr, sw = await asyncio.open_connection(srv.host, srv.port)
+        except OSError:
+            cw.close()
+            return
+        await asyncio.gather(pipe(cr, sw, latency), pipe(sr, cw, 0.0))
+
+    proxy = loop.run_until_complete(asyncio.start_server(on_conn, "127.0.0.1", 0, backlog=4096))
+    port = proxy.sockets[0].getsockname()[1]
+    print(json.dumps({"api": srv.url, "proxy": f"http://127.0.0.1:{port}"}), flush=True)
+    threading.Thread(
+        target=lambda: (sys.stdin.read(), loop.call_soon_threadsafe(loop.stop)), daemon=True
+    ).start()
+    try:
+        loop.run_forever()
+    finally:
+        proxy.close()
+        srv.close()
+
+
+# ---- green: the example's controller, on httpx/uvloop or the green transport ------------------
+
+
+def run_green(
+    url: str, api: str, workers: int, events: int, namespace: str, transport: str = "httpx"
+) -> dict[str, Any]:
+    """The example's controller; ``transport`` is ``httpx`` (uvloop) or ``green`` (builtin)."""
+    sys.path.insert(0, str(ROOT))
+    import gochan
+    from examples.k8s_watch.controller import Controller
+    from examples.k8s_watch.informer import Informer
+    from examples.k8s_watch.reflector import ListWatch
+    from examples.k8s_watch.transport import PODS, APIStatusError, is_not_found
+
+    if transport == "green":
+        backend = "builtin"
+    else:
+        try:
+            import uvloop  # noqa: F401
+
+            backend = "uvloop"
+        except ImportError:  # pragma: no cover
+            backend = "asyncio"
+
+    def make_client() -> Any:
+        if transport == "green":
+            from examples.k8s_watch.transport_green import GreenClient
+
+            return GreenClient(url, timeout=120, max_connections=workers + 4)
+        from examples.k8s_watch.transport_httpx import HttpxClient
+
+        return HttpxClient(url, timeout=120, max_connections=workers + 4)
+
+    def main() -> dict[str, Any]:
+        client = make_client()
+        inf = Informer(ListWatch(client, PODS, namespace), name="pods", bookmark_interval=60.0)
+        reconciled = 0
+        last = 0.0
+
+        def reconcile(key: str) -> None:
+            nonlocal reconciled, last
+            ns, name = key.split("/", 1)
+            try:
+                client.get(PODS, name, ns)
+            except APIStatusError as e:
+                if not is_not_found(e):
+                    raise
+            reconciled += 1
+            last = time.perf_counter()
+
+        ctl = Controller("pods", reconcile, workers=workers)
+        inf.add_event_handler(ctl.handler(), name="enqueue")
+        inf.start()
+        assert inf.wait_for_sync(60)
+        ctl.start()
+        gochan.sleep(0.05)  # let every worker park on the queue
+        base = rss()
+        peak = base
+        stop_sampler = gochan.Chan[None]()
+
+        def sampler() -> None:
+            nonlocal peak
+            while True:
+                i, _ = gochan.select(stop_sampler.recv, gochan.after(0.01).recv)
+                peak = max(peak, rss())
+                if i == 0:
+                    return
+
+        s = gochan.go(sampler)
+        t0 = time.perf_counter()
+        n = gochan.blocking(burst, api, namespace, events, events * 100)
+        burst_seconds = time.perf_counter() - t0  # the apiserver's writes alone
+        ref = inf.reflector
+        while True:
+            snap = ctl.snapshot()
+            if (
+                ref.stats.events >= n
+                and inf.pending() == 0
+                and snap["depth"] == 0
+                and snap["in_flight"] == 0
+            ):
+                break
+            gochan.sleep(0.001)
+        seconds = last - t0
+        stop_sampler.close()
+        s.join()
+        ctl.stop(drain=False)
+        inf.stop()
+        ref.join_streams()
+        client.close()
+        return {
+            "events": n,
+            "reconciled": reconciled,
+            "seconds": seconds,
+            "burst_seconds": burst_seconds,
+            "rss_base": base,
+            "rss_peak": peak,
+            "backend": backend,
+            "transport": transport,
+        }
+
+    result: dict[str, Any] = gochan.run(main, backend=backend)
+    return result
+
+
+# ---- threads: the same logic on a ThreadPoolExecutor ---------------------------------------
+
+
+class KeyQueue:
+    """client-go's workqueue rules for threads: fair (FIFO), a queued key is not
+    queued again (dirty set), a key in flight goes back in only after done()."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.queue: deque[str] = deque()
+        self.dirty: set[str] = set()
+        self.processing: set[str] = set()
+        self.shutting_down = False
+
+    def add(self, key: str) -> None:
+        with self.cond:
+            if self.shutting_down or key in self.dirty:
+                return
+            self.dirty.add(key)
+            if key in self.processing:
+                return
+            self.queue.append(key)
+            self.cond.notify()
+
+    def get(self) -> str | None:
+        with self.cond:
+            while not self.queue and not self.shutting_down:
+                self.cond.wait()
+            if not self.queue:
+                return None
+            key = self.queue.popleft()
+            self.processing.add(key)
+            self.dirty.discard(key)
+            return key
+
+    def done(self, key: str) -> None:
+        with self.cond:
+            self.processing.discard(key)
+            if key in self.dirty:
+                self.queue.append(key)
+                self.cond.notify()
+
+    def idle(self) -> bool:
+        with self.cond:
+            return not self.queue and not self.processing
+
+    def shut_down(self) -> None:
+        with self.cond:
+            self.shutting_down = True
+            self.cond.notify_all()
+
+
+def run_threads(url: str, api: str, workers: int, events: int, namespace: str) -> dict[str, Any]:
+    sys.path.insert(0, str(ROOT))
+    import http.client
+    from urllib.parse import urlsplit
+
+    from examples.k8s_watch.transport import PODS, APIStatusError, Client, is_not_found
+
+    client = Client(url, timeout=120, max_idle=workers + 4)
+    store: dict[str, Any] = {}
+    q = KeyQueue()
+    seen = 0
+    reconciled = 0
+    last = 0.0
+    lock = threading.Lock()
+
+    listed = client.request_sync("GET", PODS.path(namespace))
+    for o in listed.get("items") or []:
+        store[f"{namespace}/{o['metadata']['name']}"] = o
+    rv = listed["metadata"]["resourceVersion"]
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=120)
+    conn.request(
+        "GET",
+        f"{PODS.path(namespace)}?watch=true&resourceVersion={rv}"
+        "&allowWatchBookmarks=true&timeoutSeconds=600",
+    )
+    resp = conn.getresponse()
+    assert resp.status == 200, resp.status
+
+    def watcher() -> None:
+        nonlocal seen
+        with contextlib.suppress(OSError, ValueError, AttributeError, http.client.HTTPException):
+            for line in resp:
+                ev = json.loads(line)
+                obj = ev["object"]
+                if ev["type"] == "BOOKMARK":
+                    continue
+                key = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
+                if ev["type"] == "DELETED":
+                    store.pop(key, None)
+                else:
+                    store[key] = obj
+                q.add(key)
+                seen += 1
+
+    def reconcile(key: str) -> None:
+        nonlocal reconciled, last
+        ns, name = key.split("/", 1)
+        try:
+            client.request_sync("GET", PODS.path(ns, name))
+        except APIStatusError as e:
+            if not is_not_found(e):
+                raise
+        with lock:
+            reconciled += 1
+            last = time.perf_counter()
+
+    def worker() -> None:
+        while (key := q.get()) is not None:
+            try:
+                reconcile(key)
+            finally:
+                q.done(key)
+
+    w = threading.Thread(target=watcher, name="watch", daemon=True)
+    w.start()
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="worker")
+    futures = [pool.submit(worker) for _ in range(workers)]
+    time.sleep(0.05)  # every worker thread started and parked on the queue
+    base = rss()
+    peak = base
+    stop = threading.Event()
+
+    def sampler() -> None:
+        nonlocal peak
+        while not stop.wait(0.01):
+            peak = max(peak, rss())
+        peak = max(peak, rss())
+
+    st = threading.Thread(target=sampler, daemon=True)
+    st.start()
+    t0 = time.perf_counter()
+    n = burst(api, namespace, events, events * 100)
+    burst_seconds = time.perf_counter() - t0
+    while not (seen >= n and q.idle()):
+        time.sleep(0.001)
+    seconds = last - t0
+    stop.set()
+    st.join()
+    q.shut_down()
+    for f in futures:
+        f.result()
+    pool.shutdown()
+    with contextlib.suppress(OSError):
+        conn.sock.shutdown(2)  # type: ignore[union-attr]
+    conn.close()
+    w.join(5)
+    client.close()
+    return {
+        "events": n,
+        "reconciled": reconciled,
+        "seconds": seconds,
+        "burst_seconds": burst_seconds,
+        "rss_base": base,
+        "rss_peak": peak,
+    }
+
+
+# ---- the watch decode rate ----------------------------------------------------------------
+
+
+def run_decode(transport: str, api: str, events: int, namespace: str) -> dict[str, Any]:
+    sys.path.insert(0, str(ROOT))
+    import gochan
+    from examples.k8s_watch.transport import PODS, StreamEnd
+    from examples.k8s_watch.transports import default_backend, make_transport
+
+    backend = default_backend(transport)
+
+    def main() -> dict[str, Any]:
+        client = make_transport(transport, api, timeout=120)
+        rv = client.list(PODS, namespace)["metadata"]["resourceVersion"]
+        n = gochan.blocking(burst, api, namespace, events, max(1, events // 10))
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        stream = client.watch(
+            PODS, namespace, read_timeout=120, resourceVersion=rv, timeoutSeconds=600
+        )
+        for got, item in enumerate(stream.events, 1):
+            if isinstance(item, StreamEnd):
+                raise RuntimeError(f"the stream ended after {got - 1} events: {item}")
+            if got == n:
+                break
+        t1, cpu1 = time.perf_counter(), time.process_time()
+        stream.close()
+        stream.join(10)
+        client.close()
+        return {
+            "events": n,
+            "seconds": t1 - t0,
+            "cpu_us_per_event": (cpu1 - cpu0) / n * 1e6,
+            "backend": backend,
+        }
+
+    result: dict[str, Any] = gochan.run(main, backend=backend)
+    return result
+
+
+# ---- the manager: everything, in subprocesses -----------------------------------------------
+
+
+class Server:
+    """The server process (apiserver + latency proxy)."""
+
+    def __init__(self, latency: float) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "serve", "--latency", str(latency)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=str(ROOT),
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the W9 server process did not start")
+        urls = json.loads(line)
+        self.api, self.proxy = urls["api"], urls["proxy"]
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:  # pragma: no cover
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _child(args: list[str], timeout: float = 900) -> dict[str, Any]:
+    p = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=str(ROOT),
+        check=False,
+    )
+    if p.returncode != 0:
+        tail = "\n".join(p.stderr.strip().splitlines()[-5:])
+        raise RuntimeError(f"w9 {' '.join(args[:1])} failed ({p.returncode}): {tail}")
+    result: dict[str, Any] = json.loads(p.stdout.strip().splitlines()[-1])
+    return result
+
+
+def measure(
+    mode: str = "quick",
+    latency: float = LATENCY,
+    workers: tuple[int, ...] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run every setup and the decode rates; a JSON-able summary with raw values."""
+    counts = workers or WORKERS[mode]
+    repeat = REPEAT[mode]
+    out: dict[str, Any] = {
+        "mode": mode,
+        "latency": latency,
+        "workers": list(counts),
+        "runs": {},
+        "decode": {},
+        "errors": {},
+    }
+    server = Server(latency)
+    try:
+        seq = 0
+        for n in counts:
+            for setup in SETUPS:
+                key = f"{setup}-{n}"
+                runs = []
+                for _ in range(repeat):
+                    seq += 1
+                    if progress:
+                        progress(f"W9 {setup}, {n} workers ({events_for(n, mode)} events)")
+                    try:
+                        runs.append(
+                            _child(
+                                [
+                                    "run",
+                                    "--setup",
+                                    setup,
+                                    "--url",
+                                    server.proxy,
+                                    "--api",
+                                    server.api,
+                                    "--workers",
+                                    str(n),
+                                    "--events",
+                                    str(events_for(n, mode)),
+                                    "--namespace",
+                                    f"w9-{seq}",
+                                ]
+                            )
+                        )
+                    except Exception as e:
+                        out["errors"][key] = str(e)
+                        break
+                out["runs"][key] = runs
+        for t in DECODE_TRANSPORTS:
+            vals = []
+            for _ in range(repeat):
+                seq += 1
+                if progress:
+                    progress(f"W9 decode, {t} transport ({DECODE_EVENTS[mode]} events)")
+                try:
+                    vals.append(
+                        _child(
+                            [
+                                "decode",
+                                "--transport",
+                                t,
+                                "--api",
+                                server.api,
+                                "--events",
+                                str(DECODE_EVENTS[mode]),
+                                "--namespace",
+                                f"w9-{seq}",
+                            ]
+                        )
+                    )
+                except Exception as e:
+                    out["errors"][f"decode-{t}"] = str(e)
+                    break
+            out["decode"][t] = vals
+    finally:
+        server.close()
+    return out
+
+
+def _median(xs: list[float]) -> float:
+    s = sorted(xs)
+    return s[len(s) // 2] if len(s) % 2 else (s[len(s) // 2 - 1] + s[len(s) // 2]) / 2
+
+
+def rate(runs: list[dict[str, Any]]) -> float:
+    """Median events/s of a setup's runs (0.0 without runs)."""
+    return _median([r["events"] / r["seconds"] for r in runs]) if runs else 0.0
+
+
+def growth(runs: list[dict[str, Any]]) -> float:
+    """Median RSS growth in bytes from the synced controller to the peak."""
+    return _median([max(0, r["rss_peak"] - r["rss_base"]) for r in runs]) if runs else 0.0
+
+
+WORKLOAD = Workload(
+    key="W9",
+    name="k8s",
+    title="W9 k8s controller",
+    unit="event",
+    description="watch events handled by the K8s-watch controller, each reconcile one GET "
+    "through a latency proxy to the embedded apiserver (separate process); green workers "
+    "(on httpx/uvloop, and on the green transport: sockets + wait_readable on builtin) vs "
+    "a ThreadPoolExecutor with the same logic",
+    external=True,
+    impls={
+        "gochan": Impl(
+            "green workers: Informer + Controller on httpx/uvloop or the green transport", None
+        )
+    },
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="bench/w9_k8s.py", description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("serve")
+    s.add_argument("--latency", type=float, default=LATENCY)
+    r = sub.add_parser("run")
+    r.add_argument("--setup", choices=SETUPS, required=True)
+    r.add_argument("--url", required=True)
+    r.add_argument("--api", required=True)
+    r.add_argument("--workers", type=int, required=True)
+    r.add_argument("--events", type=int, required=True)
+    r.add_argument("--namespace", required=True)
+    d = sub.add_parser("decode")
+    d.add_argument("--transport", choices=DECODE_TRANSPORTS, required=True)
+    d.add_argument("--api", required=True)
+    d.add_argument("--events", type=int, required=True)
+    d.add_argument("--namespace", required=True)
+    m = sub.add_parser("measure")
+    m.add_argument("--mode", choices=tuple(EVENTS), default="quick")
+    m.add_argument("--latency", type=float, default=LATENCY)
+    m.add_argument("--workers", help="comma-separated worker counts")
+    args = ap.parse_args(argv)
+    if args.cmd == "serve":
+        serve_main(args.latency)
+        return 0
+    if args.cmd == "run":
+        _raise_fd_limit()
+        if args.setup == "threads":
+            result = run_threads(args.url, args.api, args.workers, args.events, args.namespace)
+        else:
+            transport = "green" if args.setup == "green-sock" else "httpx"
+            result = run_green(
+                args.url, args.api, args.workers, args.events, args.namespace, transport
+            )
+    elif args.cmd == "decode":
+        result = run_decode(args.transport, args.api, args.events, args.namespace)
+    else:
+        counts = tuple(int(x) for x in args.workers.split(",")) if args.workers else None
+        result = measure(
+            args.mode, args.latency, counts, progress=lambda t: print(t, file=sys.stderr)
+        )
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
