@@ -7,7 +7,8 @@ PY312 := $(shell .ci/find-python 3.12 2>/dev/null)
 PY313 := $(shell .ci/find-python 3.13 2>/dev/null)
 PYTEST_ARGS ?= -q
 
-.PHONY: test test-311 test-312 test-313 test-backends test-all lint demo docs bench bench-quick clean
+.PHONY: test test-311 test-312 test-313 test-backends test-all lint demo docs bench bench-quick clean \
+	build-compiled test-compiled bench-compiled clean-compiled
 
 # The whole suite: lint + types; tests on 3.11 and 3.13 (builtin backend),
 # and again on 3.11 under each loop backend (asyncio, uvloop, trio).
@@ -92,5 +93,35 @@ bench: .venv-bench/stamp bench-go
 bench-quick: .venv-bench/stamp bench-go
 	.venv-bench/bin/python bench/run.py --quick
 
-clean:
+# The opt-in compiled build (issue 7): the runtime's hot-path modules compiled
+# with mypyc (hatch_build.py, GOCHAN_COMPILE=1), installed into a venv of its
+# own (not editable: in-place .so files would shadow edits to the .py files in
+# every venv using this checkout). The pure-Python path is what make test runs.
+.venv-compiled/deps: pyproject.toml
+	@rm -rf .venv-compiled && $(PY311) -m venv .venv-compiled
+	.venv-compiled/bin/python -m pip install -q --upgrade pip
+	.venv-compiled/bin/python -m pip install -q '.[dev,bench]'
+	@touch $@
+
+.venv-compiled/stamp: .venv-compiled/deps hatch_build.py $(wildcard gochan/_runtime/*.py)
+	GOCHAN_COMPILE=1 .venv-compiled/bin/python -m pip install -q --no-deps --force-reinstall .
+	.venv-compiled/bin/python -P -c 'import gochan._runtime.chan as m; assert m.__file__.endswith(".so"), m.__file__'
+	@touch $@
+
+build-compiled: .venv-compiled/stamp
+
+# -P keeps the checkout off sys.path, so the installed compiled gochan is the
+# one imported; PY_IGNORE_IMPORTMISMATCH lets gochan/*.py's doctests run
+# against it (the doctests of the compiled modules run in the pure suite).
+test-compiled: .venv-compiled/stamp
+	PY_IGNORE_IMPORTMISMATCH=1 .venv-compiled/bin/python -P -m pytest $(PYTEST_ARGS) \
+		-p no:cacheprovider $(RUN_ONCE) --ignore=tests/test_docs.py
+
+bench-compiled: .venv-compiled/stamp bench-go
+	.venv-compiled/bin/python bench/run.py --quick
+
+clean-compiled:
+	rm -rf .venv-compiled gochan/_runtime/*.so gochan__mypyc*.so
+
+clean: clean-compiled
 	rm -rf .venv .venv-* .mypy_cache .ruff_cache .pytest_cache .hypothesis site

@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, SupportsIndex, TypeVar
 
 from . import waitreason as wr
 from .errors import CLOSE_OF_CLOSED, CLOSE_OF_NIL, SEND_ON_CLOSED, Panic
@@ -50,7 +50,7 @@ class _Blocked:
         return "BLOCKED"
 
 
-BLOCKED: Any = _Blocked()
+BLOCKED: Final[Any] = _Blocked()
 
 
 class _Closed:
@@ -62,12 +62,27 @@ class _Closed:
         return "CLOSED"
 
 
-CLOSED: Any = _Closed()
-_take, _wait_take, _give = LOCK.take, LOCK.wait_take, LOCK.give  # see lock.py
+CLOSED: Final[Any] = _Closed()
+# The hot paths' names are Final: a compiled build (mypyc) then reads them
+# as C constants instead of looking each one up in the module's dict.
+_take: Final = LOCK.take  # see lock.py
+_wait_take: Final = LOCK.wait_take
+_give: Final = LOCK.give
 
-# When true, channels check their invariants after every operation. Set by
-# run(debug=True) for the duration of the run, or by GOCHAN_DEBUG=1.
-DEBUG = os.environ.get("GOCHAN_DEBUG", "") not in ("", "0")
+
+class _Flags:
+    """Switches read on every channel operation (an attribute of a Final
+    object, not a module global, for the same reason)."""
+
+    __slots__ = ("debug",)
+
+    def __init__(self) -> None:
+        # When true, channels check their invariants after every operation.
+        # Set by run(debug=True) for the duration of the run, or by GOCHAN_DEBUG=1.
+        self.debug = os.environ.get("GOCHAN_DEBUG", "") not in ("", "0")
+
+
+FLAGS: Final = _Flags()
 
 
 def _task_waiter(v: Any) -> Waiter:
@@ -105,7 +120,10 @@ class Chan(Generic[T]):
 
     __slots__ = ("__weakref__", "_buf", "_cap", "_closed", "_recvq", "_sendq")
 
-    def __init__(self, cap: int = 0) -> None:
+    def __init__(self, cap: SupportsIndex = 0) -> None:
+        # cap must be an int; it is typed SupportsIndex (which still rejects
+        # str and float statically) because a compiled build converts an
+        # int parameter on entry, and True would then arrive as 1.
         if not isinstance(cap, int) or isinstance(cap, bool):
             raise TypeError(f"channel capacity must be an int, got {type(cap).__name__}")
         if cap < 0:
@@ -144,9 +162,11 @@ class Chan(Generic[T]):
 
     # -- the non-blocking halves (LOCK held) ----------------------------------
 
-    def _try_send(self, v: T) -> Task | None:
-        """Send without blocking. Returns a peer to ready, None if the value
-        went into the buffer, or BLOCKED. Raises Panic if closed."""
+    def _try_send(self, v: T) -> Any:
+        """Send without blocking. Returns a peer to ready (a Task), None if
+        the value went into the buffer, or BLOCKED. Raises Panic if closed.
+        (Typed Any, not ``Task | None``: a compiled build checks the
+        declared type of what is returned, and BLOCKED is neither.)"""
         if self._closed:
             raise Panic(SEND_ON_CLOSED)
         w = pop_waiter(self._recvq)
@@ -158,9 +178,9 @@ class Chan(Generic[T]):
         if len(buf) < self._cap:
             buf.append(v)
             return None
-        return BLOCKED  # type: ignore[no-any-return]
+        return BLOCKED
 
-    def _try_recv(self) -> tuple[Any, bool, Task | None]:
+    def _try_recv(self) -> Any:
         """Receive without blocking: (value, ok, peer to ready), or BLOCKED."""
         w = pop_waiter(self._sendq)
         if w is not None:
@@ -175,7 +195,7 @@ class Chan(Generic[T]):
             return self._buf.popleft(), True, None
         if self._closed:
             return None, False, None
-        return BLOCKED  # type: ignore[no-any-return]
+        return BLOCKED
 
     # -- the blocking operations -----------------------------------------------
     # send and _recv inline their fast paths (the non-blocking halves above,
@@ -212,12 +232,13 @@ class Chan(Generic[T]):
                 peer = None
         finally:
             _give(None)
-            if DEBUG:
+            if FLAGS.debug:
                 self._debug_check()
         if peer is not None:
             ready(peer)
             return
-        w.task.sched.park(wr.CHAN_SEND, self, w)
+        task: Task = w.task  # (typed: a compiled build then calls park directly)
+        task.sched.park(wr.CHAN_SEND, self, w)
         if not w.ok:
             raise Panic(SEND_ON_CLOSED)
 
@@ -254,12 +275,13 @@ class Chan(Generic[T]):
                 peer = None
         finally:
             _give(None)
-            if DEBUG:
+            if FLAGS.debug:
                 self._debug_check()
         if peer is not None:
             ready(peer)
             return v
-        w.task.sched.park(wr.CHAN_RECV, self, w)
+        task: Task = w.task
+        task.sched.park(wr.CHAN_RECV, self, w)
         return w.value if w.ok else CLOSED
 
     def recv(self) -> T | None:
@@ -277,7 +299,7 @@ class Chan(Generic[T]):
         """Close the channel: buffered values can still be received, then
         receivers get ``(None, False)``; blocked receivers wake at once and
         blocked senders get ``Panic("send on closed channel")``."""
-        woken: list[Task] = []
+        woken: list[Task | Any] = []  # Tasks, or coroutines' parkers (Waiter.task)
         with LOCK:
             if self._closed:
                 raise Panic(CLOSE_OF_CLOSED)
@@ -288,7 +310,7 @@ class Chan(Generic[T]):
             while (w := pop_waiter(self._sendq)) is not None:
                 w.ok = False  # senders wake to panic
                 woken.append(w.task)
-        if DEBUG:
+        if FLAGS.debug:
             self._debug_check()
         for t in woken:
             ready(t)
@@ -347,7 +369,7 @@ class Chan(Generic[T]):
             had = bool(self._buf)
             self._buf.clear()
             # Invariant 3: room in the buffer now, so admit parked senders.
-            woken = []
+            woken: list[Task | Any] = []
             while len(self._buf) < self._cap:
                 w = pop_waiter(self._sendq)
                 if w is None:
@@ -442,6 +464,6 @@ def _block_forever(reason: str) -> None:
     raise AssertionError("a nil-channel wait resumed without an exception")  # pragma: no cover
 
 
-nilchan: Chan[Any] = _NilChan()
+nilchan: Final[Chan[Any]] = _NilChan()
 """Go's nil channel: send and receive block forever; select never picks it;
 ``close()`` raises ``Panic("close of nil channel")``."""

@@ -120,8 +120,8 @@ def run_with(
         )
     s = Scheduler(me, clock=clk, seed=seed, backend=backend)
     install(s)
-    old_debug = chan.DEBUG
-    chan.DEBUG = debug or old_debug
+    old_debug = chan.FLAGS.debug
+    chan.FLAGS.debug = debug or old_debug
     main_exc: BaseException | None = None
     try:
         try:
@@ -130,7 +130,7 @@ def run_with(
             main_exc = e
         errors = s.shutdown()
     finally:
-        chan.DEBUG = old_debug
+        chan.FLAGS.debug = old_debug
         install(prev)
     _finish_main(s, main_exc, errors)
     return result

@@ -43,7 +43,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from threading import get_ident
-from typing import Any
+from typing import Any, Final
 
 from greenlet import getcurrent, greenlet
 
@@ -56,22 +56,23 @@ from .timers_core import TimerEntry, TimerFn
 from .waiter import LOCK, OneShot
 
 # Direct task-to-task switches allowed between two trips through the hub.
-BUDGET = 64
+BUDGET: Final = 64
 # While tasks stay runnable, a loop backend still gets a turn every this
 # many + 1 hub rounds (a power of two minus one: a mask).
-POLL_EVERY = 15
+POLL_EVERY: Final = 15
 # Idle greenlets kept for reuse: starting a fresh greenlet costs about ten
 # times a switch to a parked one (each gets its own frame-stack chunk).
-FREE_MAX = 256
+FREE_MAX: Final = 256
 # How long an idle scheduler waits before re-checking for deadlock while
 # some other thread is alive (it could still wake us; we cannot be told
 # when a thread that never used gochan exits).
-RECHECK_MIN, RECHECK_MAX = 0.005, 0.25
+RECHECK_MIN: Final = 0.005
+RECHECK_MAX: Final = 0.25
 
 _MAIN_THREAD = threading.main_thread()
 # Running threads started from Python (threading or _thread), main excluded.
 _thread_count: Callable[[], int] = getattr(_thread, "_count", lambda: 0)
-_local = threading.local()
+_local: Final = threading.local()
 # Guards _schedulers and every scheduler's ``idle`` flag (see _deadlock_check).
 _registry_lock = threading.Lock()
 _schedulers: dict[int, Scheduler] = {}
@@ -130,8 +131,10 @@ class Scheduler:
         # not wherever some task first parks.
         self.hub = self._start_hub()
         # A scheduler dropped with its thread (implicit mode) closes its
-        # wakeup sockets; run() closes them itself.
-        weakref.finalize(self, self.backend.close)
+        # wakeup sockets; run() closes them itself. The finalizer watches
+        # timer_lock, which lives and dies with this scheduler, rather than
+        # the scheduler: a mypyc-compiled class cannot be weakly referenced.
+        weakref.finalize(self.timer_lock, self.backend.close)
 
     def __repr__(self) -> str:
         return f"<Scheduler thread={self.thread.name!r} tasks={len(self.tasks)}>"
@@ -628,17 +631,20 @@ class Scheduler:
         while len(self.tasks) > 1:
             w = OneShot(main)
             self._shutdown_wait = w
+            stuck = False
             try:
                 self.park(wr.SHUTDOWN, None, w)
             except Deadlock as e:
                 # A task that survives cancellation and blocks for good: do
                 # not wait for it forever; report it.
                 errors.append(e)
-                break
+                stuck = True
             except BaseException as e:
                 errors.append(e)
             finally:
                 self._shutdown_wait = None
+            if stuck:  # (not a break inside try: mypyc cannot compile that)
+                break
         if main._throw is not None:  # a task raised while unwinding, after main woke
             errors.append(main._take_pending())
         me = getcurrent()
@@ -655,8 +661,15 @@ class Scheduler:
 # -- module-level helpers (the API layer calls these) -----------------------
 
 
-def ready(t: Task) -> None:
-    """Make parked task ``t`` runnable. Any thread; LOCK must not be held."""
+def ready(t: Task | Any) -> None:
+    """Make parked task ``t`` runnable. Any thread; LOCK must not be held.
+
+    ``t`` may also be a coroutine's parker (``bridge.py``): its ``sched``
+    matches no thread, so it is woken through ``ready_remote``.
+    """
+    if not isinstance(t, Task):  # a parker (also: a compiled build then
+        t.sched.ready_remote(t)  # reads a Task's fields directly)
+        return
     s = t.sched
     if s.thread_id == get_ident():
         t._state = wr.RUNNABLE

@@ -12,7 +12,8 @@ is left queued on the other channels.
 from __future__ import annotations
 
 import random
-from typing import Any
+from types import MethodType
+from typing import Any, Final
 
 from . import waitreason as wr
 from .chan import Chan, _NilChan, nilchan
@@ -20,17 +21,45 @@ from .errors import SEND_ON_CLOSED, Panic
 from .scheduler import current_task, peek_scheduler, ready
 from .waiter import LOCK, SelectGroup, Waiter, push_waiter
 
-_take, _wait_take, _give = LOCK.take, LOCK.wait_take, LOCK.give  # see lock.py
+# Final: a compiled build reads these as C constants (see chan.py).
+_take: Final = LOCK.take  # see lock.py
+_wait_take: Final = LOCK.wait_take
+_give: Final = LOCK.give
 
-DEFAULT, RECV, RECV_OK, SEND = -1, 0, 1, 2
-_KINDS: dict[Any, int] = {
-    Chan.recv: RECV,
-    Chan.recv_ok: RECV_OK,
-    Chan.send: SEND,
-    _NilChan.recv: RECV,
-    _NilChan.recv_ok: RECV_OK,
-    _NilChan.send: SEND,
-}
+DEFAULT: Final = -1
+RECV: Final = 0
+RECV_OK: Final = 1
+SEND: Final = 2
+
+# A case is a bound method of a channel; its function says which operation
+# it is. When chan.py is compiled by mypyc, ``ch.recv`` is a builtin method
+# with no ``__func__``; it is then known by its name, and by ``__self__``
+# being a Chan (interpreted code cannot subclass a compiled Chan, so the
+# name and the class pin the method down as the function does here).
+_Method: Final[Any] = type(nilchan.recv)
+_NATIVE: Final = _Method is not MethodType
+_KINDS: Final[dict[Any, int]] = (
+    {"recv": RECV, "recv_ok": RECV_OK, "send": SEND}
+    if _NATIVE
+    else {
+        Chan.recv: RECV,
+        Chan.recv_ok: RECV_OK,
+        Chan.send: SEND,
+        _NilChan.recv: RECV,
+        _NilChan.recv_ok: RECV_OK,
+        _NilChan.send: SEND,
+    }
+)
+
+
+def _kind(c: Any) -> int:
+    """Which channel operation ``c`` is (RECV, RECV_OK, SEND), else -2.
+    select_start inlines this in its first pass."""
+    if type(c) is not _Method:
+        return -2
+    if not _NATIVE:
+        return _KINDS.get(c.__func__, -2)
+    return _KINDS.get(c.__name__, -2) if isinstance(c.__self__, Chan) else -2
 
 
 class _Default:
@@ -42,13 +71,13 @@ class _Default:
         return "default"
 
 
-default: Any = _Default()
+default: Final[Any] = _Default()
 """Pass as a ``select`` case: chosen when no other case is ready."""
 
 # The choice among ready cases when no scheduler runs on this thread (a
 # coroutine's aselect in a plain asyncio/trio program): creating one just for
 # its rng would leave an implicit scheduler behind.
-_FALLBACK_RNG = random.Random()
+_FALLBACK_RNG: Final = random.Random()
 
 _CASE_HELP = "expected ch.recv, ch.recv_ok, (ch.send, value) or default"
 
@@ -64,15 +93,15 @@ def _parse_error(cases: tuple[Any, ...]) -> Exception:
         if type(c) is tuple:
             if len(c) != 2:
                 return _bad_case(i, c, " (a send case is a pair)")
-            if _KINDS.get(getattr(c[0], "__func__", None)) != SEND:
+            if _kind(c[0]) != SEND:
                 return _bad_case(i, c, " (a send case pairs ch.send with the value)")
         elif c is default:
             if dflt >= 0:
                 return ValueError(f"select has two default cases (at {dflt} and {i}); keep one")
             dflt = i
         else:
-            kind = _KINDS.get(getattr(c, "__func__", None))
-            if kind is None or kind == SEND:
+            kind = _kind(c)
+            if kind < 0 or kind == SEND:
                 hint = " (did you call it? pass ch.recv, not ch.recv())" if not callable(c) else ""
                 return _bad_case(i, c, hint)
     raise AssertionError("no malformed case found")  # pragma: no cover
@@ -117,19 +146,26 @@ def select_start(cases: tuple[Any, ...], parker: Any) -> tuple[int, Any] | _Case
     first = -1  # the first ready case
     more: list[int] | None = None  # every ready case, once there are two
     dflt = -1
+    ch: Chan[Any]  # (typed: a compiled build reads its fields directly)
     try:
         _take()
     except IndexError:
         _wait_take()
     try:
         for i, c in enumerate(cases):
-            kind = _KINDS.get(getattr(c, "__func__", None), -2)
+            # _kind(c), inlined
+            if not _NATIVE:
+                kind = _KINDS.get(getattr(c, "__func__", None), -2)
+            elif type(c) is _Method and isinstance(c.__self__, Chan):
+                kind = _KINDS.get(c.__name__, -2)
+            else:
+                kind = -2
             if RECV <= kind <= RECV_OK:
                 ch = c.__self__
                 ready_now = ch._sendq or ch._buf or ch._closed
             elif type(c) is tuple and len(c) == 2:
                 f = c[0]
-                if _KINDS.get(getattr(f, "__func__", None)) != SEND:
+                if _kind(f) != SEND:
                     raise _parse_error(cases)
                 ch = f.__self__
                 ready_now = ch._closed or ch._recvq or len(ch._buf) < ch._cap
@@ -160,7 +196,8 @@ def select_start(cases: tuple[Any, ...], parker: Any) -> tuple[int, Any] | _Case
                 result: Any = None
             else:
                 value, ok, peer = c.__self__._try_recv()
-                result = (value, ok) if _KINDS[c.__func__] == RECV_OK else value
+                k = _kind(c) if _NATIVE else _KINDS[c.__func__]
+                result = (value, ok) if k == RECV_OK else value
         elif dflt >= 0:
             return dflt, None
         else:
@@ -173,7 +210,7 @@ def select_start(cases: tuple[Any, ...], parker: Any) -> tuple[int, Any] | _Case
                 if type(c) is tuple:
                     kind, ch, v = SEND, c[0].__self__, c[1]
                 else:
-                    kind, ch, v = _KINDS[c.__func__], c.__self__, None
+                    kind, ch, v = _kind(c), c.__self__, None
                 ops.append((kind, ch, v))
                 if ch is nilchan:
                     continue

@@ -18,7 +18,7 @@ never takes it; only channel operations do, for a few bytecodes at a time.
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from .lock import TokenLock
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .task import Task
     from .timers_core import TimerEntry
 
-LOCK = TokenLock()
+LOCK: Final = TokenLock()
 
 
 WaitQueue = deque  # of Waiter; Go's waitq
@@ -76,6 +76,8 @@ class Waiter:
     value / the send was delivered: True; the channel was closed: False).
     ``group`` is the shared record of a blocking select, else None.
     ``queue`` is the wait queue holding it, None once dequeued.
+    ``task`` is the parked Task, or a coroutine's parker (``bridge.py``),
+    which stands in for one (hence ``Task | Any``).
 
     Wait queues are C deques rather than Go's intrusive linked lists: in
     CPython a deque's append/popleft beat any Python-level list surgery, and
@@ -85,7 +87,9 @@ class Waiter:
 
     __slots__ = ("group", "index", "ok", "queue", "task", "value")
 
-    def __init__(self, task: Task, value: Any, group: SelectGroup | None = None, index: int = 0):
+    def __init__(
+        self, task: Task | Any, value: Any, group: SelectGroup | None = None, index: int = 0
+    ):
         self.task = task
         self.value = value
         self.ok = False
@@ -111,7 +115,7 @@ class SelectGroup:
 
     __slots__ = ("fired", "task", "waiters", "winner")
 
-    def __init__(self, task: Task) -> None:
+    def __init__(self, task: Task | Any) -> None:  # Task | Any: as Waiter.task
         self.task = task
         self.fired = False
         self.winner: Waiter | None = None
