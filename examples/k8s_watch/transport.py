@@ -165,7 +165,62 @@ class ClientStats:
     by_verb: dict[str, int] = field(default_factory=dict)
 
 
-class Client:
+class RestVerbs:
+    """The REST verbs, the same for every transport: each is one ``request``
+    (``method``, ``path``, ``query=``, ``body=``, ``content_type=``), which
+    the transport implements and which returns the decoded answer or raises
+    `APIStatusError` / `TransportError`."""
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, Any] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> JSON:
+        raise NotImplementedError
+
+    def list(self, resource: Resource, namespace: str | None = None, **params: Any) -> JSON:
+        """One LIST page (``limit=``, ``continue_=``, ``resourceVersion=``...)."""
+        if "continue_" in params:
+            params["continue"] = params.pop("continue_")
+        return self.request("GET", resource.path(namespace), query=params)
+
+    def get(self, resource: Resource, name: str, namespace: str | None = None) -> JSON:
+        return self.request("GET", resource.path(namespace, name))
+
+    def create(self, resource: Resource, obj: JSON, namespace: str | None = None) -> JSON:
+        return self.request("POST", resource.path(namespace), body=obj)
+
+    def update(self, resource: Resource, obj: JSON, namespace: str | None = None) -> JSON:
+        """PUT: with ``metadata.resourceVersion`` set, a stale object gets 409 Conflict."""
+        return self.request("PUT", resource.path(namespace, obj["metadata"]["name"]), body=obj)
+
+    def patch(
+        self, resource: Resource, name: str, patch: JSON, namespace: str | None = None
+    ) -> JSON:
+        return self.request(
+            "PATCH",
+            resource.path(namespace, name),
+            body=patch,
+            content_type="application/merge-patch+json",
+        )
+
+    def delete(
+        self,
+        resource: Resource,
+        name: str,
+        namespace: str | None = None,
+        *,
+        preconditions: JSON | None = None,
+    ) -> JSON:
+        body = {"preconditions": preconditions} if preconditions else None
+        return self.request("DELETE", resource.path(namespace, name), body=body)
+
+
+class Client(RestVerbs):
     """A Kubernetes REST client: requests through `gochan.blocking`, watches in a thread.
 
     ``timeout`` is the client-side read timeout of every request (and the
@@ -315,43 +370,6 @@ class Client:
             content_type=content_type,
         )
         return result
-
-    def list(self, resource: Resource, namespace: str | None = None, **params: Any) -> JSON:
-        """One LIST page (``limit=``, ``continue_=``, ``resourceVersion=``...)."""
-        if "continue_" in params:
-            params["continue"] = params.pop("continue_")
-        return self.request("GET", resource.path(namespace), query=params)
-
-    def get(self, resource: Resource, name: str, namespace: str | None = None) -> JSON:
-        return self.request("GET", resource.path(namespace, name))
-
-    def create(self, resource: Resource, obj: JSON, namespace: str | None = None) -> JSON:
-        return self.request("POST", resource.path(namespace), body=obj)
-
-    def update(self, resource: Resource, obj: JSON, namespace: str | None = None) -> JSON:
-        """PUT: with ``metadata.resourceVersion`` set, a stale object gets 409 Conflict."""
-        return self.request("PUT", resource.path(namespace, obj["metadata"]["name"]), body=obj)
-
-    def patch(
-        self, resource: Resource, name: str, patch: JSON, namespace: str | None = None
-    ) -> JSON:
-        return self.request(
-            "PATCH",
-            resource.path(namespace, name),
-            body=patch,
-            content_type="application/merge-patch+json",
-        )
-
-    def delete(
-        self,
-        resource: Resource,
-        name: str,
-        namespace: str | None = None,
-        *,
-        preconditions: JSON | None = None,
-    ) -> JSON:
-        body = {"preconditions": preconditions} if preconditions else None
-        return self.request("DELETE", resource.path(namespace, name), body=body)
 
     # -- watches -----------------------------------------------------------------------------
 

@@ -71,6 +71,7 @@ from .transport import (
     APIStatusError,
     ClientStats,
     Resource,
+    RestVerbs,
     StreamDecodeError,
     StreamEnd,
     TransportError,
@@ -280,7 +281,7 @@ class _Conn:
 # ---- the client -------------------------------------------------------------------------------
 
 
-class GreenClient:
+class GreenClient(RestVerbs):
     """A Kubernetes REST client on non-blocking sockets, for green tasks.
 
     ``timeout`` is the client-side timeout of every request's connect, pool
@@ -503,43 +504,6 @@ class GreenClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -- the verbs ---------------------------------------------------------------------------
-
-    def list(self, resource: Resource, namespace: str | None = None, **params: Any) -> JSON:
-        """One LIST page (``limit=``, ``continue_=``, ``resourceVersion=``...)."""
-        if "continue_" in params:
-            params["continue"] = params.pop("continue_")
-        return self.request("GET", resource.path(namespace), query=params)
-
-    def get(self, resource: Resource, name: str, namespace: str | None = None) -> JSON:
-        return self.request("GET", resource.path(namespace, name))
-
-    def create(self, resource: Resource, obj: JSON, namespace: str | None = None) -> JSON:
-        return self.request("POST", resource.path(namespace), body=obj)
-
-    def update(self, resource: Resource, obj: JSON, namespace: str | None = None) -> JSON:
-        """PUT: with ``metadata.resourceVersion`` set, a stale object gets 409 Conflict."""
-        return self.request("PUT", resource.path(namespace, obj["metadata"]["name"]), body=obj)
-
-    def patch(
-        self, resource: Resource, name: str, patch: JSON, namespace: str | None = None
-    ) -> JSON:
-        return self.request(
-            "PATCH",
-            resource.path(namespace, name),
-            body=patch,
-            content_type="application/merge-patch+json",
-        )
-
-    def delete(
-        self,
-        resource: Resource,
-        name: str,
-        namespace: str | None = None,
-        *,
-        preconditions: JSON | None = None,
-    ) -> JSON:
-        body = {"preconditions": preconditions} if preconditions else None
-        return self.request("DELETE", resource.path(namespace, name), body=body)
 
     # -- watches -----------------------------------------------------------------------------
 

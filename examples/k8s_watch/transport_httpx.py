@@ -53,6 +53,7 @@ from .transport import (
     APIStatusError,
     ClientStats,
     Resource,
+    RestVerbs,
     StreamDecodeError,
     StreamEnd,
     TransportError,
@@ -62,7 +63,7 @@ from .transport import (
 )
 
 
-class HttpxClient:
+class HttpxClient(RestVerbs):
     """A Kubernetes REST client: `httpx.AsyncClient` calls through `gochan.await_`.
 
     ``timeout`` is the client-side timeout of every request (connect, read,
@@ -167,43 +168,6 @@ class HttpxClient:
             self.request_async(method, path, query=query, body=body, content_type=content_type)
         )
         return result
-
-    def list(self, resource: Resource, namespace: str | None = None, **params: Any) -> JSON:
-        """One LIST page (``limit=``, ``continue_=``, ``resourceVersion=``...)."""
-        if "continue_" in params:
-            params["continue"] = params.pop("continue_")
-        return self.request("GET", resource.path(namespace), query=params)
-
-    def get(self, resource: Resource, name: str, namespace: str | None = None) -> JSON:
-        return self.request("GET", resource.path(namespace, name))
-
-    def create(self, resource: Resource, obj: JSON, namespace: str | None = None) -> JSON:
-        return self.request("POST", resource.path(namespace), body=obj)
-
-    def update(self, resource: Resource, obj: JSON, namespace: str | None = None) -> JSON:
-        """PUT: with ``metadata.resourceVersion`` set, a stale object gets 409 Conflict."""
-        return self.request("PUT", resource.path(namespace, obj["metadata"]["name"]), body=obj)
-
-    def patch(
-        self, resource: Resource, name: str, patch: JSON, namespace: str | None = None
-    ) -> JSON:
-        return self.request(
-            "PATCH",
-            resource.path(namespace, name),
-            body=patch,
-            content_type="application/merge-patch+json",
-        )
-
-    def delete(
-        self,
-        resource: Resource,
-        name: str,
-        namespace: str | None = None,
-        *,
-        preconditions: JSON | None = None,
-    ) -> JSON:
-        body = {"preconditions": preconditions} if preconditions else None
-        return self.request("DELETE", resource.path(namespace, name), body=body)
 
     # -- watches -----------------------------------------------------------------------------
 
