@@ -52,6 +52,12 @@ BACKENDS_UNDER_TEST := asyncio uvloop trio
 RUN_ONCE := --ignore-glob='tests/test_k8s_*.py' --ignore-glob='tests/test_example*.py' \
 	--ignore=tests/test_bench_smoke.py --ignore=tests/test_docs_site.py
 NOT_GOCHAN := $(RUN_ONCE) --ignore=tests/test_testing_plugin.py
+test-backends: .venv/stamp
+	@for b in $(BACKENDS_UNDER_TEST); do \
+		echo "== GOCHAN_BACKEND=$$b"; \
+		GOCHAN_BACKEND=$$b .venv/bin/python -m pytest $(PYTEST_ARGS) -p no:cacheprovider \
+			$(NOT_GOCHAN) || exit 1; \
+	done
 
 test-all: lint test-311 test-312 test-313 test-backends
 
