@@ -90,6 +90,7 @@ class _AwaitRecord:
 
     def completed(self, fut: asyncio.Future[Any]) -> None:
         """Done callback, on the loop."""
+        self.backend.awaiting.discard(fut)
         with LOCK:
             mine = not self.done
             self.done = True
@@ -143,6 +144,7 @@ def await_(aw: Awaitable[T]) -> T:
             coro = aw  # cancelled before its first step: close it (as asyncio would)
             fut.add_done_callback(lambda _: coro.close())
     rec.future = fut
+    b.awaiting.add(fut)
     fut.add_done_callback(rec.completed)
     b.dirty = True
     b.inflight += 1  # the loop's own busy() says it is pending work

@@ -63,6 +63,7 @@ class HostedBackend:
         self.token: Any = None
         self.tasks = 0
         self.runners: set[Any] = set()  # trio: await_'s tasks (see TrioBackend)
+        self.awaiting: set[Any] = set()  # asyncio: await_'s futures (see AsyncioBackend)
         self.inflight = 0
         self.virtual = False  # the host loop's time is real
 

@@ -473,7 +473,9 @@ class Scheduler:
             elif self.busy():
                 # Loop work could still wake a task, but a loop can also go
                 # quiet without a word (an asyncio task awaiting a future
-                # nobody will complete): look again now and then.
+                # nobody will complete): look again now and then. A deadlock
+                # needs two idle looks in a row, so this one clears suspicion.
+                suspected = False
                 timeout, recheck = recheck, min(recheck * 2, RECHECK_MAX)
             elif self._deadlock_check(confirmed=suspected):
                 if suspected:

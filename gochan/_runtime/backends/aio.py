@@ -59,6 +59,9 @@ class AsyncioBackend:
         self.hosted = False  # the loop belongs to a host program (run_async)
         self.closed = False
         self.inflight = 0  # await_() calls in flight
+        # Their futures until the green task is told (done, but the done
+        # callback not yet run, still counts: see busy() on uvloop).
+        self.awaiting: set[asyncio.Future[Any]] = set()
         self.virtual = False
 
     def bind_clock(self, clock: Any) -> None:
@@ -167,6 +170,8 @@ class AsyncioBackend:
                 or len(loop._selector.get_map()) > 1  # type: ignore[attr-defined]
             )
         parked = parked_coroutines
+        if any(f not in parked for f in self.awaiting):
+            return True  # an await_ running, or done and not yet handed over
         return any(
             not t.done() and (t not in parked or t.cancelling()) for t in asyncio.all_tasks(loop)
         )
