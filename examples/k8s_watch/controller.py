@@ -149,8 +149,10 @@ class Controller:
         """Shut the queue down and wait for the workers to finish.
 
         With ``drain`` the keys already queued are still reconciled and
-        this waits for them; without it, only the keys in flight finish.
-        A controller that was never started has nothing to stop.
+        this waits for them; without it, the workers are cancelled at once,
+        a reconcile in flight included (its request may still land), and
+        the queued keys are left. A controller that was never started has
+        nothing to stop.
         """
         if not self._started:
             self.queue.shut_down()
