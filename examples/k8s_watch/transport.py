@@ -478,23 +478,27 @@ def _status_error(code: int, retry_after: str | None, raw: bytes) -> APIStatusEr
 WatchItem = JSON | StreamEnd
 
 
-class WatchStream:
-    """One watch response, read by its own thread into ``events``.
+def decode_event(line: bytes) -> JSON | None:
+    """One line of a watch stream as its event; None for a blank line.
+    `StreamDecodeError` if it is not a JSON object (every transport's rule)."""
+    if not line.strip():
+        return None
+    try:
+        event = json.loads(line)
+    except ValueError as e:
+        raise StreamDecodeError(f"corrupt event {line!r:.80}: {e}") from None
+    if not isinstance(event, dict):
+        raise StreamDecodeError(f"event is not an object: {line!r:.80}")
+    return event
 
-    ``events`` carries each event as a dict (``{"type", "object"}``) and then
-    one `StreamEnd`, after which the thread closes the channel and ends.
-    `close()` may be called from any thread at any time: it stops the
-    thread whether it is reading the socket or waiting to hand over an
-    event, and does not block.
-    """
 
-    def __init__(
-        self, client: Client, target: str, read_timeout: float, buffer: int, name: str
-    ) -> None:
+class ThreadStream:
+    """What every thread-read watch shares: its ``events`` channel, the
+    hand-over that a `close()` interrupts, the reader thread and how to
+    wait for it. A subclass reads in ``_read`` and stops it in ``close``."""
+
+    def __init__(self, client: Any, read_timeout: float, buffer: int, name: str) -> None:
         self._client = client
-        self.target = target
-        self._conn = client._new_conn(client.timeout)
-        self._resp: http.client.HTTPResponse | None = None
         self.read_timeout = read_timeout
         self.events: gochan.Chan[WatchItem] = gochan.Chan(buffer)
         self._stop: gochan.Chan[None] = gochan.Chan()
@@ -507,7 +511,7 @@ class WatchStream:
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
-        return f"<WatchStream {state} received={self.received}>"
+        return f"<{type(self).__name__} {state} received={self.received}>"
 
     def start(self) -> None:
         self._thread.start()
@@ -515,9 +519,40 @@ class WatchStream:
     def __iter__(self) -> Iterator[WatchItem]:
         yield from self.events
 
+    def _read(self) -> None:
+        raise NotImplementedError
+
     def _hand_over(self, item: WatchItem) -> bool:
         i, _ = gochan.select((self.events.send, item), self._stop.recv)
         return i == 0
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the reader thread (from a task: through `gochan.blocking`)."""
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            gochan.blocking(self._thread.join, timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+
+class WatchStream(ThreadStream):
+    """One watch response, read by its own thread into ``events``.
+
+    ``events`` carries each event as a dict (``{"type", "object"}``) and then
+    one `StreamEnd`, after which the thread closes the channel and ends.
+    `close()` may be called from any thread at any time: it stops the
+    thread whether it is reading the socket or waiting to hand over an
+    event, and does not block.
+    """
+
+    def __init__(
+        self, client: Client, target: str, read_timeout: float, buffer: int, name: str
+    ) -> None:
+        super().__init__(client, read_timeout, buffer, name)
+        self.target = target
+        self._conn = client._new_conn(client.timeout)
+        self._resp: http.client.HTTPResponse | None = None
 
     def _lines(self) -> Iterator[bytes]:
         """The stream's lines; raises at a torn end, returns at the last chunk.
@@ -578,14 +613,8 @@ class WatchStream:
                 if sock is not None:
                     sock.settimeout(self.read_timeout)
                 for line in self._lines():
-                    if not line.strip():
+                    if (event := decode_event(line)) is None:
                         continue
-                    try:
-                        event = json.loads(line)
-                    except ValueError as e:
-                        raise StreamDecodeError(f"corrupt event {line!r:.80}: {e}") from None
-                    if not isinstance(event, dict):
-                        raise StreamDecodeError(f"event is not an object: {line!r:.80}")
                     self.received += 1
                     if not self._hand_over(event):
                         return
@@ -611,15 +640,6 @@ class WatchStream:
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-
-    def join(self, timeout: float | None = None) -> None:
-        """Wait for the reader thread (from a task: through `gochan.blocking`)."""
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            gochan.blocking(self._thread.join, timeout)
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
 
 
 def _read_error(e: BaseException, read_timeout: float) -> BaseException:

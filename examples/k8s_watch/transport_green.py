@@ -78,6 +78,7 @@ from .transport import (
     WatchItem,
     _query,
     _status_error,
+    decode_event,
 )
 
 MAX_HEAD = 64 * 1024  # the status line and headers
@@ -671,16 +672,9 @@ class GreenWatchStream:
         if b"\n" not in pending:
             return pending
         *lines, pending = pending.split(b"\n")
-        loads = json.loads
         for line in lines:
-            if not line.strip():
+            if (event := decode_event(line)) is None:
                 continue
-            try:
-                event = loads(line)
-            except ValueError as e:
-                raise StreamDecodeError(f"corrupt event {line!r:.80}: {e}") from None
-            if not isinstance(event, dict):
-                raise StreamDecodeError(f"event is not an object: {line!r:.80}")
             self.received += 1
             if not self._hand_over(event):
                 raise _Stopped

@@ -60,6 +60,7 @@ from .transport import (
     WatchItem,
     _query,
     _status_error,
+    decode_event,
 )
 
 
@@ -292,21 +293,14 @@ class HttpxWatchStream:
         """Decode the body's lines into events and hand each one over."""
         pending = b""
         send = self.events.asend
-        loads = json.loads
         async for chunk in resp.aiter_raw():
             pending = pending + chunk if pending else chunk
             if b"\n" not in pending:
                 continue
             *lines, pending = pending.split(b"\n")
             for line in lines:
-                if not line.strip():
+                if (event := decode_event(line)) is None:
                     continue
-                try:
-                    event = loads(line)
-                except ValueError as e:
-                    raise StreamDecodeError(f"corrupt event {line!r:.80}: {e}") from None
-                if not isinstance(event, dict):
-                    raise StreamDecodeError(f"event is not an object: {line!r:.80}")
                 self.received += 1
                 await send(event)
         if pending.strip():

@@ -55,9 +55,10 @@ from .transport import (
     Resource,
     StreamDecodeError,
     StreamEnd,
+    ThreadStream,
     TransportError,
-    WatchItem,
     _status_error,
+    decode_event,
 )
 
 # The generated method names use the kind in snake case: list_namespaced_config_map.
@@ -323,7 +324,7 @@ def _transport_error(what: str, e: BaseException, read_timeout: float) -> Transp
     return TransportError(f"{what}: {type(e).__name__}: {e}")
 
 
-class OfficialWatchStream:
+class OfficialWatchStream(ThreadStream):
     """One watch response of the official client, read by its own thread into ``events``.
 
     ``events`` carries each event as a dict (``{"type", "object"}``) and then
@@ -341,34 +342,11 @@ class OfficialWatchStream:
         buffer: int,
         name: str,
     ) -> None:
-        self._client = client
+        super().__init__(client, read_timeout, buffer, name)
         self._fn = fn
         self._args = args
         self._kwargs = kwargs
-        self.read_timeout = read_timeout
-        self.events: gochan.Chan[WatchItem] = gochan.Chan(buffer)
-        self._stop: gochan.Chan[None] = gochan.Chan()
         self._resp: Any = None
-        self._closed = False
-        self._lock = threading.Lock()
-        self.received = 0
-        self._thread = threading.Thread(
-            target=self._read, name=f"watch-{name}-{id(self):x}", daemon=True
-        )
-
-    def __repr__(self) -> str:
-        state = "closed" if self._closed else "open"
-        return f"<OfficialWatchStream {state} received={self.received}>"
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def __iter__(self) -> Iterator[WatchItem]:
-        yield from self.events
-
-    def _hand_over(self, item: WatchItem) -> bool:
-        i, _ = gochan.select((self.events.send, item), self._stop.recv)
-        return i == 0
 
     def _lines(self, resp: Any) -> Iterator[bytes]:
         """The body's lines (urllib3 decodes the chunks and raises on a cut one)."""
@@ -402,14 +380,8 @@ class OfficialWatchStream:
                     if self._closed:
                         return
                 for line in self._lines(resp):
-                    if not line.strip():
+                    if (event := decode_event(line)) is None:
                         continue
-                    try:
-                        event = json.loads(line)
-                    except ValueError as e:
-                        raise StreamDecodeError(f"corrupt event {line!r:.80}: {e}") from None
-                    if not isinstance(event, dict):
-                        raise StreamDecodeError(f"event is not an object: {line!r:.80}")
                     self.received += 1
                     if not self._hand_over(event):
                         return
@@ -445,15 +417,6 @@ class OfficialWatchStream:
         if resp is not None:
             with contextlib.suppress(Exception):
                 resp.shutdown()  # urllib3 2.3+: SHUT_RD wakes the reader's recv
-
-    def join(self, timeout: float | None = None) -> None:
-        """Wait for the reader thread (from a task: through `gochan.blocking`)."""
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            gochan.blocking(self._thread.join, timeout)
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
 
 
 __all__ = ["OfficialClient", "OfficialWatchStream"]
