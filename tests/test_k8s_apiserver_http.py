@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import socket
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -808,6 +809,12 @@ def test_close_ends_streams_and_leaves_no_thread(clock: ManualClock) -> None:
     held = socket.create_connection(("127.0.0.1", srv.port))  # an idle keep-alive connection
     try:
         srv.wait_for_watchers(1)
+        # The server has accepted ``held`` (not merely the kernel): polled for
+        # the condition, with a deadline as the safety net.
+        deadline = time.monotonic() + 10
+        while srv.stats()["connections"] < 2:
+            assert time.monotonic() < deadline, "the idle connection was never accepted"
+            time.sleep(0.001)
         srv.close()
         assert w.next_event() is None and w.ended  # a clean end on shutdown
         assert held.recv(10) == b""
