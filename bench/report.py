@@ -215,12 +215,13 @@ def w9_table(w: Workload, cells: list[Cell]) -> str:
         cols += [show(g, r) for g, r in zip(greens, rates, strict=True)]
         cols += [show(t, tr), *ratios, *(mb(g) for g in greens), mb(t), *mems]
         lines.append("| " + " | ".join(cols) + " |")
+    lines += _w9_drain_table(cells)
     decode = [c for c in cells if c.system.startswith("decode")]
     if decode:
         lines += [
             "",
             "Watch decode rate: one watch replays a burst of writes made before it opened "
-            "(straight from the apiserver, no proxy), through each transport.",
+            "(one request, so one 5 ms latency, in the time), through each transport.",
             "",
             "| transport | events/s | client CPU µs per event |",
             "| --- | ---: | ---: |",
@@ -237,6 +238,53 @@ def w9_table(w: Workload, cells: list[Cell]) -> str:
                 lines.append(f"| {name} | error: {c.note} | |")
     lines += ["", f"**{w9_summary(cells)}**", ""]
     return "\n".join(lines)
+
+
+def _w9_drain_table(cells: list[Cell]) -> list[str]:
+    """The pool alone: a burst queued before any worker runs, then drained."""
+    rows = [
+        (n, row)
+        for n, row in _w9_rows(cells).items()
+        if "drain_rate" in row.get("threads", Cell("", "")).extra
+    ]
+    if not rows:
+        return []
+    head = ["workers"]
+    for setup, name in (*W9_GREEN, ("threads", "threads")):
+        head += [f"{name} items/s", f"{setup} client CPU µs/item", f"{setup} pool RSS"]
+    head += [f"{setup}/threads items/s" for setup, _ in W9_GREEN]
+    head += [f"{setup}/threads pool RSS" for setup, _ in W9_GREEN]
+    lines = [
+        "",
+        "The pool alone: the burst is queued before any worker starts, then the "
+        "workers are started and drain it (items/s; client CPU per item; RSS the "
+        "pool adds while it starts and drains).",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + " ---: |" * len(head),
+    ]
+    for n, row in rows:
+        t = row["threads"].extra
+        cols = [f"{n:,}"]
+        ratios, mems = [], []
+        for setup, _ in (*W9_GREEN, ("threads", "")):
+            e = row[setup].extra if setup in row else {}
+            if "drain_rate" not in e:
+                cols += ["n/a", "", ""]
+                if setup != "threads":
+                    ratios.append("")
+                    mems.append("")
+                continue
+            cols += [
+                f"{e['drain_rate']:,.0f}",
+                f"{e['drain_cpu_us']:,.0f}",
+                f"{e['pool_rss'] / 2**20:,.1f} MiB",
+            ]
+            if setup != "threads":
+                ratios.append(_ratio(e["drain_rate"], t["drain_rate"]))
+                mems.append(_ratio(e["pool_rss"], t["pool_rss"]) if t["pool_rss"] else "")
+        lines.append("| " + " | ".join(cols + ratios + mems) + " |")
+    return lines
 
 
 def render(header: list[str], workloads: list[Workload], results: dict[str, list[Cell]]) -> str:

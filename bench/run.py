@@ -309,6 +309,7 @@ def run_w9(mode: str) -> list[Cell]:
             if runs:
                 cell.values_ns = [r["seconds"] / r["events"] * 1e9 for r in runs]
                 cell.extra["rss"] = w9_k8s.growth(runs)
+                cell.extra.update(w9_k8s.drain_stats(runs))
             else:
                 cell.note, cell.error = out["errors"].get(key, "no result"), True
             cells.append(cell)

@@ -6,19 +6,30 @@ with the same number of workers, in a fraction of its memory.
 
 What runs, each piece in a process of its own:
 
-* **the apiserver** (``examples.k8s_watch.apiserver``) and, in front of it,
-  a small **latency proxy** that holds every client-to-server read for
-  ``LATENCY`` seconds before forwarding it (answers go back at once). A
-  reconcile's round trip then costs what it costs against a real cluster's
-  apiserver (a few ms), not the loopback's 0.1 ms: the reconcile is
-  I/O-bound, which is the case concurrency is for. Both run in one server
-  process (``python bench/w9_k8s.py serve``), away from the clients' GIL.
+* **the apiserver** (``examples.k8s_watch.apiserver``, on uvloop) in a
+  process of its own (``python bench/w9_k8s.py serve``), away from the
+  clients' GIL. It answers every request ``LATENCY`` seconds after reading
+  it (``request_latency``: a timer, no CPU), so a reconcile's round trip
+  costs what it costs against a real cluster's apiserver (a few ms), not
+  the loopback's 0.1 ms: the reconcile is I/O-bound, which is the case
+  concurrency is for. (An earlier version put a Python proxy in front to
+  add the latency; its CPU per request, on the same two cores, capped the
+  whole run.)
 * **one client process per (setup, workers)** (``python bench/w9_k8s.py run``):
-  it starts its controller on a fresh namespace, waits for the cache to
-  sync, records its RSS, then has the apiserver make a burst of pod writes
-  (``POST /debug/faults {"action": "burst"}``) and times from that request
-  until every resulting watch event is handled and the queue is idle. A
-  sampler keeps the peak RSS.
+  it starts its controller on a fresh namespace and waits for the cache to
+  sync. Then two phases, each with a burst of pod writes made by the
+  apiserver itself (``POST /debug/faults {"action": "burst"}``):
+
+  1. **the pool alone**: the burst is written and queued before any worker
+     runs; then the pool is started and timed until it has drained the
+     queue (items/s, client CPU per item, and the RSS the pool adds while
+     it starts its workers and drains: their stacks, connections and
+     requests in flight);
+  2. **end to end**: with the workers running, a second burst, timed from
+     the request until every resulting watch event is handled and the
+     queue is idle (events/s, client CPU per event, RSS growth).
+
+  A sampler keeps the peak RSS; the manager reads the server process's CPU.
 
   - ``green``: the example's own controller on the uvloop backend: an
     `Informer` (reflector, store, handlers) on the httpx transport, the
@@ -35,13 +46,13 @@ What runs, each piece in a process of its own:
     the worker count) and mark the key done.
 
 * **the watch decode rate**: 10,000 writes over 1,000 keys made *before* the
-  watch opens, then one watch from the RV before them, read straight from
-  the apiserver (no proxy) through each transport (``stdlib``, ``green``,
+  watch opens, then one watch from the RV before them, read through each
+  transport (``stdlib``, ``green``,
   ``httpx``, ``official``) until all 10,000 events are out of the stream's channel.
 
-Reported: events/s per setup and worker count and green/threads ratios; the
-RSS growth from the synced controller to the peak (green as a fraction of
-threads); the decode rate in events/s and client CPU µs per event.
+Reported: for both phases, the rate per setup and worker count, the
+green/threads ratios, client CPU and RSS (green as a fraction of threads);
+the decode rate in events/s and client CPU µs per event.
 
     python bench/w9_k8s.py measure --mode quick      # all of it, prints JSON
     python bench/w9_k8s.py serve --latency 0.005    # the server process
@@ -106,10 +117,10 @@ def _raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def burst(api: str, namespace: str, writes: int, keys: int) -> int:
+def burst(api: str, namespace: str, writes: int, keys: int, seed: int = 1) -> int:
     """Have the apiserver write ``writes`` pods in ``namespace``; the writes it applied."""
     body = json.dumps(
-        {"action": "burst", "writes": writes, "keys": keys, "namespace": namespace, "seed": 1}
+        {"action": "burst", "writes": writes, "keys": keys, "namespace": namespace, "seed": seed}
     ).encode()
     req = urllib.request.Request(
         f"{api}/debug/faults",
@@ -121,56 +132,31 @@ def burst(api: str, namespace: str, writes: int, keys: int) -> int:
         return int(json.loads(resp.read())["result"])
 
 
-# ---- the server process: apiserver + latency proxy ---------------------------------------
+# ---- the server process: the apiserver, answers delayed ---------------------------------------
 
 
 def serve_main(latency: float) -> None:
-    """Run the apiserver and the latency proxy until stdin closes."""
+    """Run the apiserver (every request answered ``latency`` s late) until stdin closes."""
     sys.path.insert(0, str(ROOT))
     _raise_fd_limit()
     from examples.k8s_watch.apiserver import serve
 
-    # The apiserver's thread and the proxy's loop share this process's GIL: a
-    # short switch interval keeps one from holding the other up for 5 ms.
-    sys.setswitchinterval(0.0005)
-    srv = serve(bookmark_interval=60.0, max_events=2_000_000)
     try:
         import uvloop
 
-        loop = uvloop.new_event_loop()
+        loop_factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
     except ImportError:  # pragma: no cover
-        loop = asyncio.new_event_loop()
-
-    async def pipe(r: asyncio.StreamReader, w: asyncio.StreamWriter, delay: float) -> None:
-        try:
-            while data := await r.read(65536):
-                if delay:
-                    await asyncio.sleep(delay)
-                w.write(data)
-                await w.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            w.close()
-
-    async def on_conn(cr: asyncio.StreamReader, cw: asyncio.StreamWriter) -> None:
-        try:
-            sr, sw = await asyncio.open_connection(srv.host, srv.port)
-        except OSError:
-            cw.close()
-            return
-        await asyncio.gather(pipe(cr, sw, latency), pipe(sr, cw, 0.0))
-
-    proxy = loop.run_until_complete(asyncio.start_server(on_conn, "127.0.0.1", 0, backlog=4096))
-    port = proxy.sockets[0].getsockname()[1]
-    print(json.dumps({"api": srv.url, "proxy": f"http://127.0.0.1:{port}"}), flush=True)
-    threading.Thread(
-        target=lambda: (sys.stdin.read(), loop.call_soon_threadsafe(loop.stop)), daemon=True
-    ).start()
+        loop_factory = asyncio.new_event_loop
+    srv = serve(
+        bookmark_interval=60.0,
+        max_events=2_000_000,
+        request_latency=latency,
+        loop_factory=loop_factory,
+    )
+    print(json.dumps({"api": srv.url}), flush=True)
     try:
-        loop.run_forever()
+        sys.stdin.read()
     finally:
-        proxy.close()
         srv.close()
 
 
@@ -178,7 +164,7 @@ def serve_main(latency: float) -> None:
 
 
 def run_green(
-    url: str, api: str, workers: int, events: int, namespace: str, transport: str = "httpx"
+    api: str, workers: int, events: int, namespace: str, transport: str = "httpx"
 ) -> dict[str, Any]:
     """The example's controller; ``transport`` is ``httpx`` (uvloop) or ``green`` (builtin)."""
     sys.path.insert(0, str(ROOT))
@@ -202,10 +188,10 @@ def run_green(
         if transport == "green":
             from examples.k8s_watch.transport_green import GreenClient
 
-            return GreenClient(url, timeout=120, max_connections=workers + 4)
+            return GreenClient(api, timeout=120, max_connections=workers + 4)
         from examples.k8s_watch.transport_httpx import HttpxClient
 
-        return HttpxClient(url, timeout=120, max_connections=workers + 4)
+        return HttpxClient(api, timeout=120, max_connections=workers + 4)
 
     def main() -> dict[str, Any]:
         client = make_client()
@@ -228,37 +214,57 @@ def run_green(
         inf.add_event_handler(ctl.handler(), name="enqueue")
         inf.start()
         assert inf.wait_for_sync(60)
-        ctl.start()
-        gochan.sleep(0.05)  # let every worker park on the queue
-        base = rss()
-        peak = base
-        stop_sampler = gochan.Chan[None]()
+        ref = inf.reflector
+        peak = 0
+        sampling = gochan.Chan[None]()
 
         def sampler() -> None:
             nonlocal peak
             while True:
-                i, _ = gochan.select(stop_sampler.recv, gochan.after(0.01).recv)
+                i, _ = gochan.select(sampling.recv, gochan.after(0.01).recv)
                 peak = max(peak, rss())
                 if i == 0:
                     return
 
+        def settle(seen: int) -> None:
+            while True:
+                snap = ctl.snapshot()
+                if (
+                    ref.stats.events >= seen
+                    and inf.pending() == 0
+                    and snap["depth"] == 0
+                    and snap["in_flight"] == 0
+                ):
+                    return
+                gochan.sleep(0.001)
+
         s = gochan.go(sampler)
-        t0 = time.perf_counter()
-        n = gochan.blocking(burst, api, namespace, events, events * 100)
-        burst_seconds = time.perf_counter() - t0  # the apiserver's writes alone
-        ref = inf.reflector
-        while True:
-            snap = ctl.snapshot()
-            if (
-                ref.stats.events >= n
-                and inf.pending() == 0
-                and snap["depth"] == 0
-                and snap["in_flight"] == 0
-            ):
-                break
+        # 1. The pool alone: a burst queued while no worker runs, then drained.
+        n1 = gochan.blocking(burst, api, namespace, events, events * 100, 1)
+        while ref.stats.events < n1 or inf.pending():
             gochan.sleep(0.001)
+        queued = ctl.snapshot()["depth"]
+        drain_base = peak = rss()
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        ctl.start()
+        settle(n1)
+        drain = {
+            "items": reconciled,
+            "seconds": last - t0,
+            "cpu_us_per_item": (time.process_time() - cpu0) / max(1, reconciled) * 1e6,
+            "rss_growth": peak - drain_base,
+        }
+        assert reconciled == queued, (reconciled, queued)
+        # 2. End to end: a burst written while the workers run.
+        done_before = reconciled
+        base = peak = rss()
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        n = gochan.blocking(burst, api, namespace, events, events * 100, 2)
+        burst_seconds = time.perf_counter() - t0  # the apiserver's writes alone
+        settle(n1 + n)
+        cpu = time.process_time() - cpu0
         seconds = last - t0
-        stop_sampler.close()
+        sampling.close()
         s.join()
         ctl.stop(drain=False)
         inf.stop()
@@ -266,11 +272,13 @@ def run_green(
         client.close()
         return {
             "events": n,
-            "reconciled": reconciled,
+            "reconciled": reconciled - done_before,
             "seconds": seconds,
             "burst_seconds": burst_seconds,
             "rss_base": base,
             "rss_peak": peak,
+            "cpu_us_per_event": cpu / max(1, n) * 1e6,
+            "drain": drain,
             "backend": backend,
             "transport": transport,
         }
@@ -331,14 +339,14 @@ class KeyQueue:
             self.cond.notify_all()
 
 
-def run_threads(url: str, api: str, workers: int, events: int, namespace: str) -> dict[str, Any]:
+def run_threads(api: str, workers: int, events: int, namespace: str) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
     import http.client
     from urllib.parse import urlsplit
 
     from examples.k8s_watch.transport import PODS, APIStatusError, Client, is_not_found
 
-    client = Client(url, timeout=120, max_idle=workers + 4)
+    client = Client(api, timeout=120, max_idle=workers + 4)
     store: dict[str, Any] = {}
     q = KeyQueue()
     seen = 0
@@ -350,7 +358,7 @@ def run_threads(url: str, api: str, workers: int, events: int, namespace: str) -
     for o in listed.get("items") or []:
         store[f"{namespace}/{o['metadata']['name']}"] = o
     rv = listed["metadata"]["resourceVersion"]
-    parts = urlsplit(url)
+    parts = urlsplit(api)
     conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=120)
     conn.request(
         "GET",
@@ -397,11 +405,7 @@ def run_threads(url: str, api: str, workers: int, events: int, namespace: str) -
 
     w = threading.Thread(target=watcher, name="watch", daemon=True)
     w.start()
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="worker")
-    futures = [pool.submit(worker) for _ in range(workers)]
-    time.sleep(0.05)  # every worker thread started and parked on the queue
-    base = rss()
-    peak = base
+    peak = 0
     stop = threading.Event()
 
     def sampler() -> None:
@@ -412,11 +416,34 @@ def run_threads(url: str, api: str, workers: int, events: int, namespace: str) -
 
     st = threading.Thread(target=sampler, daemon=True)
     st.start()
-    t0 = time.perf_counter()
-    n = burst(api, namespace, events, events * 100)
-    burst_seconds = time.perf_counter() - t0
-    while not (seen >= n and q.idle()):
+    # 1. The pool alone: a burst queued while no worker runs, then drained.
+    n1 = burst(api, namespace, events, events * 100, 1)
+    while seen < n1:
         time.sleep(0.001)
+    with q.cond:
+        queued = len(q.queue)
+    drain_base = peak = rss()
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="worker")
+    futures = [pool.submit(worker) for _ in range(workers)]
+    while not q.idle():
+        time.sleep(0.001)
+    drain = {
+        "items": reconciled,
+        "seconds": last - t0,
+        "cpu_us_per_item": (time.process_time() - cpu0) / max(1, reconciled) * 1e6,
+        "rss_growth": peak - drain_base,
+    }
+    assert reconciled == queued, (reconciled, queued)
+    # 2. End to end: a burst written while the workers run.
+    done_before = reconciled
+    base = peak = rss()
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    n = burst(api, namespace, events, events * 100, 2)
+    burst_seconds = time.perf_counter() - t0
+    while not (seen >= n1 + n and q.idle()):
+        time.sleep(0.001)
+    cpu = time.process_time() - cpu0
     seconds = last - t0
     stop.set()
     st.join()
@@ -431,11 +458,13 @@ def run_threads(url: str, api: str, workers: int, events: int, namespace: str) -
     client.close()
     return {
         "events": n,
-        "reconciled": reconciled,
+        "reconciled": reconciled - done_before,
         "seconds": seconds,
         "burst_seconds": burst_seconds,
         "rss_base": base,
         "rss_peak": peak,
+        "cpu_us_per_event": cpu / max(1, n) * 1e6,
+        "drain": drain,
     }
 
 
@@ -482,7 +511,7 @@ def run_decode(transport: str, api: str, events: int, namespace: str) -> dict[st
 
 
 class Server:
-    """The server process (apiserver + latency proxy)."""
+    """The server process (the apiserver, answers delayed by the latency)."""
 
     def __init__(self, latency: float) -> None:
         self.proc = subprocess.Popen(
@@ -497,7 +526,13 @@ class Server:
         if not line:
             raise RuntimeError("the W9 server process did not start")
         urls = json.loads(line)
-        self.api, self.proxy = urls["api"], urls["proxy"]
+        self.api = urls["api"]
+
+    def cpu(self) -> float:
+        """CPU seconds the server process has used so far (user + system)."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def close(self) -> None:
         assert self.proc.stdin is not None
@@ -554,14 +589,13 @@ def measure(
                     if progress:
                         progress(f"W9 {setup}, {n} workers ({events_for(n, mode)} events)")
                     try:
+                        cpu0 = server.cpu()
                         runs.append(
                             _child(
                                 [
                                     "run",
                                     "--setup",
                                     setup,
-                                    "--url",
-                                    server.proxy,
                                     "--api",
                                     server.api,
                                     "--workers",
@@ -572,6 +606,10 @@ def measure(
                                     f"w9-{seq}",
                                 ]
                             )
+                        )
+                        handled = runs[-1]["events"] + runs[-1]["drain"]["items"]
+                        runs[-1]["server_cpu_us_per_event"] = (
+                            (server.cpu() - cpu0) / max(1, handled) * 1e6
                         )
                     except Exception as e:
                         out["errors"][key] = str(e)
@@ -623,13 +661,27 @@ def growth(runs: list[dict[str, Any]]) -> float:
     return _median([max(0, r["rss_peak"] - r["rss_base"]) for r in runs]) if runs else 0.0
 
 
+def drain_stats(runs: list[dict[str, Any]]) -> dict[str, float]:
+    """Medians of the drain phase (the pool alone): items/s, client CPU µs per
+    item, RSS growth while the pool starts and drains; and the end-to-end
+    client CPU µs per event."""
+    if not runs:
+        return {}
+    return {
+        "drain_rate": _median([r["drain"]["items"] / r["drain"]["seconds"] for r in runs]),
+        "drain_cpu_us": _median([r["drain"]["cpu_us_per_item"] for r in runs]),
+        "pool_rss": _median([max(0, r["drain"]["rss_growth"]) for r in runs]),
+        "cpu_us": _median([r["cpu_us_per_event"] for r in runs]),
+    }
+
+
 WORKLOAD = Workload(
     key="W9",
     name="k8s",
     title="W9 k8s controller",
     unit="event",
     description="watch events handled by the K8s-watch controller, each reconcile one GET "
-    "through a latency proxy to the embedded apiserver (separate process); green workers "
+    "delayed by 5 ms in the embedded apiserver (separate process); green workers "
     "(on httpx/uvloop, and on the green transport: sockets + wait_readable on builtin) vs "
     "a ThreadPoolExecutor with the same logic",
     external=True,
@@ -648,7 +700,6 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--latency", type=float, default=LATENCY)
     r = sub.add_parser("run")
     r.add_argument("--setup", choices=SETUPS, required=True)
-    r.add_argument("--url", required=True)
     r.add_argument("--api", required=True)
     r.add_argument("--workers", type=int, required=True)
     r.add_argument("--events", type=int, required=True)
@@ -669,12 +720,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "run":
         _raise_fd_limit()
         if args.setup == "threads":
-            result = run_threads(args.url, args.api, args.workers, args.events, args.namespace)
+            result = run_threads(args.api, args.workers, args.events, args.namespace)
         else:
             transport = "green" if args.setup == "green-sock" else "httpx"
-            result = run_green(
-                args.url, args.api, args.workers, args.events, args.namespace, transport
-            )
+            result = run_green(args.api, args.workers, args.events, args.namespace, transport)
     elif args.cmd == "decode":
         result = run_decode(args.transport, args.api, args.events, args.namespace)
     else:

@@ -71,8 +71,9 @@ def test_smoke_mode_honours_each_size_option() -> None:
 
 
 def test_smoke_mode_runs_w9_the_k8s_controller_green_vs_threads() -> None:
-    # W9 runs its own processes (apiserver + latency proxy, one client per
-    # setup); in smoke mode 1 and 16 workers with a few dozen events each.
+    # W9 runs its own processes (the apiserver, one client per setup); in
+    # smoke mode 1 and 16 workers with a few dozen events each, drained by
+    # the pool alone and then end to end.
     p = _run("--smoke", "--workloads", "W9")
     assert p.returncode == 0, p.stderr
     out = p.stdout
@@ -82,4 +83,5 @@ def test_smoke_mode_runs_w9_the_k8s_controller_green_vs_threads() -> None:
     for transport in ("| stdlib (builtin", "| httpx (", "| official (builtin"):
         assert transport in out, out
     assert "gochan W9 = green/threads events/s" in out
+    assert "The pool alone:" in out and "green-sock/threads pool RSS" in out, out
     assert "error:" not in out, out

@@ -493,3 +493,32 @@ def test_python_dash_m_runs_the_server(tmp_path: Path) -> None:
             if proc.poll() is None:
                 proc.kill()
             proc.communicate(timeout=10)
+
+
+# ---- request_latency and the loop ----------------------------------------------------------
+
+
+def test_request_latency_delays_every_answer_and_changes_nothing_else() -> None:
+    import asyncio
+
+    made: list[asyncio.AbstractEventLoop] = []
+
+    def factory() -> asyncio.AbstractEventLoop:
+        made.append(asyncio.new_event_loop())
+        return made[-1]
+
+    with serve(request_latency=0.05, loop_factory=factory) as s:
+        assert len(made) == 1  # the server runs on the loop the factory made
+        t0 = time.monotonic()
+        created = request(s.url, "POST", "/api/v1/namespaces/default/pods", pod("slow"))
+        got = request(s.url, "GET", "/api/v1/namespaces/default/pods/slow")
+        elapsed = time.monotonic() - t0
+    assert created.status == 201 and got.status == 200
+    assert got.json()["metadata"]["name"] == "slow"
+    assert elapsed >= 2 * 0.05  # each of the two requests waited its latency
+
+
+@pytest.mark.parametrize("bad", [-0.001, float("nan")])
+def test_request_latency_must_be_a_non_negative_number(bad: float) -> None:
+    with pytest.raises(ValueError, match="request_latency must be a number of seconds >= 0"):
+        APIServer(request_latency=bad)

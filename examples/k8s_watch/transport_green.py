@@ -82,7 +82,7 @@ from .transport import (
 )
 
 MAX_HEAD = 64 * 1024  # the status line and headers
-RECV = 256 * 1024  # bytes asked of one recv()
+RECV = 64 * 1024  # bytes asked of one recv()
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 _IN_PROGRESS = (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN, errno.EALREADY)
 

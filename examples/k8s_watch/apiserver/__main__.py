@@ -35,6 +35,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="close a watcher that stops reading with more events queued than this",
     )
+    p.add_argument(
+        "--request-latency",
+        type=float,
+        default=0.0,
+        help="seconds every request waits before it is answered, like a distant apiserver",
+    )
     args = p.parse_args(argv)
     try:
         srv = serve(
@@ -45,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             max_events=args.max_events,
             initial_rv=args.initial_rv,
             watch_backlog_limit=args.watch_backlog_limit,
+            request_latency=args.request_latency,
         )
     except (OSError, ValueError) as e:
         print(f"apiserver: {e}", file=sys.stderr)

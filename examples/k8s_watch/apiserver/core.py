@@ -84,10 +84,16 @@ class ServerCore:
         watch_backlog_limit: int | None = None,
         allow_remote: bool = False,
         seed: int = 0,
+        request_latency: float = 0.0,
+        loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
     ) -> None:
         if not allow_remote and not is_loopback(host):
             raise ValueError(
                 f"refusing to listen on {host!r}: loopback only unless allow_remote=True"
+            )
+        if not request_latency >= 0:
+            raise ValueError(
+                f"request_latency must be a number of seconds >= 0, got {request_latency!r}"
             )
         self.host = host
         self.port = port
@@ -97,6 +103,10 @@ class ServerCore:
         self.max_body = max_body
         self.too_large_wait = too_large_wait
         self.watch_backlog_limit = watch_backlog_limit
+        # Real seconds every request waits, once read, before it is handled:
+        # the round trip to a distant apiserver, without a proxy's CPU.
+        self.request_latency = request_latency
+        self._loop_factory = loop_factory or asyncio.new_event_loop
         self.store = Store(
             now=self.clock.now, initial_rv=initial_rv, max_events=max_events, seed=seed
         )
@@ -176,7 +186,7 @@ class ServerCore:
         self.close()
 
     def _run(self) -> None:
-        loop = asyncio.new_event_loop()
+        loop = self._loop_factory()
         self._loop = loop
         try:
             loop.run_until_complete(self._main())
@@ -309,6 +319,8 @@ class ServerCore:
                 self.counters["too_large"] += 1
                 self._answer(conn, st.too_large_body(e.limit))
                 return
+            if self.request_latency:
+                await asyncio.sleep(self.request_latency)
             result = await self._dispatch(req)
             if isinstance(result, WatchPlan):
                 if not await self._watch(conn, result):
