@@ -34,8 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ._runtime import waitreason as wr
 from ._runtime.errors import Panic
-from ._runtime.run import go
-from ._runtime.scheduler import current_task, ready
+from ._runtime.scheduler import current_task, get_scheduler, ready
 from ._runtime.sema import enqueue, grant, wait_grant, wake
 from ._runtime.waiter import LOCK, Waiter
 
@@ -398,21 +397,25 @@ class WaitGroup:
         ``add(1)`` now, ``done()`` when it ends, however it ends."""
         if not callable(fn):
             raise TypeError(f"WaitGroup.go() needs a callable, got {fn!r}")
-        self.add(1)
+        name = getattr(fn, "__qualname__", None) or repr(fn)
         try:
-            t = go(_counted, self, fn, args, kwargs)
+            _take()
+        except IndexError:
+            _wait_take()
+        self._count += 1  # from >= 0: cannot panic or reach zero, so wakes nobody
+        _give(None)
+        try:
+            return get_scheduler().spawn(_counted, (self, fn, args, kwargs), {}, name)
         except BaseException:
-            self.done()
+            self.add(-1)
             raise
-        t.name = getattr(fn, "__qualname__", None) or repr(fn)
-        return t
 
 
 def _counted(wg: WaitGroup, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
     try:
         return fn(*args, **kwargs)
     finally:
-        wg.done()
+        wg.add(-1)
 
 
 class Once:

@@ -35,7 +35,6 @@ from __future__ import annotations
 import _thread
 import contextlib
 import heapq
-import inspect
 import itertools
 import random
 import threading
@@ -43,6 +42,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from threading import get_ident
+from types import CoroutineType
 from typing import Any, Final
 
 from greenlet import getcurrent, greenlet
@@ -141,20 +141,32 @@ class Scheduler:
 
     # -- starting and ending tasks ------------------------------------------
 
-    def spawn(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Task:
-        t = self._new_task(fn, args, kwargs)
+    def spawn(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        name: str | None = None,
+    ) -> Task:
+        t = self._new_task(fn, args, kwargs, name)
         t.creator = self.current.id if self.current is not None else 0
         self.runq.append(t)
         return t
 
     def _new_task(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        name: str | None = None,
     ) -> Task:
-        """A registered, not yet queued task that will run ``fn``."""
-        try:
-            name = fn.__qualname__
-        except AttributeError:
-            name = repr(fn)
+        """A registered, not yet queued task that will run ``fn`` (named
+        ``name``, else after ``fn``)."""
+        if name is None:
+            try:
+                name = fn.__qualname__
+            except AttributeError:
+                name = repr(fn)
         t = Task(self, name)
         t._call = (fn, args, kwargs)
         if self.closing:  # main has returned: nothing new runs (as in Go)
@@ -244,7 +256,7 @@ class Scheduler:
             if t._cancelled:  # cancelled before it ever ran: never runs (as Go)
                 raise Cancelled()
             result = fn(*args, **kwargs)
-            if inspect.iscoroutine(result):
+            if result is not None and isinstance(result, CoroutineType):
                 result.close()
                 raise TypeError(
                     f"{t.name} returned a coroutine: gochan tasks run plain functions. "

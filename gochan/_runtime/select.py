@@ -52,6 +52,27 @@ _KINDS: Final[dict[Any, int]] = (
 )
 
 
+# Compiled, reading ``__name__`` allocates a string per case. A builtin
+# method's hash is its object's hash xor a hash of its C function (CPython's
+# meth_hash), so ``hash(c) ^ hash(c.__self__)`` names the C function with no
+# allocation: _HKINDS maps those numbers to the operations, taken from a
+# probe channel (and checked on a second one: where the identity does not
+# hold, the table stays empty and every case goes by its name).
+def _hash_kinds() -> dict[int, int]:
+    if not _NATIVE:
+        return {}
+    table: dict[int, int] = {}
+    check: dict[int, int] = {}
+    for probe, into in ((Chan(), table), (Chan(), check), (nilchan, table), (nilchan, check)):
+        into[hash(probe.recv) ^ hash(probe)] = RECV
+        into[hash(probe.recv_ok) ^ hash(probe)] = RECV_OK
+        into[hash(probe.send) ^ hash(probe)] = SEND
+    return table if table == check and len(table) >= 3 else {}
+
+
+_HKINDS: Final[dict[int, int]] = _hash_kinds()
+
+
 def _kind(c: Any) -> int:
     """Which channel operation ``c`` is (RECV, RECV_OK, SEND), else -2.
     select_start inlines this in its first pass."""
@@ -59,7 +80,13 @@ def _kind(c: Any) -> int:
         return -2
     if not _NATIVE:
         return _KINDS.get(c.__func__, -2)
-    return _KINDS.get(c.__name__, -2) if isinstance(c.__self__, Chan) else -2
+    o = c.__self__
+    if not isinstance(o, Chan):
+        return -2
+    kind = _HKINDS.get(hash(c) ^ hash(o), -2)
+    # A miss is either not a channel operation or meth_hash's -1 -> -2
+    # adjustment (one object in 2**64): the name settles it.
+    return kind if kind >= 0 else _KINDS.get(c.__name__, -2)
 
 
 class _Default:
@@ -144,6 +171,8 @@ def select_start(cases: tuple[Any, ...], parker: Any) -> tuple[int, Any] | _Case
     full decode into ``ops`` happens only when the select has to park.
     """
     first = -1  # the first ready case
+    first_kind = -2  # ... its operation
+    first_ch: Chan[Any] = nilchan  # ... and its channel (typed: native calls when compiled)
     more: list[int] | None = None  # every ready case, once there are two
     dflt = -1
     ch: Chan[Any]  # (typed: a compiled build reads its fields directly)
@@ -156,8 +185,14 @@ def select_start(cases: tuple[Any, ...], parker: Any) -> tuple[int, Any] | _Case
             # _kind(c), inlined
             if not _NATIVE:
                 kind = _KINDS.get(getattr(c, "__func__", None), -2)
-            elif type(c) is _Method and isinstance(c.__self__, Chan):
-                kind = _KINDS.get(c.__name__, -2)
+            elif type(c) is _Method:
+                o = c.__self__
+                if isinstance(o, Chan):
+                    kind = _HKINDS.get(hash(c) ^ hash(o), -2)
+                    if kind < 0:
+                        kind = _KINDS.get(c.__name__, -2)
+                else:
+                    kind = -2
             else:
                 kind = -2
             if RECV <= kind <= RECV_OK:
@@ -165,7 +200,8 @@ def select_start(cases: tuple[Any, ...], parker: Any) -> tuple[int, Any] | _Case
                 ready_now = ch._sendq or ch._buf or ch._closed
             elif type(c) is tuple and len(c) == 2:
                 f = c[0]
-                if _kind(f) != SEND:
+                kind = _kind(f)
+                if kind != SEND:
                     raise _parse_error(cases)
                 ch = f.__self__
                 ready_now = ch._closed or ch._recvq or len(ch._buf) < ch._cap
@@ -176,7 +212,7 @@ def select_start(cases: tuple[Any, ...], parker: Any) -> tuple[int, Any] | _Case
                 raise _parse_error(cases)
             if ready_now:
                 if first < 0:
-                    first = i
+                    first, first_kind, first_ch = i, kind, ch
                 elif more is None:
                     more = [first, i]
                 else:
@@ -184,20 +220,22 @@ def select_start(cases: tuple[Any, ...], parker: Any) -> tuple[int, Any] | _Case
         if first >= 0:
             # A uniform choice among the ready cases (nilchan is never ready:
             # its queues stay empty and it is never closed).
-            if more is None:
-                i = first
-            else:
+            i, kind, ch = first, first_kind, first_ch
+            if more is not None:
                 s = peek_scheduler()
                 rng = _FALLBACK_RNG if s is None else s.rng
                 i = more[rng.randrange(len(more))]
-            c = cases[i]
-            if type(c) is tuple:
-                peer = c[0].__self__._try_send(c[1])
+                c = cases[i]
+                if type(c) is tuple:
+                    kind, ch = SEND, c[0].__self__
+                else:
+                    kind, ch = _kind(c), c.__self__
+            if kind == SEND:
+                peer = ch._try_send(cases[i][1])
                 result: Any = None
             else:
-                value, ok, peer = c.__self__._try_recv()
-                k = _kind(c) if _NATIVE else _KINDS[c.__func__]
-                result = (value, ok) if k == RECV_OK else value
+                value, ok, peer = ch._try_recv()
+                result = (value, ok) if kind == RECV_OK else value
         elif dflt >= 0:
             return dflt, None
         else:
