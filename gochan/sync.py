@@ -405,17 +405,12 @@ class WaitGroup:
         self._count += 1  # from >= 0: cannot panic or reach zero, so wakes nobody
         _give(None)
         try:
-            return get_scheduler().spawn(_counted, (self, fn, args, kwargs), {}, name)
+            t = get_scheduler().spawn(fn, args, kwargs, name)
         except BaseException:
             self.add(-1)
             raise
-
-
-def _counted(wg: WaitGroup, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
-    try:
-        return fn(*args, **kwargs)
-    finally:
-        wg.add(-1)
+        t._group = self  # the task calls add(-1) when fn ends (Scheduler.task_main)
+        return t
 
 
 class Once:

@@ -626,6 +626,36 @@ def test_waitgroup_releases_every_waiter_and_is_reusable() -> None:
     run(main, clock="virtual")
 
 
+def test_waitgroup_go_counts_each_task_down_however_it_ends() -> None:
+    ran: list[str] = []
+
+    def work(tag: str) -> str:
+        ran.append(tag)
+        return tag
+
+    def parked(ch: gochan.Chan[None]) -> None:
+        ch.recv()
+        ran.append("never")
+
+    def main() -> None:
+        wg = WaitGroup()
+        t1 = wg.go(work, tag="a")
+        assert t1.name.endswith("work") and repr(wg).startswith("<gochan.WaitGroup count=1")
+        t2 = wg.go(work, "never-ran")
+        t2.cancel()  # cancelled before its first step: fn never runs, the count still drops
+        t3 = wg.go(parked, gochan.Chan[None]())
+        settle()
+        assert repr(wg).startswith("<gochan.WaitGroup count=1")  # only t3 is left
+        t3.cancel()  # cancelled while parked: Cancelled ends it, the count drops
+        wg.wait()
+        assert repr(wg) == "<gochan.WaitGroup count=0, 0 waiting>"
+        assert t1.join() == "a" and ran == ["a"]
+        with pytest.raises(gochan.Cancelled):
+            t2.join()
+
+    run(main, clock="virtual")
+
+
 # ---------------------------------------------------------------------------
 # `with` forms
 # ---------------------------------------------------------------------------

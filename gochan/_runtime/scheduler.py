@@ -253,9 +253,19 @@ class Scheduler:
         fn, args, kwargs = t._call
         t._call = None
         try:
-            if t._cancelled:  # cancelled before it ever ran: never runs (as Go)
-                raise Cancelled()
-            result = fn(*args, **kwargs)
+            group = t._group
+            if group is None:
+                if t._cancelled:  # cancelled before it ever ran: never runs (as Go)
+                    raise Cancelled()
+                result = fn(*args, **kwargs)
+            else:
+                t._group = None
+                try:
+                    if t._cancelled:
+                        raise Cancelled()
+                    result = fn(*args, **kwargs)
+                finally:
+                    group.add(-1)  # WaitGroup.go's done(), however fn ends
             if result is not None and isinstance(result, CoroutineType):
                 result.close()
                 raise TypeError(

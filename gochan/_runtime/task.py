@@ -39,6 +39,7 @@ class Task:
         "_cancelled",
         "_done",
         "_exc",
+        "_group",
         "_joiners",
         "_result",
         "_resume_exc",
@@ -79,6 +80,9 @@ class Task:
         self._joiners: list[OneShot] | None = None  # created by the first join
         self._call: tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]] | None = None
         self.creator = 0  # id of the task that called go(); 0 for a main task
+        # The WaitGroup that started this task (WaitGroup.go): its counter
+        # drops by one when the function returns or raises.
+        self._group: Any = None
 
     def _take_pending(self) -> BaseException:
         """The interrupt to raise at a blocking point (consumes ``_throw``)."""
