@@ -25,7 +25,10 @@ from typing import Any
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
-COMPILED = ["chan", "lock", "scheduler", "select", "task", "timers_core", "waiter"]
+COMPILED = [
+    *("blocking", "chan", "lock", "scheduler", "select", "sema", "task"),
+    *("timers", "timers_core", "waiter", "waitgroup"),
+]
 # Build requirements of a compiled build only (added by dependencies() below).
 BUILD_REQUIRES = ["mypy>=1.10", "setuptools>=68", "types-greenlet", "greenlet>=3.1"]
 

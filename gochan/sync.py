@@ -34,9 +34,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ._runtime import waitreason as wr
 from ._runtime.errors import Panic
-from ._runtime.scheduler import current_task, get_scheduler, ready
+from ._runtime.scheduler import current_task, ready
 from ._runtime.sema import enqueue, grant, wait_grant, wake
 from ._runtime.waiter import LOCK, Waiter
+from ._runtime.waitgroup import WaitGroup
 
 if TYPE_CHECKING:
     from ._runtime.task import Task
@@ -325,92 +326,6 @@ class _ReadLocker(_LockContext):
 
     def unlock(self) -> None:
         self._rw.runlock()
-
-
-class WaitGroup:
-    """Wait for a collection of tasks to finish; Go's ``sync.WaitGroup``.
-
-    ``add(n)`` before starting work, ``done()`` when a piece ends,
-    ``wait()`` until the counter is zero; ``go(fn, *args)`` does all three
-    steps' bookkeeping for one task (Go 1.25's ``WaitGroup.Go``).
-
-    >>> import gochan
-    >>> def main():
-    ...     wg, out = gochan.WaitGroup(), []
-    ...     for i in range(3):
-    ...         wg.go(out.append, i)
-    ...     wg.wait()
-    ...     return sorted(out)
-    >>> gochan.run(main)
-    [0, 1, 2]
-    """
-
-    __slots__ = ("_count", "_waiters")
-
-    def __init__(self) -> None:
-        self._count = 0
-        self._waiters: deque[Waiter] = deque()
-
-    def __repr__(self) -> str:
-        return f"<gochan.WaitGroup count={self._count}, {len(self._waiters)} waiting>"
-
-    def add(self, n: int = 1) -> None:
-        """Add ``n`` (may be negative) to the counter; at zero, every
-        ``wait()`` returns. Panics with ``sync: negative WaitGroup counter``
-        if the counter would go below zero."""
-        if n.__class__ is not int and not isinstance(n, int):
-            raise TypeError(f"WaitGroup.add() needs an int, got {n!r}")
-        try:
-            _take()
-        except IndexError:
-            _wait_take()
-        try:
-            c = self._count + n
-            if c < 0:
-                raise Panic("sync: negative WaitGroup counter")
-            self._count = c
-            if c or not self._waiters:
-                return
-            q = self._waiters
-            woken = [grant(q) for _ in range(len(q))]
-        finally:
-            _give(None)
-        wake(woken)
-
-    def done(self) -> None:
-        """Decrement the counter by one."""
-        self.add(-1)
-
-    def wait(self) -> None:
-        """Park until the counter is zero."""
-        if self._count == 0:  # one read: if zero now, returning now is correct
-            return
-        cur = current_task()
-        with LOCK:
-            if self._count == 0:
-                return
-            w = enqueue(self._waiters, cur)
-        wait_grant(w, wr.SYNC_WAITGROUP_WAIT, self)
-
-    def go(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Task:
-        """Start ``fn(*args, **kwargs)`` in a new task counted by this group:
-        ``add(1)`` now, ``done()`` when it ends, however it ends."""
-        if not callable(fn):
-            raise TypeError(f"WaitGroup.go() needs a callable, got {fn!r}")
-        name = getattr(fn, "__qualname__", None) or repr(fn)
-        try:
-            _take()
-        except IndexError:
-            _wait_take()
-        self._count += 1  # from >= 0: cannot panic or reach zero, so wakes nobody
-        _give(None)
-        try:
-            t = get_scheduler().spawn(fn, args, kwargs, name)
-        except BaseException:
-            self.add(-1)
-            raise
-        t._group = self  # the task calls add(-1) when fn ends (Scheduler.task_main)
-        return t
 
 
 class Once:

@@ -60,9 +60,15 @@ BUDGET: Final = 64
 # While tasks stay runnable, a loop backend still gets a turn every this
 # many + 1 hub rounds (a power of two minus one: a mask).
 POLL_EVERY: Final = 15
-# Idle greenlets kept for reuse: starting a fresh greenlet costs about ten
-# times a switch to a parked one (each gets its own frame-stack chunk).
+# Idle greenlets kept for reuse once the scheduler goes idle. Starting a
+# fresh greenlet costs about ten times a switch to a parked one: each gets
+# its own frame-stack chunk, an mmap'd 16 KiB that the kernel must map,
+# zero and later unmap. So while tasks run, every finished task's greenlet
+# is kept (a burst of N tasks followed by another reuses all N); when the
+# hub has nothing to run, the list is trimmed back to this many.
 FREE_MAX: Final = 256
+# Greenlets ended per look at the clock and the other threads while trimming.
+TRIM_BATCH: Final = 256
 # How long an idle scheduler waits before re-checking for deadlock while
 # some other thread is alive (it could still wake us; we cannot be told
 # when a thread that never used gochan exits).
@@ -227,9 +233,6 @@ class Scheduler:
                 nxt.greenlet = g
                 self.current = nxt
                 continue
-            if len(self._free) >= FREE_MAX:
-                self.current = None
-                return  # the greenlet dies; the hub takes over
             self._free.append(g)
             self._switch_away()
 
@@ -452,8 +455,25 @@ class Scheduler:
         b = self.backend
         return self.pending > 0 or (b.poll and b.busy())
 
+    def _trim_free(self) -> None:
+        """End the idle greenlets beyond FREE_MAX, the longest idle first, in
+        batches; stop as soon as another thread has work for us or a timer
+        is due (the rest waits for the next idle moment)."""
+        free = self._free
+        while len(free) > FREE_MAX and not self.incoming:
+            deadline = self._next_deadline()
+            if deadline is not None and deadline <= self.clock.now():
+                return
+            n = min(TRIM_BATCH, len(free) - FREE_MAX)
+            cold = free[:n]
+            del free[:n]
+            for g in cold:
+                g.throw()  # GreenletExit in its _worker; it dies back into the hub
+
     def _wait_for_work(self) -> None:
         """Block the thread until a task is runnable; report deadlocks."""
+        if len(self._free) > FREE_MAX:
+            self._trim_free()
         runq, clock = self.runq, self.clock
         recheck = RECHECK_MIN
         suspected = False

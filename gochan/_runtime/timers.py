@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, SupportsFloat
 
 from .blocking import sleep_task
 from .chan import Chan, nilchan
@@ -22,8 +22,10 @@ from .scheduler import Scheduler, get_scheduler, peek_scheduler
 from .timers_core import TimerEntry, deadline
 
 
+# Durations are typed SupportsFloat, not float: a compiled build would check
+# a float parameter on entry, with its own message instead of this one.
 def _seconds(seconds: object, what: str) -> float:
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float, SupportsFloat)):
         raise TypeError(f"{what} takes a duration in seconds (int or float), got {seconds!r}")
     return float(seconds)
 
@@ -35,7 +37,7 @@ def monotonic() -> float:
     return s.clock.now() if s is not None else time.monotonic()
 
 
-def sleep(seconds: float) -> None:
+def sleep(seconds: SupportsFloat) -> None:
     """Block the calling task for ``seconds``. Zero or less returns at once,
     as Go's ``time.Sleep``.
 
@@ -46,8 +48,9 @@ def sleep(seconds: float) -> None:
     >>> gochan.run(main, clock="virtual")
     3600.0
     """
-    if _seconds(seconds, "sleep()") > 0:
-        sleep_task(seconds)
+    d = _seconds(seconds, "sleep()")
+    if d > 0:
+        sleep_task(d)
 
 
 class Timer:
@@ -65,7 +68,7 @@ class Timer:
 
     __slots__ = ("_entry", "_fn", "_sched", "c")
 
-    def __init__(self, seconds: float, _fn: Callable[[], Any] | None = None) -> None:
+    def __init__(self, seconds: SupportsFloat, _fn: Callable[[], Any] | None = None) -> None:
         d = _seconds(seconds, "Timer()")
         s = get_scheduler()
         self._sched: Scheduler = s
@@ -96,7 +99,7 @@ class Timer:
             _poke_if_foreign(s)  # its wait may have been sized for this timer
         return was_active or drained
 
-    def reset(self, seconds: float) -> bool:
+    def reset(self, seconds: SupportsFloat) -> bool:
         """Re-arm the timer to fire ``seconds`` from now; returns what
         ``stop()`` would have."""
         d = _seconds(seconds, "Timer.reset()")
@@ -131,7 +134,7 @@ class Ticker:
 
     __slots__ = ("_entry", "_period", "_sched", "c")
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: SupportsFloat) -> None:
         d = _seconds(seconds, "Ticker()")
         if d <= 0:
             raise ValueError(f"Ticker interval must be positive, got {seconds!r}")
@@ -162,7 +165,7 @@ class Ticker:
         if active:
             _poke_if_foreign(s)
 
-    def reset(self, seconds: float) -> None:
+    def reset(self, seconds: SupportsFloat) -> None:
         """Stop, then tick every ``seconds`` starting ``seconds`` from now."""
         d = _seconds(seconds, "Ticker.reset()")
         if d <= 0:
@@ -177,7 +180,7 @@ class Ticker:
         _poke_if_foreign(s)
 
 
-def after(seconds: float) -> Chan[float]:
+def after(seconds: SupportsFloat) -> Chan[float]:
     """A channel that receives the time once, ``seconds`` from now.
 
     >>> import gochan
@@ -189,7 +192,7 @@ def after(seconds: float) -> Chan[float]:
     return Timer(seconds).c
 
 
-def tick(seconds: float) -> Chan[float]:
+def tick(seconds: SupportsFloat) -> Chan[float]:
     """``Ticker(seconds).c``; like Go's ``time.Tick``, a nil channel
     (``nilchan``) for ``seconds <= 0``. The ticker cannot be stopped: use
     ``Ticker`` when it must end."""
@@ -198,7 +201,7 @@ def tick(seconds: float) -> Chan[float]:
     return Ticker(seconds).c
 
 
-def after_func(seconds: float, fn: Callable[[], Any]) -> Timer:
+def after_func(seconds: SupportsFloat, fn: Callable[[], Any]) -> Timer:
     """Run ``fn()`` in a new task after ``seconds``; returns its Timer
     (whose ``c`` is ``nilchan``). ``stop()`` before it fires cancels it."""
     if not callable(fn):
