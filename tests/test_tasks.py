@@ -373,3 +373,37 @@ def test_implicit_mode_threads_release_their_wakeup_sockets_at_exit() -> None:
         th.join()
     gc.collect()
     assert open_fds() - before < 10  # was 3 per thread (150) before the fix
+
+
+def test_greenlets_of_a_burst_are_reused_while_busy_and_trimmed_when_idle() -> None:
+    # A burst of tasks that are all alive at once needs one greenlet each.
+    # Once they end, their greenlets wait on the free list, so that the next
+    # burst reuses them; the first moment the hub has nothing to run, it
+    # ends all but FREE_MAX of them.
+    from gochan._runtime.scheduler import FREE_MAX, peek_scheduler
+
+    n = FREE_MAX * 3
+
+    def burst(gate: gochan.Chan[None]) -> None:
+        wg = gochan.WaitGroup()
+        for _ in range(n):
+            wg.go(gate.recv)
+        gochan.gosched()  # every task starts and parks on the gate
+        gate.close()
+        wg.wait()
+
+    def main() -> tuple[int, int, int]:
+        s = peek_scheduler()
+        assert s is not None
+        burst(gochan.Chan[None]())
+        after_first = len(s._free)  # all n, kept: no idle moment yet
+        burst(gochan.Chan[None]())
+        after_second = len(s._free)  # the same n greenlets again
+        gochan.sleep(0.001)  # the hub goes idle: trims
+        return after_first, after_second, len(s._free)
+
+    # (Virtual time: the trim stops early when a timer falls due, and on a
+    # real clock the sleep's own timer could.)
+    first, second, idle = gochan.run(main, clock="virtual")
+    assert first >= n and second == first
+    assert idle == FREE_MAX
