@@ -106,6 +106,9 @@ bench-quick: .venv-bench/stamp bench-go
 .venv-compiled/deps: pyproject.toml
 	@rm -rf .venv-compiled && $(PY311) -m venv .venv-compiled
 	.venv-compiled/bin/python -m pip install -q --upgrade pip
+	.venv-compiled/bin/python -m pip install -q 'Cython<3' setuptools setuptools-dso wheel gevent
+	.venv-compiled/bin/python -m pip install -q --no-build-isolation 'pygolang>=0.1' \
+	  || echo "pygolang could not be built: its rows will say 'not installed'"
 	.venv-compiled/bin/python -m pip install -q '.[dev,bench]'
 	@touch $@
 

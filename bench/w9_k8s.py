@@ -109,6 +109,16 @@ def rss() -> int:
         return int(f.read().split()[1]) * _PAGE
 
 
+def drain_result(items: int, seconds: float, cpu0: float, rss_growth: int) -> dict[str, Any]:
+    """What the drain phase reports (``cpu0``: process_time() when it began)."""
+    return {
+        "items": items,
+        "seconds": seconds,
+        "cpu_us_per_item": (time.process_time() - cpu0) / max(1, items) * 1e6,
+        "rss_growth": rss_growth,
+    }
+
+
 def _raise_fd_limit() -> None:
     import resource
 
@@ -248,12 +258,7 @@ def run_green(
         cpu0, t0 = time.process_time(), time.perf_counter()
         ctl.start()
         settle(n1)
-        drain = {
-            "items": reconciled,
-            "seconds": last - t0,
-            "cpu_us_per_item": (time.process_time() - cpu0) / max(1, reconciled) * 1e6,
-            "rss_growth": peak - drain_base,
-        }
+        drain = drain_result(reconciled, last - t0, cpu0, peak - drain_base)
         assert reconciled == queued, (reconciled, queued)
         # 2. End to end: a burst written while the workers run.
         done_before = reconciled
@@ -428,12 +433,7 @@ def run_threads(api: str, workers: int, events: int, namespace: str) -> dict[str
     futures = [pool.submit(worker) for _ in range(workers)]
     while not q.idle():
         time.sleep(0.001)
-    drain = {
-        "items": reconciled,
-        "seconds": last - t0,
-        "cpu_us_per_item": (time.process_time() - cpu0) / max(1, reconciled) * 1e6,
-        "rss_growth": peak - drain_base,
-    }
+    drain = drain_result(reconciled, last - t0, cpu0, peak - drain_base)
     assert reconciled == queued, (reconciled, queued)
     # 2. End to end: a burst written while the workers run.
     done_before = reconciled
