@@ -82,5 +82,5 @@ def sleep_task(seconds: float) -> None:
     cur = current_task()
     s = cur.sched
     w = OneShot(cur)
-    w.timer = s.add_timer(s.clock.now() + seconds, lambda: _fire_oneshot(w))
+    w.timer = s.add_timer(s.clock.now() + seconds, _fire_oneshot, w)  # no closure
     s.park(wr.SLEEP, seconds, w)

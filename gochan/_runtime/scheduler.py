@@ -598,9 +598,10 @@ class Scheduler:
 
     # -- timers -------------------------------------------------------------
 
-    def add_timer(self, when: float, fn: TimerFn) -> TimerEntry:
-        """Arm ``fn`` to run at ``when`` on this scheduler. Thread-safe."""
-        e = TimerEntry(when, fn)
+    def add_timer(self, when: float, fn: TimerFn, arg: object = None) -> TimerEntry:
+        """Arm ``fn()`` (``fn(arg)`` if ``arg`` is not None) to run at
+        ``when`` on this scheduler. Thread-safe."""
+        e = TimerEntry(when, fn, arg)
         with self.timer_lock:
             self.push_timer_locked(e)
         if get_ident() != self.thread_id:
@@ -614,7 +615,7 @@ class Scheduler:
         """Disarm ``e``; True if it was armed. Timer lock held."""
         if e.fn is None:
             return False
-        e.fn = None
+        e.disarm()
         self._dead_timers += 1
         timers = self.timers
         if self._dead_timers > 64 and self._dead_timers * 2 > len(timers):
@@ -656,11 +657,12 @@ class Scheduler:
             if fn is None:
                 heapq.heappop(timers)
                 continue
-            nxt = fn()
+            arg = e.arg
+            nxt = fn() if arg is None else fn(arg)
             if not timers or timers[0][2] is not e:
                 continue  # fn disarmed e and a compaction dropped it already
             if nxt is None or e.fn is None:
-                e.fn = None
+                e.disarm()
                 heapq.heappop(timers)
             else:
                 e.when = nxt

@@ -168,5 +168,5 @@ class OneShot:
         self.fired = True
         t = self.timer
         if t is not None:
-            t.fn = None
+            t.disarm()
         return True
