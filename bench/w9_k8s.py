@@ -109,6 +109,25 @@ def rss() -> int:
         return int(f.read().split()[1]) * _PAGE
 
 
+def run_result(
+    events: int,
+    reconciled: int,
+    seconds: float,
+    burst_seconds: float,
+    cpu: float,
+    drain: dict[str, Any],
+) -> dict[str, Any]:
+    """What the end-to-end phase reports (``cpu``: process CPU seconds it used)."""
+    return {
+        "events": events,
+        "reconciled": reconciled,
+        "seconds": seconds,
+        "burst_seconds": burst_seconds,
+        "cpu_us_per_event": cpu / max(1, events) * 1e6,
+        "drain": drain,
+    }
+
+
 def drain_result(items: int, seconds: float, cpu0: float, rss_growth: int) -> dict[str, Any]:
     """What the drain phase reports (``cpu0``: process_time() when it began)."""
     return {
@@ -275,15 +294,11 @@ def run_green(
         inf.stop()
         ref.join_streams()
         client.close()
+        result = run_result(n, reconciled - done_before, seconds, burst_seconds, cpu, drain)
         return {
-            "events": n,
-            "reconciled": reconciled - done_before,
-            "seconds": seconds,
-            "burst_seconds": burst_seconds,
+            **result,
             "rss_base": base,
             "rss_peak": peak,
-            "cpu_us_per_event": cpu / max(1, n) * 1e6,
-            "drain": drain,
             "backend": backend,
             "transport": transport,
         }
@@ -456,16 +471,8 @@ def run_threads(api: str, workers: int, events: int, namespace: str) -> dict[str
     conn.close()
     w.join(5)
     client.close()
-    return {
-        "events": n,
-        "reconciled": reconciled - done_before,
-        "seconds": seconds,
-        "burst_seconds": burst_seconds,
-        "rss_base": base,
-        "rss_peak": peak,
-        "cpu_us_per_event": cpu / max(1, n) * 1e6,
-        "drain": drain,
-    }
+    result = run_result(n, reconciled - done_before, seconds, burst_seconds, cpu, drain)
+    return {**result, "rss_base": base, "rss_peak": peak}
 
 
 # ---- the watch decode rate ----------------------------------------------------------------

@@ -35,7 +35,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
 import gochan
@@ -165,6 +165,38 @@ class ClientStats:
     by_verb: dict[str, int] = field(default_factory=dict)
 
 
+S = TypeVar("S")
+
+
+class StreamRegistry(Generic[S]):
+    """A client's open watch streams, the same for every transport: a stream
+    is registered when its watch opens (refused once the client is closed)
+    and forgotten when it ends. Uses the client's ``_lock`` (the one its
+    ``close()`` holds while it marks itself closed), ``_closed``,
+    ``_streams`` and ``stats``."""
+
+    _lock: threading.Lock
+    _closed: bool
+    _streams: set[S]
+    stats: ClientStats
+
+    def _register(self, stream: S) -> S:
+        with self._lock:
+            if self._closed:
+                raise TransportError("the client is closed")
+            self._streams.add(stream)
+            self.stats.watches += 1
+        return stream
+
+    def _forget(self, stream: S) -> None:
+        with self._lock:
+            self._streams.discard(stream)
+
+    def streams(self) -> builtins.list[S]:
+        with self._lock:
+            return list(self._streams)
+
+
 class RestVerbs:
     """The REST verbs, the same for every transport: each is one ``request``
     (``method``, ``path``, ``query=``, ``body=``, ``content_type=``), which
@@ -220,7 +252,7 @@ class RestVerbs:
         return self.request("DELETE", resource.path(namespace, name), body=body)
 
 
-class Client(RestVerbs):
+class Client(RestVerbs, StreamRegistry["WatchStream"]):
     """A Kubernetes REST client: requests through `gochan.blocking`, watches in a thread.
 
     ``timeout`` is the client-side read timeout of every request (and the
@@ -392,12 +424,7 @@ class Client(RestVerbs):
         """
         params["watch"] = "true"
         target = f"{resource.path(namespace)}?{urlencode(_query(params))}"
-        stream = WatchStream(self, target, read_timeout, buffer, resource.plural)
-        with self._lock:
-            if self._closed:
-                raise TransportError("the client is closed")
-            self._streams.add(stream)
-            self.stats.watches += 1
+        stream = self._register(WatchStream(self, target, read_timeout, buffer, resource.plural))
         stream.start()
         return stream
 
@@ -418,14 +445,6 @@ class Client(RestVerbs):
             self._count_error()
             raise _status_error(resp.status, resp.getheader("Retry-After"), raw)
         return resp
-
-    def _forget(self, stream: WatchStream) -> None:
-        with self._lock:
-            self._streams.discard(stream)
-
-    def streams(self) -> builtins.list[WatchStream]:
-        with self._lock:
-            return list(self._streams)
 
     def close(self, timeout: float = 5.0) -> None:
         """Close every stream and idle connection; wait for the stream threads.

@@ -51,7 +51,6 @@ Use a client from the green tasks of one `gochan.run` (it is not thread-safe);
 
 from __future__ import annotations
 
-import builtins
 import contextlib
 import errno
 import functools
@@ -74,6 +73,7 @@ from .transport import (
     RestVerbs,
     StreamDecodeError,
     StreamEnd,
+    StreamRegistry,
     TransportError,
     WatchItem,
     _query,
@@ -282,7 +282,7 @@ class _Conn:
 # ---- the client -------------------------------------------------------------------------------
 
 
-class GreenClient(RestVerbs):
+class GreenClient(RestVerbs, StreamRegistry["GreenWatchStream"]):
     """A Kubernetes REST client on non-blocking sockets, for green tasks.
 
     ``timeout`` is the client-side timeout of every request's connect, pool
@@ -327,6 +327,7 @@ class GreenClient(RestVerbs):
         self._slots = gochan.Semaphore(max_connections)
         self._streams: set[GreenWatchStream] = set()
         self._closed = False
+        self._lock = threading.Lock()  # the streams (StreamRegistry)
 
     def __repr__(self) -> str:
         return f"<GreenClient {self.url} idle={len(self._idle)} streams={len(self._streams)}>"
@@ -504,8 +505,6 @@ class GreenClient(RestVerbs):
             return status, headers, raw
         raise AssertionError("unreachable")  # pragma: no cover
 
-    # -- the verbs ---------------------------------------------------------------------------
-
     # -- watches -----------------------------------------------------------------------------
 
     def watch(
@@ -523,21 +522,13 @@ class GreenClient(RestVerbs):
         (an error answer ends the stream with ``StreamEnd(APIStatusError)``)
         and then the events, with ``read_timeout`` on every read.
         """
-        if self._closed:
-            raise TransportError("the client is closed")
         params["watch"] = "true"
         target = f"{resource.path(namespace)}?{urlencode(_query(params))}"
-        stream = GreenWatchStream(self, target, read_timeout, buffer, resource.plural)
-        self._streams.add(stream)
-        self.stats.watches += 1
+        stream = self._register(
+            GreenWatchStream(self, target, read_timeout, buffer, resource.plural)
+        )
         stream.start()
         return stream
-
-    def _forget(self, stream: GreenWatchStream) -> None:
-        self._streams.discard(stream)
-
-    def streams(self) -> builtins.list[GreenWatchStream]:
-        return list(self._streams)
 
     def close(self, timeout: float = 5.0) -> None:
         """Close every stream and idle connection; wait (from a task) for the stream tasks."""

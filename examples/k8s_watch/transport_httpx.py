@@ -38,9 +38,9 @@ builtin backend) and ``pip install httpx``.
 from __future__ import annotations
 
 import asyncio
-import builtins
 import json
 import ssl
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -56,6 +56,7 @@ from .transport import (
     RestVerbs,
     StreamDecodeError,
     StreamEnd,
+    StreamRegistry,
     TransportError,
     WatchItem,
     _query,
@@ -64,7 +65,7 @@ from .transport import (
 )
 
 
-class HttpxClient(RestVerbs):
+class HttpxClient(RestVerbs, StreamRegistry["HttpxWatchStream"]):
     """A Kubernetes REST client: `httpx.AsyncClient` calls through `gochan.await_`.
 
     ``timeout`` is the client-side timeout of every request (connect, read,
@@ -105,6 +106,7 @@ class HttpxClient(RestVerbs):
         )
         self._streams: set[HttpxWatchStream] = set()
         self._closed = False
+        self._lock = threading.Lock()  # the streams (StreamRegistry)
 
     def __repr__(self) -> str:
         return f"<HttpxClient {self.url} streams={len(self._streams)}>"
@@ -187,22 +189,12 @@ class HttpxClient(RestVerbs):
         ends the stream with ``StreamEnd(APIStatusError)``) and then the
         events, with ``read_timeout`` on every read.
         """
-        if self._closed:
-            raise TransportError("the client is closed")
         params["watch"] = "true"
-        stream = HttpxWatchStream(
-            self, resource.path(namespace), _query(params), read_timeout, buffer
+        stream = self._register(
+            HttpxWatchStream(self, resource.path(namespace), _query(params), read_timeout, buffer)
         )
-        self._streams.add(stream)
-        self.stats.watches += 1
         stream.start()
         return stream
-
-    def _forget(self, stream: HttpxWatchStream) -> None:
-        self._streams.discard(stream)
-
-    def streams(self) -> builtins.list[HttpxWatchStream]:
-        return list(self._streams)
 
     def close(self, timeout: float = 5.0) -> None:
         """Close every stream and the connection pool (call it from a green task)."""

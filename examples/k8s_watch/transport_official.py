@@ -34,7 +34,6 @@ chunk or an event, or a line that is not JSON, ends the stream with
 
 from __future__ import annotations
 
-import builtins
 import contextlib
 import json
 import re
@@ -55,6 +54,7 @@ from .transport import (
     Resource,
     StreamDecodeError,
     StreamEnd,
+    StreamRegistry,
     ThreadStream,
     TransportError,
     _status_error,
@@ -82,7 +82,7 @@ def _kwargs(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class OfficialClient:
+class OfficialClient(StreamRegistry["OfficialWatchStream"]):
     """A Kubernetes REST client over the official package's generated APIs.
 
     ``timeout`` is the connect and read timeout of every request; a watch
@@ -279,22 +279,11 @@ class OfficialClient:
         fn, lead = self.method("list", resource, namespace)
         kwargs = _kwargs(params)
         kwargs["watch"] = True
-        stream = OfficialWatchStream(self, fn, lead, kwargs, read_timeout, buffer, resource.plural)
-        with self._lock:
-            if self._closed:
-                raise TransportError("the client is closed")
-            self._streams.add(stream)
-            self.stats.watches += 1
+        stream = self._register(
+            OfficialWatchStream(self, fn, lead, kwargs, read_timeout, buffer, resource.plural)
+        )
         stream.start()
         return stream
-
-    def _forget(self, stream: OfficialWatchStream) -> None:
-        with self._lock:
-            self._streams.discard(stream)
-
-    def streams(self) -> builtins.list[OfficialWatchStream]:
-        with self._lock:
-            return list(self._streams)
 
     def close(self, timeout: float = 5.0) -> None:
         """Close every stream, wait for their threads, close the connection pools."""
