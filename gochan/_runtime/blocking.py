@@ -6,11 +6,10 @@ the finishing task, a canceller) ready it again; see scheduler.py.
 
 from __future__ import annotations
 
-from typing import Any
-
 from . import waitreason as wr
 from .scheduler import current_task, ready
 from .task import Task
+from .timers_core import TimerEntry
 from .waiter import LOCK, OneShot
 
 _TIMEOUT = object()
@@ -35,13 +34,6 @@ def gosched() -> None:
     cur._state = wr.RUNNABLE
     s.runq.append(cur)
     s.park(wr.RUNNABLE, None, None)
-
-
-def _fire_oneshot(w: OneShot, value: Any = None) -> None:
-    with LOCK:
-        won = w.fire(value)
-    if won:
-        ready(w.task)
 
 
 def join_task(target: Task, timeout: float | None) -> None:
@@ -78,9 +70,41 @@ def join_task(target: Task, timeout: float | None) -> None:
             s.cancel_timer_locked(w.timer)
 
 
+class SleepTimer(TimerEntry):
+    """A sleeping task's timer, which is also its wait record: one object
+    per sleep for the GC to track, where a OneShot and a TimerEntry were two.
+
+    ``arg`` is the sleeping task until the timer fires (``_wake_sleeper``)
+    or the sleep is withdrawn; both decide under LOCK and set it to None,
+    so exactly one of them readies the task.
+    """
+
+    __slots__ = ()
+
+    def withdraw(self) -> bool:
+        """Take the sleep back unless the timer has fired (LOCK held)."""
+        if self.arg is None:
+            return False
+        self.disarm()
+        return True
+
+
+def _wake_sleeper(t: Task) -> None:
+    """A sleep's timer callback (hub, timer lock held). ``t`` is parked on
+    this timer unless a withdraw won first: the task cannot have run and
+    parked again meanwhile, since it runs on this same thread."""
+    with LOCK:
+        e = t._waiting
+        if not isinstance(e, SleepTimer) or e.arg is not t:
+            return  # withdrawn (cancel, fatal error, deadlock report)
+        e.arg = None
+    ready(t)
+
+
 def sleep_task(seconds: float) -> None:
     cur = current_task()
     s = cur.sched
-    w = OneShot(cur)
-    w.timer = s.add_timer(s.clock.now() + seconds, _fire_oneshot, w)  # no closure
-    s.park(wr.SLEEP, seconds, w)
+    e = SleepTimer(s.clock.now() + seconds, _wake_sleeper, cur)
+    with s.timer_lock:  # sleep runs on the owner thread: no wakeup needed
+        s.push_timer_locked(e)
+    s.park(wr.SLEEP, seconds, e)

@@ -124,6 +124,9 @@ class Scheduler:
         self.budget = BUDGET
         self._shutdown_wait: OneShot | None = None
         self._free: list[greenlet] = []  # idle task greenlets, see _worker
+        # Every task greenlet's run callable: one bound method for all (a
+        # greenlet keeps its run callable alive as long as it lives).
+        self._worker_run = self._worker
         main = Task(self, "main")
         main.greenlet = main_greenlet
         self.main = main
@@ -174,7 +177,7 @@ class Scheduler:
             except AttributeError:
                 name = repr(fn)
         t = Task(self, name)
-        t._call = (fn, args, kwargs)
+        t._fn, t._args, t._kwargs = fn, args, kwargs
         if self.closing:  # main has returned: nothing new runs (as in Go)
             t._cancelled = True
         # t.greenlet stays None until the task first runs (see _bind).
@@ -204,7 +207,7 @@ class Scheduler:
         if free:
             g = free.pop()
         elif getcurrent() is self.hub:
-            g = greenlet(self._worker, self.hub)
+            g = greenlet(self._worker_run, self.hub)
         else:
             self.runq.appendleft(t)
             return None
@@ -254,9 +257,9 @@ class Scheduler:
 
     def task_main(self, t: Task) -> None:
         """Run task ``t`` to completion; never raises."""
-        assert t._call is not None
-        fn, args, kwargs = t._call
-        t._call = None
+        fn, args, kwargs = t._fn, t._args, t._kwargs
+        assert fn is not None and kwargs is not None
+        t._fn, t._args, t._kwargs = None, (), None
         try:
             group = t._group
             if group is None:
