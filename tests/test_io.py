@@ -427,6 +427,150 @@ def test_virtual_clock_does_not_jump_over_pending_io(backend: str) -> None:
 
 
 # ---------------------------------------------------------------------------
+# Timeouts (Go's read and write deadlines)
+# ---------------------------------------------------------------------------
+
+
+def _unwritable(a: socket.socket) -> None:
+    """Fill ``a``'s send buffer so that it is not writable."""
+    with pytest.raises(BlockingIOError):
+        while True:
+            a.send(b"x" * 65536)
+
+
+def _armed_timers() -> int:
+    """Live entries on the calling scheduler's timer heap (builtin only)."""
+    from gochan._runtime.scheduler import get_scheduler
+
+    return sum(1 for _, _, e in get_scheduler().timers if e.fn is not None)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("write", [False, True])
+def test_a_wait_that_is_never_ready_times_out(backend: str, write: bool) -> None:
+    """Nothing ever arrives: the wait ends in TimeoutError, no sooner than
+    its timeout on the scheduler clock, and the fd is not watched any more
+    (a later wait on it wakes for real readiness). uvloop's timers run on
+    libuv's clock, cached in whole milliseconds: up to 1 ms early there."""
+
+    def main() -> list[Any]:
+        a, b = pair()
+        with a, b:
+            if write:
+                _unwritable(a)
+            wait = wait_writable if write else wait_readable
+            t0 = gochan.monotonic()
+            with pytest.raises(TimeoutError) as ei:
+                wait(a, 0.05)
+            waited = gochan.monotonic() - t0
+            later = go(wait, a)
+            settle(backend)
+            if write:
+                _drain(b)
+            else:
+                b.send(b"now")
+            later.join(SAFETY)
+            slack = 0.001 if backend == "uvloop" else 0.0
+            return [str(ei.value), waited >= 0.05 - slack, later.done()]
+
+    what = "writable" if write else "readable"
+    [msg, waited_enough, woke] = run(main, backend=backend)
+    assert msg.startswith("fd ") and msg.endswith(f"was not {what} within 0.05 s")
+    assert waited_enough and woke
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_readiness_before_the_timeout_wins(backend: str) -> None:
+    """Data sent while the task waits ends the wait normally; on builtin the
+    timeout's timer is cancelled with it (no armed timer is left behind)."""
+
+    def main() -> list[Any]:
+        a, b = pair()
+        with a, b:
+            waiter = go(lambda: (wait_readable(a, SAFETY), a.recv(10))[1])
+            settle(backend)
+            b.send(b"in time")
+            got = waiter.join()
+            left = _armed_timers() if backend == "builtin" else 0
+            return [got, left]
+
+    assert run(main, backend=backend) == [b"in time", 0]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("timeout", [0, -1.5])
+def test_a_deadline_already_past_fails_at_once(backend: str, timeout: float) -> None:
+    """As in Go, a deadline that has passed fails the wait even when the fd
+    is ready: the caller asked for no more waiting."""
+
+    def main() -> str:
+        a, b = pair()
+        with a, b:
+            b.send(b"ready")
+            with pytest.raises(TimeoutError) as ei:
+                wait_readable(a, timeout)
+            assert a.recv(10) == b"ready"  # nothing was consumed or unwatched wrongly
+            return str(ei.value)
+
+    assert run(main, backend=backend).endswith(f"was not readable within {float(timeout)} s")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_cancelling_a_timed_wait_disarms_its_timeout(backend: str) -> None:
+    """Cancelled beats the timeout; the timer does not fire into the task's
+    next wait afterwards."""
+
+    def main() -> list[Any]:
+        a, b = pair()
+        with a, b:
+            waiter = go(wait_readable, a, 0.05)
+            settle(backend)
+            waiter.cancel()
+            with pytest.raises(Cancelled):
+                waiter.join()
+            gochan.sleep(0.1)  # past the timeout: nothing may fire now
+            return [waiter.cancelled(), _armed_timers() if backend == "builtin" else 0]
+
+    assert run(main, backend=backend) == [True, 0]
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "uvloop", "trio"])
+def test_a_timeout_runs_on_virtual_time_on_loop_backends(backend: str) -> None:
+    """On a loop backend the loop's clock is the scheduler's: a loop that
+    waits only for I/O is idle, so virtual time jumps to the timeout."""
+
+    def main() -> float:
+        a, b = pair()
+        with a, b, pytest.raises(TimeoutError):
+            wait_readable(a, 30)
+        return gochan.monotonic()
+
+    assert run(main, backend=backend, clock="virtual") == 30.0
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bad_timeouts(backend: str) -> None:
+    def main() -> list[str]:
+        a, b = pair()
+        errors = []
+        with a, b:
+            for wait in (wait_readable, wait_writable):
+                with pytest.raises(TypeError, match=r"takes a duration in seconds") as te:
+                    wait(a, "1")  # type: ignore[arg-type]
+                with pytest.raises(ValueError, match="NaN") as ve:
+                    wait(a, float("nan"))
+                errors += [str(te.value).split(" ")[0], type(ve.value).__name__]
+        return errors
+
+    assert run(main, backend=backend) == [
+        "wait_readable()",
+        "ValueError",
+        "wait_writable()",
+        "ValueError",
+    ]
+
+
+# ---------------------------------------------------------------------------
 # Bad arguments
 # ---------------------------------------------------------------------------
 

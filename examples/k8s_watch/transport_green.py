@@ -19,11 +19,10 @@ backend; on ``builtin`` the scheduler's own selector does the waiting.
 * **Timeouts**, always set: ``timeout`` bounds the connect, every wait to
   write and every wait to read of a request (a per-read timeout, as a socket
   timeout is); a watch's ``read_timeout`` bounds each read of its stream.
-  A wait that would park arms a timer (`gochan.after_func`); if it fires first,
-  it shuts the socket down, which wakes the parked task at once (a shut
-  socket is readable and writable, and a connect in progress is abandoned),
-  and the task raises ``TimeoutError``. The connection is then dropped. A
-  wait that does not park (the data is already there) costs no timer.
+  A wait that would park passes its timeout to `gochan.wait_readable` /
+  `gochan.wait_writable` (Go's read and write deadlines), which raise
+  ``TimeoutError``; the connection is then dropped. A read that finds its
+  data already there does not wait at all.
 * **Watches**: a green task per stream (not a thread) connects, reads the
   answer and then the chunked body, splits it into lines, decodes each into
   an event and hands it into `GreenWatchStream.events`, ending with one
@@ -53,7 +52,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import functools
 import json
 import os
 import socket
@@ -101,13 +99,12 @@ class _Closed(ConnectionError):
 class _Conn:
     """A non-blocking socket with a read buffer and deadline-bound waits."""
 
-    __slots__ = ("buf", "closed", "expired", "gen", "got", "sock")
+    __slots__ = ("buf", "closed", "expired", "got", "sock")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.buf = bytearray()
-        self.expired = False  # a wait's timer fired: the socket is shut down
-        self.gen = 0  # which wait a firing timer belongs to
+        self.expired = False  # a wait timed out: the connection is spent
         self.got = False  # any byte of the current answer received
         self.closed = False
 
@@ -122,27 +119,19 @@ class _Conn:
             with contextlib.suppress(OSError):
                 self.sock.shutdown(socket.SHUT_RDWR)
 
-    def _expire(self, gen: int) -> None:
-        if gen == self.gen:  # still that wait: the task is parked on the socket
-            self.expired = True
-            self.shutdown()
-
     def wait(self, write: bool, timeout: float) -> None:
-        """Park until the socket is ready; ``TimeoutError`` after ``timeout`` seconds."""
+        """Park until the socket is ready; ``TimeoutError`` after ``timeout``
+        seconds (the wait's deadline), after which the connection is spent."""
         if self.expired:
             raise TimeoutError("timed out")
-        self.gen += 1
-        timer = gochan.after_func(timeout, functools.partial(self._expire, self.gen))
         try:
             if write:
-                gochan.wait_writable(self.sock)
+                gochan.wait_writable(self.sock, timeout)
             else:
-                gochan.wait_readable(self.sock)
-        finally:
-            self.gen += 1
-            timer.stop()
-        if self.expired:
-            raise TimeoutError("timed out")
+                gochan.wait_readable(self.sock, timeout)
+        except TimeoutError:
+            self.expired = True
+            raise TimeoutError("timed out") from None
 
     def recv(self, timeout: float) -> bytes:
         """The next bytes (b"" at EOF), waiting at most ``timeout`` for them."""
@@ -152,8 +141,6 @@ class _Conn:
             except (BlockingIOError, InterruptedError):
                 self.wait(False, timeout)
                 continue
-            if not data and self.expired:
-                raise TimeoutError("timed out")
             return data
 
     def fill(self, timeout: float) -> bool:

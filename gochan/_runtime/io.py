@@ -5,17 +5,24 @@ On the builtin backend the scheduler's own selector watches the fd (see
 backends/builtin.py); on asyncio and uvloop the loop's ``add_reader`` /
 ``add_writer`` do, on trio ``trio.lowlevel.wait_readable`` / ``wait_writable``.
 A task waiting for I/O is pending work: never a deadlock.
+
+A wait may carry a timeout (Go's read and write deadlines): on builtin a
+scheduler timer, on the loop backends the loop's own timeout (its clock
+follows the scheduler's, virtual included). Either way the wait ends in
+``TimeoutError`` and the fd is no longer watched.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
-from typing import Any, Protocol
+from typing import Any, Protocol, SupportsFloat
 
 from . import waitreason as wr
 from .backends.builtin import BuiltinBackend
 from .scheduler import current_task, ready
 from .task import Task
+from .timers import _seconds
 from .waiter import LOCK
 
 
@@ -24,14 +31,19 @@ class _HasFileno(Protocol):
 
 
 class _IOWait:
-    """The wait record of a task waiting for an fd (builtin backend)."""
+    """The wait record of a task waiting for an fd (builtin backend).
 
-    __slots__ = ("fd", "fired", "stale", "task")
+    Ends once, under LOCK, by whichever comes first: the fd is ready
+    (``fire``), the timeout's timer (``expire``) or a withdraw (cancel).
+    """
+
+    __slots__ = ("fd", "fired", "stale", "task", "timed_out")
 
     def __init__(self, task: Task, fd: int, stale: deque[int]) -> None:
         self.task = task
         self.fd = fd
         self.fired = False
+        self.timed_out = False
         self.stale = stale  # the backend's queue of fds to tidy
 
     def __repr__(self) -> str:
@@ -53,6 +65,15 @@ class _IOWait:
         return True
 
 
+def _expire(rec: _IOWait) -> None:
+    """The timeout of ``rec``'s wait is up (hub, timer lock held)."""
+    with LOCK:
+        if not rec.withdraw():
+            return  # the fd was ready first, or the wait was withdrawn
+        rec.timed_out = True
+    ready(rec.task)
+
+
 def _fd(f: int | _HasFileno) -> int:
     if isinstance(f, int):
         fd = f
@@ -66,28 +87,48 @@ def _fd(f: int | _HasFileno) -> int:
     return fd
 
 
-def _wait(f: int | _HasFileno, write: bool) -> None:
+def _timeout_error(fd: int, write: bool, timeout: float) -> TimeoutError:
+    what = "writable" if write else "readable"
+    return TimeoutError(f"fd {fd} was not {what} within {timeout} s")
+
+
+def _wait(f: int | _HasFileno, write: bool, timeout: SupportsFloat | None) -> None:
     fd = _fd(f)
+    secs = None
+    if timeout is not None:
+        secs = _seconds(timeout, "wait_writable()" if write else "wait_readable()")
+        if math.isnan(secs):
+            raise ValueError("the timeout is NaN: pass seconds, or None to wait without one")
+        if secs == math.inf:
+            secs = None  # no deadline
     cur = current_task()
     if cur._throw is not None or cur._cancelled:
         raise cur._take_pending()
+    if secs is not None and secs <= 0:  # a deadline already past: fail, as Go's netpoller
+        raise _timeout_error(fd, write, secs)
     s = cur.sched
     b = s.backend
     if isinstance(b, BuiltinBackend):
         rec = _IOWait(cur, fd, b.stale)
         b.watch(fd, write, rec)
+        timer = None if secs is None else s.add_timer(s.clock.now() + secs, _expire, rec)
         s.pending += 1
         try:
             s.park(wr.IO_WAIT, rec, rec)
         finally:
             s.pending -= 1
+            if timer is not None and not rec.timed_out:
+                s.cancel_timer(timer)
+        if rec.timed_out:
+            assert secs is not None
+            raise _timeout_error(fd, write, secs)
         return
     from .bridge import await_
 
     if getattr(b, "name", "") == "trio":
-        await_(_trio_wait(fd, write))
+        await_(_trio_wait(fd, write, secs))
     else:
-        await_(_asyncio_wait(fd, write))
+        await_(_asyncio_wait(fd, write, secs))
 
 
 # Waits shared per (loop, fd, direction). Both loops allow one waiter per fd
@@ -98,7 +139,21 @@ def _wait(f: int | _HasFileno, write: bool) -> None:
 _shared: dict[tuple[object, int, bool], Any] = {}
 
 
-async def _asyncio_wait(fd: int, write: bool) -> None:
+async def _asyncio_wait(fd: int, write: bool, timeout: float | None) -> None:
+    """``_asyncio_wait_fd`` within ``timeout`` seconds of the loop's clock."""
+    import asyncio
+
+    if timeout is None:
+        await _asyncio_wait_fd(fd, write)
+        return
+    try:
+        async with asyncio.timeout(timeout):
+            await _asyncio_wait_fd(fd, write)
+    except TimeoutError:
+        raise _timeout_error(fd, write, timeout) from None
+
+
+async def _asyncio_wait_fd(fd: int, write: bool) -> None:
     """One add_reader/add_writer per fd, waking every future waiting on it."""
     import asyncio
 
@@ -147,7 +202,20 @@ class _TrioShared:
         self.leading = False
 
 
-async def _trio_wait(fd: int, write: bool) -> None:
+async def _trio_wait(fd: int, write: bool, timeout: float | None) -> None:
+    """``_trio_wait_fd`` within ``timeout`` seconds of trio's clock."""
+    import trio
+
+    if timeout is None:
+        await _trio_wait_fd(fd, write)
+        return
+    with trio.move_on_after(timeout) as scope:
+        await _trio_wait_fd(fd, write)
+    if scope.cancelled_caught:
+        raise _timeout_error(fd, write, timeout)
+
+
+async def _trio_wait_fd(fd: int, write: bool) -> None:
     import trio
 
     key = (trio.lowlevel.current_trio_token(), fd, write)
@@ -177,9 +245,13 @@ async def _trio_wait(fd: int, write: bool) -> None:
             del _shared[key]
 
 
-def wait_readable(f: int | _HasFileno) -> None:
+def wait_readable(f: int | _HasFileno, timeout: SupportsFloat | None = None) -> None:
     """Park this green task until ``f`` (an fd or anything with
     ``fileno()``) is readable; the thread's other tasks run meanwhile.
+
+    With ``timeout`` (seconds on the scheduler clock), ``TimeoutError`` if
+    ``f`` is still not readable by then, as a Go read deadline; zero or less
+    is a deadline already past, so the wait fails at once.
 
     >>> import gochan, socket
     >>> def main():
@@ -192,9 +264,10 @@ def wait_readable(f: int | _HasFileno) -> None:
     >>> gochan.run(main)
     b'ping'
     """
-    _wait(f, False)
+    _wait(f, False, timeout)
 
 
-def wait_writable(f: int | _HasFileno) -> None:
-    """Park this green task until ``f`` is writable (see ``wait_readable``)."""
-    _wait(f, True)
+def wait_writable(f: int | _HasFileno, timeout: SupportsFloat | None = None) -> None:
+    """Park this green task until ``f`` is writable; ``timeout`` as for
+    ``wait_readable``."""
+    _wait(f, True, timeout)
