@@ -575,6 +575,39 @@ def test_bad_timeouts(backend: str) -> None:
 # ---------------------------------------------------------------------------
 
 
+def test_the_selectors_fallback_serves_the_same_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where there is no epoll the builtin backend watches fds through a
+    ``selectors`` selector: forced here, the builtin tests above pass on it."""
+    import selectors
+
+    from gochan._runtime.backends import builtin as b
+    from gochan._runtime.scheduler import get_scheduler
+
+    monkeypatch.setattr(b, "_new_poller", b._SelectorPoller)
+    monkeypatch.setattr(b, "READ", selectors.EVENT_READ)
+    monkeypatch.setattr(b, "WRITE", selectors.EVENT_WRITE)
+    monkeypatch.setattr(b, "_WAKES_READERS", selectors.EVENT_READ)
+    monkeypatch.setattr(b, "_WAKES_WRITERS", selectors.EVENT_WRITE)
+
+    def main() -> str:
+        x, y = pair()
+        with x, y:
+            y.send(b".")
+            wait_readable(x)
+            return type(get_scheduler().backend._sel).__name__  # type: ignore[attr-defined]
+
+    assert run(main, backend="builtin") == "_SelectorPoller"
+    test_socketpair_round_trips("builtin")
+    test_tcp_echo_server_with_a_task_per_connection("builtin")
+    test_many_tasks_on_different_fds_wake_for_their_own("builtin")
+    test_two_tasks_waiting_on_the_same_fd_both_wake("builtin")
+    for write in (False, True):
+        test_a_cancelled_waiter_is_dropped_and_the_fd_rewatched("builtin", write)
+        test_a_wait_that_is_never_ready_times_out("builtin", write)
+    test_a_reused_fd_number_can_be_watched("builtin")
+    test_io_wait_is_pending_work_with_a_child_process_writer("builtin")
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_bad_arguments(backend: str) -> None:
     def main() -> list[str]:

@@ -456,6 +456,8 @@ class GreenClient(RestVerbs, StreamRegistry["GreenWatchStream"]):
                 if conn is None:
                     conn = self.connect(timeout)
                 conn.sendall(msg, timeout)
+                if not conn.buf:  # the answer cannot be there yet: park before the first recv
+                    conn.wait(False, timeout)
                 status, _, headers, keep = conn.read_head(timeout)
                 raw, reusable = conn.read_body(method, status, headers, timeout)
             except ConnectionError as e:

@@ -1,6 +1,10 @@
-"""The builtin backend: a ``selectors`` selector plus a self-pipe wakeup.
+"""The builtin backend: an epoll (elsewhere a ``selectors`` selector) plus a
+self-pipe wakeup.
 
-No dependency beyond the standard library. Another thread wakes a sleeping
+No dependency beyond the standard library. On Linux the backend drives
+``select.epoll`` directly: a wait registers and unregisters its fd, and the
+selectors module's bookkeeping per call (a key object per registration, a
+map from fds to keys) would cost more than those two system calls. Another thread wakes a sleeping
 scheduler by writing one byte to a socketpair the selector watches.
 
 The wakeup protocol avoids a syscall per cross-thread ready: the waiter sets
@@ -23,12 +27,51 @@ happened, not how many fds are watched.
 from __future__ import annotations
 
 import contextlib
+import select
 import selectors
 import socket
 from collections import deque
 from typing import Any
 
 _Watch = tuple[list[Any], list[Any], list[int]]
+
+
+class _SelectorPoller:
+    """``select.epoll``'s face on a ``selectors`` selector, where there is
+    no epoll: masks are EVENT_READ / EVENT_WRITE."""
+
+    __slots__ = ("_sel",)
+
+    def __init__(self) -> None:
+        self._sel = selectors.DefaultSelector()
+
+    def register(self, fd: int, mask: int) -> None:
+        self._sel.register(fd, mask)
+
+    def modify(self, fd: int, mask: int) -> None:
+        self._sel.modify(fd, mask)
+
+    def unregister(self, fd: int) -> None:
+        self._sel.unregister(fd)
+
+    def poll(self, timeout: float | None = None) -> list[tuple[int, int]]:
+        return [(key.fd, events) for key, events in self._sel.select(timeout)]
+
+    def close(self) -> None:
+        self._sel.close()
+
+
+# The poller, its masks to watch for reading and writing, and the bits of a
+# reported event that wake readers and writers: with epoll a hang-up or an
+# error (EPOLLHUP, EPOLLERR) wakes both, as it does in the selectors module.
+if hasattr(select, "epoll"):
+    _new_poller: Any = select.epoll
+    READ, WRITE = select.EPOLLIN, select.EPOLLOUT
+    _WAKES_READERS, _WAKES_WRITERS = ~select.EPOLLOUT, ~select.EPOLLIN
+else:  # pragma: no cover - exercised on Linux by tests/test_io.py with the fallback forced
+    _new_poller = _SelectorPoller
+    READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
+    _WAKES_READERS, _WAKES_WRITERS = selectors.EVENT_READ, selectors.EVENT_WRITE
 
 
 class BuiltinBackend:
@@ -39,7 +82,7 @@ class BuiltinBackend:
 
     def __init__(self) -> None:
         self.sleeping = False
-        self._sel: selectors.BaseSelector | None = None
+        self._sel: Any = None  # the poller (see _new_poller), opened on first use
         self._r: socket.socket | None = None
         self._w: socket.socket | None = None
         # fd -> (read waiters, write waiters, [registered event mask]); the
@@ -69,12 +112,10 @@ class BuiltinBackend:
         self.poll = True
 
     @staticmethod
-    def _sync(sel: selectors.BaseSelector, fd: int, entry: _Watch) -> bool:
-        """Make the selector's registration of ``fd`` match its waiters;
+    def _sync(sel: Any, fd: int, entry: _Watch) -> bool:
+        """Make the poller's registration of ``fd`` match its waiters;
         False once nobody waits on it (it is then unregistered)."""
-        want = (selectors.EVENT_READ if entry[0] else 0) | (
-            selectors.EVENT_WRITE if entry[1] else 0
-        )
+        want = (READ if entry[0] else 0) | (WRITE if entry[1] else 0)
         have = entry[2][0]
         if want != have:
             with contextlib.suppress(KeyError, ValueError, OSError):
@@ -87,7 +128,7 @@ class BuiltinBackend:
             entry[2][0] = want
         return bool(want)
 
-    def _tidy(self, sel: selectors.BaseSelector, fd: int) -> None:
+    def _tidy(self, sel: Any, fd: int) -> None:
         """Drop fd's fired or withdrawn records; stop watching it if none is left."""
         entry = self._io.get(fd)
         if entry is None:
@@ -98,24 +139,24 @@ class BuiltinBackend:
         if not self._sync(sel, fd, entry):
             del self._io[fd]
 
-    def _fire(self, sel: selectors.BaseSelector, fd: int, events: int) -> None:
+    def _fire(self, sel: Any, fd: int, events: int) -> None:
         entry = self._io.get(fd)
         if entry is None:
             return
-        if events & selectors.EVENT_READ:
+        if events & _WAKES_READERS:
             for r in entry[0]:
                 r.fire()
-        if events & selectors.EVENT_WRITE:
+        if events & _WAKES_WRITERS:
             for r in entry[1]:
                 r.fire()
         self._tidy(sel, fd)
 
-    def _open(self) -> selectors.BaseSelector:
+    def _open(self) -> Any:
         r, w = socket.socketpair()
         r.setblocking(False)
         w.setblocking(False)
-        sel = selectors.DefaultSelector()
-        sel.register(r, selectors.EVENT_READ)
+        sel = _new_poller()
+        sel.register(r.fileno(), READ)
         self._r, self._w, self._sel = r, w, sel
         return sel
 
@@ -132,15 +173,18 @@ class BuiltinBackend:
             stale = self.stale
             while stale:
                 self._tidy(sel, stale.popleft())
-            for key, events in sel.select(timeout):
-                if key.fileobj is self._r:
+            r = self._r
+            assert r is not None
+            wake_fd = r.fileno()
+            for fd, events in sel.poll(timeout):
+                if fd == wake_fd:
                     try:
-                        while self._r.recv(4096):
+                        while r.recv(4096):
                             pass
                     except BlockingIOError:
                         pass
                 else:
-                    self._fire(sel, key.fd, events)
+                    self._fire(sel, fd, events)
             self.poll = bool(self._io)
         finally:
             self.sleeping = False
