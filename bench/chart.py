@@ -24,7 +24,7 @@ from common import FLOOR, GO, NOT_PEERS  # noqa: E402
 
 # Issue 7's targets: gochan / best peer (W6: / gevent).
 TARGETS = {"W1": 0.5, "W2": 1.0, "W3": 0.5, "W4": 0.8, "W5": 1.0, "W6": 1.0, "W7": 1.0}
-ORDER = ["W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8a", "W8b"]
+ORDER = ["W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8a", "W8b", "W8c"]
 
 
 def medians(path: Path) -> dict[str, dict[str, float]]:

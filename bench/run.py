@@ -22,7 +22,8 @@ GOMAXPROCS=1, timing itself). Both are stored in the same JSON as pyperf
 benchmarks (unit "byte" for W6) so ``pyperf compare_to`` covers them too.
 
 Workloads: W1 ping-pong, W2 buffered, W3 spawn, W4 fan-out/in, W5 select,
-W6 memory, W7 timers, W8a mutex, W8b waitgroup (w*.py). Peers that lack a
+W6 memory, W7 timers, W8a mutex, W8b waitgroup, W8c context cancel fan-out,
+W9 the K8s pool (w*.py). Peers that lack a
 feature are reported as n/a with the reason, never faked.
 """
 
@@ -59,7 +60,7 @@ FULL_BATCH = {"processes": 1, "values": 3, "warmups": 1}
 W6_REPEAT = {"full": 3, "quick": 1}
 # What bench/go/main.go implements: W9 (the K8s pool) has no Go counterpart,
 # and asking the Go program for it would fail every Go row.
-GO_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8a", "W8b")
+GO_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8a", "W8b", "W8c")
 GO_VALUES = {"full": 9, "quick": 3}
 GO_MIN_TIME = {"full": "200ms", "quick": "50ms"}
 # Per-loop sizes of the sized workloads live on each Workload
@@ -76,9 +77,10 @@ SMOKE_LOOPS = {
     "W7": 1,
     "W8a": 20_000,
     "W8b": 20_000,
+    "W8c": 2,
 }
 SMOKE_REPEAT = 3
-ALL_WORKLOADS = "W1,W2,W3,W4,W5,W6,W7,W8a,W8b,W9"
+ALL_WORKLOADS = "W1,W2,W3,W4,W5,W6,W7,W8a,W8b,W8c,W9"
 
 
 def load_workloads() -> list[Workload]:
@@ -90,6 +92,7 @@ def load_workloads() -> list[Workload]:
     import w6_memory
     import w7_timers
     import w8_sync
+    import w8c_context
     import w9_k8s
 
     return [
@@ -101,6 +104,7 @@ def load_workloads() -> list[Workload]:
         w6_memory.WORKLOAD,
         w7_timers.WORKLOAD,
         *w8_sync.WORKLOADS,
+        w8c_context.WORKLOAD,
         w9_k8s.WORKLOAD,
     ]
 

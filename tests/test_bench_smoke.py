@@ -65,10 +65,11 @@ def test_smoke_mode_prints_a_table_for_every_workload() -> None:
         "W7 timers",
         "W8a mutex",
         "W8b waitgroup",
+        "W8c context cancel fan-out",
     )
     for title in titles:
         assert f"### {title}" in out
-    for key in ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8a", "W8b"):
+    for key in ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8a", "W8b", "W8c"):
         assert f"gochan {key} = " in out, f"no ratio line for {key}:\n{out}"
     # Each workload prints its own unit; W6 is memory, not time.
     assert "### W3 spawn: \u00b5s per task" in out

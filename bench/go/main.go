@@ -12,6 +12,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -24,11 +25,12 @@ import (
 )
 
 var (
-	tasks   = flag.Int("tasks", 100_000, "W3 tasks per batch")
-	tasks6  = flag.Int("tasks6", 100_000, "W6 parked goroutines")
-	values  = flag.Int("values", 5, "timed runs per workload")
-	minTime = flag.Duration("mintime", 100*time.Millisecond, "minimum duration of one timed run")
-	which   = flag.String("w", "W1,W2,W3,W4,W5,W7,W8a,W8b", "workloads")
+	tasks    = flag.Int("tasks", 100_000, "W3 tasks per batch")
+	tasks6   = flag.Int("tasks6", 100_000, "W6 parked goroutines")
+	ctxTasks = flag.Int("ctxtasks", 1000, "W8c goroutines per cancelled context tree")
+	values   = flag.Int("values", 5, "timed runs per workload")
+	minTime  = flag.Duration("mintime", 100*time.Millisecond, "minimum duration of one timed run")
+	which    = flag.String("w", "W1,W2,W3,W4,W5,W7,W8a,W8b,W8c", "workloads")
 )
 
 // W1 ping-pong: a round trip over two unbuffered channels.
@@ -202,6 +204,40 @@ func w6(n int) float64 {
 	return float64(after-before) / float64(n)
 }
 
+// W8c context cancel fan-out: rounds of -ctxtasks goroutines, each parked on
+// a child context of one root; only the root's cancel and the wake-ups and
+// exits it causes are timed. n is the number of goroutines.
+func w8c(n int) time.Duration {
+	var total time.Duration
+	for done := 0; done < n; {
+		batch := *ctxTasks
+		if n-done < batch {
+			batch = n - done
+		}
+		root, cancel := context.WithCancel(context.Background())
+		var wg, parked sync.WaitGroup
+		wg.Add(batch)
+		parked.Add(batch)
+		for i := 0; i < batch; i++ {
+			child, stop := context.WithCancel(root)
+			go func() {
+				parked.Done()
+				<-child.Done()
+				stop() // already cancelled by the root: releases nothing more
+				wg.Done()
+			}()
+		}
+		parked.Wait()
+		runtime.Gosched() // the last ones reach their receive
+		t0 := time.Now()
+		cancel()
+		wg.Wait()
+		total += time.Since(t0)
+		done += batch
+	}
+	return total
+}
+
 type result struct {
 	Key     string    `json:"key"`
 	NsPerOp []float64 `json:"ns_per_op,omitempty"`
@@ -228,6 +264,7 @@ func main() {
 	flag.Parse()
 	fns := map[string]func(int) time.Duration{
 		"W1": w1, "W2": w2, "W3": w3, "W4": w4, "W5": w5, "W7": w7, "W8a": w8a, "W8b": w8b,
+		"W8c": w8c,
 	}
 	enc := json.NewEncoder(os.Stdout)
 	for _, key := range strings.Split(*which, ",") {
