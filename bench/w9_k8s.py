@@ -94,9 +94,9 @@ LATENCY = 0.005  # seconds added to every request: a round trip to a real apiser
 # Events per client run: per-worker count, clamped (so one worker is not slow for minutes).
 # The quick run keeps make bench-quick under 3 minutes: fewer events, and the
 # httpx setup (10-30x slower than the others) capped lower still.
-EVENTS = {"full": (1000, 100, 20_000), "quick": (100, 10, 1500), "smoke": (40, 5, 100)}
-HTTPX_CAP = {"full": 20_000, "quick": 300, "smoke": 100}
-DECODE_EVENTS = {"full": 10_000, "quick": 3000, "smoke": 1000}
+EVENTS = {"full": (1000, 100, 20_000), "quick": (50, 8, 1200), "smoke": (40, 5, 100)}
+HTTPX_CAP = {"full": 20_000, "quick": 200, "smoke": 100}
+DECODE_EVENTS = {"full": 10_000, "quick": 2000, "smoke": 1000}
 DECODE_TRANSPORTS = ("stdlib", "green", "httpx", "official")
 REPEAT = {"full": 3, "quick": 1, "smoke": 1}
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -695,7 +695,7 @@ WORKLOAD = Workload(
     "delayed by 5 ms in the embedded apiserver (separate process); green workers "
     "(on httpx/uvloop, and on the green transport: sockets + wait_readable on builtin) vs "
     "a ThreadPoolExecutor with the same logic. A quick run gives the httpx setup at most "
-    "300 events per phase (it is 10-30x slower), so its memory growth there is not "
+    "200 events per phase (it is 10-30x slower), so its memory growth there is not "
     "comparable with the others'",
     external=True,
     impls={
