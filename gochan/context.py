@@ -187,7 +187,9 @@ class _CancelCtx(Context):
             return d
         with _mu:
             if self._done is None:
-                self._done = Chan[None]()
+                # Chan(), not Chan[None](): typing's generic-alias call costs
+                # ~1.5 µs more per channel, paid by every context's done().
+                self._done = Chan()
                 if self._err is not None:
                     self._done.close()
             return self._done
@@ -471,7 +473,7 @@ def _on_done(ctx: Context, fn: Callable[[], None]) -> Callable[[], bool]:
         # A foreign context: a watcher task calls fn, unless stopped first.
         from ._runtime.select import select
 
-        stopped = Chan[None]()
+        stopped: Chan[None] = Chan()
 
         def watch() -> None:
             i, _ = select(ctx.done().recv, stopped.recv)
