@@ -23,8 +23,8 @@ benchmarks (unit "byte" for W6) so ``pyperf compare_to`` covers them too.
 
 Workloads: W1 ping-pong, W2 buffered, W3 spawn, W4 fan-out/in, W5 select,
 W6 memory, W7 timers, W8a mutex, W8b waitgroup, W8c context cancel fan-out,
-W9 the K8s pool (w*.py). Peers that lack a
-feature are reported as n/a with the reason, never faked.
+W9 the K8s pool (w*.py). Peers that lack a feature are reported as n/a with
+the reason, never faked.
 """
 
 from __future__ import annotations
@@ -58,9 +58,6 @@ QUICK = {"processes": 1, "values": 3, "warmups": 1, "min_time": 0.05}
 FULL_BATCH = {"processes": 1, "values": 3, "warmups": 1}
 # W6: fresh processes per system; Go: timed runs per workload.
 W6_REPEAT = {"full": 3, "quick": 1}
-# What bench/go/main.go implements: W9 (the K8s pool) has no Go counterpart,
-# and asking the Go program for it would fail every Go row.
-GO_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8a", "W8b", "W8c")
 GO_VALUES = {"full": 9, "quick": 3}
 GO_MIN_TIME = {"full": "200ms", "quick": "50ms"}
 # Per-loop sizes of the sized workloads live on each Workload
@@ -284,6 +281,12 @@ def run_go(keys: list[str], mode: str, sizes: dict[str, int]) -> dict[str, Any]:
     return out
 
 
+def go_keys(workloads: list[Workload]) -> list[str]:
+    """The workloads with a Go row: only those go to the Go program (W9, the
+    K8s pool, has none, and an unknown key fails the whole Go run)."""
+    return [w.key for w in workloads if not impl_of(w, GO).na]
+
+
 def go_cell(w: Workload, go: dict[str, Any]) -> Cell:
     impl = impl_of(w, GO)
     if impl.na or impl.label == "n/a":
@@ -485,7 +488,7 @@ def run_pyperf(quick: bool) -> int:
     go: dict[str, Any] = {}
     if GO in systems:
         print("Go reference ...", flush=True)
-        go = run_go([w.key for w in workloads if w.key in GO_WORKLOADS], mode, sizes)
+        go = run_go(go_keys(workloads), mode, sizes)
     for w in workloads:
         if w.key == "W9":
             results[w.key] = run_w9(mode)

@@ -1,7 +1,7 @@
 """wait_readable / wait_writable: park a green task until a file descriptor
 is ready, on any backend (Go's netpoller, reduced to its core).
 
-On the builtin backend the scheduler's own selector watches the fd (see
+On the builtin backend the scheduler's own poller watches the fd (see
 backends/builtin.py); on asyncio and uvloop the loop's ``add_reader`` /
 ``add_writer`` do, on trio ``trio.lowlevel.wait_readable`` / ``wait_writable``.
 A task waiting for I/O is pending work: never a deadlock.

@@ -4,8 +4,9 @@ self-pipe wakeup.
 No dependency beyond the standard library. On Linux the backend drives
 ``select.epoll`` directly: a wait registers and unregisters its fd, and the
 selectors module's bookkeeping per call (a key object per registration, a
-map from fds to keys) would cost more than those two system calls. Another thread wakes a sleeping
-scheduler by writing one byte to a socketpair the selector watches.
+map from fds to keys) would cost more than those two system calls. Another
+thread wakes a sleeping scheduler by writing one byte to a socketpair the
+poller watches.
 
 The wakeup protocol avoids a syscall per cross-thread ready: the waiter sets
 ``sleeping`` *before* it looks at ``incoming`` one last time; a waker
@@ -13,12 +14,12 @@ appends to ``incoming`` *before* it looks at ``sleeping``. Under the GIL's
 sequential consistency at least one of them sees the other, so a wakeup is
 never lost.
 
-I/O readiness (``wait_readable``/``wait_writable``) uses the same selector:
+I/O readiness (``wait_readable``/``wait_writable``) uses the same poller:
 each watched fd carries the wait records of the tasks waiting on it, and
 ``wait`` fires the records of every fd that is ready. While any fd is
 watched, ``poll`` is True so that the hub also checks readiness between
 rounds of runnable tasks (no starvation of I/O by busy tasks). Only the
-owning thread touches the selector: a record withdrawn from elsewhere (a
+owning thread touches the poller: a record withdrawn from elsewhere (a
 cancel) is just marked and its fd queued in ``stale``; ``wait`` tidies
 exactly those fds and the ones that fired, so its cost follows what
 happened, not how many fds are watched.
