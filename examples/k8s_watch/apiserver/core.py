@@ -1,6 +1,6 @@
 """The engine: an asyncio loop in one thread, its connections and watch streams.
 
-`ServerCore` owns the loop thread, the listening socket, every connection
+`ServerCore` owns the loop thread, the `Listener`, every connection
 and every `Watcher`; `APIServer` (server.py) adds the public API on top
 (faults, the Python face of the store). ``close()`` ends every stream and
 connection and joins the one thread it started, so tests that check for
@@ -33,6 +33,7 @@ from . import status as st
 from .clock import Clock, RealClock
 from .faults import Faults
 from .handlers import HOLD, Response, Result, error_response, make_table
+from .listener import Listener
 from .resources import Resource, by_name
 from .status import JSON, APIError
 from .store import Store
@@ -120,11 +121,11 @@ class ServerCore:
         # Every connection's transport, ended or not: one closed with unsent
         # data still buffered (a watch whose client stopped reading) stays
         # open until the data drains, so shutdown aborts them all.
-        self._transports: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
+        self._transports: weakref.WeakSet[asyncio.Transport] = weakref.WeakSet()
         self._bg: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._listener: asyncio.Server | None = None
+        self._listener: Listener | None = None
         self._ready = threading.Event()
         self._start_error: BaseException | None = None
         self._closing = False
@@ -216,15 +217,17 @@ class ServerCore:
         await self._shutdown()
 
     async def _listen(self) -> None:
-        self._listener = await asyncio.start_server(
-            self._on_conn,
-            self.host,
-            self.port,
-            limit=MAX_HEADER_BYTES,
-            backlog=1024,
-            reuse_address=True,
+        self._listener = await Listener.open(
+            self.host, self.port, self._on_conn, limit=MAX_HEADER_BYTES, backlog=1024
         )
-        self.port = self._listener.sockets[0].getsockname()[1]
+        self._listener.on_transport = self._transports.add
+        self.port = self._listener.port
+
+    async def _stop_listening(self) -> None:
+        """Refuse new connections; every one accepted so far is in `_transports`."""
+        if self._listener is not None:
+            listener, self._listener = self._listener, None
+            await listener.close()
 
     async def _drop_connections(self, action: str, wait: float) -> None:
         """End every watcher with ``action``, release holds, close connections."""
@@ -235,6 +238,9 @@ class ServerCore:
         for conn in list(self._conns.values()):
             if conn.idle or action == "abort":
                 conn.writer.transport.abort()
+        if action == "abort":  # also those adopted but not yet in a handler
+            for transport in list(self._transports):
+                transport.abort()
         tasks = [t for t in self._conns if t is not me]
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=wait)
@@ -246,15 +252,10 @@ class ServerCore:
 
     async def _shutdown(self) -> None:
         self._closing = True
-        if self._listener is not None:
-            self._listener.close()
+        await self._stop_listening()
         await self._drop_connections("close", wait=2.0)
-        # A connection accepted just before the listener closed reaches
-        # _on_conn a few loop rounds later (accept, transport, protocol,
-        # task): let those rounds pass, so that it is closed (above) and its
-        # socket released before the loop ends.
-        for _ in range(10):
-            await asyncio.sleep(0)
+        # A connection adopted but not yet in its handler (which will see
+        # _closing and abort it) or one closed with unsent data: abort all.
         for transport in list(self._transports):
             transport.abort()
         await asyncio.sleep(0)  # their sockets close in the next round
@@ -265,14 +266,13 @@ class ServerCore:
     # ---- connections -------------------------------------------------------------------
 
     async def _on_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._closing:
+        if self._closing or writer.transport.is_closing():
             # Accepted just before the listener closed, but only now running,
-            # after _drop_connections looked: never tracked. Close it.
+            # after _drop_connections looked (or aborted by it already).
             writer.transport.abort()
             return
         task = asyncio.current_task()
         assert task is not None
-        self._transports.add(writer.transport)
         conn = _Conn(reader, writer)
         self._conns[task] = conn
         sock = writer.get_extra_info("socket")

@@ -232,8 +232,7 @@ class APIServer(ServerCore):
         keep_history: bool = False,
     ) -> None:
         self.faults.count("restart")
-        if self._listener is not None:
-            self._listener.close()
+        await self._stop_listening()
         await self._drop_connections("abort", wait=2.0)
         if keep_state:
             if not keep_history:
