@@ -592,40 +592,43 @@ def measure(
     try:
         seq = 0
         for n in counts:
+            # Repetitions interleave the setups (A B C A B C ...): this VM's
+            # speed drifts over minutes, and each ratio compares runs made
+            # close together rather than one setup's early runs with
+            # another's late ones.
             for setup in SETUPS:
-                key = f"{setup}-{n}"
-                runs = []
-                for _ in range(repeat):
+                out["runs"][f"{setup}-{n}"] = []
+            for _ in range(repeat):
+                for setup in SETUPS:
+                    key = f"{setup}-{n}"
+                    if key in out["errors"]:
+                        continue
                     seq += 1
                     if progress:
                         progress(f"W9 {setup}, {n} workers ({events_for(n, mode, setup)} events)")
                     try:
                         cpu0 = server.cpu()
-                        runs.append(
-                            _child(
-                                [
-                                    "run",
-                                    "--setup",
-                                    setup,
-                                    "--api",
-                                    server.api,
-                                    "--workers",
-                                    str(n),
-                                    "--events",
-                                    str(events_for(n, mode, setup)),
-                                    "--namespace",
-                                    f"w9-{seq}",
-                                ]
-                            )
-                        )
-                        handled = runs[-1]["events"] + runs[-1]["drain"]["items"]
-                        runs[-1]["server_cpu_us_per_event"] = (
-                            (server.cpu() - cpu0) / max(1, handled) * 1e6
+                        run = _child(
+                            [
+                                "run",
+                                "--setup",
+                                setup,
+                                "--api",
+                                server.api,
+                                "--workers",
+                                str(n),
+                                "--events",
+                                str(events_for(n, mode, setup)),
+                                "--namespace",
+                                f"w9-{seq}",
+                            ]
                         )
                     except Exception as e:
                         out["errors"][key] = str(e)
-                        break
-                out["runs"][key] = runs
+                        continue
+                    handled = run["events"] + run["drain"]["items"]
+                    run["server_cpu_us_per_event"] = (server.cpu() - cpu0) / max(1, handled) * 1e6
+                    out["runs"][key].append(run)
         for t in DECODE_TRANSPORTS:
             vals = []
             for _ in range(repeat):

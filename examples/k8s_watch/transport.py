@@ -28,6 +28,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import socket
 import ssl
 import tempfile
@@ -130,11 +131,20 @@ class Resource:
     def path(self, namespace: str | None = None, name: str | None = None) -> str:
         base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
         if self.namespaced and namespace:
-            base += f"/namespaces/{quote(namespace, safe='')}"
+            base += f"/namespaces/{_segment(namespace)}"
         base += f"/{self.plural}"
         if name is not None:
-            base += f"/{quote(name, safe='')}"
+            base += f"/{_segment(name)}"
         return base
+
+
+# What a path segment may hold as is; Kubernetes names (DNS-1123) always do.
+_PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9._~-]+")
+
+
+def _segment(s: str) -> str:
+    """``s`` as one URL path segment (percent-encoded unless plainly safe)."""
+    return s if _PLAIN_SEGMENT.fullmatch(s) else quote(s, safe="")
 
 
 PODS = Resource("", "v1", "pods", "Pod")

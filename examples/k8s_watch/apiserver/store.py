@@ -76,19 +76,26 @@ class Event:
     obj: JSON  # the object after the change; for DELETED its last state at the delete's rv
     prev: JSON | None  # the object before (None for ADDED)
     resource: Resource
+    version: Version | None = None  # the stored version it made (None for DELETED)
     _wire: bytes | None = None
 
     def wire(self, type_: str | None = None, obj: JSON | None = None) -> bytes:
-        """The event as one line of a watch stream (cached for the usual case)."""
+        """The event as one line of a watch stream (cached for the usual case).
+
+        The object's JSON is the stored version's, encoded once for GETs,
+        lists and every watcher alike.
+        """
         if type_ is None and obj is None:
             if self._wire is None:
-                self._wire = _event_line(self.type, self.resource, self.obj)
+                ver = self.version
+                item = ver.item_json() if ver is not None else dumps(self.obj)
+                self._wire = _event_line(self.type, self.resource, item)
             return self._wire
-        return _event_line(type_ or self.type, self.resource, obj or self.obj)
+        return _event_line(type_ or self.type, self.resource, dumps(obj or self.obj))
 
 
-def _event_line(type_: str, resource: Resource, obj: JSON) -> bytes:
-    return b'{"type":"' + type_.encode() + b'","object":' + with_kind(resource, dumps(obj)) + b"}\n"
+def _event_line(type_: str, resource: Resource, item: bytes) -> bytes:
+    return b'{"type":"' + type_.encode() + b'","object":' + with_kind(resource, item) + b"}\n"
 
 
 @dataclass
@@ -343,8 +350,11 @@ class Store:
         if hist is None:
             hist = s.history[key] = []
             bisect.insort(s.keys, key)
-        hist.append(Version(rv, obj))
-        s.events.append(Event(rv, type_, key, event_obj, prev, s.resource))
+        ver = Version(rv, obj)
+        hist.append(ver)
+        s.events.append(
+            Event(rv, type_, key, event_obj, prev, s.resource, ver if obj is not None else None)
+        )
         s.event_rvs.append(rv)
         self._event_rvs.append(rv)
         self._changed.add(s.resource.plural)

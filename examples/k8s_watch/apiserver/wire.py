@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import http
+import time
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -152,13 +153,22 @@ async def read_body(
         raise BadHTTP("malformed chunk") from None
 
 
+_PHRASES = {s.value: s.phrase for s in http.HTTPStatus}
+_date_cache: tuple[int, str] = (0, "")
+
+
+def http_date() -> str:
+    """The ``Date`` header's value for now, formatted once a second."""
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, email.utils.formatdate(now, usegmt=True))
+    return _date_cache[1]
+
+
 def head_bytes(code: int, headers: list[tuple[str, str]]) -> bytes:
-    try:
-        phrase = http.HTTPStatus(code).phrase
-    except ValueError:
-        phrase = "Unknown"
-    lines = [f"HTTP/1.1 {code} {phrase}"]
-    lines.append(f"Date: {email.utils.formatdate(usegmt=True)}")
+    lines = [f"HTTP/1.1 {code} {_PHRASES.get(code, 'Unknown')}"]
+    lines.append(f"Date: {http_date()}")
     lines.extend(f"{k}: {v}" for k, v in headers)
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
