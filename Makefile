@@ -112,7 +112,8 @@ bench-quick: .venv-bench/stamp bench-go
 	.venv-compiled/bin/python -m pip install -q '.[dev,bench]'
 	@touch $@
 
-.venv-compiled/stamp: .venv-compiled/deps hatch_build.py $(wildcard gochan/_runtime/*.py)
+# Any gochan source: the install copies every module, compiled or not.
+.venv-compiled/stamp: .venv-compiled/deps hatch_build.py $(wildcard gochan/*.py gochan/*/*.py gochan/*/*/*.py)
 	GOCHAN_COMPILE=1 .venv-compiled/bin/python -m pip install -q --no-deps --force-reinstall .
 	.venv-compiled/bin/python -P -c 'import gochan._runtime.chan as m; assert m.__file__.endswith(".so"), m.__file__'
 	@touch $@

@@ -102,6 +102,21 @@ REPEAT = {"full": 3, "quick": 1, "smoke": 1}
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
+def _examples_importable() -> None:
+    """Put the checkout on sys.path for ``examples.k8s_watch``, after
+    site-packages: an installed gochan (the compiled build in
+    ``.venv-compiled``) must not be shadowed by the checkout's sources."""
+    if str(ROOT) not in sys.path:
+        sys.path.append(str(ROOT))
+
+
+def gochan_build() -> str:
+    """``compiled`` or ``pure``: which gochan runtime this process imported."""
+    import gochan._runtime.chan as chan
+
+    return "pure" if chan.__file__ is None or chan.__file__.endswith(".py") else "compiled"
+
+
 def events_for(workers: int, mode: str, setup: str = "threads") -> int:
     lo, per, hi = EVENTS[mode]
     n = max(lo, min(hi, per * workers))
@@ -170,7 +185,7 @@ def burst(api: str, namespace: str, writes: int, keys: int, seed: int = 1) -> in
 
 def serve_main(latency: float) -> None:
     """Run the apiserver (every request answered ``latency`` s late) until stdin closes."""
-    sys.path.insert(0, str(ROOT))
+    _examples_importable()
     _raise_fd_limit()
     from examples.k8s_watch.apiserver import serve
 
@@ -200,7 +215,7 @@ def run_green(
     api: str, workers: int, events: int, namespace: str, transport: str = "httpx"
 ) -> dict[str, Any]:
     """The example's controller; ``transport`` is ``httpx`` (uvloop) or ``green`` (builtin)."""
-    sys.path.insert(0, str(ROOT))
+    _examples_importable()
     import gochan
     from examples.k8s_watch.controller import Controller
     from examples.k8s_watch.informer import Informer
@@ -305,6 +320,7 @@ def run_green(
             "rss_peak": peak,
             "backend": backend,
             "transport": transport,
+            "gochan_build": gochan_build(),
         }
 
     result: dict[str, Any] = gochan.run(main, backend=backend)
@@ -364,7 +380,7 @@ class KeyQueue:
 
 
 def run_threads(api: str, workers: int, events: int, namespace: str) -> dict[str, Any]:
-    sys.path.insert(0, str(ROOT))
+    _examples_importable()
     import http.client
     from urllib.parse import urlsplit
 
@@ -483,7 +499,7 @@ def run_threads(api: str, workers: int, events: int, namespace: str) -> dict[str
 
 
 def run_decode(transport: str, api: str, events: int, namespace: str) -> dict[str, Any]:
-    sys.path.insert(0, str(ROOT))
+    _examples_importable()
     import gochan
     from examples.k8s_watch.transport import PODS, StreamEnd
     from examples.k8s_watch.transports import default_backend, make_transport
@@ -576,8 +592,10 @@ def measure(
     latency: float = LATENCY,
     workers: tuple[int, ...] | None = None,
     progress: Callable[[str], None] | None = None,
+    setups: tuple[str, ...] = SETUPS,
+    decode: bool = True,
 ) -> dict[str, Any]:
-    """Run every setup and the decode rates; a JSON-able summary with raw values."""
+    """Run the setups and the decode rates; a JSON-able summary with raw values."""
     counts = workers or WORKERS[mode]
     repeat = REPEAT[mode]
     out: dict[str, Any] = {
@@ -596,10 +614,10 @@ def measure(
             # speed drifts over minutes, and each ratio compares runs made
             # close together rather than one setup's early runs with
             # another's late ones.
-            for setup in SETUPS:
+            for setup in setups:
                 out["runs"][f"{setup}-{n}"] = []
             for _ in range(repeat):
-                for setup in SETUPS:
+                for setup in setups:
                     key = f"{setup}-{n}"
                     if key in out["errors"]:
                         continue
@@ -629,7 +647,7 @@ def measure(
                     handled = run["events"] + run["drain"]["items"]
                     run["server_cpu_us_per_event"] = (server.cpu() - cpu0) / max(1, handled) * 1e6
                     out["runs"][key].append(run)
-        for t in DECODE_TRANSPORTS:
+        for t in DECODE_TRANSPORTS if decode else ():
             vals = []
             for _ in range(repeat):
                 seq += 1
@@ -657,6 +675,8 @@ def measure(
             out["decode"][t] = vals
     finally:
         server.close()
+    builds = {r["gochan_build"] for rs in out["runs"].values() for r in rs if "gochan_build" in r}
+    out["gochan_build"] = ",".join(sorted(builds))
     return out
 
 
@@ -729,6 +749,8 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--mode", choices=tuple(EVENTS), default="quick")
     m.add_argument("--latency", type=float, default=LATENCY)
     m.add_argument("--workers", help="comma-separated worker counts")
+    m.add_argument("--setups", help=f"comma-separated, of {','.join(SETUPS)} (default: all)")
+    m.add_argument("--no-decode", action="store_true", help="skip the watch decode rates")
     args = ap.parse_args(argv)
     if args.cmd == "serve":
         serve_main(args.latency)
@@ -744,8 +766,17 @@ def main(argv: list[str] | None = None) -> int:
         result = run_decode(args.transport, args.api, args.events, args.namespace)
     else:
         counts = tuple(int(x) for x in args.workers.split(",")) if args.workers else None
+        setups = tuple(args.setups.split(",")) if args.setups else SETUPS
+        unknown = set(setups) - set(SETUPS)
+        if unknown:
+            ap.error(f"unknown setup(s) {', '.join(sorted(unknown))}; choose from {SETUPS}")
         result = measure(
-            args.mode, args.latency, counts, progress=lambda t: print(t, file=sys.stderr)
+            args.mode,
+            args.latency,
+            counts,
+            progress=lambda t: print(t, file=sys.stderr),
+            setups=setups,
+            decode=not args.no_decode,
         )
     print(json.dumps(result), flush=True)
     return 0

@@ -9,6 +9,7 @@ nothing about speed.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -109,3 +110,35 @@ def test_smoke_mode_runs_w9_the_k8s_controller_green_vs_threads() -> None:
     assert "gochan W9 = green/threads events/s" in out
     assert "The pool alone:" in out and "green-sock/threads pool RSS" in out, out
     assert "error:" not in out, out
+
+
+def test_w9_measure_runs_chosen_setups_interleaved_and_names_the_build() -> None:
+    w9 = RUN.parent / "w9_k8s.py"
+    bad = subprocess.run(
+        [sys.executable, str(w9), "measure", "--setups", "green-sock,nope"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert bad.returncode == 2 and "unknown setup(s) nope" in bad.stderr, bad.stderr
+    p = subprocess.run(
+        [
+            *(sys.executable, str(w9), "measure", "--mode", "smoke", "--workers", "1"),
+            *("--setups", "green-sock,threads", "--no-decode"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert p.returncode == 0, p.stderr
+    result = json.loads(p.stdout.strip().splitlines()[-1])
+    assert set(result["runs"]) == {"green-sock-1", "threads-1"}
+    assert result["decode"] == {} and result["errors"] == {}
+    import gochan._runtime.chan as chan  # the build this interpreter imports
+
+    assert result["gochan_build"] == ("pure" if chan.__file__.endswith(".py") else "compiled")
+    # Interleaved: green, threads, green, threads... (one each in smoke mode).
+    order = [line.split(",")[0] for line in p.stderr.splitlines() if line.startswith("W9 ")]
+    assert order == ["W9 green-sock", "W9 threads"], p.stderr
