@@ -238,9 +238,12 @@ class ServerCore:
         for conn in list(self._conns.values()):
             if conn.idle or action == "abort":
                 conn.writer.transport.abort()
-        if action == "abort":  # also those adopted but not yet in a handler
+        if action == "abort":
+            # Also those adopted but not yet in a handler. Not those already
+            # closing: an answer being flushed (the restart's own) is kept.
             for transport in list(self._transports):
-                transport.abort()
+                if not transport.is_closing():
+                    transport.abort()
         tasks = [t for t in self._conns if t is not me]
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=wait)
