@@ -313,7 +313,8 @@ class ServerCore:
                 if req is None:
                     return
                 conn.idle = False
-                await read_body(req, reader, writer, self.max_body)
+                if req.meta:  # a body, or Expect: 100-continue, was announced
+                    await read_body(req, reader, writer, self.max_body)
             except BadHTTP as e:
                 self.counters["bad_http"] += 1
                 self._answer(conn, st.bad_request(f"malformed HTTP request: {e}"))
@@ -334,8 +335,9 @@ class ServerCore:
                 writer.transport.abort()
                 return
             assert isinstance(result, Response)
-            keep = req.keep_alive and not any(
-                k.lower() == "connection" and "close" in v.lower() for k, v in result.headers
+            extra = result.headers
+            keep = req.keep_alive and not (
+                extra and any(k.lower() == "connection" and "close" in v.lower() for k, v in extra)
             )
             data = response_bytes(
                 result.code, result.body, result.content_type, result.headers, keep

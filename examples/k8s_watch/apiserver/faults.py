@@ -80,6 +80,8 @@ class Faults:
         self, verb: str, resource: str, kinds: frozenset[str] | None = None
     ) -> ArmedFault | None:
         """The first armed fault matching this request, consumed once."""
+        if not self._armed:  # the usual case; arm() appends before its request is sent
+            return None
         with self._lock:
             for f in self._armed:
                 if (kinds is None or f.kind in kinds) and f.matches(verb, resource):

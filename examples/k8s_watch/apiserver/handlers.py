@@ -256,27 +256,26 @@ async def _debug(server: APIServer, req: Request, path: str) -> Result:
     raise st.path_not_found()
 
 
+_SUB_VERBS = {"GET": "get", "PUT": "update", "PATCH": "patch"}
+_NAMED_VERBS = {"GET": "get", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+_ALL_NS_VERBS = {"GET": "list"}
+_NS_VERBS = {"GET": "list", "POST": "create", "DELETE": "deletecollection"}
+
+
 def _verb(method: str, route: Route, watch: bool) -> str:
     if route.subresource:
-        verbs = {"GET": "get", "PUT": "update", "PATCH": "patch"}
+        verbs = _SUB_VERBS
     elif route.name is not None:
-        verbs = {
-            "GET": "watch" if watch else "get",
-            "PUT": "update",
-            "PATCH": "patch",
-            "DELETE": "delete",
-        }
+        verbs = _NAMED_VERBS
     elif route.namespace is None:
-        verbs = {"GET": "watch" if watch else "list"}
+        verbs = _ALL_NS_VERBS
     else:
-        verbs = {
-            "GET": "watch" if watch else "list",
-            "POST": "create",
-            "DELETE": "deletecollection",
-        }
+        verbs = _NS_VERBS
     verb = verbs.get(method)
     if verb is None:
         raise st.method_not_allowed()
+    if watch and method == "GET" and not route.subresource:
+        return "watch"
     return verb
 
 

@@ -22,7 +22,7 @@ from .wire import Request
 
 def negotiate(accept: str) -> str | None:
     """None for plain JSON, or the Table apiVersion kubectl asked for; 406 otherwise."""
-    if not accept.strip():
+    if accept in ("application/json", "*/*") or not accept.strip():
         return None
     for entry in accept.split(","):
         parts = [p.strip() for p in entry.split(";")]

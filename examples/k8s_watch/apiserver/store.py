@@ -61,11 +61,19 @@ class Version:
     rv: int
     obj: JSON | None  # None: deleted at rv
     _json: bytes | None = None
+    _whole: bytes | None = None
 
     def item_json(self) -> bytes:
+        """The object's JSON as an item of a list (no kind, no apiVersion)."""
         if self._json is None:
             self._json = dumps(self.obj)
         return self._json
+
+    def whole_json(self, resource: Resource) -> bytes:
+        """The object's JSON on its own: with kind and apiVersion (a GET, a watch event)."""
+        if self._whole is None:
+            self._whole = with_kind(resource, self.item_json())
+        return self._whole
 
 
 @dataclass(slots=True)
@@ -88,14 +96,18 @@ class Event:
         if type_ is None and obj is None:
             if self._wire is None:
                 ver = self.version
-                item = ver.item_json() if ver is not None else dumps(self.obj)
-                self._wire = _event_line(self.type, self.resource, item)
+                whole = (
+                    ver.whole_json(self.resource)
+                    if ver is not None
+                    else with_kind(self.resource, dumps(self.obj))
+                )
+                self._wire = _event_line(self.type, whole)
             return self._wire
-        return _event_line(type_ or self.type, self.resource, dumps(obj or self.obj))
+        return _event_line(type_ or self.type, with_kind(self.resource, dumps(obj or self.obj)))
 
 
-def _event_line(type_: str, resource: Resource, item: bytes) -> bytes:
-    return b'{"type":"' + type_.encode() + b'","object":' + with_kind(resource, item) + b"}\n"
+def _event_line(type_: str, whole: bytes) -> bytes:
+    return b'{"type":"' + type_.encode() + b'","object":' + whole + b"}\n"
 
 
 @dataclass
@@ -215,7 +227,7 @@ class Store:
             hist = s.history.get((namespace, name))
             if not hist or hist[-1].obj is None:
                 raise st.not_found(resource.plural, name, resource.group)
-            return with_kind(resource, hist[-1].item_json())
+            return hist[-1].whole_json(resource)
 
     def count(self, resource: Resource) -> int:
         with self.lock:
@@ -372,8 +384,13 @@ class Store:
         finally:
             self._flush()
 
-    def _create_locked(self, resource: Resource, namespace: str, obj: JSON) -> JSON:
-        obj = clone(obj)
+    def _create_locked(
+        self, resource: Resource, namespace: str, obj: JSON, owned: bool = False
+    ) -> JSON:
+        """Create ``obj`` (lock held); it is copied first unless ``owned`` (the caller's
+        own fresh object, never touched again)."""
+        if not owned:
+            obj = clone(obj)
         md = obj.get("metadata")
         if md is None:
             md = obj["metadata"] = {}
@@ -601,6 +618,7 @@ class Store:
         An op deletes the object if asked and it exists, merge-patches it with
         ``patch`` if it exists, and creates it from ``body`` otherwise: every op
         is one write. Returns the number of writes. Used by the burst fault.
+        The store takes ``body`` as it is (no copy): pass fresh objects.
         """
         done = 0
         try:
@@ -615,7 +633,7 @@ class Store:
                         new = apply_patch("application/merge-patch+json", old, patch)
                         self._commit(s, key, "MODIFIED", new, old)
                     else:
-                        self._create_locked(resource, ns, body)
+                        self._create_locked(resource, ns, body, owned=True)
                     done += 1
         finally:
             self._flush()
