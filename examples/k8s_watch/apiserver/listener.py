@@ -112,9 +112,7 @@ class Listener:
         while True:
             try:
                 conn, _ = sock.accept()
-            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-                return
-            except OSError:  # EMFILE and kin: leave the rest queued; retried next round
+            except OSError:  # none left (EAGAIN), or EMFILE and kin: the rest wait for next round
                 return
             conn.setblocking(False)
             task = self._loop.create_task(self._adopt(conn))

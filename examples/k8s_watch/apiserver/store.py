@@ -101,12 +101,13 @@ class Event:
                     if ver is not None
                     else with_kind(self.resource, dumps(self.obj))
                 )
-                self._wire = _event_line(self.type, whole)
+                self._wire = event_line(self.type, whole)
             return self._wire
-        return _event_line(type_ or self.type, with_kind(self.resource, dumps(obj or self.obj)))
+        return event_line(type_ or self.type, with_kind(self.resource, dumps(obj or self.obj)))
 
 
-def _event_line(type_: str, whole: bytes) -> bytes:
+def event_line(type_: str, whole: bytes) -> bytes:
+    """One line of a watch stream: ``whole`` is the object's JSON (with its kind)."""
     return b'{"type":"' + type_.encode() + b'","object":' + whole + b"}\n"
 
 

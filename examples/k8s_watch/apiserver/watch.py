@@ -32,7 +32,7 @@ from .resources import Resource
 from .selectors import FieldSelector, LabelSelector
 from .sharding import ShardSelector
 from .status import JSON, APIError
-from .store import Event, dumps, with_kind
+from .store import Event, dumps, event_line, with_kind
 from .wire import LAST_CHUNK, chunk, head_bytes
 
 if TYPE_CHECKING:
@@ -175,20 +175,14 @@ class Watcher:
     def _line(self, type_: str, obj: JSON, event: Event | None = None) -> bytes:
         if self.plan.table is not None:
             table = self.server.table(self.resource, [obj], None, self.plan.table)
-            return b'{"type":"' + type_.encode() + b'","object":' + dumps(table) + b"}\n"
+            return event_line(type_, dumps(table))
         if event is not None:
             return (
                 event.wire(type_, obj)
                 if type_ != event.type or obj is not event.obj
                 else event.wire()
             )
-        return (
-            b'{"type":"'
-            + type_.encode()
-            + b'","object":'
-            + with_kind(self.resource, dumps(obj))
-            + b"}\n"
-        )
+        return event_line(type_, with_kind(self.resource, dumps(obj)))
 
     def _line_for(self, ev: Event) -> bytes | None:
         ns = self.plan.namespace
@@ -212,14 +206,10 @@ class Watcher:
         return None
 
     def _error_line(self, err: APIError) -> bytes:
-        return b'{"type":"ERROR","object":' + dumps(err.status) + b"}\n"
+        return event_line("ERROR", dumps(err.status))
 
     def _bookmark_line(self, rv: int, annotations: dict[str, str] | None = None) -> bytes:
-        return (
-            b'{"type":"BOOKMARK","object":'
-            + dumps(self.resource.bookmark(rv, annotations))
-            + b"}\n"
-        )
+        return event_line("BOOKMARK", dumps(self.resource.bookmark(rv, annotations)))
 
     def corrupt(self, kind: str) -> None:
         """Write one bad event between two of the stream's own chunks (on the loop), and
@@ -230,7 +220,7 @@ class Watcher:
             self._write(chunk(b'{"type":"ADDED","object":{"metadata": not json\n'))
         elif kind == "type":
             obj = self.resource.bookmark(self.cursor)
-            self._write(chunk(b'{"type":"SURPRISE","object":' + dumps(obj) + b"}\n"))
+            self._write(chunk(event_line("SURPRISE", dumps(obj))))
         elif kind == "truncated":
             line = self._bookmark_line(self.cursor)
             self._write(b"%x\r\n" % len(line) + line[: len(line) // 2] + b"\r\n")
@@ -307,7 +297,7 @@ class Watcher:
                 line = (
                     self._line("ADDED", json.loads(item))
                     if plan.table is not None
-                    else b'{"type":"ADDED","object":' + with_kind(self.resource, item) + b"}\n"
+                    else event_line("ADDED", with_kind(self.resource, item))
                 )
                 if not await self._send(line):
                     return await self._act()

@@ -168,25 +168,30 @@ def http_date() -> str:
     return _date_cache[1]
 
 
+def _head(code: int, fields: str) -> bytes:
+    """Status line, ``Date``, then ``fields`` (CRLF-ended header lines) and the blank line."""
+    phrase = _PHRASES.get(code, "Unknown")
+    return f"HTTP/1.1 {code} {phrase}\r\nDate: {http_date()}\r\n{fields}\r\n".encode("latin-1")
+
+
+def _fields(headers: list[tuple[str, str]]) -> str:
+    return "".join([f"{k}: {v}\r\n" for k, v in headers])
+
+
 def head_bytes(code: int, headers: list[tuple[str, str]]) -> bytes:
-    lines = [f"HTTP/1.1 {code} {_PHRASES.get(code, 'Unknown')}"]
-    lines.append(f"Date: {http_date()}")
-    lines.extend(f"{k}: {v}" for k, v in headers)
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return _head(code, _fields(headers))
 
 
 def response_bytes(
     code: int, body: bytes, content_type: str, extra: list[tuple[str, str]], keep_alive: bool
 ) -> bytes:
-    # head_bytes' layout, written out: this runs for every answer.
-    head = (
-        f"HTTP/1.1 {code} {_PHRASES.get(code, 'Unknown')}\r\nDate: {http_date()}\r\n"
+    fields = (
         f"Cache-Control: no-cache, private\r\nContent-Type: {content_type}\r\n"
-        + "".join([f"{k}: {v}\r\n" for k, v in extra])
-        + f"Content-Length: {len(body)}\r\n"
-        + ("\r\n" if keep_alive else "Connection: close\r\n\r\n")
+        f"{_fields(extra)}Content-Length: {len(body)}\r\n"
     )
-    return head.encode("latin-1") + body
+    if not keep_alive:
+        fields += "Connection: close\r\n"
+    return _head(code, fields) + body
 
 
 def chunk(data: bytes) -> bytes:
