@@ -26,7 +26,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from examples.k8s_watch.apiserver import listener as listener_mod  # noqa: E402
-from examples.k8s_watch.apiserver.listener import Listener  # noqa: E402
+from examples.k8s_watch.apiserver.listener import Listener, streams  # noqa: E402
 
 
 def loops() -> list[tuple[str, Callable[[], asyncio.AbstractEventLoop]]]:
@@ -62,7 +62,7 @@ def test_close_in_the_accept_window_hands_over_every_connection(
 
     async def main() -> list[asyncio.Transport]:
         adopted: list[asyncio.Transport] = []
-        lis = await Listener.open("127.0.0.1", 0, _never)
+        lis = await Listener.open("127.0.0.1", 0, streams(_never))
         lis.on_transport = adopted.append
         for _ in range(n):  # the kernel completes each handshake, no accept yet
             clients.append(socket.create_connection(("127.0.0.1", lis.port)))
@@ -96,7 +96,7 @@ def test_connections_after_close_are_refused(
     name: str, factory: Callable[[], asyncio.AbstractEventLoop]
 ) -> None:
     async def main() -> int:
-        lis = await Listener.open("127.0.0.1", 0, _never)
+        lis = await Listener.open("127.0.0.1", 0, streams(_never))
         await lis.close()
         return lis.port
 
@@ -123,7 +123,7 @@ def test_a_taken_port_fails_to_open_and_leaks_nothing() -> None:
         port = busy.getsockname()[1]
 
         async def main() -> None:
-            await Listener.open("127.0.0.1", port, _never)
+            await Listener.open("127.0.0.1", port, streams(_never))
 
         with warnings.catch_warnings():
             warnings.simplefilter("error", ResourceWarning)

@@ -21,32 +21,24 @@ import asyncio
 import concurrent.futures
 import contextlib
 import ipaddress
-import socket
 import threading
 import weakref
 from collections import Counter
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Self, TypeVar
 
 from . import status as st
 from .clock import Clock, RealClock
+from .connection import Connection, answer_bytes
 from .faults import Faults
-from .handlers import HOLD, Response, Result, error_response, make_table
+from .handlers import HOLD, Later, Response, Result, error_response, finish, make_table
 from .listener import Listener
 from .resources import Resource, by_name
 from .status import JSON, APIError
 from .store import Store
 from .watch import Watcher, WatchPlan
-from .wire import (
-    MAX_HEADER_BYTES,
-    BadHTTP,
-    BodyTooLarge,
-    Request,
-    read_body,
-    read_request,
-    response_bytes,
-)
+from .wire import BadHTTP, BodyTooLarge, Request, read_body, read_request, response_bytes
 
 T = TypeVar("T")
 
@@ -117,7 +109,8 @@ class ServerCore:
         self.audit: Counter[tuple[str, str, str]] = Counter()
         self._watchers: set[Watcher] = set()
         self._watch_cond = threading.Condition()
-        self._conns: dict[asyncio.Task[Any], _Conn] = {}
+        self._conns: dict[asyncio.Task[Any], _Conn] = {}  # connections served on streams
+        self._fast: set[Connection] = set()  # the others (see connection.py)
         # Every connection's transport, ended or not: one closed with unsent
         # data still buffered (a watch whose client stopped reading) stays
         # open until the data drains, so shutdown aborts them all.
@@ -218,7 +211,7 @@ class ServerCore:
 
     async def _listen(self) -> None:
         self._listener = await Listener.open(
-            self.host, self.port, self._on_conn, limit=MAX_HEADER_BYTES, backlog=1024
+            self.host, self.port, lambda: Connection(self), backlog=1024
         )
         self._listener.on_transport = self._transports.add
         self.port = self._listener.port
@@ -238,6 +231,12 @@ class ServerCore:
         for conn in list(self._conns.values()):
             if conn.idle or action == "abort":
                 conn.writer.transport.abort()
+        answering: list[asyncio.Future[None]] = []
+        for fast in list(self._fast):
+            if fast.busy and action != "abort":
+                answering.append(fast.idle())
+            else:
+                fast.abort()
         if action == "abort":
             # Also those adopted but not yet in a handler. Not those already
             # closing: an answer being flushed (the restart's own) is kept.
@@ -245,10 +244,12 @@ class ServerCore:
                 if not transport.is_closing():
                     transport.abort()
         tasks = [t for t in self._conns if t is not me]
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=wait)
+        if tasks or answering:
+            _, pending = await asyncio.wait([*tasks, *answering], timeout=wait)
             for conn in list(self._conns.values()):
                 conn.writer.transport.abort()
+            for fast in list(self._fast):
+                fast.abort()
             for t in pending:
                 t.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
@@ -268,9 +269,16 @@ class ServerCore:
 
     # ---- connections -------------------------------------------------------------------
 
-    async def _on_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _on_conn(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        first: tuple[Request, Result] | None = None,
+    ) -> None:
+        """Serve a connection `Connection` handed over to streams (``first``: a
+        request it has already dispatched, to be answered first)."""
         if self._closing or writer.transport.is_closing():
-            # Accepted just before the listener closed, but only now running,
+            # Handed over just before the shutdown, but only now running,
             # after _drop_connections looked (or aborted by it already).
             writer.transport.abort()
             return
@@ -278,13 +286,8 @@ class ServerCore:
         assert task is not None
         conn = _Conn(reader, writer)
         self._conns[task] = conn
-        sock = writer.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.counters["connections"] += 1
         try:
-            await self._serve(conn)
+            await self._serve(conn, first)
         except (ConnectionError, OSError, asyncio.IncompleteReadError):
             pass
         except Exception:  # pragma: no cover - a bug; the connection closes, the server lives
@@ -300,32 +303,45 @@ class ServerCore:
             response_bytes(resp.code, resp.body, resp.content_type, resp.headers, False)
         )
 
-    async def _dispatch(self, req: Request) -> Result:
+    def _dispatch(self, req: Request) -> Result:
         """Answer one request (the REST layer; `APIServer` provides it)."""
         raise NotImplementedError
 
-    async def _serve(self, conn: _Conn) -> None:
+    def _run_after(self, after: Callable[[], Awaitable[None]]) -> None:
+        """Run ``after`` (a restart, say) once the answer that asked for it is out."""
+        task = asyncio.ensure_future(after())
+        self._bg.add(task)
+        task.add_done_callback(self._bg.discard)
+
+    async def _serve(self, conn: _Conn, first: tuple[Request, Result] | None) -> None:
         reader, writer = conn.reader, conn.writer
         while not self._closing:
-            conn.idle = True
-            try:
-                req = await read_request(reader, self.max_body)
-                if req is None:
-                    return
+            if first is not None:
+                (req, result), first = first, None
                 conn.idle = False
-                if req.meta:  # a body, or Expect: 100-continue, was announced
-                    await read_body(req, reader, writer, self.max_body)
-            except BadHTTP as e:
-                self.counters["bad_http"] += 1
-                self._answer(conn, st.bad_request(f"malformed HTTP request: {e}"))
-                return
-            except BodyTooLarge as e:
-                self.counters["too_large"] += 1
-                self._answer(conn, st.too_large_body(e.limit))
-                return
-            if self.request_latency:
-                await asyncio.sleep(self.request_latency)
-            result = await self._dispatch(req)
+            else:
+                conn.idle = True
+                try:
+                    req_or_none = await read_request(reader, self.max_body)
+                    if req_or_none is None:
+                        return
+                    req = req_or_none
+                    conn.idle = False
+                    if req.meta:  # a body, or Expect: 100-continue, was announced
+                        await read_body(req, reader, writer, self.max_body)
+                except BadHTTP as e:
+                    self.counters["bad_http"] += 1
+                    self._answer(conn, st.bad_request(f"malformed HTTP request: {e}"))
+                    return
+                except BodyTooLarge as e:
+                    self.counters["too_large"] += 1
+                    self._answer(conn, st.too_large_body(e.limit))
+                    return
+                if self.request_latency:
+                    await asyncio.sleep(self.request_latency)
+                result = self._dispatch(req)
+            if isinstance(result, Later):
+                result = await finish(self, result)
             if isinstance(result, WatchPlan):
                 if not await self._watch(conn, result):
                     return
@@ -335,17 +351,8 @@ class ServerCore:
                 writer.transport.abort()
                 return
             assert isinstance(result, Response)
-            extra = result.headers
-            keep = req.keep_alive and not (
-                extra and any(k.lower() == "connection" and "close" in v.lower() for k, v in extra)
-            )
-            data = response_bytes(
-                result.code, result.body, result.content_type, result.headers, keep
-            )
-            if req.method == "HEAD":
-                data = data[: len(data) - len(result.body)]
+            data, head_len, keep = answer_bytes(req, result)
             if result.stall:
-                head_len = len(data) - len(result.body)
                 writer.write(data[:head_len])
                 if not await self._hold(conn):
                     return
@@ -355,9 +362,7 @@ class ServerCore:
             await writer.drain()
             if result.after is not None:
                 writer.close()
-                task = asyncio.ensure_future(result.after())
-                self._bg.add(task)
-                task.add_done_callback(self._bg.discard)
+                self._run_after(result.after)
                 return
             if not keep:
                 return

@@ -1,10 +1,13 @@
 """The REST layer: route a request, check it, run it against the store.
 
-`handle` answers everything except the stream itself: it returns a
-`Response`, a `WatchPlan` (the connection turns it into a `Watcher`) or
-`HOLD` (an injected "accept and never answer"). Every failure is an
-`APIError` rendered as a ``Status``; an unexpected exception becomes a 500
-``InternalError`` Status, so a bad request never kills a connection.
+`handle` answers everything except the stream itself, without waiting: it
+returns a `Response`, a `WatchPlan` (the connection turns it into a
+`Watcher`), `HOLD` (an injected "accept and never answer") or, for the few
+requests that must wait on the loop (a fault action, a list at a
+resourceVersion the store has not reached yet), a `Later` that `finish`
+awaits. Every failure is an `APIError` rendered as a ``Status``; an
+unexpected exception becomes a 500 ``InternalError`` Status, so a bad
+request never kills a connection.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from .watch import WatchPlan
 from .wire import Request
 
 if TYPE_CHECKING:
+    from .core import ServerCore
     from .server import APIServer
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -49,7 +53,16 @@ class _Hold:
 
 
 HOLD = _Hold()
-Result = Response | WatchPlan | _Hold
+
+
+@dataclass
+class Later:
+    """The answer needs the loop: `finish` awaits ``run()`` (errors mapped as by `handle`)."""
+
+    run: Callable[[], Awaitable[Response]]
+
+
+Result = Response | WatchPlan | _Hold | Later
 
 
 def json_response(obj: Any, code: int = 200) -> Response:
@@ -172,19 +185,32 @@ def _route(path: str) -> Route | JSON | None:
     return Route(resource, namespace, name, sub, force_watch)
 
 
-async def handle(server: APIServer, req: Request) -> Result:
+def handle(server: APIServer, req: Request) -> Result:
+    """The answer to ``req``, at once; a `Later` if it has to wait (see `finish`)."""
     try:
-        return await _handle(server, req)
-    except APIError as e:
+        return _handle(server, req)
+    except Exception as e:
+        return _failed(server, e)
+
+
+async def finish(server: ServerCore, later: Later) -> Response:
+    """Await a `Later` answer; failures become a ``Status`` as in `handle`."""
+    try:
+        return await later.run()
+    except Exception as e:
+        return _failed(server, e)
+
+
+def _failed(server: ServerCore, e: Exception) -> Response:
+    if isinstance(e, APIError):
         return error_response(e)
-    except (SelectorError, ShardSelectorError) as e:
+    if isinstance(e, (SelectorError, ShardSelectorError)):
         return error_response(st.bad_request(str(e)))
-    except Exception as e:  # never let a request kill the connection
-        server.counters["internal_errors"] += 1
-        return error_response(st.internal(f"{type(e).__name__}: {e}"))
+    server.counters["internal_errors"] += 1  # a bug: never let it kill the connection
+    return error_response(st.internal(f"{type(e).__name__}: {e}"))
 
 
-async def _handle(server: APIServer, req: Request) -> Result:
+def _handle(server: APIServer, req: Request) -> Result:
     path = req.path
     if len(path) > 1:
         path = path.rstrip("/")
@@ -201,7 +227,7 @@ async def _handle(server: APIServer, req: Request) -> Result:
             raise st.method_not_allowed()
         return json_response(res.VERSION_INFO)
     if path.startswith("/debug/"):
-        return await _debug(server, req, path)
+        return _debug(server, req, path)
     if path == "/openapi/v3" or path.startswith("/openapi/v3/"):
         if method != "GET":
             raise st.method_not_allowed()
@@ -225,15 +251,22 @@ async def _handle(server: APIServer, req: Request) -> Result:
             return json_response(res.api_versions(f"{server.host}:{server.port}"))
         params.negotiate(req.header("accept"))
         return json_response(route)
-    return await _resource(server, req, route)
+    return _resource(server, req, route)
 
 
-async def _debug(server: APIServer, req: Request, path: str) -> Result:
+def _fault_action(server: APIServer, body: Any) -> Later:
+    async def run() -> Response:
+        return json_response(await flt.dispatch(server, body))
+
+    return Later(run)
+
+
+def _debug(server: APIServer, req: Request, path: str) -> Result:
     if path == "/debug/faults":
         if req.method == "GET":
             return json_response(server.faults.describe())
         if req.method == "DELETE":
-            return json_response(await flt.dispatch(server, {"action": "clear"}))
+            return _fault_action(server, {"action": "clear"})
         if req.method == "POST":
             body = params.json_body(req)
             if isinstance(body, dict) and body.get("action") == "restart":
@@ -247,7 +280,7 @@ async def _debug(server: APIServer, req: Request, path: str) -> Result:
                     headers=[("Connection", "close")],
                     after=lambda: server.restart_async(**args),
                 )
-            return json_response(await flt.dispatch(server, body))
+            return _fault_action(server, body)
         raise st.method_not_allowed()
     if path == "/debug/stats":
         if req.method != "GET":
@@ -279,7 +312,7 @@ def _verb(method: str, route: Route, watch: bool) -> str:
     return verb
 
 
-async def _resource(server: APIServer, req: Request, route: Route) -> Result:
+def _resource(server: APIServer, req: Request, route: Route) -> Result:
     resource = route.resource
     ns = route.namespace
     if ns is not None and not _DNS_LABEL.match(ns):
@@ -330,52 +363,63 @@ async def _resource(server: APIServer, req: Request, route: Route) -> Result:
         if opts.cont and opts.rv:
             raise st.bad_request("specifying resource version is not allowed when using continue")
         exact = opts.rv_match == "Exact"
-        if rv and rv > store.rv and not await server.wait_for_rv(rv):
-            raise st.too_large_rv(rv, store.rv)
-        result = store.list_page(
-            resource,
-            ns,
-            labels=labels,
-            fields=fields,
-            shard=shard,
-            limit=opts.limit,
-            continue_token=opts.cont,
-            rv=rv,
-            exact=exact,
-        )
-        response: Response
-        if table is not None:
-            meta: JSON = {"resourceVersion": str(result.rv)}
-            if result.continue_token:
-                meta["continue"] = result.continue_token
-            if result.remaining:
-                meta["remainingItemCount"] = result.remaining
-            if not shard.empty:
-                meta["shardInfo"] = {"selector": shard.text}
-            response = json_response(
-                make_table(
-                    resource,
-                    result.objects,
-                    meta,
-                    table,
-                    server.clock.now(),
-                    req.param("includeObject") or "Metadata",
+
+        def listed() -> Response:
+            result = store.list_page(
+                resource,
+                ns,
+                labels=labels,
+                fields=fields,
+                shard=shard,
+                limit=opts.limit,
+                continue_token=opts.cont,
+                rv=rv,
+                exact=exact,
+            )
+            response: Response
+            if table is not None:
+                meta: JSON = {"resourceVersion": str(result.rv)}
+                if result.continue_token:
+                    meta["continue"] = result.continue_token
+                if result.remaining:
+                    meta["remainingItemCount"] = result.remaining
+                if not shard.empty:
+                    meta["shardInfo"] = {"selector": shard.text}
+                response = json_response(
+                    make_table(
+                        resource,
+                        result.objects,
+                        meta,
+                        table,
+                        server.clock.now(),
+                        req.param("includeObject") or "Metadata",
+                    )
                 )
-            )
-        else:
-            response = Response(
-                200,
-                list_bytes(
-                    resource,
-                    result.items,
-                    result.rv,
-                    result.continue_token,
-                    result.remaining,
-                    shard.text,
-                ),
-            )
-        response.stall = stall
-        return response
+            else:
+                response = Response(
+                    200,
+                    list_bytes(
+                        resource,
+                        result.items,
+                        result.rv,
+                        result.continue_token,
+                        result.remaining,
+                        shard.text,
+                    ),
+                )
+            response.stall = stall
+            return response
+
+        if rv and rv > store.rv:  # a revision not reached yet: wait a little for it
+            wanted = rv
+
+            async def when_reached() -> Response:
+                if not await server.wait_for_rv(wanted):
+                    raise st.too_large_rv(wanted, store.rv)
+                return listed()
+
+            return Later(when_reached)
+        return listed()
     assert ns is not None or verb == "get"
     if verb == "get":
         if ns is None or route.name is None:

@@ -12,13 +12,15 @@ window is wide enough to hit in tests.
 with ``loop.connect_accepted_socket``. ``close()`` stops accepting, closes
 the listening sockets, then waits until every socket accepted before that
 has its transport and protocol: the caller owns all of them and can close
-them, so none is lost.
+them, so none is lost. Each connection gets a protocol from the factory
+given; `streams` makes one that runs an ``asyncio.start_server``-style
+handler.
 
 >>> import asyncio, socket
 >>> async def main() -> bytes:
 ...     async def echo(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
 ...         w.write(await r.readline()); await w.drain(); w.close()
-...     lis = await Listener.open("127.0.0.1", 0, echo)
+...     lis = await Listener.open("127.0.0.1", 0, streams(echo))
 ...     r, w = await asyncio.open_connection("127.0.0.1", lis.port)
 ...     w.write(b"hi\\n")
 ...     line = await r.readline()
@@ -36,6 +38,16 @@ import socket
 from collections.abc import Awaitable, Callable
 
 ConnHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+ProtocolFactory = Callable[[], asyncio.Protocol]
+
+
+def streams(on_conn: ConnHandler, limit: int = 2**16) -> ProtocolFactory:
+    """A protocol factory that serves each connection with ``on_conn(reader, writer)``."""
+
+    def factory() -> asyncio.Protocol:
+        return asyncio.StreamReaderProtocol(asyncio.StreamReader(limit=limit), on_conn)
+
+    return factory
 
 
 def _bind(host: str, port: int, backlog: int) -> list[socket.socket]:
@@ -74,19 +86,16 @@ def _bind(host: str, port: int, backlog: int) -> list[socket.socket]:
 
 
 class Listener:
-    """Accepts TCP connections and runs ``on_conn(reader, writer)`` for each.
+    """Accepts TCP connections, each served by a protocol from ``factory``.
 
-    ``on_conn`` is called as by ``asyncio.start_server``. `on_transport` is
-    told of every connection's transport as soon as it exists, before
-    ``on_conn`` has run, so a shutdown can close connections that never
-    reached their handler.
+    `on_transport` is told of every connection's transport as soon as it
+    exists, so a shutdown can close connections whatever their protocol did.
     """
 
-    def __init__(self, socks: list[socket.socket], on_conn: ConnHandler, limit: int) -> None:
+    def __init__(self, socks: list[socket.socket], factory: ProtocolFactory) -> None:
         self._loop = asyncio.get_running_loop()
         self._socks = socks
-        self._on_conn = on_conn
-        self._limit = limit
+        self._factory = factory
         self._adopting: set[asyncio.Task[None]] = set()
         self.port: int = socks[0].getsockname()[1]
         """The port listened on."""
@@ -99,12 +108,11 @@ class Listener:
         cls,
         host: str,
         port: int,
-        on_conn: ConnHandler,
-        limit: int = 2**16,
+        factory: ProtocolFactory,
         backlog: int = 1024,
     ) -> Listener:
         """Listen on `host`:`port` (``0``: any free port) and start accepting."""
-        return cls(_bind(host, port, backlog), on_conn, limit)
+        return cls(_bind(host, port, backlog), factory)
 
     def _accept(self, sock: socket.socket) -> None:
         # Reader callback: take every pending connection now (the backlog
@@ -120,10 +128,8 @@ class Listener:
             task.add_done_callback(self._adopting.discard)
 
     async def _adopt(self, conn: socket.socket) -> None:
-        reader = asyncio.StreamReader(limit=self._limit)
-        protocol = asyncio.StreamReaderProtocol(reader, self._on_conn)
         try:
-            transport, _ = await self._loop.connect_accepted_socket(lambda: protocol, conn)
+            transport, _ = await self._loop.connect_accepted_socket(self._factory, conn)
         except OSError:
             conn.close()  # reset by the peer before it was adopted
             return

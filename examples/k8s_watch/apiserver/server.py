@@ -26,8 +26,8 @@ from .wire import Request
 class APIServer(ServerCore):
     """A small Kubernetes API server (see the package docstring); start it with `serve()`."""
 
-    async def _dispatch(self, req: Request) -> Result:
-        return await handle(self, req)
+    def _dispatch(self, req: Request) -> Result:
+        return handle(self, req)
 
     # ---- faults ------------------------------------------------------------------------
 
@@ -283,7 +283,7 @@ class APIServer(ServerCore):
             "compactions": self.store.compactions,
             "objects": {r.plural: self.store.count(r) for r in RESOURCES},
             "watchers": self.watcher_count(),
-            "connections": len(self._conns),
+            "connections": len(self._conns) + len(self._fast),
             "counters": dict(self.counters),
             "faults": self.faults.describe(),
         }

@@ -1,4 +1,4 @@
-"""One watch stream: chunked, newline-delimited ``{"type","object"}``, flushed per event.
+"""One watch stream: chunked, newline-delimited ``{"type","object"}``, one chunk per event.
 
 A `Watcher` owns its HTTP response from the headers to the last chunk. It
 reads the store's event log from its cursor (the revision of the last event
@@ -160,6 +160,40 @@ class Watcher:
         self.server.counters["watch_events"] += 1
         return await self._drain()
 
+    async def _send_events(self, events: list[Event]) -> bool:
+        """Send what ``events`` hold for this stream; False if an action came first.
+
+        Each event is its own chunk, but the chunks go out in one write per
+        batch (not one ``send()`` each), up to `HIGH_WATER` bytes buffered;
+        the rest is read again from the cursor. Slowed or trickled streams
+        pace every event through `_send`.
+        """
+        faults = self.server.faults
+        if faults.slow_delay > 0 or faults.trickle is not None:
+            for ev in events:
+                if self.action is not None:
+                    return False
+                maybe = self._line_for(ev)
+                self.cursor = ev.rv
+                if maybe is not None and not await self._send(maybe):
+                    return False
+            return True
+        room = HIGH_WATER - self.writer.transport.get_write_buffer_size()
+        batch: list[bytes] = []
+        for ev in events:
+            maybe = self._line_for(ev)
+            self.cursor = ev.rv
+            if maybe is not None:
+                batch.append(chunk(maybe))
+                room -= len(maybe)
+                if room < 0:
+                    break
+        if batch:
+            self._write(b"".join(batch))
+            self.sent += len(batch)
+            self.server.counters["watch_events"] += len(batch)
+        return await self._drain()
+
     # ---- what to send ----------------------------------------------------------------
 
     def _matches(self, obj: JSON) -> bool:
@@ -319,13 +353,8 @@ class Watcher:
             if self.cursor < horizon:
                 return await self._finish_error(st.too_old_watch(self.cursor, horizon))
             if events:
-                for ev in events:
-                    if self.action is not None:
-                        return await self._act()
-                    maybe = self._line_for(ev)
-                    self.cursor = ev.rv
-                    if maybe is not None and not await self._send(maybe):
-                        return await self._act()
+                if not await self._send_events(events):
+                    return await self._act()
                 continue
             self.cursor = max(self.cursor, current)  # caught up: nothing of ours up to current
             now = clock.now()

@@ -59,6 +59,15 @@ async def read_request(reader: asyncio.StreamReader, max_body: int) -> Request |
         raise BadHTTP("truncated request head") from None
     except asyncio.LimitOverrunError:
         raise BadHTTP("request head too large") from None
+    return parse_head(head, max_body)
+
+
+def parse_head(head: bytes, max_body: int) -> Request | None:
+    """The request whose head (through the blank line) is ``head``; None if it is all blank.
+
+    The body, if one is announced, is left to the caller: ``req.meta`` says how
+    (``length``, ``chunked``, ``expect-continue``).
+    """
     if len(head) > MAX_HEADER_BYTES:
         raise BadHTTP("request head too large")
     try:

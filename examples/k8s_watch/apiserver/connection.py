@@ -1,0 +1,252 @@
+"""One client connection, answered straight from the socket's callbacks.
+
+Most requests (a GET, a write whose body has arrived) are answered from
+`Connection.data_received`: parse the head, wait out the server's
+``request_latency`` with a timer, dispatch, write. A callback per request:
+no task, no stream buffers, no coroutine per read. That is most of what the
+apiserver does, so it is worth the separate path.
+
+A request that needs more turns the connection over to asyncio streams for
+the rest of its life: a watch, an injected hold or stall, an answer that
+waits on the loop (`Later`), a chunked or ``Expect: 100-continue`` body. The
+transport gets a ``StreamReaderProtocol``, the bytes not consumed yet are
+fed to its reader, and `ServerCore._on_conn` serves on, starting with the
+request already dispatched if there is one (its side effects, a taken
+fault say, happen once).
+
+Requests on one connection are answered one at a time, in order: while one
+waits out its latency, or while the client is not reading (the transport
+paused writing), later bytes are only buffered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from typing import TYPE_CHECKING, cast
+
+from . import status as st
+from .handlers import Response, Result, error_response
+from .status import APIError
+from .wire import MAX_HEADER_BYTES, BadHTTP, BodyTooLarge, Request, parse_head, response_bytes
+
+if TYPE_CHECKING:
+    from .core import ServerCore
+
+
+def answer_bytes(req: Request, resp: Response) -> tuple[bytes, int, bool]:
+    """(the answer's bytes, how many of them are the head, keep the connection?)."""
+    extra = resp.headers
+    keep = req.keep_alive and not (
+        extra and any(k.lower() == "connection" and "close" in v.lower() for k, v in extra)
+    )
+    data = response_bytes(resp.code, resp.body, resp.content_type, extra, keep)
+    head_len = len(data) - len(resp.body)
+    if req.method == "HEAD":
+        data = data[:head_len]
+    return data, head_len, keep
+
+
+class Connection(asyncio.Protocol):
+    """The protocol of one accepted connection (see the module docstring)."""
+
+    def __init__(self, core: ServerCore) -> None:
+        self.core = core
+        self.transport: asyncio.Transport | None = None
+        self.buf = bytearray()
+        self.busy = False  # a request is being answered (waiting out the latency)
+        self.paused = False  # the client is not reading: take no further request
+        self.eof = False
+        self.done = False  # closed, closing or handed over: no further request here
+        self._timer: asyncio.TimerHandle | None = None
+        self._idle: asyncio.Future[None] | None = None
+
+    # ---- asyncio.Protocol ---------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport = cast(asyncio.Transport, transport)
+        core = self.core
+        if core._closing:  # accepted just as the server shuts down
+            self.done = True
+            transport.abort()
+            return
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        core.counters["connections"] += 1
+        core._fast.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        if not self.busy:
+            self._next()
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        if not self.busy:
+            self._next()
+        return True  # keep the transport: an answer may still be on its way
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        if not self.busy:
+            self._next()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.busy = False
+        self._finish()
+
+    # ---- for the server ----------------------------------------------------------------
+
+    def abort(self) -> None:
+        """Reset the connection now, answered or not."""
+        if self.transport is not None:
+            self.transport.abort()
+        self._finish()
+
+    def idle(self) -> asyncio.Future[None]:
+        """Done once no request is being answered here."""
+        if self._idle is None:
+            self._idle = asyncio.get_running_loop().create_future()
+            if not self.busy:
+                self._idle.set_result(None)
+        return self._idle
+
+    # ---- one request at a time ---------------------------------------------------------
+
+    def _next(self) -> None:
+        """Answer the buffered requests in order, as far as nothing holds them back."""
+        core = self.core
+        while not (self.busy or self.paused or self.done):
+            req = self._take()
+            if req is None:
+                return
+            self.busy = True
+            if core.request_latency:
+                loop = asyncio.get_running_loop()
+                self._timer = loop.call_later(core.request_latency, self._answer_later, req)
+                return
+            self._answer(req)
+
+    def _take(self) -> Request | None:
+        """The next whole request out of the buffer; None if there is none (yet)."""
+        buf = self.buf
+        end = buf.find(b"\r\n\r\n")
+        if end < 0:
+            if len(buf) > MAX_HEADER_BYTES:
+                self._reject(BadHTTP("request head too large"))
+            elif self.eof:
+                if buf.strip():
+                    self._reject(BadHTTP("truncated request head"))
+                else:
+                    self._close()
+            return None
+        try:
+            req = parse_head(bytes(buf[: end + 4]), self.core.max_body)
+        except (BadHTTP, BodyTooLarge) as e:
+            self._reject(e)
+            return None
+        if req is None:  # nothing but blank lines: the client is done
+            self._close()
+            return None
+        start = end + 4
+        if req.meta:
+            if set(req.meta) != {"length"}:  # chunked, or 100-continue: streams read it
+                self._hand_over(bytes(buf), None)
+                return None
+            stop = start + int(req.meta["length"])
+            if len(buf) < stop:
+                if self.eof:
+                    self._reject(BadHTTP("truncated body"))
+                return None  # wait for the rest of the body
+            req.body = bytes(buf[start:stop])
+            start = stop
+        del buf[:start]
+        return req
+
+    def _answer_later(self, req: Request) -> None:
+        self._timer = None
+        self._answer(req)
+        self._next()
+
+    def _answer(self, req: Request) -> None:
+        core = self.core
+        result = core._dispatch(req)
+        if not isinstance(result, Response) or result.stall:
+            self._hand_over(bytes(self.buf), (req, result))
+            return
+        transport = self.transport
+        assert transport is not None
+        data, _, keep = answer_bytes(req, result)
+        transport.write(data)
+        self.busy = False
+        if result.after is not None:  # e.g. a restart: once this answer is out
+            self._close()
+            core._run_after(result.after)
+        elif not keep or core._closing:
+            self._close()
+        else:
+            self._idle_now()
+
+    # ---- endings -----------------------------------------------------------------------
+
+    def _reject(self, e: BadHTTP | BodyTooLarge) -> None:
+        """Answer a request that cannot be read with a Status, and close."""
+        err: APIError
+        if isinstance(e, BodyTooLarge):
+            self.core.counters["too_large"] += 1
+            err = st.too_large_body(e.limit)
+        else:
+            self.core.counters["bad_http"] += 1
+            err = st.bad_request(f"malformed HTTP request: {e}")
+        resp = error_response(err)
+        assert self.transport is not None
+        self.transport.write(
+            response_bytes(resp.code, resp.body, resp.content_type, resp.headers, False)
+        )
+        self._close()
+
+    def _close(self) -> None:
+        """Close once what was written is sent."""
+        if self.transport is not None:
+            self.transport.close()
+        self._finish()
+
+    def _hand_over(self, rest: bytes, first: tuple[Request, Result] | None) -> None:
+        """Serve the rest of this connection on streams (see the module docstring)."""
+        transport = self.transport
+        assert transport is not None
+        self._finish()
+        core = self.core
+        reader = asyncio.StreamReader(limit=MAX_HEADER_BYTES)
+
+        async def serve(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            await core._on_conn(r, w, first)
+
+        proto = asyncio.StreamReaderProtocol(reader, serve)
+        transport.set_protocol(proto)
+        proto.connection_made(transport)
+        if rest:
+            reader.feed_data(rest)
+        if self.eof:
+            reader.feed_eof()
+        if self.paused:
+            proto.pause_writing()
+
+    def _finish(self) -> None:
+        self.done = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.core._fast.discard(self)
+        self._idle_now()
+
+    def _idle_now(self) -> None:
+        if self._idle is not None and not self._idle.done():
+            self._idle.set_result(None)
+        self._idle = None
