@@ -25,6 +25,8 @@ if str(ROOT) not in sys.path:
 
 from examples.k8s_watch.apiserver import APIServer, ManualClock, serve  # noqa: E402
 from examples.k8s_watch.apiserver.client import RawWatch, request  # noqa: E402
+from examples.k8s_watch.apiserver.resources import by_name  # noqa: E402
+from examples.k8s_watch.apiserver.store import Store  # noqa: E402
 
 PODS = "/api/v1/namespaces/default/pods"
 CMS = "/api/v1/namespaces/default/configmaps"
@@ -823,3 +825,26 @@ def test_close_ends_streams_and_leaves_no_thread(clock: ManualClock) -> None:
     finally:
         w.close()
         held.close()
+
+
+def test_uids_are_seeded_version_4_uuids() -> None:
+    """Object uids are RFC 4122 version-4 UUIDs, unique, and the same for the same seed."""
+    import uuid
+
+    def uids(seed: int) -> list[str]:
+        store = Store(now=lambda: 0.0, seed=seed)
+        pods = by_name("pods")
+        out = []
+        for i in range(300):
+            body = {"metadata": {"name": f"p{i}"}, "spec": {"containers": [{"name": "c", "image": "i"}]}}
+            out.append(store.create(pods, "default", body)["metadata"]["uid"])
+        return out
+
+    first = uids(7)
+    assert len(set(first)) == len(first)
+    for uid in first:
+        u = uuid.UUID(uid)
+        assert str(u) == uid
+        assert u.version == 4 and u.variant == uuid.RFC_4122
+    assert uids(7) == first
+    assert uids(8) != first

@@ -584,6 +584,60 @@ def test_green_retries_a_stale_connection_once_for_idempotent_requests_only() ->
     gochan.run(main, backend="builtin")
 
 
+def test_green_checks_an_idle_connection_only_before_a_request_it_cannot_retry() -> None:
+    """The server closes each connection right after its answer. A POST peeks at
+    the idle connection first, sees the FIN and takes a fresh one (no failure,
+    no retry); a GET skips the peek, fails on the stale connection and is
+    retried once on a fresh one."""
+    import socket
+
+    def main() -> None:
+        lsock = socket.socket()
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen(8)
+        lsock.setblocking(False)
+        requests: list[bytes] = []
+
+        def serve() -> None:
+            while len(requests) < 3:
+                gochan.wait_readable(lsock, 5)
+                conn, _ = lsock.accept()
+                conn.setblocking(False)
+                with conn:
+                    buf = b""
+                    while b"\r\n\r\n" not in buf:
+                        gochan.wait_readable(conn, 5)
+                        buf += conn.recv(65536)
+                    head, _, body = buf.partition(b"\r\n\r\n")
+                    length = 0
+                    for line in head.split(b"\r\n"):
+                        if line.lower().startswith(b"content-length:"):
+                            length = int(line.split(b":")[1])
+                    while len(body) < length:
+                        gochan.wait_readable(conn, 5)
+                        body += conn.recv(65536)
+                    requests.append(head.split(b" ", 1)[0])
+                    conn.sendall(_ok(b"{}")(head))  # then close: the FIN follows the answer
+
+        server = gochan.go(serve)
+        c = make_transport("green", f"http://127.0.0.1:{lsock.getsockname()[1]}", timeout=5)
+        try:
+            c.get(PODS, "a", "default")
+            gochan.wait_readable(c._idle[0].sock, 5)  # the server's FIN has arrived
+            c.create(PODS, pod("x"), "default")
+            assert c.stats.retried_stale == 0  # the peek saw the FIN: a fresh connection
+            gochan.wait_readable(c._idle[0].sock, 5)
+            c.get(PODS, "a", "default")
+            assert c.stats.retried_stale == 1  # no peek: failed once, retried
+            assert requests == [b"GET", b"POST", b"GET"]
+        finally:
+            c.close()
+        server.join(5)
+        lsock.close()
+
+    gochan.run(main, backend="builtin")
+
+
 def test_green_connect_timeout() -> None:
     import socket
 

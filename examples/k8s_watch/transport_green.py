@@ -10,11 +10,13 @@ backend; on ``builtin`` the scheduler's own selector does the waiting.
 
 * **Connections**: a keep-alive pool. At most ``max_connections`` requests
   are in the air (a request waits up to ``timeout`` for a free slot) and at
-  most ``max_connections`` idle connections are kept. An idle connection the
-  server has closed is noticed before reuse (a peek shows its FIN); one that
-  fails anyway before any byte of the answer arrived is retried once, on a
-  fresh connection, for an idempotent method only (GET, HEAD, PUT, DELETE,
-  OPTIONS), as Go's net/http does.
+  most ``max_connections`` idle connections are kept. A request on an idle
+  connection the server has closed, that fails before any byte of the answer
+  arrived, is retried once on a fresh connection if its method is
+  idempotent (GET, HEAD, PUT, DELETE, OPTIONS), as Go's net/http does. The
+  others (POST, PATCH) cannot be retried, so they first check the idle
+  connection they take (a peek shows the server's FIN); the idempotent ones
+  skip that system call, the retry covers them.
 * **Bodies**: ``Content-Length``, chunked, or read until the close.
 * **Timeouts**, always set: ``timeout`` bounds the connect, every wait to
   write and every wait to read of a request (a per-read timeout, as a socket
@@ -165,11 +167,12 @@ class _Conn:
     def alive(self) -> bool:
         """For an idle connection: False if the server has closed it (or sent junk)."""
         try:
-            return not self.sock.recv(1, socket.MSG_PEEK)  # readable while idle: EOF or junk
+            self.sock.recv(1, socket.MSG_PEEK)  # readable while idle: EOF (b"") or junk
         except (BlockingIOError, InterruptedError):
             return True
         except OSError:
             return False
+        return False
 
     # -- reading an answer ----------------------------------------------------------------
 
@@ -354,11 +357,13 @@ class GreenClient(RestVerbs, StreamRegistry["GreenWatchStream"]):
                 raise
         raise last or OSError(f"no address for {self.host!r}")
 
-    def _take(self) -> _Conn | None:
+    def _take(self, check: bool) -> _Conn | None:
+        """An idle connection (the most recent); with ``check``, one the server has
+        not closed as far as a peek can tell."""
         idle = self._idle
         while idle:
             conn = idle.pop()
-            if conn.alive():
+            if not check or conn.alive():
                 return conn
             conn.close()
         return None
@@ -450,7 +455,7 @@ class GreenClient(RestVerbs, StreamRegistry["GreenWatchStream"]):
         self, method: str, path: str, msg: bytes, timeout: float
     ) -> tuple[int, dict[str, str], bytes]:
         for attempt in (0, 1):
-            conn = self._take() if attempt == 0 else None
+            conn = self._take(method not in IDEMPOTENT) if attempt == 0 else None
             reused = conn is not None
             try:
                 if conn is None:
