@@ -836,8 +836,7 @@ def test_uids_are_seeded_version_4_uuids() -> None:
         pods = by_name("pods")
         out = []
         for i in range(300):
-            body = {"metadata": {"name": f"p{i}"}, "spec": {"containers": [{"name": "c", "image": "i"}]}}
-            out.append(store.create(pods, "default", body)["metadata"]["uid"])
+            out.append(store.create(pods, "default", pod_body(f"p{i}"))["metadata"]["uid"])
         return out
 
     first = uids(7)
@@ -848,3 +847,50 @@ def test_uids_are_seeded_version_4_uuids() -> None:
         assert u.version == 4 and u.variant == uuid.RFC_4122
     assert uids(7) == first
     assert uids(8) != first
+
+
+def test_lists_are_sorted_and_page_exactly_whatever_order_keys_arrive_in() -> None:
+    """New keys are merged into the sorted key list lazily (by the next list):
+    every list, whole or paged, in a namespace or across all, is in key order
+    and sees each object exactly once, with creates arriving in random order."""
+    import random
+
+    from examples.k8s_watch.apiserver.selectors import parse_field_selector, parse_label_selector
+
+    store = Store(now=lambda: 0.0, seed=1)
+    pods = by_name("pods")
+    rng = random.Random(3)
+    labels, fields = parse_label_selector(""), parse_field_selector("", pods.supports_field)
+    names = [f"p{i:03d}" for i in range(150)]
+    rng.shuffle(names)
+    created: list[tuple[str, str]] = []
+
+    def listed(namespace: str | None, limit: int) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        token = ""
+        while True:
+            page = store.list_page(
+                pods, namespace, labels=labels, fields=fields, limit=limit, continue_token=token
+            )
+            out += [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in page.objects]
+            token = page.continue_token
+            if not token:
+                return out
+            store.create(pods, "a", pod_body(f"late-{len(created)}"))  # during the paging
+            created.append(("a", f"late-{len(created)}"))
+
+    for i, name in enumerate(names):
+        ns = rng.choice(["a", "b"])
+        store.create(pods, ns, pod_body(name))
+        created.append((ns, name))
+        if i % 13 == 0:
+            snapshot = sorted(created)
+            assert listed(None, 0) == snapshot
+            paged = listed(None, 7)  # a paged list is a snapshot from its first page
+            assert paged == snapshot
+            assert listed("b", 5) == [k for k in sorted(created) if k[0] == "b"]
+    store.check()
+
+
+def pod_body(name: str) -> dict[str, Any]:
+    return {"metadata": {"name": name}, "spec": {"containers": [{"name": "c", "image": "i"}]}}

@@ -120,9 +120,23 @@ class _ResourceState:
     resource: Resource
     live: dict[Key, JSON] = field(default_factory=dict)
     history: dict[Key, list[Version]] = field(default_factory=dict)
-    keys: list[Key] = field(default_factory=list)  # sorted, the keys of history
+    keys: list[Key] = field(default_factory=list)  # sorted; with `fresh`, the keys of history
+    fresh: list[Key] = field(default_factory=list)  # keys new since `keys` was last sorted
     events: list[Event] = field(default_factory=list)
     event_rvs: list[int] = field(default_factory=list)
+
+    def sorted_keys(self) -> list[Key]:
+        """Every key in history, sorted (for lists and their continue tokens).
+
+        New keys are only appended (an insertion into the sorted list moves
+        all the keys after it: a cost per create that grows with the store);
+        they are merged in here, by a list's read, which is much rarer.
+        """
+        if self.fresh:
+            self.keys += self.fresh
+            self.fresh.clear()
+            self.keys.sort()  # two runs, the old keys and the new ones: a merge
+        return self.keys
 
 
 @dataclass(slots=True)
@@ -280,11 +294,12 @@ class Store:
                 snap = self.rv
             if snap > self.rv:
                 raise st.too_large_rv(snap, self.rv)
+            keys = s.sorted_keys()
             lo = 0
             if start is not None:
-                lo = bisect.bisect_left(s.keys, start)
+                lo = bisect.bisect_left(keys, start)
             elif namespace is not None:
-                lo = bisect.bisect_left(s.keys, (namespace, ""))
+                lo = bisect.bisect_left(keys, (namespace, ""))
             items: list[bytes] = []
             objects: list[JSON] = []
             last: Key | None = None
@@ -293,8 +308,8 @@ class Store:
             sharding = shard is not None and not shard.empty
             selecting = not labels.empty or not fields.empty or sharding
             current = snap == self.rv
-            for i in range(lo, len(s.keys)):
-                key = s.keys[i]
+            for i in range(lo, len(keys)):
+                key = keys[i]
                 if namespace is not None and key[0] != namespace:
                     break
                 hist = s.history[key]
@@ -366,7 +381,7 @@ class Store:
         hist = s.history.get(key)
         if hist is None:
             hist = s.history[key] = []
-            bisect.insort(s.keys, key)
+            s.fresh.append(key)
         ver = Version(rv, obj)
         hist.append(ver)
         s.events.append(
@@ -679,6 +694,7 @@ class Store:
                 for key in dead:
                     del s.history[key]
                 s.keys = sorted(s.history)
+                s.fresh.clear()
 
     def wipe(self, *, reset_rv: bool = False) -> None:
         """Lose every object, as a restart without state does; old watches get 410."""
@@ -698,7 +714,7 @@ class Store:
             for s in self._state.values():
                 assert s.event_rvs == sorted(s.event_rvs) == [e.rv for e in s.events]
                 assert all(self.horizon < rv <= self.rv for rv in s.event_rvs)
-                assert s.keys == sorted(s.history)
+                assert s.sorted_keys() == sorted(s.history)
                 for key, hist in s.history.items():
                     assert [v.rv for v in hist] == sorted(v.rv for v in hist)
                     assert (hist[-1].obj is None) == (key not in s.live)
