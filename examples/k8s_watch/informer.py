@@ -103,7 +103,7 @@ class Listener:
         self.buffer.append(n)
         if len(self.buffer) > self.high_water:
             self.high_water = len(self.buffer)
-        gochan.select((self._bell.send, None), gochan.default)
+        self._bell.offer(None)  # ring unless a ring is already pending (never blocks)
 
     def run(self) -> None:
         while True:

@@ -412,7 +412,10 @@ class Reflector:
         events = stream.events
         try:
             while True:
-                i, item = gochan.select(events.recv, timer.c.recv)
+                if len(events):  # events are flowing: take the next without a select
+                    i, item = 0, events.recv()
+                else:
+                    i, item = gochan.select(events.recv, timer.c.recv)
                 if i == 1:
                     idle = gochan.monotonic() - last
                     if idle >= dead_after:
