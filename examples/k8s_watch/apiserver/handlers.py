@@ -289,6 +289,7 @@ def _debug(server: APIServer, req: Request, path: str) -> Result:
     raise st.path_not_found()
 
 
+_REQUEST_FAULTS = frozenset({"never_answer", "http_error", "stall"})
 _SUB_VERBS = {"GET": "get", "PUT": "update", "PATCH": "patch"}
 _NAMED_VERBS = {"GET": "get", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 _ALL_NS_VERBS = {"GET": "list"}
@@ -320,9 +321,7 @@ def _resource(server: APIServer, req: Request, route: Route) -> Result:
     watch = route.force_watch or (req.method == "GET" and bool(params.bool_param(req, "watch")))
     verb = _verb(req.method, route, watch)
     table = params.negotiate(req.header("accept")) if req.method == "GET" else None
-    fault = server.faults.take(
-        verb, resource.plural, frozenset({"never_answer", "http_error", "stall"})
-    )
+    fault = server.faults.take(verb, resource.plural, _REQUEST_FAULTS)
     if fault is not None and fault.kind == "never_answer":
         return HOLD
     if fault is not None and fault.kind == "http_error":

@@ -12,11 +12,14 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import http
+import re
 import time
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote, urlsplit
 
 MAX_HEADER_BYTES = 64 * 1024
+# A request target that is just a path: nothing to split off or decode.
+_plain_target = re.compile(r"/(?:[^/?#%\t][^?#%\t]*)?").fullmatch
 
 
 class BadHTTP(Exception):
@@ -95,7 +98,7 @@ def parse_head(head: bytes, max_body: int) -> Request | None:
         key = name.lower()
         value = value.strip()
         headers[key] = f"{headers[key]}, {value}" if key in headers else value
-    if target[:1] == "/" and target[1:2] != "/" and not any(c in target for c in "?#%\t"):
+    if _plain_target(target):
         path, query = target, {}  # the usual case: a plain path, nothing to split or decode
     else:
         split = urlsplit(target)
