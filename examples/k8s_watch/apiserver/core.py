@@ -57,6 +57,7 @@ class _Conn:
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
     idle: bool = True
+    dropped: bool = False  # bytes sent during a hold were read and lost: close after it
 
 
 class ServerCore:
@@ -111,6 +112,7 @@ class ServerCore:
         self._watch_cond = threading.Condition()
         self._conns: dict[asyncio.Task[Any], _Conn] = {}  # connections served on streams
         self._fast: set[Connection] = set()  # the others (see connection.py)
+        self._held: set[Connection] = set()  # of those, the ones held by a fault
         # Every connection's transport, ended or not: one closed with unsent
         # data still buffered (a watch whose client stopped reading) stays
         # open until the data drains, so shutdown aborts them all.
@@ -233,10 +235,10 @@ class ServerCore:
                 conn.writer.transport.abort()
         answering: list[asyncio.Future[None]] = []
         for fast in list(self._fast):
-            if fast.busy and action != "abort":
-                answering.append(fast.idle())
-            else:
+            if action == "abort" or fast.quiet():
                 fast.abort()
+            else:  # its answer (or what is left of it) goes out first
+                answering.append(fast.close_when_answered())
         if action == "abort":
             # Also those adopted but not yet in a handler. Not those already
             # closing: an answer being flushed (the restart's own) is kept.
@@ -277,7 +279,7 @@ class ServerCore:
     ) -> None:
         """Serve a connection `Connection` handed over to streams (``first``: a
         request it has already dispatched, to be answered first)."""
-        if self._closing or writer.transport.is_closing():
+        if (self._closing and first is None) or writer.transport.is_closing():
             # Handed over just before the shutdown, but only now running,
             # after _drop_connections looked (or aborted by it already).
             writer.transport.abort()
@@ -293,9 +295,13 @@ class ServerCore:
         except Exception:  # pragma: no cover - a bug; the connection closes, the server lives
             self.counters["internal_errors"] += 1
         finally:
-            self._conns.pop(task, None)
-            if not writer.transport.is_closing():
-                writer.close()
+            try:
+                if not writer.transport.is_closing():
+                    writer.close()
+                with contextlib.suppress(Exception):  # what is written goes out first
+                    await writer.wait_closed()
+            finally:
+                self._conns.pop(task, None)
 
     def _answer(self, conn: _Conn, err: APIError) -> None:
         resp = error_response(err)
@@ -315,7 +321,7 @@ class ServerCore:
 
     async def _serve(self, conn: _Conn, first: tuple[Request, Result] | None) -> None:
         reader, writer = conn.reader, conn.writer
-        while not self._closing:
+        while first is not None or not self._closing:
             if first is not None:
                 (req, result), first = first, None
                 conn.idle = False
@@ -357,6 +363,7 @@ class ServerCore:
                 if not await self._hold(conn):
                     return
                 writer.write(data[head_len:])
+                keep = keep and not conn.dropped
             else:
                 writer.write(data)
             await writer.drain()
@@ -384,22 +391,40 @@ class ServerCore:
         return keep
 
     async def _hold(self, conn: _Conn) -> bool:
-        """Wait until the holds are released (True), or the client hangs up or we close."""
+        """Wait until the holds are released (True), or the client hangs up or we close.
+
+        The client's end is noticed by reading: bytes it pipelines meanwhile
+        are read and dropped (``conn.dropped``), so the connection must close
+        after this answer. (Connections not yet handed over to streams hold in
+        `Connection`, where such bytes wait their turn instead.)
+        """
         assert self._release is not None
         self.counters["held"] += 1
         release = asyncio.ensure_future(self._release.wait())
-        hangup = asyncio.ensure_future(conn.reader.read(65536))
         try:
-            await asyncio.wait({release, hangup}, return_when=asyncio.FIRST_COMPLETED)
+            while not release.done():
+                read = asyncio.ensure_future(conn.reader.read(65536))
+                try:
+                    await asyncio.wait({release, read}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    if not read.done():
+                        read.cancel()
+                        await asyncio.wait({read})  # the reader is free again after this
+                if read.cancelled():
+                    continue
+                if read.exception() is not None or not read.result():
+                    return False  # the client hung up
+                conn.dropped = True
         finally:
             release.cancel()
-            hangup.cancel()
-        return release.done() and not release.cancelled() and not self._closing
+        return not self._closing
 
     def _release_holds(self) -> None:
         if self._release is not None:
             self._release.set()
             self._release = asyncio.Event()
+        for fast in list(self._held):
+            fast.release()
 
     # ---- wakeups -----------------------------------------------------------------------
 

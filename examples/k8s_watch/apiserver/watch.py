@@ -283,6 +283,7 @@ class Watcher:
             return False
         finally:
             monitor.cancel()
+            await asyncio.wait({monitor})  # its read ended: the reader serves the next request
 
     async def _watch_for_hangup(self) -> None:
         try:
