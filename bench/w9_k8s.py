@@ -275,15 +275,19 @@ def run_green(
                     return
 
         def settle(seen: int) -> None:
+            # Polled every ms, so the cheap checks come first: a metrics snapshot
+            # walks every key in flight (~30 us at 128 workers, 1,000 times a
+            # second), where the threads' loop only looks at its queue.
             while True:
-                snap = ctl.snapshot()
                 if (
                     ref.stats.events >= seen
-                    and inf.pending() == 0
-                    and snap["depth"] == 0
-                    and snap["in_flight"] == 0
+                    and not inf.pending()
+                    and not len(ctl.queue)
+                    and not ctl.in_flight
                 ):
-                    return
+                    snap = ctl.snapshot()
+                    if snap["depth"] == 0 and snap["in_flight"] == 0:
+                        return
                 gochan.sleep(0.001)
 
         s = gochan.go(sampler)
