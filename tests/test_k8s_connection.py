@@ -503,13 +503,7 @@ def test_a_stalled_list_holds_the_connection_then_serves_on(
         assert [p["metadata"]["name"] for p in lst["items"]] == ["a"]
         if not pipelined:
             raw.send(after)
-        try:
-            got = raw.answer()
-        except (EOFError, ConnectionResetError) as e:
-            pytest.fail(
-                f"the request after the stalled list was not answered ({e!r}); "
-                f"server counters: {dict(srv.counters)}"
-            )
+        got = _answered(raw, srv, "the request after the stalled list was not answered")
         assert (got.code, name_of(got)) == (200, "a")
         assert raw.at_eof()
     assert handed == []
@@ -592,13 +586,7 @@ def test_a_watch_after_plain_gets_streams_then_the_connection_serves_on(
         assert srv.end_watches() == 1
         assert raw.chunk() == b""  # the stream's clean end
         raw.send(req("GET", f"{PODS}/c", close=True))  # the same connection, on streams now
-        try:
-            got = raw.answer()
-        except (EOFError, ConnectionResetError) as e:
-            pytest.fail(
-                f"the connection did not carry the request after the watch ended ({e!r}); "
-                f"server counters: {dict(srv.counters)}"
-            )
+        got = _answered(raw, srv, "the connection did not carry the request after the watch")
         assert (got.code, name_of(got)) == (200, "c")
         assert raw.at_eof()
     assert handed == [target]
@@ -758,6 +746,14 @@ def _server_send_buffer(srv: APIServer, conn: Connection, size: int) -> None:
     assert conn.transport is not None
     sock = conn.transport.get_extra_info("socket")
     on_loop(srv, lambda: sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size))
+
+
+def _answered(raw: Raw, srv: APIServer, failure: str) -> Answer:
+    """The next answer; a test failure (with the server's counters) if the connection ends."""
+    try:
+        return raw.answer()
+    except (EOFError, ConnectionResetError) as e:
+        pytest.fail(f"{failure} ({e!r}); server counters: {dict(srv.counters)}")
 
 
 def _whole_answer(raw: Raw) -> Answer:
