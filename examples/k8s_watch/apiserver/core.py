@@ -277,7 +277,7 @@ class ServerCore:
         writer: asyncio.StreamWriter,
         first: tuple[Request, Result] | None = None,
     ) -> None:
-        """Serve a connection `Connection` handed over to streams (``first``: a
+        """Serve a connection that `Connection` handed over to streams (``first``: a
         request it has already dispatched, to be answered first)."""
         if (self._closing and first is None) or writer.transport.is_closing():
             # Handed over just before the shutdown, but only now running,
