@@ -676,3 +676,101 @@ def test_builtin_wait_tidies_only_what_fired_or_was_withdrawn(
 
     monkeypatch.setattr(BuiltinBackend, "_tidy", counting_tidy)
     assert run(main, backend="builtin") <= 2 * 20 + 4
+
+
+def _deadline_queues() -> dict[float, Any]:
+    from gochan._runtime.scheduler import get_scheduler
+
+    backend = get_scheduler().backend
+    return backend.deadlines  # type: ignore[no-any-return, attr-defined]
+
+
+def test_waits_with_the_same_timeout_share_one_timer() -> None:
+    """A hundred tasks wait with the same timeout: one scheduler timer serves
+    them all (their deadlines come in the order they began). When they end,
+    the timer and the queue go."""
+
+    def main() -> tuple[int, int, int, list[bytes]]:
+        pairs = [pair() for _ in range(100)]
+        try:
+
+            def reader(a: Any) -> bytes:
+                wait_readable(a, 30)
+                return bytes(a.recv(10))
+
+            tasks = [go(reader, a) for a, _ in pairs]
+            settle("builtin")
+            armed_while_waiting = _armed_timers()
+            queued = len(_deadline_queues()[30.0].recs)
+            for _, b in pairs:
+                b.send(b"x")
+            got = [t.join(SAFETY) for t in tasks]
+            return armed_while_waiting, queued, _armed_timers() + len(_deadline_queues()), got
+        finally:
+            for a, b in pairs:
+                a.close()
+                b.close()
+
+    armed, queued, left, got = run(main, backend="builtin")
+    assert (armed, queued, left) == (1, 100, 0)
+    assert got == [b"x"] * 100
+
+
+def test_staggered_waits_with_one_timeout_each_expire_on_their_own_deadline() -> None:
+    """Three waits with the same 0.2 s timeout, begun 0.05 s apart, share a
+    timer yet each ends in TimeoutError no sooner than 0.2 s after it began,
+    and in the order they began; a wait with another timeout keeps its own."""
+
+    def main() -> list[tuple[str, float, float]]:
+        socks = [pair() for _ in range(4)]
+        out: list[tuple[str, float, float]] = []
+        try:
+
+            def waiter(name: str, a: Any, timeout: float) -> None:
+                t0 = gochan.monotonic()
+                with pytest.raises(TimeoutError):
+                    wait_readable(a, timeout)
+                out.append((name, t0, gochan.monotonic()))
+
+            tasks = [go(waiter, "long", socks[3][0], 0.5)]
+            for i in range(3):
+                tasks.append(go(waiter, f"w{i}", socks[i][0], 0.2))
+                gochan.sleep(0.05)
+            for t in tasks:
+                t.join(SAFETY)
+            return out
+        finally:
+            for a, b in socks:
+                a.close()
+                b.close()
+
+    out = run(main, backend="builtin")
+    assert [name for name, _, _ in out] == ["w0", "w1", "w2", "long"]
+    for name, t0, t1 in out:
+        assert t1 - t0 >= (0.5 if name == "long" else 0.2), (name, t1 - t0)
+
+
+def test_waits_that_end_behind_a_pending_one_do_not_pile_up() -> None:
+    """A wait with the same timeout stays pending (an idle watch's read) while
+    a thousand others begin and end behind it: the queue of deadlines sweeps
+    the ended ones instead of keeping them all until the pending one ends."""
+
+    def main() -> tuple[int, int]:
+        idle_a, idle_b = pair()
+        a, b = pair()
+        biggest = 0
+        with idle_a, idle_b, a, b:
+            pending = go(lambda: wait_readable(idle_a, 60))
+            settle("builtin")
+            for _ in range(1000):
+                b.send(b"x")
+                wait_readable(a, 60)
+                a.recv(1)
+                biggest = max(biggest, len(_deadline_queues()[60.0].recs))
+            idle_b.send(b"x")
+            pending.join(SAFETY)
+            return biggest, _armed_timers() + len(_deadline_queues())
+
+    biggest, left = run(main, backend="builtin")
+    assert biggest <= 130, f"{biggest} wait records kept behind the pending one"
+    assert left == 0

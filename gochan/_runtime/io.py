@@ -10,6 +10,14 @@ A wait may carry a timeout (Go's read and write deadlines): on builtin a
 scheduler timer, on the loop backends the loop's own timeout (its clock
 follows the scheduler's, virtual included). Either way the wait ends in
 ``TimeoutError`` and the fd is no longer watched.
+
+On builtin, waits with the same timeout share one timer: their deadlines
+come in the order the waits begin, so a FIFO queue per timeout value
+(`_Deadlines`) holds them and one scheduler timer is armed for its head.
+A client that gives every read the same timeout (the common case) then
+pays an append and a pop per wait, not a timer of its own: that timer
+and its heap entry would live as long as the request, and with thousands
+of requests in flight the garbage collector keeps meeting them.
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ class _IOWait:
     (``fire``), the timeout's timer (``expire``) or a withdraw (cancel).
     """
 
-    __slots__ = ("fd", "fired", "stale", "task", "timed_out")
+    __slots__ = ("deadline", "fd", "fired", "stale", "task", "timed_out")
 
     def __init__(self, task: Task, fd: int, stale: deque[int]) -> None:
         self.task = task
@@ -45,6 +53,7 @@ class _IOWait:
         self.fired = False
         self.timed_out = False
         self.stale = stale  # the backend's queue of fds to tidy
+        self.deadline = 0.0  # with a timeout: when it expires (scheduler clock)
 
     def __repr__(self) -> str:
         return f"<fd {self.fd}>"
@@ -72,6 +81,69 @@ def _expire(rec: _IOWait) -> None:
             return  # the fd was ready first, or the wait was withdrawn
         rec.timed_out = True
     ready(rec.task)
+
+
+class _Deadlines:
+    """The pending waits of one scheduler with one timeout, oldest first.
+
+    Deadlines are ``now + timeout`` with a clock that never goes back, so
+    they are in the order the waits were added, and the head's is the
+    earliest: one scheduler timer, armed for the head, serves them all.
+    Ended waits are dropped off the head as they end (waits mostly end in
+    turn); those that end behind a long pending one (an idle watch's read)
+    are swept out once they are more than half the queue. Owner thread
+    only; ``fired`` may be set from anywhere (LOCK).
+    """
+
+    __slots__ = ("_owner", "live", "recs", "sched", "secs", "timer")
+
+    def __init__(self, sched: Any, secs: float, owner: dict[float, Any]) -> None:
+        self.sched = sched
+        self.secs = secs
+        self._owner = owner
+        self.recs: deque[_IOWait] = deque()
+        self.live = 0  # waits added and not yet pruned by their task
+        self.timer: Any = None
+
+    def add(self, rec: _IOWait) -> None:
+        s = self.sched
+        rec.deadline = s.clock.now() + self.secs
+        self.recs.append(rec)
+        self.live += 1
+        if self.timer is None:
+            self.timer = s.add_timer(rec.deadline, self._fire)
+
+    def prune(self) -> None:
+        """After a wait ended (by its task): drop ended waits off the head, sweep
+        when they pile up behind it; with none left, stop the timer and go."""
+        self.live -= 1
+        recs = self.recs
+        while recs and recs[0].fired:
+            recs.popleft()
+        if len(recs) > 64 and (len(recs) - self.live) * 2 > len(recs):
+            self.recs = recs = deque(r for r in recs if not r.fired)
+        if not recs:
+            if self.timer is not None:
+                self.sched.cancel_timer(self.timer)
+                self.timer = None
+            if self._owner.get(self.secs) is self:
+                del self._owner[self.secs]
+
+    def _fire(self) -> float | None:
+        """The head's deadline (hub, timer lock held): expire what is due; the
+        next head's deadline re-arms the timer (None: nothing left)."""
+        now = self.sched.clock.now()
+        recs = self.recs
+        while recs and (recs[0].fired or recs[0].deadline <= now):
+            rec = recs.popleft()
+            if not rec.fired:
+                _expire(rec)
+        if recs:
+            return recs[0].deadline
+        self.timer = None
+        if self._owner.get(self.secs) is self:
+            del self._owner[self.secs]
+        return None
 
 
 def _fd(f: int | _HasFileno) -> int:
@@ -111,14 +183,19 @@ def _wait(f: int | _HasFileno, write: bool, timeout: SupportsFloat | None) -> No
     if isinstance(b, BuiltinBackend):
         rec = _IOWait(cur, fd, b.stale)
         b.watch(fd, write, rec)
-        timer = None if secs is None else s.add_timer(s.clock.now() + secs, _expire, rec)
+        queue = None
+        if secs is not None:
+            queue = b.deadlines.get(secs)
+            if queue is None:
+                queue = b.deadlines[secs] = _Deadlines(s, secs, b.deadlines)
+            queue.add(rec)
         s.pending += 1
         try:
             s.park(wr.IO_WAIT, rec, rec)
         finally:
             s.pending -= 1
-            if timer is not None and not rec.timed_out:
-                s.cancel_timer(timer)
+            if queue is not None:
+                queue.prune()
         if rec.timed_out:
             assert secs is not None
             raise _timeout_error(fd, write, secs)

@@ -76,7 +76,7 @@ else:  # pragma: no cover - exercised on Linux by tests/test_io.py with the fall
 
 
 class BuiltinBackend:
-    __slots__ = ("_io", "_r", "_sel", "_w", "dirty", "poll", "sleeping", "stale")
+    __slots__ = ("_io", "_r", "_sel", "_w", "deadlines", "dirty", "poll", "sleeping", "stale")
 
     inflight = 0  # no await_ here
     virtual = True  # no loop timers of its own
@@ -92,6 +92,8 @@ class BuiltinBackend:
         # fds whose records were withdrawn (any thread appends; wait tidies)
         self.stale: deque[int] = deque()
         self.poll = False  # True while fds are watched (see the module docstring)
+        # timeout -> the I/O waits with that timeout, in deadline order (io.py)
+        self.deadlines: dict[float, Any] = {}
         self.dirty = False
 
     def watch(self, fd: int, write: bool, rec: Any) -> None:
