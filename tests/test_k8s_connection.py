@@ -26,7 +26,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from examples.k8s_watch.apiserver import APIServer, ManualClock, serve  # noqa: E402
+from examples.k8s_watch.apiserver.client import HTTPResult  # noqa: E402
 from examples.k8s_watch.apiserver.connection import Connection  # noqa: E402
 from examples.k8s_watch.apiserver.wire import Request  # noqa: E402
 
@@ -89,16 +89,6 @@ def start(
 
 
 # ---- a raw HTTP/1.1 client ---------------------------------------------------------------
-
-
-@dataclass
-class Answer:
-    code: int
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
 
 
 def req(
@@ -172,11 +162,11 @@ class Raw:
                 headers[k.strip().lower()] = v.strip()
         return int(code), headers
 
-    def answer(self) -> Answer:
+    def answer(self) -> HTTPResult:
         """The next whole answer with a Content-Length body."""
         code, headers = self.head()
         assert "transfer-encoding" not in headers, headers
-        return Answer(code, headers, self.exactly(int(headers["content-length"])))
+        return HTTPResult(code, headers, self.exactly(int(headers["content-length"])))
 
     def chunk(self) -> bytes:
         """The next chunk of a chunked body (b"" for the last one)."""
@@ -203,7 +193,7 @@ class Raw:
         return not data
 
 
-def name_of(a: Answer) -> str:
+def name_of(a: HTTPResult) -> str:
     name: str = a.json()["metadata"]["name"]
     return name
 
@@ -332,7 +322,7 @@ def test_pipelined_requests_in_one_write_are_answered_once_in_order(
         answers += [raw.answer(), raw.answer()]
         elapsed = time.monotonic() - t0
         assert raw.at_eof()  # Connection: close on the last one, and nothing else was sent
-    assert [a.code for a in answers[:5]] == [200, 200, 201, 200, 404]
+    assert [a.status for a in answers[:5]] == [200, 200, 201, 200, 404]
     assert [name_of(a) for a in answers[:4]] == ["b", "a", "d", "d"]
     assert answers[2].json()["metadata"]["annotations"] == {"note": "x" * 300}
     assert answers[4].json()["reason"] == "NotFound"
@@ -382,7 +372,7 @@ def test_a_request_split_at_every_byte_is_answered_once(start: Callable[..., API
         with Raw(srv) as raw:
             _send_in_pieces(srv, raw, data, [i])
             a = raw.answer()
-            assert (a.code, name_of(a)) == (201, name), f"cut at {i}"
+            assert (a.status, name_of(a)) == (201, name), f"cut at {i}"
             assert raw.at_eof(), f"cut at {i}"
     assert len(srv.objects("pods")) == len(template) - 1
     assert srv.counters["verb_create"] == len(template) - 1  # each exactly once
@@ -404,16 +394,16 @@ def test_pieces_mid_header_line_and_mid_body_with_keep_alive(
         first = req("GET", f"{PODS}/a")
         raw.send(first + post[:mid_line])
         a = raw.answer()
-        assert (a.code, name_of(a)) == (200, "a")
+        assert (a.status, name_of(a)) == (200, "a")
         _wait_buffered(srv, raw, mid_line)
         cuts = [head_end - 3, head_end - 1, head_end, head_end + 7, len(post) - 1]
         _send_in_pieces(srv, raw, post[mid_line:], [c - mid_line for c in cuts], mid_line)
         created = raw.answer()
-        assert (created.code, name_of(created)) == (201, "split")
+        assert (created.status, name_of(created)) == (201, "split")
         assert created.json()["metadata"]["annotations"] == {"note": "y" * 200}
         raw.send(req("GET", f"{PODS}/split", close=True))  # the connection carries on
         got = raw.answer()
-        assert (got.code, name_of(got)) == (200, "split")
+        assert (got.status, name_of(got)) == (200, "split")
         assert raw.at_eof()
     assert srv.counters["verb_create"] == 1 and srv.counters["bad_http"] == 0
 
@@ -450,7 +440,7 @@ def test_a_hand_over_keeps_the_requests_pipelined_behind_it(
     with Raw(srv) as raw:
         raw.send(req("GET", f"{PODS}/a") + mid + after + req("GET", f"{PODS}/after", close=True))
         first = raw.answer()
-        assert (first.code, name_of(first)) == (200, "a")
+        assert (first.status, name_of(first)) == (200, "a")
         if middle == "list-at-future-rv":
             # The list waits on the loop, on streams (the fast path let go of it),
             # and what follows it waits too.
@@ -462,15 +452,15 @@ def test_a_hand_over_keeps_the_requests_pipelined_behind_it(
         third = raw.answer()
         fourth = raw.answer()
         assert raw.at_eof()
-    assert second.code == 200
+    assert second.status == 200
     if middle == "list-at-future-rv":
         lst = second.json()
         assert lst["metadata"]["resourceVersion"] == str(wanted)
         assert [p["metadata"]["name"] for p in lst["items"]] == ["a", "b"]
     else:
         assert second.json() == {"action": "clear", "result": None}
-    assert (third.code, name_of(third)) == (201, "after")
-    assert (fourth.code, name_of(fourth)) == (200, "after")
+    assert (third.status, name_of(third)) == (201, "after")
+    assert (fourth.status, name_of(fourth)) == (200, "after")
     assert handed == [target]  # handed over once, with the middle request dispatched
     assert srv.counters["connections"] == 1 and srv.counters["bad_http"] == 0
     assert srv.counters["verb_create"] == 1
@@ -504,7 +494,7 @@ def test_a_stalled_list_holds_the_connection_then_serves_on(
         if not pipelined:
             raw.send(after)
         got = _answered(raw, srv, "the request after the stalled list was not answered")
-        assert (got.code, name_of(got)) == (200, "a")
+        assert (got.status, name_of(got)) == (200, "a")
         assert raw.at_eof()
     assert handed == []
 
@@ -542,7 +532,7 @@ def test_a_malformed_request_behind_good_ones_is_answered_in_turn_then_closes(
         assert name_of(raw.answer()) == "a"
         assert raw.answer().json()["major"] == "1"
         bad = raw.answer()
-        assert bad.code == 400 and bad.headers["connection"] == "close"
+        assert bad.status == 400 and bad.headers["connection"] == "close"
         assert bad.json()["reason"] == "BadRequest"
         assert raw.at_eof()
     assert srv.counters["bad_http"] == 1 and srv.counters["requests"] == 2
@@ -587,7 +577,7 @@ def test_a_watch_after_plain_gets_streams_then_the_connection_serves_on(
         assert raw.chunk() == b""  # the stream's clean end
         raw.send(req("GET", f"{PODS}/c", close=True))  # the same connection, on streams now
         got = _answered(raw, srv, "the connection did not carry the request after the watch")
-        assert (got.code, name_of(got)) == (200, "c")
+        assert (got.status, name_of(got)) == (200, "c")
         assert raw.at_eof()
     assert handed == [target]
 
@@ -631,7 +621,7 @@ def test_a_request_pipelined_behind_a_watch_closes_the_connection_after_the_stre
     # and asked again on a new connection, it is answered
     with Raw(srv) as raw:
         raw.send(req("GET", "/version", close=True))
-        assert raw.answer().code == 200
+        assert raw.answer().status == 200
         assert raw.at_eof()
 
 
@@ -648,7 +638,7 @@ def test_expect_100_continue_after_a_plain_get(
     split = post.index(b"\r\n\r\n") + 4
     with Raw(srv) as raw:
         raw.send(req("GET", "/version"))
-        assert raw.answer().code == 200
+        assert raw.answer().status == 200
         if body_with_head:
             raw.send(post)
         else:
@@ -657,10 +647,10 @@ def test_expect_100_continue_after_a_plain_get(
         if not body_with_head:
             raw.send(post[split:])
         created = raw.answer()
-        assert (created.code, name_of(created)) == (201, "cont")
+        assert (created.status, name_of(created)) == (201, "cont")
         raw.send(req("GET", f"{PODS}/cont", close=True))
         got = raw.answer()
-        assert (got.code, name_of(got)) == (200, "cont")
+        assert (got.status, name_of(got)) == (200, "cont")
         assert raw.at_eof()
     assert handed == [None]  # the streams read that request themselves
     assert srv.counters["verb_create"] == 1 and srv.counters["connections"] == 1
@@ -679,8 +669,8 @@ def test_half_close_still_gets_every_answer_then_eof(
         raw.send(req("GET", f"{PODS}/a") + req("GET", "/version"))
         raw.sock.shutdown(socket.SHUT_WR)
         first, second = raw.answer(), raw.answer()
-        assert (first.code, name_of(first)) == (200, "a")
-        assert second.code == 200 and second.json()["major"] == "1"
+        assert (first.status, name_of(first)) == (200, "a")
+        assert second.status == 200 and second.json()["major"] == "1"
         assert raw.at_eof()
     eventually(lambda: srv.stats()["connections"] == 0, what="the server let go")
 
@@ -707,7 +697,7 @@ def test_half_close_while_the_answer_waits_out_its_latency(
         assert on_loop(srv, lambda: (conn.busy, conn.done)) == (True, False)
         answer_now(srv, conn, taken[0])
         answer = raw.answer()
-        assert answer.code == 200
+        assert answer.status == 200
         if what == "get":
             assert name_of(answer) == "a"
         else:
@@ -732,7 +722,7 @@ def test_close_lets_a_pending_answer_out(start: Callable[..., APIServer]) -> Non
         closer.start()
         try:
             answer = raw.answer()
-            assert (answer.code, name_of(answer)) == (200, "a")
+            assert (answer.status, name_of(answer)) == (200, "a")
             assert raw.at_eof()
         finally:
             closer.join(TIMEOUT)
@@ -748,7 +738,7 @@ def _server_send_buffer(srv: APIServer, conn: Connection, size: int) -> None:
     on_loop(srv, lambda: sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size))
 
 
-def _answered(raw: Raw, srv: APIServer, failure: str) -> Answer:
+def _answered(raw: Raw, srv: APIServer, failure: str) -> HTTPResult:
     """The next answer; a test failure (with the server's counters) if the connection ends."""
     try:
         return raw.answer()
@@ -756,7 +746,7 @@ def _answered(raw: Raw, srv: APIServer, failure: str) -> Answer:
         pytest.fail(f"{failure} ({e!r}); server counters: {dict(srv.counters)}")
 
 
-def _whole_answer(raw: Raw) -> Answer:
+def _whole_answer(raw: Raw) -> HTTPResult:
     """The next answer; a test failure saying how much came if the connection ends first."""
     try:
         code, headers = raw.head()
@@ -764,7 +754,7 @@ def _whole_answer(raw: Raw) -> Answer:
         pytest.fail(f"the connection ended with no answer: {e!r}")
     length = int(headers["content-length"])
     try:
-        return Answer(code, headers, raw.exactly(length))
+        return HTTPResult(code, headers, raw.exactly(length))
     except (EOFError, ConnectionResetError) as e:
         pytest.fail(
             f"the connection ended inside the answer: {len(raw.buf)} of {length} body bytes "
@@ -805,7 +795,7 @@ def test_shutdown_waits_for_the_answer_in_progress(
             assert idle.at_eof()  # an idle connection is not waited for
             answer_now(srv, conn, taken[-1])
             answer = _whole_answer(raw)
-            assert answer.code == 200
+            assert answer.status == 200
             if what == "fault-action":
                 assert answer.json() == {"action": "clear", "result": None}
             else:
@@ -830,13 +820,13 @@ def test_restart_answers_on_the_fast_path_resets_the_others_and_serves_again(
     port = srv.port
     with Raw(srv) as idle, Raw(srv) as raw:
         idle.send(req("GET", f"{PODS}/a"))  # an idle keep-alive connection, adopted
-        assert idle.answer().code == 200
+        assert idle.answer().status == 200
         raw.send(req("GET", "/healthz"))  # the restart comes on a connection mid-life
-        assert raw.answer().code == 200
+        assert raw.answer().status == 200
         assert srv.stats()["connections"] == 2
         raw.send(req("POST", "/debug/faults", {"action": "restart"}) + req("GET", "/version"))
         answer = _whole_answer(raw)
-        assert answer.code == 200 and answer.headers["connection"] == "close"
+        assert answer.status == 200 and answer.headers["connection"] == "close"
         assert answer.json() == {"action": "restart", "result": None}
         assert raw.at_eof()  # closed after its answer; /version behind it not taken
         assert idle.at_eof()  # the idle one is dropped by the restart
@@ -847,7 +837,7 @@ def test_restart_answers_on_the_fast_path_resets_the_others_and_serves_again(
     with Raw(srv) as again:
         again.send(req("GET", f"{PODS}/a", close=True))
         got = again.answer()
-        assert (got.code, name_of(got)) == (200, "a")  # the state was kept
+        assert (got.status, name_of(got)) == (200, "a")  # the state was kept
         assert again.at_eof()
     assert srv.counters["requests"] == 4  # /version was never dispatched
 
@@ -936,11 +926,11 @@ def test_a_client_that_does_not_read_holds_back_the_next_requests(
         version = raw.answer()
         assert raw.at_eof()
     for i, a in enumerate(answers):
-        assert a.code == 200
+        assert a.status == 200
         obj = a.json()
         assert obj["metadata"]["name"] == f"big-{i:02d}"
         assert obj["metadata"]["annotations"]["fill"] == str(i % 10) * size
-    assert version.code == 200 and version.json()["major"] == "1"
+    assert version.status == 200 and version.json()["major"] == "1"
     assert srv.counters["requests"] - before == n + 1
 
 
@@ -996,7 +986,7 @@ def test_stats_count_fast_path_connections(
     try:
         for raw in raws:
             raw.send(req("GET", "/healthz"))
-            assert raw.answer().code == 200
+            assert raw.answer().status == 200
         assert all(server_conn(srv, raw) is not None for raw in raws)
         assert srv.stats()["connections"] == 3 and srv.counters["connections"] == 3
         raws[0].send(req("GET", "/debug/stats"))  # over HTTP too, counting itself
@@ -1009,7 +999,7 @@ def test_stats_count_fast_path_connections(
         assert handed == [f"{PODS}?watch=1"]
         assert srv.stats()["connections"] == 2
         raws[0].send(req("GET", "/healthz", close=True))
-        assert raws[0].answer().code == 200 and raws[0].at_eof()
+        assert raws[0].answer().status == 200 and raws[0].at_eof()
         eventually(lambda: srv.stats()["connections"] == 1, what="closed after Connection: close")
     finally:
         for raw in raws:

@@ -126,8 +126,7 @@ class _Deadlines:
             if self.timer is not None:
                 self.sched.cancel_timer(self.timer)
                 self.timer = None
-            if self._owner.get(self.secs) is self:
-                del self._owner[self.secs]
+            self._leave()
 
     def _fire(self) -> float | None:
         """The head's deadline (hub, timer lock held): expire what is due; the
@@ -141,9 +140,13 @@ class _Deadlines:
         if recs:
             return recs[0].deadline
         self.timer = None
+        self._leave()
+        return None
+
+    def _leave(self) -> None:
+        """Empty: out of the backend's map (the next wait with this timeout starts anew)."""
         if self._owner.get(self.secs) is self:
             del self._owner[self.secs]
-        return None
 
 
 def _fd(f: int | _HasFileno) -> int:

@@ -42,6 +42,20 @@ if TYPE_CHECKING:
 READ_HIGH = 2 * MAX_HEADER_BYTES  # buffered bytes no request can use yet: stop reading
 
 
+def rejection(core: ServerCore, e: BadHTTP | BodyTooLarge) -> bytes:
+    """The answer to a request that cannot be read (a ``Status``, then the connection
+    closes), counted in the server's counters."""
+    err: APIError
+    if isinstance(e, BodyTooLarge):
+        core.counters["too_large"] += 1
+        err = st.too_large_body(e.limit)
+    else:
+        core.counters["bad_http"] += 1
+        err = st.bad_request(f"malformed HTTP request: {e}")
+    resp = error_response(err)
+    return response_bytes(resp.code, resp.body, resp.content_type, resp.headers, False)
+
+
 def answer_bytes(req: Request, resp: Response) -> tuple[bytes, int, bool]:
     """(the answer's bytes, how many of them are the head, keep the connection?)."""
     extra = resp.headers
@@ -274,19 +288,8 @@ class Connection(asyncio.Protocol):
     # ---- endings -----------------------------------------------------------------------
 
     def _reject(self, e: BadHTTP | BodyTooLarge) -> None:
-        """Answer a request that cannot be read with a Status, and close."""
-        err: APIError
-        if isinstance(e, BodyTooLarge):
-            self.core.counters["too_large"] += 1
-            err = st.too_large_body(e.limit)
-        else:
-            self.core.counters["bad_http"] += 1
-            err = st.bad_request(f"malformed HTTP request: {e}")
-        resp = error_response(err)
         assert self.transport is not None
-        self.transport.write(
-            response_bytes(resp.code, resp.body, resp.content_type, resp.headers, False)
-        )
+        self.transport.write(rejection(self.core, e))
         self._close()
 
     def _close(self) -> None:

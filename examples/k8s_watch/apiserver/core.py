@@ -28,17 +28,16 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Self, TypeVar
 
-from . import status as st
 from .clock import Clock, RealClock
-from .connection import Connection, answer_bytes
+from .connection import Connection, answer_bytes, rejection
 from .faults import Faults
-from .handlers import HOLD, Later, Response, Result, error_response, finish, make_table
+from .handlers import HOLD, Later, Response, Result, finish, make_table
 from .listener import Listener
 from .resources import Resource, by_name
-from .status import JSON, APIError
+from .status import JSON
 from .store import Store
 from .watch import Watcher, WatchPlan
-from .wire import BadHTTP, BodyTooLarge, Request, read_body, read_request, response_bytes
+from .wire import BadHTTP, BodyTooLarge, Request, read_body, read_request
 
 T = TypeVar("T")
 
@@ -303,12 +302,6 @@ class ServerCore:
             finally:
                 self._conns.pop(task, None)
 
-    def _answer(self, conn: _Conn, err: APIError) -> None:
-        resp = error_response(err)
-        conn.writer.write(
-            response_bytes(resp.code, resp.body, resp.content_type, resp.headers, False)
-        )
-
     def _dispatch(self, req: Request) -> Result:
         """Answer one request (the REST layer; `APIServer` provides it)."""
         raise NotImplementedError
@@ -335,13 +328,8 @@ class ServerCore:
                     conn.idle = False
                     if req.meta:  # a body, or Expect: 100-continue, was announced
                         await read_body(req, reader, writer, self.max_body)
-                except BadHTTP as e:
-                    self.counters["bad_http"] += 1
-                    self._answer(conn, st.bad_request(f"malformed HTTP request: {e}"))
-                    return
-                except BodyTooLarge as e:
-                    self.counters["too_large"] += 1
-                    self._answer(conn, st.too_large_body(e.limit))
+                except (BadHTTP, BodyTooLarge) as e:
+                    writer.write(rejection(self, e))
                     return
                 if self.request_latency:
                     await asyncio.sleep(self.request_latency)
