@@ -475,6 +475,34 @@ def test_deadlock_with_an_asyncio_task_that_can_never_run_again_is_reported() ->
     assert proc.stdout == "all goroutines are asleep - deadlock!\n", proc.stderr
 
 
+def test_deadlock_check_survives_another_thread_queueing_a_callback() -> None:
+    """The deadlock check reads asyncio's ready queue while another thread may
+    append to it (``call_soon_threadsafe`` from a channel send there). Here the
+    append happens exactly mid-scan: a queued handle's ``cancelled()`` queues
+    another callback, as a thread switching in at that bytecode would. The
+    check must still answer (busy: a callback is ready), not raise "deque
+    mutated during iteration" out of the scheduler (a CI run saw that)."""
+    answers: list[bool] = []
+
+    def main() -> None:
+        s = peek_scheduler()
+        assert s is not None
+        loop = s.backend.loop  # type: ignore[attr-defined]
+
+        class Intruding(asyncio.Handle):
+            def cancelled(self) -> bool:  # cancelled: the scan goes on past it
+                if not answers:
+                    loop.call_soon_threadsafe(lambda: None)
+                return True
+
+        loop._ready.append(Intruding(lambda: None, (), loop))
+        answers.append(s.backend.busy())  # the callback came in after the look
+        answers.append(s.backend.busy())  # now it is there to see
+
+    run(main, backend="asyncio")
+    assert answers[1:] == [True]
+
+
 # ---------------------------------------------------------------------------
 # Shutdown cancels awaits, and the awaitable with them
 # ---------------------------------------------------------------------------

@@ -160,9 +160,12 @@ class AsyncioBackend:
             return True
         loop = self.loop
         if isinstance(loop, asyncio.BaseEventLoop):
-            # (The hub's own wake callbacks are not loop work.)
+            # (The hub's own wake callbacks are not loop work.) Another
+            # thread's call_soon_threadsafe appends to the ready deque at any
+            # bytecode boundary, so it is copied first (one C call, atomic
+            # under the GIL); only the loop's thread touches the timer heap.
             soon, mine = self.soon, self.handle
-            ready = loop._ready  # type: ignore[attr-defined]
+            ready = tuple(loop._ready)  # type: ignore[attr-defined]
             timers = loop._scheduled  # type: ignore[attr-defined]
             return (
                 any(h is not soon and not h.cancelled() for h in ready)
