@@ -9,6 +9,9 @@ What this proves, on every backend (the builtin selector; asyncio's and uvloop's
   waiting on the same fd both wake.
 * A cancelled waiter is dropped: later waits on that fd work, for reading and
   writing, and a closed fd whose number is reused by a new socket can be watched.
+* Builtin on epoll: a registration is one-shot and outlives its wait (the next
+  wait on the fd costs one ``modify``); a withdrawn wait unregisters its fd; a
+  fired fd closed and its number reused is registered anew (calls counted).
 * A green task spinning on ``gosched()`` does not starve I/O readiness.
 * Waiting for I/O is pending work: no Deadlock while the fd can still become
   ready, with another OS thread or a child process as the writer; on the builtin
@@ -30,7 +33,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import trio
@@ -588,6 +591,7 @@ def test_the_selectors_fallback_serves_the_same_waits(monkeypatch: pytest.Monkey
     monkeypatch.setattr(b, "WRITE", selectors.EVENT_WRITE)
     monkeypatch.setattr(b, "_WAKES_READERS", selectors.EVENT_READ)
     monkeypatch.setattr(b, "_WAKES_WRITERS", selectors.EVENT_WRITE)
+    monkeypatch.setattr(b, "ONESHOT", 0)
 
     def main() -> str:
         x, y = pair()
@@ -676,6 +680,126 @@ def test_builtin_wait_tidies_only_what_fired_or_was_withdrawn(
 
     monkeypatch.setattr(BuiltinBackend, "_tidy", counting_tidy)
     assert run(main, backend="builtin") <= 2 * 20 + 4
+
+
+class _CountingEpoll:
+    """select.epoll, recording the calls that change its set (ADD, MOD, DEL)
+    with their fd."""
+
+    calls: ClassVar[list[tuple[str, int]]] = []
+
+    def __init__(self) -> None:
+        import select
+
+        self._ep = select.epoll()
+
+    def register(self, fd: int, mask: int) -> None:
+        self.calls.append(("register", fd))
+        self._ep.register(fd, mask)
+
+    def modify(self, fd: int, mask: int) -> None:
+        self.calls.append(("modify", fd))
+        self._ep.modify(fd, mask)
+
+    def unregister(self, fd: int) -> None:
+        self.calls.append(("unregister", fd))
+        self._ep.unregister(fd)
+
+    def poll(self, timeout: float | None = None) -> list[tuple[int, int]]:
+        return self._ep.poll(-1 if timeout is None else timeout)
+
+    def close(self) -> None:
+        self._ep.close()
+
+
+@pytest.fixture
+def epoll_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    from gochan._runtime.backends import builtin as b
+
+    if not b.ONESHOT:  # pragma: no cover - Linux has epoll
+        pytest.skip("no epoll on this platform: the selectors fallback registers per wait")
+    calls: list[tuple[str, int]] = []
+    monkeypatch.setattr(_CountingEpoll, "calls", calls)
+    monkeypatch.setattr(b, "_new_poller", _CountingEpoll)
+    return calls
+
+
+def on(calls: list[tuple[str, int]], *fds: int) -> list[str]:
+    """The poller calls made for ``fds`` (not the scheduler's wakeup socket)."""
+    return [name for name, fd in calls if fd in fds]
+
+
+def test_waits_on_a_keep_alive_fd_cost_one_poller_call_each(
+    epoll_calls: list[tuple[str, int]],
+) -> None:
+    """Go's netpoller registers a connection once; here a one-shot epoll
+    registration outlives the wait that made it: the next wait on the same
+    fd re-arms it (one ``modify``), with no ``unregister`` in between. Ten
+    round trips on one socketpair: one register, then a modify per wait."""
+
+    def main() -> list[str]:
+        a, b = pair()
+        with a, b:
+            for _ in range(10):
+                go(b.send, b"x")
+                wait_readable(a)
+                assert a.recv(10) == b"x"
+            return on(epoll_calls, a.fileno())
+
+    calls = run(main, backend="builtin")
+    assert calls[0] == "register" and calls.count("register") == 1, calls
+    assert calls.count("modify") == 9 and "unregister" not in calls, calls
+
+
+def test_a_withdrawn_wait_unregisters_its_fd(epoll_calls: list[tuple[str, int]]) -> None:
+    """A wait that ends without the fd being ready (a cancel, a timeout)
+    leaves an armed registration behind: it is unregistered, so that the
+    fd is not reported for nobody (and a closed fd's file is let go)."""
+
+    def main() -> list[str]:
+        a, b = pair()
+        with a, b:
+            with pytest.raises(TimeoutError):
+                wait_readable(a, 0.001)
+            t = go(wait_readable, b)
+            gosched()
+            t.cancel()
+            with pytest.raises(Cancelled):
+                t.join()
+            c, d = pair()  # a ready fd: the hub polls, tidying the withdrawn waits first
+            with c, d:
+                d.send(b".")
+                wait_readable(c)
+            return [on(epoll_calls, a.fileno()), on(epoll_calls, b.fileno())]
+
+    assert run(main, backend="builtin") == [["register", "unregister"]] * 2
+
+
+def test_a_fired_fd_closed_and_its_number_reused_is_watched(
+    epoll_calls: list[tuple[str, int]],
+) -> None:
+    """The kernel drops a closed fd from the epoll set without telling
+    anybody: a new socket that gets the number of one that fired (and sits
+    disarmed in the set) is re-armed with ``modify``, which finds nothing
+    (ENOENT), and then registered. Its waiter wakes when its peer sends."""
+
+    def main() -> list[str]:
+        a, b = pair()
+        go(b.send, b"x")
+        wait_readable(a)  # fired: disarmed, still in the set
+        old = a.fileno()
+        a.close()
+        b.close()
+        c, d = pair()
+        with c, d:
+            x, y = (c, d) if c.fileno() == old else (d, c)
+            assert x.fileno() == old  # the lowest free fd number is reused
+            go(y.send, b"y")
+            wait_readable(x, SAFETY)  # a safety net: TimeoutError if it never wakes
+            assert x.recv(10) == b"y"
+        return on(epoll_calls, old)
+
+    assert run(main, backend="builtin") == ["register", "modify", "register"]
 
 
 def _deadline_queues() -> dict[float, Any]:

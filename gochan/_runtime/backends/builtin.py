@@ -16,7 +16,15 @@ never lost.
 
 I/O readiness (``wait_readable``/``wait_writable``) uses the same poller:
 each watched fd carries the wait records of the tasks waiting on it, and
-``wait`` fires the records of every fd that is ready. While any fd is
+``wait`` fires the records of every fd that is ready. With epoll an fd is
+registered one-shot (``EPOLLONESHOT``): the kernel disarms it when it
+reports it, and it stays in the epoll set, disarmed, so the next wait on
+the same fd re-arms it with one ``modify`` instead of a ``register`` now
+and an ``unregister`` after every wait (a keep-alive connection's requests
+each cost one system call less). A wait withdrawn while armed (a cancel, a
+timeout) still unregisters its fd. A closed fd leaves the epoll set by
+itself; if its number comes back for a new file, the ``modify`` finds
+nothing (ENOENT) and a ``register`` follows. While any fd is
 watched, ``poll`` is True so that the hub also checks readiness between
 rounds of runnable tasks (no starvation of I/O by busy tasks). Only the
 owning thread touches the poller: a record withdrawn from elsewhere (a
@@ -65,18 +73,33 @@ class _SelectorPoller:
 # The poller, its masks to watch for reading and writing, and the bits of a
 # reported event that wake readers and writers: with epoll a hang-up or an
 # error (EPOLLHUP, EPOLLERR) wakes both, as it does in the selectors module.
+# ONESHOT is the flag that makes a registration one-shot (0: the poller has
+# none, and an fd is unregistered once nobody waits on it).
 if hasattr(select, "epoll"):
     _new_poller: Any = select.epoll
     READ, WRITE = select.EPOLLIN, select.EPOLLOUT
     _WAKES_READERS, _WAKES_WRITERS = ~select.EPOLLOUT, ~select.EPOLLIN
+    ONESHOT = select.EPOLLONESHOT
 else:  # pragma: no cover - exercised on Linux by tests/test_io.py with the fallback forced
     _new_poller = _SelectorPoller
     READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
     _WAKES_READERS, _WAKES_WRITERS = selectors.EVENT_READ, selectors.EVENT_WRITE
+    ONESHOT = 0
 
 
 class BuiltinBackend:
-    __slots__ = ("_io", "_r", "_sel", "_w", "deadlines", "dirty", "poll", "sleeping", "stale")
+    __slots__ = (
+        "_io",
+        "_known",
+        "_r",
+        "_sel",
+        "_w",
+        "deadlines",
+        "dirty",
+        "poll",
+        "sleeping",
+        "stale",
+    )
 
     inflight = 0  # no await_ here
     virtual = True  # no loop timers of its own
@@ -86,9 +109,12 @@ class BuiltinBackend:
         self._sel: Any = None  # the poller (see _new_poller), opened on first use
         self._r: socket.socket | None = None
         self._w: socket.socket | None = None
-        # fd -> (read waiters, write waiters, [registered event mask]); the
+        # fd -> (read waiters, write waiters, [armed event mask]); the
         # waiters are wait records with .fire() and .fired (see io.py).
         self._io: dict[int, _Watch] = {}
+        # fds in the poller's set, armed or not (one-shot registrations stay
+        # after they fire; the kernel drops a closed fd without telling us)
+        self._known: set[int] = set()
         # fds whose records were withdrawn (any thread appends; wait tidies)
         self.stale: deque[int] = deque()
         self.poll = False  # True while fds are watched (see the module docstring)
@@ -114,20 +140,32 @@ class BuiltinBackend:
         self._sync(sel, fd, entry)
         self.poll = True
 
-    @staticmethod
-    def _sync(sel: Any, fd: int, entry: _Watch) -> bool:
-        """Make the poller's registration of ``fd`` match its waiters;
-        False once nobody waits on it (it is then unregistered)."""
+    def _sync(self, sel: Any, fd: int, entry: _Watch) -> bool:
+        """Arm the poller's registration of ``fd`` for its waiters; False
+        once nobody waits on it. Armed with nobody waiting (the waits were
+        withdrawn): unregistered. Fired (one-shot): already disarmed, it
+        stays in the set for the next wait to re-arm."""
         want = (READ if entry[0] else 0) | (WRITE if entry[1] else 0)
         have = entry[2][0]
         if want != have:
+            known = self._known
             with contextlib.suppress(KeyError, ValueError, OSError):
                 if not want:
+                    known.discard(fd)
                     sel.unregister(fd)
-                elif have:
-                    sel.modify(fd, want)
+                elif have or fd in known:
+                    try:
+                        sel.modify(fd, want | ONESHOT)
+                    except FileNotFoundError:  # closed since, and the number reused
+                        known.discard(fd)
+                        sel.register(fd, want | ONESHOT)
+                        known.add(fd)
                 else:
-                    sel.register(fd, want)
+                    try:
+                        sel.register(fd, want | ONESHOT)
+                    except FileExistsError:  # registered, disarmed, and forgotten
+                        sel.modify(fd, want | ONESHOT)
+                    known.add(fd)
             entry[2][0] = want
         return bool(want)
 
@@ -146,6 +184,8 @@ class BuiltinBackend:
         entry = self._io.get(fd)
         if entry is None:
             return
+        if ONESHOT:
+            entry[2][0] = 0  # the kernel disarmed it as it reported it
         if events & _WAKES_READERS:
             for r in entry[0]:
                 r.fire()
@@ -159,8 +199,9 @@ class BuiltinBackend:
         r.setblocking(False)
         w.setblocking(False)
         sel = _new_poller()
-        sel.register(r.fileno(), READ)
+        sel.register(r.fileno(), READ)  # not one-shot: wakeups keep coming
         self._r, self._w, self._sel = r, w, sel
+        self._known.clear()
         return sel
 
     def wait(self, timeout: float | None, incoming: deque[Any]) -> None:
