@@ -388,7 +388,13 @@ def run_threads(api: str, workers: int, events: int, namespace: str) -> dict[str
     import http.client
     from urllib.parse import urlsplit
 
-    from examples.k8s_watch.transport import PODS, APIStatusError, Client, is_not_found
+    from examples.k8s_watch.transport import (
+        PODS,
+        APIStatusError,
+        Client,
+        is_not_found,
+        loads_json,
+    )
 
     client = Client(api, timeout=120, max_idle=workers + 4)
     store: dict[str, Any] = {}
@@ -416,7 +422,7 @@ def run_threads(api: str, workers: int, events: int, namespace: str) -> dict[str
         nonlocal seen
         with contextlib.suppress(OSError, ValueError, AttributeError, http.client.HTTPException):
             for line in resp:
-                ev = json.loads(line)
+                ev = loads_json(line)  # the decode every transport uses
                 obj = ev["object"]
                 if ev["type"] == "BOOKMARK":
                     continue

@@ -379,7 +379,7 @@ class Client(RestVerbs, StreamRegistry["WatchStream"]):
                 self._count_error()
                 raise _status_error(resp.status, resp.getheader("Retry-After"), raw)
             try:
-                answer = json.loads(raw) if raw else {}
+                answer = loads_json(raw) if raw else {}
             except ValueError as e:
                 raise TransportError(f"{method} {path}: bad JSON in the answer: {e}") from e
             if not isinstance(answer, dict):
@@ -491,7 +491,7 @@ def _status_error(code: int, retry_after: str | None, raw: bytes) -> APIStatusEr
         except ValueError:
             after = None
     try:
-        status = json.loads(raw) if raw else None
+        status = loads_json(raw) if raw else None
     except ValueError:
         status = None
     if isinstance(status, dict) and status.get("kind") == "Status":
@@ -507,13 +507,44 @@ def _status_error(code: int, retry_after: str | None, raw: bytes) -> APIStatusEr
 WatchItem = JSON | StreamEnd
 
 
+_scan_once = json.JSONDecoder().scan_once  # the C scanner json.loads itself runs
+
+
+def loads_json(raw: bytes | bytearray) -> Any:
+    """``json.loads(raw)`` for bytes off the wire, at about half the cost.
+
+    ``json.loads`` given bytes first guesses their encoding (UTF-8, -16 or
+    -32) and decodes them with the ``surrogatepass`` error handler, a slow
+    codec path, then strips blanks around the value with two regex
+    matches: together more than the parse of a small object. The API
+    server sends UTF-8 JSON with nothing around it, so this decodes UTF-8
+    and runs the decoder's scanner directly. Anything else (another
+    encoding, a BOM, blanks around the value, bad JSON) goes to
+    ``json.loads`` itself, so the result or the error is always exactly
+    ``json.loads(raw)``'s.
+
+    >>> loads_json(b'{"kind": "Pod"}')
+    {'kind': 'Pod'}
+    >>> loads_json(' [1] '.encode("utf-16"))
+    [1]
+    """
+    try:
+        s = raw.decode()
+        obj, end = _scan_once(s, 0)
+    except (StopIteration, ValueError):  # not UTF-8, no value at 0, or bad JSON
+        return json.loads(raw)
+    if end != len(s):  # something after the value: let json.loads judge it
+        return json.loads(raw)
+    return obj
+
+
 def decode_event(line: bytes) -> JSON | None:
     """One line of a watch stream as its event; None for a blank line.
     `StreamDecodeError` if it is not a JSON object (every transport's rule)."""
     if not line.strip():
         return None
     try:
-        event = json.loads(line)
+        event = loads_json(line)
     except ValueError as e:
         raise StreamDecodeError(f"corrupt event {line!r:.80}: {e}") from None
     if not isinstance(event, dict):
@@ -775,4 +806,5 @@ __all__ = [
     "in_cluster",
     "is_conflict",
     "is_not_found",
+    "loads_json",
 ]

@@ -79,6 +79,7 @@ from .transport import (
     _query,
     _status_error,
     decode_event,
+    loads_json,
 )
 
 MAX_HEAD = 64 * 1024  # the status line and headers
@@ -429,7 +430,7 @@ class GreenClient(RestVerbs, StreamRegistry["GreenWatchStream"]):
             stats.errors += 1
             raise _status_error(status, headers.get("retry-after"), raw)
         try:
-            answer = json.loads(raw) if raw else {}
+            answer = loads_json(raw) if raw else {}
         except ValueError as e:
             raise TransportError(f"{method} {path}: bad JSON in the answer: {e}") from e
         if not isinstance(answer, dict):

@@ -62,6 +62,7 @@ from .transport import (
     _query,
     _status_error,
     decode_event,
+    loads_json,
 )
 
 
@@ -148,7 +149,7 @@ class HttpxClient(RestVerbs, StreamRegistry["HttpxWatchStream"]):
             self.stats.errors += 1
             raise _status_error(resp.status_code, resp.headers.get("Retry-After"), raw)
         try:
-            answer = json.loads(raw) if raw else {}
+            answer = loads_json(raw) if raw else {}
         except ValueError as e:
             raise TransportError(f"{method} {path}: bad JSON in the answer: {e}") from e
         if not isinstance(answer, dict):

@@ -35,7 +35,6 @@ chunk or an event, or a line that is not JSON, ends the stream with
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -59,6 +58,7 @@ from .transport import (
     TransportError,
     _status_error,
     decode_event,
+    loads_json,
 )
 
 # The generated method names use the kind in snake case: list_namespaced_config_map.
@@ -207,7 +207,7 @@ class OfficialClient(StreamRegistry["OfficialWatchStream"]):
             self._count_error()
             raise _transport_error(f"{verb} {fn.__name__}", e, self.timeout) from e
         try:
-            answer = json.loads(raw) if raw else {}
+            answer = loads_json(raw) if raw else {}
         except ValueError as e:
             raise TransportError(f"{fn.__name__}: bad JSON in the answer: {e}") from e
         if not isinstance(answer, dict):
