@@ -796,6 +796,7 @@ def test_shutdown_waits_for_the_answer_in_progress(
             answer_now(srv, conn, taken[-1])
             answer = _whole_answer(raw)
             assert answer.status == 200
+            assert answer.headers.get("connection") == "close"  # nothing more will be read
             if what == "fault-action":
                 assert answer.json() == {"action": "clear", "result": None}
             else:

@@ -56,10 +56,14 @@ def rejection(core: ServerCore, e: BadHTTP | BodyTooLarge) -> bytes:
     return response_bytes(resp.code, resp.body, resp.content_type, resp.headers, False)
 
 
-def answer_bytes(req: Request, resp: Response) -> tuple[bytes, int, bool]:
-    """(the answer's bytes, how many of them are the head, keep the connection?)."""
+def answer_bytes(req: Request, resp: Response, closing: bool) -> tuple[bytes, int, bool]:
+    """(the answer's bytes, how many of them are the head, keep the connection?).
+
+    ``closing``: the server shuts down after this answer, which then says
+    ``Connection: close`` (a client does not send another request into it).
+    """
     extra = resp.headers
-    keep = req.keep_alive and not (
+    keep = not closing and req.keep_alive and not (
         extra and any(k.lower() == "connection" and "close" in v.lower() for k, v in extra)
     )
     data = response_bytes(resp.code, resp.body, resp.content_type, extra, keep)
@@ -247,7 +251,7 @@ class Connection(asyncio.Protocol):
             return
         transport = self.transport
         assert transport is not None
-        data, head_len, keep = answer_bytes(req, result)
+        data, head_len, keep = answer_bytes(req, result, self.closing or core._closing)
         if result.stall:  # an injected fault: the head now, the rest once released
             transport.write(data[:head_len])
 

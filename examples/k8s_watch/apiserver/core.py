@@ -345,7 +345,7 @@ class ServerCore:
                 writer.transport.abort()
                 return
             assert isinstance(result, Response)
-            data, head_len, keep = answer_bytes(req, result)
+            data, head_len, keep = answer_bytes(req, result, self._closing)
             if result.stall:
                 writer.write(data[:head_len])
                 if not await self._hold(conn):
