@@ -63,8 +63,12 @@ def answer_bytes(req: Request, resp: Response, closing: bool) -> tuple[bytes, in
     ``Connection: close`` (a client does not send another request into it).
     """
     extra = resp.headers
-    keep = not closing and req.keep_alive and not (
-        extra and any(k.lower() == "connection" and "close" in v.lower() for k, v in extra)
+    keep = (
+        not closing
+        and req.keep_alive
+        and not (
+            extra and any(k.lower() == "connection" and "close" in v.lower() for k, v in extra)
+        )
     )
     data = response_bytes(resp.code, resp.body, resp.content_type, extra, keep)
     head_len = len(data) - len(resp.body)
