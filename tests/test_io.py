@@ -71,6 +71,17 @@ def pair() -> tuple[socket.socket, socket.socket]:
     return a, b
 
 
+def pair_reusing(a: socket.socket, b: socket.socket) -> tuple[socket.socket, socket.socket]:
+    """Close the pair (a, b) and make a new one: (x, y), x with a's old fd number."""
+    old = a.fileno()
+    a.close()
+    b.close()
+    c, d = pair()
+    x, y = (c, d) if c.fileno() == old else (d, c)
+    assert x.fileno() == old  # the lowest free fd number is reused
+    return x, y
+
+
 # ---------------------------------------------------------------------------
 # Round trips
 # ---------------------------------------------------------------------------
@@ -323,13 +334,8 @@ def test_a_reused_fd_number_can_be_watched(backend: str) -> None:
             # BusyResourceError half of the time (trio shuffles its batches), so
             # this test lets trio run first. See the report of issue 5.
             settle(backend)
-        old = a.fileno()
-        a.close()
-        b.close()
-        c, d = pair()
-        with c, d:
-            x, y = (c, d) if c.fileno() == old else (d, c)
-            assert x.fileno() == old  # the lowest free fd number is reused
+        x, y = pair_reusing(a, b)
+        with x, y:
             woke = Chan[None](1)
             waiter = go(lambda: (wait_readable(x), woke.send(None)))
             settle(backend)
@@ -788,12 +794,8 @@ def test_a_fired_fd_closed_and_its_number_reused_is_watched(
         go(b.send, b"x")
         wait_readable(a)  # fired: disarmed, still in the set
         old = a.fileno()
-        a.close()
-        b.close()
-        c, d = pair()
-        with c, d:
-            x, y = (c, d) if c.fileno() == old else (d, c)
-            assert x.fileno() == old  # the lowest free fd number is reused
+        x, y = pair_reusing(a, b)
+        with x, y:
             go(y.send, b"y")
             wait_readable(x, SAFETY)  # a safety net: TimeoutError if it never wakes
             assert x.recv(10) == b"y"
