@@ -153,18 +153,13 @@ class BuiltinBackend:
                 if not want:
                     known.discard(fd)
                     sel.unregister(fd)
-                elif have or fd in known:
+                elif fd in known:  # armed for the other direction, or fired and disarmed
                     try:
                         sel.modify(fd, want | ONESHOT)
                     except FileNotFoundError:  # closed since, and the number reused
-                        known.discard(fd)
                         sel.register(fd, want | ONESHOT)
-                        known.add(fd)
                 else:
-                    try:
-                        sel.register(fd, want | ONESHOT)
-                    except FileExistsError:  # registered, disarmed, and forgotten
-                        sel.modify(fd, want | ONESHOT)
+                    sel.register(fd, want | ONESHOT)
                     known.add(fd)
             entry[2][0] = want
         return bool(want)
