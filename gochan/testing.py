@@ -514,8 +514,7 @@ class VirtualClockFixture:
             seed=self.seed,
             backend=os.environ.get("GOCHAN_BACKEND") or "builtin",
         )
-        install(new)
-        _sched._local.exit_hook = _sched._ThreadExit(new)  # as implicit mode does
+        _sched.adopt(new)  # as implicit mode does
         self._installed = new
 
     def uninstall(self) -> list[BaseException]:

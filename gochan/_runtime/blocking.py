@@ -34,6 +34,10 @@ def gosched() -> None:
     cur._state = wr.RUNNABLE
     s.runq.append(cur)
     s.park(wr.RUNNABLE, None, None)
+    # A yield has no wait record to withdraw, so an interrupt that arrived
+    # meanwhile (another task's fatal error, a cancel) is raised here.
+    if cur._throw is not None or cur._cancelled:
+        raise cur._take_pending()
 
 
 def join_task(target: Task, timeout: float | None) -> None:

@@ -33,6 +33,7 @@ Invariants
 from __future__ import annotations
 
 import _thread
+import atexit
 import contextlib
 import heapq
 import itertools
@@ -282,13 +283,20 @@ class Scheduler:
                 )
         except Cancelled as e:
             self._finish(t, None, e)
-        except BaseException as e:  # every escape is fatal, as in Go
-            self._finish(t, None, e)
-            self._crash(t, e)
+        except BaseException as e:
+            # Fatal, as an unrecovered Go panic, unless some task is already
+            # waiting in t.join(): then the exception is delivered to it
+            # (raised by its join) and is not raised again anywhere, as with
+            # asyncio's and concurrent.futures' results. KeyboardInterrupt,
+            # SystemExit and the like are fatal in any case.
+            e.add_note(f"raised in goroutine {t.id} ({t.name!r})")
+            if not self._finish(t, None, e) or not isinstance(e, Exception):
+                self._crash(t, e)
         else:
             self._finish(t, result, None)
 
-    def _finish(self, t: Task, result: Any, exc: BaseException | None) -> None:
+    def _finish(self, t: Task, result: Any, exc: BaseException | None) -> bool:
+        """Record ``t``'s outcome and wake its joiners; True if any woke."""
         with LOCK:
             t._result, t._exc, t._done = result, exc, True
             joiners, t._joiners = t._joiners, None
@@ -303,10 +311,11 @@ class Scheduler:
                 won = sw.fire()
             if won:
                 ready(self.main)
+        return bool(woken)
 
     def _crash(self, t: Task, e: BaseException) -> None:
         """An exception escaped task ``t``: fatal, as an unrecovered Go panic."""
-        e.add_note(f"raised in goroutine {t.id} ({t.name!r}); gochan cancelled the other tasks")
+        e.__notes__[-1] += "; gochan cancelled the other tasks"  # task_main's note
         main = self.main
         pending = main._throw
         if pending is not None:
@@ -533,8 +542,7 @@ class Scheduler:
                 suspected = False
                 timeout, recheck = recheck, min(recheck * 2, RECHECK_MAX)
             elif self._deadlock_check(confirmed=suspected):
-                if suspected:
-                    self._report_deadlock()
+                if suspected:  # reported by _deadlock_check
                     break
                 # Confirm after a short pause: a thread that has just been
                 # started may not be counted anywhere yet.
@@ -557,8 +565,8 @@ class Scheduler:
         thread is a gochan thread that is idle too (a thread that never used
         gochan could still send to a channel). The idle flags are read and
         cleared (by ready_remote) under one lock, so a wakeup in flight is
-        never missed. Once ``confirmed``, every idle scheduler of a global
-        deadlock is told so.
+        never missed. Once ``confirmed``, the deadlock is reported here and
+        every idle scheduler of a global deadlock is told so.
         """
         with _registry_lock:
             if self.incoming:
@@ -586,14 +594,18 @@ class Scheduler:
                 return True
             for s in others:
                 s.deadlock_pending = True
-        for s in others:
-            s.backend.wakeup()
+        self._report_deadlock(tuple(others))
         return True
 
-    def _report_deadlock(self) -> None:
+    def _report_deadlock(self, others: tuple[Scheduler, ...] = ()) -> None:
+        """Raise Deadlock in the main task; then wake ``others``, the idle
+        schedulers of a global deadlock, to do the same: the report is
+        written first, while every thread in it is still there to show."""
         from .dump import format_dump
 
         report = "all goroutines are asleep - deadlock!\n\n" + format_dump()
+        for s in others:
+            s.backend.wakeup()
         main = self.main
         self.interrupt(main, Deadlock(report))
         if not self.runq:  # pragma: no cover - every park has a wait record
@@ -748,12 +760,18 @@ def get_scheduler() -> Scheduler:
         s: Scheduler = _local.sched
         return s
     except AttributeError:
-        return _implicit_scheduler()
+        return _exiting.get(get_ident()) or _implicit_scheduler()
 
 
 def peek_scheduler() -> Scheduler | None:
     """This thread's scheduler if it has one; never creates one."""
-    return getattr(_local, "sched", None)
+    s: Scheduler | None = getattr(_local, "sched", None)
+    return s if s is not None else _exiting.get(get_ident())
+
+
+# Schedulers being shut down by their thread's exit (see _ThreadExit): by
+# then the thread's locals are being torn down, so lookups find them here.
+_exiting: dict[int, Scheduler] = {}
 
 
 def _implicit_scheduler() -> Scheduler:
@@ -768,35 +786,168 @@ def _implicit_scheduler() -> Scheduler:
         backend=os.environ.get("GOCHAN_BACKEND") or "builtin",
     )
     s.implicit = True
-    install(s)
-    _local.exit_hook = _ThreadExit(s)
+    adopt(s)
     return s
 
 
-class _ThreadExit:
-    """Dropped with the thread's locals when an implicit-mode thread ends.
+def adopt(s: Scheduler) -> None:
+    """Make ``s`` this thread's scheduler for the rest of the thread's life
+    (implicit mode): when the thread ends, or the program for the main
+    thread, ``s`` is shut down there first, as at the end of ``run()``."""
+    install(s)
+    old: _ThreadExit | None = getattr(_local, "exit_hook", None)
+    if old is not None and old.sched is not None:
+        # The scheduler this replaces was already retired (or dropped):
+        # free it here, since this may run with LOCK held (first use inside
+        # a channel operation), where thread_exit could not take it.
+        prev, old.sched = old.sched, None
+        if prev is not s:
+            _release(prev)
+    _local.exit_hook = _ThreadExit(s)
+    _hook_thread_end()
 
-    The scheduler's suspended greenlets (hub, idle workers, leftover tasks)
-    can no longer run once their thread is gone, and they hold the
-    scheduler alive through their frames; dropping the scheduler's
-    references to them lets both be freed.
+
+def _hook_thread_end() -> None:
+    """Arrange for ``end_of_thread`` to run when this thread's code ends.
+
+    For a ``threading.Thread`` that is the moment its ``run()`` has returned
+    and the thread is about to leave ``threading``'s registry (its
+    ``_delete``, wrapped on this one instance): the thread, its locals and
+    every library's thread state are still whole, so leftover tasks unwind
+    in a sound world. The main thread is handled by ``atexit``. Any other
+    thread (``_thread.start_new_thread``) falls back to ``_ThreadExit``,
+    which runs while the thread's locals are torn down.
+    """
+    th = threading._active.get(get_ident())  # type: ignore[attr-defined]
+    if th is None or th is _MAIN_THREAD or isinstance(th, threading._DummyThread):
+        return
+    delete = getattr(th, "_delete", None)
+    if delete is None or "_delete" in vars(th):  # unknown layout, or hooked already
+        return
+
+    def _delete() -> None:
+        try:
+            end_of_thread()
+        finally:
+            delete()
+
+    th._delete = _delete
+
+
+def end_of_thread() -> bool:
+    """Shut down the scheduler this thread adopted, if it still has one
+    (``thread_exit``); True if an undelivered exception was reported."""
+    hook: _ThreadExit | None = getattr(_local, "exit_hook", None)
+    if hook is None or hook.sched is None:
+        return False
+    s, hook.sched = hook.sched, None
+    return thread_exit(s)
+
+
+class _ThreadExit:
+    """Held in the thread's locals; ``sched`` is the scheduler the thread
+    adopted, until ``end_of_thread`` takes it.
+
+    Dropped, on the thread itself, when the thread's locals are torn down:
+    if nothing took the scheduler before (see ``_hook_thread_end``),
+    ``__del__`` runs ``thread_exit`` then. For the main thread, locals are
+    dropped too late (modules are being torn down), so ``_at_exit`` runs
+    it, earlier, from ``atexit``.
     """
 
     __slots__ = ("sched",)
 
     def __init__(self, sched: Scheduler) -> None:
-        self.sched = sched
+        self.sched: Scheduler | None = sched
 
     def __del__(self) -> None:
-        s = self.sched
-        s._free.clear()
-        s.runq.clear()
-        s.incoming.clear()
-        s.tasks.clear()
-        s.timers.clear()
-        s.current = None
-        s.hub = s.main.greenlet = None  # type: ignore[assignment]
-        s.backend.close()
+        if self.sched is not None:
+            thread_exit(self.sched)
+
+
+def thread_exit(s: Scheduler) -> bool:
+    """Shut ``s`` down as its thread ends; report what was never delivered.
+
+    On the owner thread, with its main task current, the leftover tasks are
+    cancelled and waited for; an exception that escaped a task and never
+    reached the thread's code (or that a task raised while unwinding) is
+    reported like an unhandled exception in a thread. Then the scheduler
+    drops its greenlets, which can never run again. True if anything was
+    reported.
+    """
+    errors: list[BaseException] = []
+    ident = get_ident()
+    main = s.main
+    owner = ident == s.thread_id and main.greenlet is not None and s.current is main
+    if owner and main.greenlet is getcurrent() and (len(s.tasks) > 1 or main._throw is not None):
+        _exiting[ident] = s
+        try:
+            errors = s.shutdown()
+        except BaseException as e:  # pragma: no cover - shutdown reports, never raises
+            errors = [e]
+        finally:
+            del _exiting[ident]
+    else:
+        _withdraw_all(s)  # cannot run them: at least take every wait back
+    _release(s)
+    for err in errors:
+        _report_unhandled(s, err)
+    return bool(errors)
+
+
+def _withdraw_all(s: Scheduler) -> None:
+    """Withdraw the wait of every task of ``s`` (none of them can run again)."""
+    with LOCK:
+        for t in list(s.tasks.values()):
+            w = t._waiting
+            if w is not None:
+                w.withdraw()
+                t._waiting = None
+
+
+def _release(s: Scheduler) -> None:
+    """Drop ``s``'s greenlets and wakeup resources (its thread is ending)."""
+    s._free.clear()
+    s.runq.clear()
+    s.incoming.clear()
+    s.tasks.clear()
+    s.timers.clear()
+    s.current = None
+    s.hub = s.main.greenlet = None  # type: ignore[assignment]
+    s.backend.close()
+
+
+def _report_unhandled(s: Scheduler, e: BaseException) -> None:
+    """Report an exception that no code of the thread received: through
+    ``threading.excepthook`` (so pytest and logging setups see it), for
+    the thread that owned ``s``."""
+    import sys
+
+    if s.thread is _MAIN_THREAD:
+        print("gochan: an exception escaped a task and was never delivered:", file=sys.stderr)
+        sys.excepthook(type(e), e, e.__traceback__)
+        return
+    threading.excepthook(threading.ExceptHookArgs((type(e), e, e.__traceback__, s.thread)))
+
+
+def _at_exit() -> None:
+    """The main thread's adopted scheduler at interpreter exit: cancel its
+    tasks as ``run()`` does; an exception never delivered is reported and
+    makes the exit status 1, as an uncaught exception does. (atexit cannot
+    set the status any other way; registered when gochan is imported, this
+    runs after the exit handlers registered later, and the standard
+    streams are flushed first.)"""
+    import os
+    import sys
+
+    if threading.current_thread() is _MAIN_THREAD and end_of_thread():
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):  # a closed stream cannot be flushed
+                stream.flush()
+        os._exit(1)
+
+
+atexit.register(_at_exit)
 
 
 def install(s: Scheduler | None) -> None:

@@ -122,18 +122,30 @@ class Task:
     def result(self) -> Any:
         """The task's return value, or re-raise its exception, once done.
 
+        An exception retrieved here (or by ``join()``) counts as delivered:
+        if it was on its way to the main task as a fatal error, it is not
+        raised there again.
+
         Raises ``RuntimeError`` if the task is still running: use ``join()``
         to wait for it.
         """
-        if self._exc is None and self._done:
+        exc = self._exc
+        if exc is None and self._done:
             return self._result
         if not self._done:
             raise RuntimeError(
                 f"task {self.id} ({self.name!r}) has not finished; "
                 "call join() to wait for its result"
             )
-        if self._exc is not None:
-            raise self._exc
+        if exc is not None:
+            main = self.sched.main
+            if main._throw is exc:
+                from .waiter import LOCK
+
+                with LOCK:
+                    if main._throw is exc:
+                        main._throw = None
+            raise exc
         return self._result
 
     def join(self, timeout: float | None = None) -> Any:
