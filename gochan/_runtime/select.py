@@ -12,6 +12,7 @@ is left queued on the other channels.
 from __future__ import annotations
 
 import random
+from collections import deque
 from types import MethodType
 from typing import Any, Final
 
@@ -254,7 +255,11 @@ def select_start(cases: tuple[Any, ...], parker: Any) -> tuple[int, Any] | _Case
                     continue
                 w = Waiter(parker, v, g, i)
                 g.waiters.append(w)
-                push_waiter(ch._sendq if kind == SEND else ch._recvq, w)
+                q = ch._sendq if kind == SEND else ch._recvq
+                if q and q[-1].group is g:
+                    _join_shuffled(q, w, g)
+                else:
+                    push_waiter(q, w)
     finally:
         _give(None)
     if first >= 0:
@@ -262,6 +267,24 @@ def select_start(cases: tuple[Any, ...], parker: Any) -> tuple[int, Any] | _Case
             ready(peer)
         return i, result
     return _Cases(ops, g)
+
+
+def _join_shuffled(q: deque[Waiter], w: Waiter, g: SelectGroup) -> None:
+    """Queue ``w`` among the waiters its select already has at the tail of
+    ``q`` (several cases on one channel), at a uniformly random place: an
+    insertion shuffle, so the peer that dequeues the first of them picks a
+    uniformly random case, as Go does (runtime TestPseudoRandomSend).
+    LOCK held. Only a select with two cases on one channel comes here."""
+    k = 1
+    while k < len(q) and q[-1 - k].group is g:
+        k += 1
+    s = peek_scheduler()
+    j = (_FALLBACK_RNG if s is None else s.rng).randrange(k + 1)
+    if j == k:
+        push_waiter(q, w)
+    else:
+        q.insert(len(q) - k + j, w)
+        w.queue = q
 
 
 class _Cases:

@@ -1,5 +1,7 @@
 """Port of Go's src/runtime/chan_test.go TestSelectFairness and
-TestPseudoRandomSend: among ready cases, select chooses uniformly.
+TestPseudoRandomSend: among ready cases, select chooses uniformly, and a
+blocked select with several cases on one channel is woken on a uniformly
+random one of them.
 
 Every test is seeded (``run(main, seed=N)``), so it is deterministic; the
 bounds are nevertheless set so that a fair runtime would fail them with
@@ -13,7 +15,7 @@ import math
 
 import pytest
 
-from gochan import Chan, go, run, select
+from gochan import Chan, go, gosched, run, select
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -113,6 +115,51 @@ def test_pseudo_random_send(cap: int) -> None:
     got = run(main, seed=cap + 1)
     assert len(got) == n
     assert got.count(0) > n // 10 and got.count(1) > n // 10, got
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_pseudo_random_send_from_a_blocked_select(seed: int) -> None:
+    # As above, but the select is parked before the reader comes: its two
+    # waiters sit in one queue, and the reader must wake a uniformly random
+    # one (Go enqueues a select's cases in a random order), not the first.
+    n = 100
+
+    def main() -> list[int]:
+        c = Chan[int]()
+        got = []
+        for _ in range(n):
+            t = go(select, (c.send, 1), (c.send, 0))
+            gosched()  # the select parks on both cases
+            v = c.recv()
+            assert t.join() == (1 - (v or 0), None)  # the index matches the value
+            got.append(v or 0)
+        return got
+
+    got = run(main, seed=seed)
+    assert got.count(0) > n // 10 and got.count(1) > n // 10, got
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_blocked_select_with_three_receives_on_one_channel_wakes_each_case(seed: int) -> None:
+    # Three receive cases on one channel (plus one elsewhere): each of the
+    # three is woken about a third of the time (P(Bin(300, 1/3) <= 50) ~ 1e-11).
+    n = 300
+
+    def main() -> list[int]:
+        c = Chan[int]()
+        counts = [0, 0, 0, 0]
+        for _ in range(n):
+            t = go(select, c.recv, Chan[int]().recv, c.recv_ok, c.recv)
+            gosched()
+            c.send(7)
+            i, v = t.join()
+            assert v == ((7, True) if i == 2 else 7)
+            counts[i] += 1
+        return counts
+
+    counts = run(main, seed=seed)
+    assert counts[1] == 0 and sum(counts) == n
+    assert all(counts[i] > 50 for i in (0, 2, 3)), counts
 
 
 def test_choices_depend_on_seed_and_only_on_seed() -> None:
