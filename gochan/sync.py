@@ -33,6 +33,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._runtime import waitreason as wr
+from ._runtime.blocking import poll_failed
 from ._runtime.errors import Panic
 from ._runtime.scheduler import current_task, ready
 from ._runtime.sema import enqueue, grant, wait_grant, wake
@@ -151,10 +152,11 @@ class Mutex(_LockContext):
     def try_lock(self) -> bool:
         """Lock if free and return True; else return False at once."""
         with LOCK:
-            if self._locked:
-                return False
-            self._locked = True
-            return True
+            if not self._locked:
+                self._locked = True
+                return True
+        poll_failed()  # a loop of tries lets the holder run
+        return False
 
     def unlock(self) -> None:
         """Unlock; the longest waiting task, if any, gets the lock next.
@@ -232,10 +234,11 @@ class RWMutex(_LockContext):
     def try_rlock(self) -> bool:
         """Lock for reading if that needs no wait; True if it did."""
         with LOCK:
-            if self._writer or self._wq:
-                return False
-            self._readers += 1
-            return True
+            if not (self._writer or self._wq):
+                self._readers += 1
+                return True
+        poll_failed()
+        return False
 
     def runlock(self) -> None:
         """Undo one ``rlock``; the last reader out lets a waiting writer in.
@@ -282,10 +285,11 @@ class RWMutex(_LockContext):
     def try_lock(self) -> bool:
         """Lock for writing if that needs no wait; True if it did."""
         with LOCK:
-            if self._writer or self._readers or self._wq:
-                return False
-            self._writer = True
-            return True
+            if not (self._writer or self._readers or self._wq):
+                self._writer = True
+                return True
+        poll_failed()
+        return False
 
     def unlock(self) -> None:
         """Unlock for writing; queued readers enter first, then the next writer.
@@ -585,7 +589,8 @@ class Semaphore:
             if not self._waiters and self._size - self._cur >= k:
                 self._cur += k
                 return True
-            return False
+        poll_failed()
+        return False
 
     def release(self, k: int = 1) -> None:
         """Release ``k`` units, waking waiters whose requests now fit.

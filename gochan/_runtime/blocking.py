@@ -6,8 +6,12 @@ the finishing task, a canceller) ready it again; see scheduler.py.
 
 from __future__ import annotations
 
+from typing import Final
+
+from greenlet import getcurrent
+
 from . import waitreason as wr
-from .scheduler import current_task, ready
+from .scheduler import current_task, peek_scheduler, ready
 from .task import Task
 from .timers_core import TimerEntry
 from .waiter import LOCK, OneShot
@@ -36,6 +40,38 @@ def gosched() -> None:
     s.park(wr.RUNNABLE, None, None)
     # A yield has no wait record to withdraw, so an interrupt that arrived
     # meanwhile (another task's fatal error, a cancel) is raised here.
+    if cur._throw is not None or cur._cancelled:
+        raise cur._take_pending()
+
+
+# A task that polls (select with default, try_lock, try_acquire) and keeps
+# finding nothing yields through the hub every POLL_YIELD failed polls of its
+# thread: the others (and timers, other threads' wakeups, I/O) make progress,
+# as Go's preemption would let them, at the cost of one counter bump per
+# failed poll. A power of two: a mask.
+POLL_YIELD: Final = 64
+
+
+def poll_failed() -> None:
+    """A non-blocking try found nothing. Every POLL_YIELD-th time on this
+    thread, yield to everything else that could run (through the hub, so
+    timers and other threads are served too); an interrupt that is pending
+    (another task's fatal error, a cancel) is raised here, so a polling loop
+    can be stopped."""
+    s = peek_scheduler()
+    if s is None:
+        return  # a plain thread: the OS schedules it
+    n = s.failed_polls = s.failed_polls + 1
+    if n & (POLL_YIELD - 1):
+        return
+    cur = s.current
+    if cur is None or cur.greenlet is not getcurrent():
+        return  # not a task (a timer callback): nothing to yield
+    if cur._throw is None and not cur._cancelled:
+        cur._state = wr.RUNNABLE
+        s.runq.append(cur)
+        s.budget = 0  # through the hub: timers, wakeups and I/O get a turn
+        s.park(wr.RUNNABLE, None, None)
     if cur._throw is not None or cur._cancelled:
         raise cur._take_pending()
 

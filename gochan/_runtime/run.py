@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from greenlet import getcurrent
 
 from . import chan
+from . import monitor as _monitor
 from .backends import BACKENDS, Backend
 from .clock import Clock, RealClock, VirtualClock
 from .scheduler import Scheduler, current_task, get_scheduler, install, peek_scheduler
@@ -68,6 +69,7 @@ def run(
     clock: str | Clock = "real",
     seed: int | None = None,
     debug: bool = False,
+    monitor: float | None = None,
     **kwargs: Any,
 ) -> R:
     """Run ``main(*args, **kwargs)`` as the main task of a fresh scheduler on
@@ -81,7 +83,9 @@ def run(
     builtin), ``clock`` ("real" or "virtual": time jumps to the next timer
     whenever every task is blocked), ``seed`` (makes select's random
     choices reproducible), ``debug`` (check channel invariants after every
-    operation).
+    operation), ``monitor`` (seconds: log a warning naming any task that
+    holds the thread longer than that while others wait; default
+    ``$GOCHAN_MONITOR``, else off; see docs/debugging.md).
 
     >>> import gochan
     >>> gochan.run(lambda a, b: a + b, 2, 3)
@@ -92,7 +96,10 @@ def run(
     name = backend or os.environ.get("GOCHAN_BACKEND") or "builtin"
     if name not in BACKENDS:
         raise ValueError(f"unknown gochan backend {name!r}; available now: {', '.join(BACKENDS)}")
-    return run_with(main, args, kwargs, backend=name, clock=clock, seed=seed, debug=debug)
+    secs = _monitor.threshold(monitor, "run(monitor=...)") if monitor is not None else None
+    return run_with(
+        main, args, kwargs, backend=name, clock=clock, seed=seed, debug=debug, monitor=secs
+    )
 
 
 def run_with(
@@ -104,9 +111,13 @@ def run_with(
     clock: str | Clock,
     seed: int | None,
     debug: bool,
+    monitor: float | None = None,
 ) -> R:
-    """``run`` with a backend name or instance (run_async passes a hosted one)."""
+    """``run`` with a backend name or instance (run_async passes a hosted one).
+    ``monitor``: a validated threshold, else ``$GOCHAN_MONITOR`` decides."""
     clk = _make_clock(clock)
+    if monitor is None:
+        monitor = _monitor.from_env()
     if seed is not None and not isinstance(seed, int):
         raise TypeError(f"seed must be an int or None, got {seed!r}")
     prev = peek_scheduler()
@@ -122,6 +133,7 @@ def run_with(
     install(s)
     old_debug = chan.FLAGS.debug
     chan.FLAGS.debug = debug or old_debug
+    watch = _monitor.watch(s, monitor) if monitor is not None else None
     main_exc: BaseException | None = None
     try:
         try:
@@ -130,6 +142,8 @@ def run_with(
             main_exc = e
         errors = s.shutdown()
     finally:
+        if watch is not None:
+            _monitor.unwatch(watch)
         chan.FLAGS.debug = old_debug
         install(prev)
     _finish_main(s, main_exc, errors)

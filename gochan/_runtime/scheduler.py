@@ -123,6 +123,7 @@ class Scheduler:
         self.deadlock_pending = False
         self.firing = False  # True while _run_timers runs callbacks (timer lock held)
         self.budget = BUDGET
+        self.failed_polls = 0  # non-blocking tries that found nothing (blocking.poll_failed)
         self._shutdown_wait: OneShot | None = None
         self._free: list[greenlet] = []  # idle task greenlets, see _worker
         # Every task greenlet's run callable: one bound method for all (a
@@ -136,6 +137,7 @@ class Scheduler:
         self.tasks[main.id] = main
         self.closing = False  # set by shutdown(): new tasks are born cancelled
         self.implicit = False  # created on first use, no run() (see _implicit_scheduler)
+        self.watch: Any = None  # the hold monitor's Watch of an implicit scheduler
         # Start the hub now, so that its recursion depth (which every fresh
         # task greenlet inherits from the hub that starts it) is fixed here,
         # not wherever some task first parks.
@@ -787,6 +789,11 @@ def _implicit_scheduler() -> Scheduler:
     )
     s.implicit = True
     adopt(s)
+    from . import monitor
+
+    secs = monitor.from_env()
+    if secs is not None:
+        s.watch = monitor.watch(s, secs)
     return s
 
 
@@ -907,6 +914,11 @@ def _withdraw_all(s: Scheduler) -> None:
 
 def _release(s: Scheduler) -> None:
     """Drop ``s``'s greenlets and wakeup resources (its thread is ending)."""
+    if s.watch is not None:
+        from . import monitor
+
+        w, s.watch = s.watch, None
+        monitor.unwatch(w)
     s._free.clear()
     s.runq.clear()
     s.incoming.clear()

@@ -17,6 +17,7 @@ from types import MethodType
 from typing import Any, Final
 
 from . import waitreason as wr
+from .blocking import poll_failed
 from .chan import Chan, _NilChan, nilchan
 from .errors import SEND_ON_CLOSED, Panic
 from .scheduler import current_task, peek_scheduler, ready
@@ -238,7 +239,7 @@ def select_start(cases: tuple[Any, ...], parker: Any) -> tuple[int, Any] | _Case
                 value, ok, peer = ch._try_recv()
                 result = (value, ok) if kind == RECV_OK else value
         elif dflt >= 0:
-            return dflt, None
+            pass  # default: returned below, once LOCK is released
         else:
             # Pass 2: decode every case and park on each.
             if parker is None:
@@ -266,6 +267,10 @@ def select_start(cases: tuple[Any, ...], parker: Any) -> tuple[int, Any] | _Case
         if peer is not None:
             ready(peer)
         return i, result
+    if dflt >= 0:
+        if parker is None:  # a task's select (not a coroutine's): a failed poll
+            poll_failed()
+        return dflt, None
     return _Cases(ops, g)
 
 
