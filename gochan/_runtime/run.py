@@ -11,6 +11,7 @@ from greenlet import getcurrent
 from . import chan
 from .backends import BACKENDS, Backend
 from .clock import Clock, RealClock, VirtualClock
+from .errors import NOT_RUN, body_never_ran, not_callable
 from .scheduler import Scheduler, current_task, get_scheduler, install, peek_scheduler
 from .task import Task
 
@@ -33,9 +34,7 @@ def go(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Task:
     'hello'
     """
     if not callable(fn):
-        raise TypeError(
-            f"go() needs a callable, got {fn!r}; write go(f, arg) rather than go(f(arg))"
-        )
+        raise not_callable("go()", fn, "; write go(f, arg) rather than go(f(arg))")
     return get_scheduler().spawn(fn, args, kwargs)
 
 
@@ -88,7 +87,7 @@ def run(
     5
     """
     if not callable(main):
-        raise TypeError(f"run() needs a callable main, got {main!r}")
+        raise not_callable("run()", main, "; write run(f, arg) rather than run(f(arg))")
     name = backend or os.environ.get("GOCHAN_BACKEND") or "builtin"
     if name not in BACKENDS:
         raise ValueError(f"unknown gochan backend {name!r}; available now: {', '.join(BACKENDS)}")
@@ -126,6 +125,9 @@ def run_with(
     try:
         try:
             result = main(*args, **kwargs)
+            if result is not None and isinstance(result, NOT_RUN):
+                name = getattr(main, "__qualname__", None) or repr(main)
+                raise body_never_ran(f"main function {name!r}", result)
         except BaseException as e:  # re-raised below, after shutdown
             main_exc = e
         errors = s.shutdown()

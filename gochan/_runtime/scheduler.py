@@ -42,7 +42,6 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from threading import get_ident
-from types import CoroutineType
 from typing import Any, Final
 
 from greenlet import getcurrent, greenlet
@@ -50,7 +49,7 @@ from greenlet import getcurrent, greenlet
 from . import waitreason as wr
 from .backends import Backend, make_backend
 from .clock import Clock
-from .errors import Cancelled, Deadlock
+from .errors import NOT_RUN, Cancelled, Deadlock, body_never_ran
 from .task import Task
 from .timers_core import TimerEntry, TimerFn
 from .waiter import LOCK, OneShot
@@ -274,12 +273,8 @@ class Scheduler:
                     result = fn(*args, **kwargs)
                 finally:
                     group.add(-1)  # WaitGroup.go's done(), however fn ends
-            if result is not None and isinstance(result, CoroutineType):
-                result.close()
-                raise TypeError(
-                    f"{t.name} returned a coroutine: gochan tasks run plain functions. "
-                    "Call the async code through await_() on an async backend instead."
-                )
+            if result is not None and isinstance(result, NOT_RUN):
+                raise body_never_ran(f"task {t.name!r}", result)
         except Cancelled as e:
             self._finish(t, None, e)
         except BaseException as e:  # every escape is fatal, as in Go
