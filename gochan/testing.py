@@ -514,6 +514,7 @@ class VirtualClockFixture:
             seed=self.seed,
             backend=os.environ.get("GOCHAN_BACKEND") or "builtin",
         )
+        new.implicit = True  # it is this thread's implicit-mode scheduler
         install(new)
         _sched._local.exit_hook = _sched._ThreadExit(new)  # as implicit mode does
         self._installed = new

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from gochan import Chan, go, run
+import gochan
+from gochan import Cancelled, Chan, go, run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -140,3 +141,61 @@ def test_a_task_may_return_other_iterators() -> None:
         return list(go(lambda: iter([1, 2])).join())
 
     assert run(main) == [1, 2]
+
+
+# -- 3. run() inside run() -----------------------------------------------------
+
+
+def test_run_inside_run_is_refused_even_with_no_other_task() -> None:
+    def main() -> str:
+        with pytest.raises(RuntimeError) as ei:
+            run(lambda: None)
+        return str(ei.value)
+
+    msg = run(main)
+    assert "cannot start inside a running gochan.run()" in msg
+    assert "task 'main' called it" in msg and "gochan.go()" in msg
+
+
+def test_run_from_implicit_mode_sets_it_aside_while_it_has_no_other_task() -> None:
+    def thread_main() -> list[Any]:
+        ch = Chan[int]()
+        go(ch.send, 1)
+        got = [ch.recv()]  # implicit mode: this thread now has a scheduler
+        got.append(run(lambda: gochan.num_goroutine() + 41))
+        go(ch.send, 2)  # implicit mode carries on afterwards
+        got.append(ch.recv())
+        return got
+
+    assert _in_thread(thread_main) == [1, 42, 2]
+
+
+def test_run_from_implicit_mode_with_live_tasks_names_implicit_mode() -> None:
+    def thread_main() -> str:
+        t = go(Chan[int]().recv)
+        gochan.gosched()
+        try:
+            with pytest.raises(RuntimeError) as ei:
+                run(lambda: None)
+        finally:
+            t.cancel()
+            with pytest.raises(Cancelled):
+                t.join()
+        return str(ei.value)
+
+    msg = _in_thread(thread_main)
+    assert "already has a scheduler from implicit mode (gochan used without run())" in msg
+    assert "with 1 other live task," in msg and "gochan.go()" in msg
+
+
+def test_run_from_a_task_of_implicit_mode_is_refused() -> None:
+    def thread_main() -> str:
+        def task() -> str:
+            with pytest.raises(RuntimeError) as ei:
+                run(lambda: None)
+            return str(ei.value)
+
+        return str(go(task).join())
+
+    msg = _in_thread(thread_main)
+    assert "cannot start inside a running task" in msg and "implicit mode" in msg

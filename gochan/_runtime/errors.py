@@ -62,6 +62,11 @@ class Cancelled(BaseException):
 NOT_RUN: Final = (CoroutineType, GeneratorType, AsyncGeneratorType)
 
 
+def plural(n: int, word: str) -> str:
+    """``1 writer``, ``2 writers``: a count with its noun."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def body_never_ran(what: str, result: object) -> TypeError:
     """The error for a function that gochan ran as a task (or as run()'s
     main) but that returned a coroutine, generator or async generator: its

@@ -11,7 +11,7 @@ from greenlet import getcurrent
 from . import chan
 from .backends import BACKENDS, Backend
 from .clock import Clock, RealClock, VirtualClock
-from .errors import NOT_RUN, body_never_ran, not_callable
+from .errors import NOT_RUN, body_never_ran, not_callable, plural
 from .scheduler import Scheduler, current_task, get_scheduler, install, peek_scheduler
 from .task import Task
 
@@ -110,13 +110,16 @@ def run_with(
         raise TypeError(f"seed must be an int or None, got {seed!r}")
     prev = peek_scheduler()
     me = getcurrent()
-    if prev is not None and (
-        len(prev.tasks) > 1 or prev.current is None or prev.current.greenlet is not me
+    # Only implicit mode's scheduler can be set aside for the run, and only
+    # while its main task (the thread's own code) is alone: a run() inside a
+    # running run() would stall the outer run's tasks until it ended.
+    if prev is not None and not (
+        prev.implicit
+        and len(prev.tasks) == 1
+        and prev.current is not None
+        and prev.current.greenlet is me
     ):
-        raise RuntimeError(
-            "gochan.run() cannot start inside a running scheduler (this thread has "
-            f"{len(prev.tasks)} live tasks); start the function with gochan.go() instead"
-        )
+        raise _nested_run(prev, me)
     s = Scheduler(me, clock=clk, seed=seed, backend=backend)
     install(s)
     old_debug = chan.FLAGS.debug
@@ -136,6 +139,35 @@ def run_with(
         install(prev)
     _finish_main(s, main_exc, errors)
     return result
+
+
+def _nested_run(prev: Scheduler, me: object) -> RuntimeError:
+    """Why ``run()`` cannot start on this thread now, and what to do."""
+    cur = prev.current
+    instead = "start the function with gochan.go() instead (join() the task for its result)"
+    if cur is None or cur.greenlet is not me:
+        return RuntimeError(
+            f"gochan.run() cannot start from greenlet {me!r}, which gochan does not manage, "
+            f"while this thread's scheduler runs; {instead}"
+        )
+    if not prev.implicit:
+        return RuntimeError(
+            f"gochan.run() cannot start inside a running gochan.run() or run_async() (task "
+            f"{cur.name!r} called it); {instead}, or call the function directly"
+        )
+    if cur is not prev.main:
+        return RuntimeError(
+            f"gochan.run() cannot start inside a running task (task {cur.name!r}): this "
+            "thread already has a scheduler from implicit mode (gochan used without run()), "
+            f"and the task runs on it; {instead}"
+        )
+    others = plural(len(prev.tasks) - 1, "other live task")
+    return RuntimeError(
+        "gochan.run() cannot start here: this thread already has a scheduler from implicit "
+        f"mode (gochan used without run()), with {others}, which could not run until the "
+        f"new run ended; {instead}, or let those tasks finish first (run() works from "
+        "implicit mode while the thread's own code is its only task)"
+    )
 
 
 def _finish_main(s: Scheduler, main_exc: BaseException | None, errors: list[BaseException]) -> None:
