@@ -199,3 +199,21 @@ def test_run_from_a_task_of_implicit_mode_is_refused() -> None:
 
     msg = _in_thread(thread_main)
     assert "cannot start inside a running task" in msg and "implicit mode" in msg
+
+
+# -- 4. Cancelled's message ----------------------------------------------------
+
+
+def test_cancelled_has_a_default_message() -> None:
+    assert str(Cancelled()) == "task cancelled"
+    assert str(Cancelled("custom")) == "custom"
+
+    def main() -> str:
+        t = go(Chan[int]().recv)
+        gochan.gosched()
+        t.cancel()
+        with pytest.raises(Cancelled) as ei:
+            t.join()
+        return str(ei.value)
+
+    assert run(main) == "task cancelled"

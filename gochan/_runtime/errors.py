@@ -9,6 +9,8 @@ from typing import Any, Final
 SEND_ON_CLOSED = "send on closed channel"
 CLOSE_OF_CLOSED = "close of closed channel"
 CLOSE_OF_NIL = "close of nil channel"
+# Cancelled's message when none is given.
+CANCELLED = "task cancelled"
 
 
 class Panic(Exception):
@@ -54,8 +56,16 @@ class Cancelled(BaseException):
 
     A ``BaseException`` so that ``except Exception`` does not swallow it.
     Once a task is cancelled, every later blocking call raises again, so
-    ``finally`` blocks run but cannot block the shutdown forever.
+    ``finally`` blocks run but cannot block the shutdown forever. Its
+    message is ``task cancelled`` unless one is given.
+
+    >>> import gochan
+    >>> str(gochan.Cancelled()), str(gochan.Cancelled("shutting down"))
+    ('task cancelled', 'shutting down')
     """
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(args or (CANCELLED,)))
 
 
 # What a function returns when calling it did not run its body.
