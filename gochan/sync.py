@@ -33,7 +33,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._runtime import waitreason as wr
-from ._runtime.errors import Panic
+from ._runtime.errors import Panic, not_callable
 from ._runtime.scheduler import current_task, ready
 from ._runtime.sema import enqueue, grant, wait_grant, wake
 from ._runtime.waiter import LOCK, Waiter
@@ -364,6 +364,10 @@ class Once:
 
     def do(self, fn: Callable[[], Any]) -> None:
         """Call ``fn()`` if no ``do`` of this Once has called it yet."""
+        if not callable(fn):
+            raise not_callable(
+                "Once.do()", fn, "; pass the function itself: once.do(f), not once.do(f())"
+            )
         if self._state == Once._DONE:  # fast path; the flag is only ever set
             return
         cur = current_task()

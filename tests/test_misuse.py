@@ -7,6 +7,7 @@ opt-in goroutine dump on a signal."""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import os
 import threading
@@ -217,3 +218,72 @@ def test_cancelled_has_a_default_message() -> None:
         return str(ei.value)
 
     assert run(main) == "task cancelled"
+
+
+# -- 5. callables and awaitables, checked up front ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: gochan.Once().do(42), r"Once\.do\(\) needs a callable, got 42; pass"),
+        (lambda: gochan.WaitGroup().go(42), r"WaitGroup\.go\(\) needs a callable, got 42; write"),
+        (lambda: gochan.ErrGroup().go(42), r"ErrGroup\.go\(\) needs a callable, got 42; write"),
+        (lambda: gochan.ErrGroup().try_go(42), r"ErrGroup\.try_go\(\) needs a callable, got 42"),
+        (lambda: gochan.blocking(42), r"blocking\(\) needs a callable, got 42; write"),
+        (lambda: gochan.after_func(1, 42), r"after_func\(\) needs a callable, got 42; pass"),
+        (
+            lambda: gochan.context.after_func(gochan.context.background(), 42),
+            r"after_func\(\) needs a callable, got 42; pass",
+        ),
+        (lambda: gochan.supervise(42), r"supervise\(\) needs a callable, got 42; write"),
+        (
+            lambda: gochan.Supervisor().add(42),
+            r"Supervisor\.add\(\) needs a callable or a Supervisor, got 42; write",
+        ),
+        (
+            lambda: gochan.Supervisor(on_report=42),
+            r"Supervisor\(\) needs a callable \(or None\) as on_report, got 42",
+        ),
+        (lambda: gochan.func(gochan.defer)(42), r"defer\(\) needs a callable, got 42; write"),
+    ],
+    ids=lambda x: None if callable(x) else x.split("\\")[0],
+)
+def test_apis_taking_a_callable_say_so(call: Callable[[], Any], message: str) -> None:
+    def main() -> None:
+        with pytest.raises(TypeError, match=message):
+            call()
+
+    run(main)
+
+
+def test_a_coroutine_object_given_for_a_callable_is_closed_with_advice() -> None:
+    coro = _afn()
+
+    def main() -> None:
+        with pytest.raises(TypeError, match=r"WaitGroup\.go\(\) needs a callable.*await_"):
+            gochan.WaitGroup().go(coro)  # type: ignore[arg-type]
+
+    run(main)
+    assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
+
+
+def test_run_async_of_a_non_callable() -> None:
+    with pytest.raises(TypeError, match=r"run_async\(\) needs a callable, got 42; write"):
+        asyncio.run(gochan.run_async(42))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("backend", ["builtin", "asyncio"])
+def test_await_of_a_non_awaitable_names_what_it_needs(backend: str) -> None:
+    def main() -> list[str]:
+        msgs = []
+        for bad in (42, _afn):
+            with pytest.raises(TypeError) as ei:
+                gochan.await_(bad)  # type: ignore[arg-type]
+            msgs.append(str(ei.value))
+        return msgs
+
+    num, fn = run(main, backend=backend)
+    assert num == "await_() needs an awaitable (a coroutine, Task or Future), got 42"
+    assert fn.startswith("await_() needs an awaitable (a coroutine, Task or Future), got <function")
+    assert "call the async function and pass what it returns: await_(f(arg))" in fn

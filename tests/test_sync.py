@@ -1402,7 +1402,7 @@ def test_waiters_cancelled_from_another_thread_lose_nothing() -> None:
         (lambda: WaitGroup().go(42), TypeError, r"WaitGroup\.go\(\) needs a callable, got 42"),
         (lambda: Cond(42), TypeError, r"Cond\(\) needs a Locker"),
         (lambda: Cond(object()), TypeError, r"Cond\(\) needs a Locker"),
-        (lambda: Once().do(42), TypeError, r"not callable"),
+        (lambda: Once().do(42), TypeError, r"Once\.do\(\) needs a callable, got 42; pass"),
     ],
 )
 def test_bad_arguments(

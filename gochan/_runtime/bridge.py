@@ -122,6 +122,13 @@ def await_(aw: Awaitable[T]) -> T:
     >>> gochan.run(main, backend="asyncio")
     42
     """
+    if not inspect.isawaitable(aw):
+        hint = ""
+        if inspect.iscoroutinefunction(aw) or inspect.isasyncgenfunction(aw):
+            hint = "; call the async function and pass what it returns: await_(f(arg))"
+        raise TypeError(
+            f"await_() needs an awaitable (a coroutine, Task or Future), got {aw!r}{hint}"
+        )
     try:
         cur = current_task()
         s = cur.sched

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import waitreason as wr
+from .errors import not_callable
 from .scheduler import current_task, quiet_threads, ready
 from .task import Task
 from .waiter import LOCK
@@ -157,7 +158,11 @@ def blocking(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
     (None, [0, 1, 2])
     """
     if not callable(fn):
-        raise TypeError(f"blocking() needs a callable, got {fn!r}")
+        raise not_callable(
+            "blocking()",
+            fn,
+            "; write blocking(f, arg) rather than blocking(f(arg)), which calls f right here",
+        )
     cur = current_task()
     if cur._throw is not None or cur._cancelled:
         raise cur._take_pending()
