@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any
@@ -287,3 +288,36 @@ def test_await_of_a_non_awaitable_names_what_it_needs(backend: str) -> None:
     assert num == "await_() needs an awaitable (a coroutine, Task or Future), got 42"
     assert fn.startswith("await_() needs an awaitable (a coroutine, Task or Future), got <function")
     assert "call the async function and pass what it returns: await_(f(arg))" in fn
+
+
+# -- 6. unknown backend names --------------------------------------------------
+
+
+def test_unknown_backend_lists_only_usable_backends_and_how_to_get_the_others(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "trio", None)  # as if neither were installed
+    monkeypatch.setitem(sys.modules, "uvloop", None)
+    with pytest.raises(ValueError) as ei:
+        run(lambda: None, backend="bogus")
+    msg = str(ei.value)
+    assert msg.startswith("unknown gochan backend 'bogus' (from backend=); usable here: ")
+    assert "usable here: builtin, asyncio; not installed: " in msg
+    assert "uvloop (pip install 'gochan[uvloop]'), trio (pip install 'gochan[trio]')" in msg
+
+    monkeypatch.setenv("GOCHAN_BACKEND", "bogus")
+    with pytest.raises(ValueError) as ei:
+        run(lambda: None)
+    assert "(from GOCHAN_BACKEND); usable here: builtin, asyncio;" in str(ei.value)
+    assert "unset it" in str(ei.value)
+    # implicit mode reads GOCHAN_BACKEND too
+    with pytest.raises(ValueError) as ei:
+        _in_thread(lambda: go(print))
+    assert "(from GOCHAN_BACKEND); usable here: builtin, asyncio;" in str(ei.value)
+
+
+def test_unknown_backend_with_everything_installed_lists_all() -> None:
+    with pytest.raises(ValueError) as ei:
+        run(lambda: None, backend="tornado")
+    assert "usable here: builtin, asyncio, uvloop, trio. Pass one of these" in str(ei.value)
+    assert "not installed" not in str(ei.value)

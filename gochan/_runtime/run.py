@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from greenlet import getcurrent
 
 from . import chan
-from .backends import BACKENDS, Backend
+from .backends import BACKENDS, Backend, unknown_backend
 from .clock import Clock, RealClock, VirtualClock
 from .errors import NOT_RUN, body_never_ran, not_callable, plural
 from .scheduler import Scheduler, current_task, get_scheduler, install, peek_scheduler
@@ -90,7 +90,7 @@ def run(
         raise not_callable("run()", main, "; write run(f, arg) rather than run(f(arg))")
     name = backend or os.environ.get("GOCHAN_BACKEND") or "builtin"
     if name not in BACKENDS:
-        raise ValueError(f"unknown gochan backend {name!r}; available now: {', '.join(BACKENDS)}")
+        raise unknown_backend(name, "backend=" if backend else "GOCHAN_BACKEND")
     return run_with(main, args, kwargs, backend=name, clock=clock, seed=seed, debug=debug)
 
 

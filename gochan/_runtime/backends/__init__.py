@@ -8,10 +8,13 @@ select and timers are written once, above this seam.
 
 from __future__ import annotations
 
+import importlib.util
 from collections import deque
 from typing import Any, Protocol
 
 BACKENDS = ("builtin", "asyncio", "uvloop", "trio")
+# The backends that need a library of their own, and the pip extra for it.
+EXTRAS = {"uvloop": "uvloop", "trio": "trio"}
 
 # The asyncio tasks and trio tasks parked on a gochan channel right now (an
 # ``asend``/``arecv``/``aselect`` waiting for a peer). Like a parked green
@@ -79,7 +82,32 @@ def make_backend(name: str) -> Backend:
         from .trio import trio_backend
 
         return trio_backend()
-    raise ValueError(
-        f"unknown gochan backend {name!r}; available now: {', '.join(BACKENDS)} "
-        "(pass backend='builtin' or unset GOCHAN_BACKEND)"
-    )
+    raise unknown_backend(name, "GOCHAN_BACKEND")
+
+
+def installed(name: str) -> bool:
+    """True if backend ``name`` can be used here (its library is installed)."""
+    lib = EXTRAS.get(name)
+    if lib is None:
+        return name in BACKENDS
+    try:
+        return importlib.util.find_spec(lib) is not None
+    except (ImportError, ValueError):  # a broken or half-imported package
+        return False
+
+
+def unknown_backend(name: str, source: str) -> ValueError:
+    """The error for an unknown backend name taken from ``source``
+    (``"backend="`` or ``"GOCHAN_BACKEND"``): it lists the backends usable
+    here, and how to install the others."""
+    usable = [b for b in BACKENDS if installed(b)]
+    missing = [b for b in BACKENDS if b not in usable]
+    msg = f"unknown gochan backend {name!r} (from {source}); usable here: {', '.join(usable)}"
+    if missing:
+        how = ", ".join(f"{b} (pip install 'gochan[{EXTRAS[b]}]')" for b in missing)
+        msg += f"; not installed: {how}"
+    if source == "GOCHAN_BACKEND":
+        msg += ". Set GOCHAN_BACKEND to one of these, or unset it for builtin"
+    else:
+        msg += ". Pass one of these, or leave backend= out for $GOCHAN_BACKEND (default builtin)"
+    return ValueError(msg)
