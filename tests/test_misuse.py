@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any
 
 import pytest
+import trio
 
 import gochan
 from gochan import Cancelled, Chan, go, run
@@ -321,3 +322,57 @@ def test_unknown_backend_with_everything_installed_lists_all() -> None:
         run(lambda: None, backend="tornado")
     assert "usable here: builtin, asyncio, uvloop, trio. Pass one of these" in str(ei.value)
     assert "not installed" not in str(ei.value)
+
+
+# -- 7. a blocking call made from a coroutine ----------------------------------
+
+
+def _aio_blocking_recv() -> str:
+    async def amain() -> str:
+        ch = Chan[int]()
+        sender = asyncio.create_task(ch.asend(1))  # could end the wait, if the loop ran
+        try:
+            with pytest.raises(RuntimeError) as ei:
+                ch.recv()
+        finally:
+            sender.cancel()
+        return str(ei.value)
+
+    return asyncio.run(amain())
+
+
+def test_blocking_recv_in_an_asyncio_coroutine_says_use_arecv() -> None:
+    msg = _in_thread(_aio_blocking_recv)
+    assert msg.startswith(
+        "a blocking gochan call ([chan receive]) was made in a coroutine on this thread's "
+        "asyncio event loop"
+    )
+    assert "await ch.arecv()" in msg and "gochan.run_async(main)" in msg
+    assert "gochan.await_()" in msg
+
+
+def test_blocking_recv_in_a_trio_coroutine_says_use_arecv() -> None:
+    async def amain() -> str:
+        with pytest.raises(RuntimeError) as ei:
+            gochan.sleep(0.5)
+        return str(ei.value)
+
+    msg = _in_thread(lambda: trio.run(amain))
+    assert "a blocking gochan call ([sleep]) was made in a coroutine on this thread's trio" in msg
+    assert "await ch.arecv()" in msg
+
+
+def test_a_coroutine_may_still_use_green_tasks_that_never_wait_on_the_thread() -> None:
+    async def amain() -> int:
+        ch = Chan[int]()
+        go(ch.send, 7)
+        return ch.recv()  # handed over by a green task: the thread never waits
+
+    assert _in_thread(lambda: asyncio.run(amain())) == 7
+
+
+def test_gochan_run_called_from_a_coroutine_is_a_plain_blocking_call() -> None:
+    async def amain() -> str:
+        return run(lambda: (gochan.sleep(0.001), "slept")[1], backend="builtin")
+
+    assert _in_thread(lambda: asyncio.run(amain())) == "slept"

@@ -46,6 +46,7 @@ class HostedBackend:
     """The scheduler's backend while a host event loop drives it."""
 
     poll = True
+    hosted = True  # the host's loop runs on this thread, and may (see loop_blocked)
 
     def __init__(self, name: str, host: greenlet) -> None:
         self.name = name  # "asyncio" or "trio": what await_ and the async face use

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from greenlet import getcurrent
 
 from . import chan
-from .backends import BACKENDS, Backend, unknown_backend
+from .backends import BACKENDS, Backend, loop_in_use, unknown_backend
 from .clock import Clock, RealClock, VirtualClock
 from .errors import NOT_RUN, body_never_ran, not_callable, plural
 from .scheduler import Scheduler, current_task, get_scheduler, install, peek_scheduler
@@ -91,6 +91,9 @@ def run(
     name = backend or os.environ.get("GOCHAN_BACKEND") or "builtin"
     if name not in BACKENDS:
         raise unknown_backend(name, "backend=" if backend else "GOCHAN_BACKEND")
+    busy = loop_in_use(name)
+    if busy is not None:
+        raise busy
     return run_with(main, args, kwargs, backend=name, clock=clock, seed=seed, debug=debug)
 
 

@@ -47,7 +47,7 @@ from typing import Any, Final
 from greenlet import getcurrent, greenlet
 
 from . import waitreason as wr
-from .backends import Backend, make_backend
+from .backends import Backend, loop_blocked, make_backend
 from .clock import Clock
 from .errors import NOT_RUN, Cancelled, Deadlock, body_never_ran
 from .task import Task
@@ -482,6 +482,9 @@ class Scheduler:
         """Block the thread until a task is runnable; report deadlocks."""
         if len(self._free) > FREE_MAX:
             self._trim_free()
+        err = loop_blocked(self)  # a coroutine's blocking call: never wait, say so
+        if err is not None:
+            self.interrupt(self.main, err)
         runq, clock = self.runq, self.clock
         recheck = RECHECK_MIN
         suspected = False
