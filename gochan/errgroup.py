@@ -35,7 +35,7 @@ from types import TracebackType
 from typing import Any
 
 from . import context
-from ._runtime.errors import Panic, not_callable
+from ._runtime.errors import Panic, not_callable, plural
 from ._runtime.run import go
 from ._runtime.task import Task
 from ._runtime.waiter import LOCK
@@ -66,7 +66,7 @@ class ErrGroup:
         self.errors: list[Exception] = []
 
     def __repr__(self) -> str:
-        return f"<gochan.ErrGroup {self._active} active, {len(self.errors)} errors>"
+        return f"<gochan.ErrGroup {self._active} active, {plural(len(self.errors), 'error')}>"
 
     def set_limit(self, n: int) -> None:
         """Allow at most ``n`` active tasks (negative: no limit); ``go``

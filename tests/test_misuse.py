@@ -376,3 +376,56 @@ def test_gochan_run_called_from_a_coroutine_is_a_plain_blocking_call() -> None:
         return run(lambda: (gochan.sleep(0.001), "slept")[1], backend="builtin")
 
     assert _in_thread(lambda: asyncio.run(amain())) == "slept"
+
+
+# -- 8. the wording of dump() ---------------------------------------------------
+
+
+def test_dump_shows_a_sleep_as_a_duration_and_a_wake_time() -> None:
+    def main() -> str:
+        go(gochan.sleep, 60).name = "napper"
+        gochan.sleep(15)
+        return gochan.dump()
+
+    text = run(main, clock="virtual")
+    assert "'napper' [sleep]:\n  sleeping 60.0s, wakes at t=60.0 (in 45.0s)\n" in text
+
+
+def test_dump_of_a_join_with_timeout_and_a_blocking_call() -> None:
+    ev = threading.Event()
+
+    def main() -> str:
+        worker = go(Chan[int]().recv)
+        go(worker.join, 5).name = "joiner"
+        go(gochan.blocking, ev.wait).name = "offloaded"
+        gochan.gosched()
+        try:
+            return gochan.dump()
+        finally:
+            ev.set()
+
+    text = run(main, clock="virtual")
+    assert "'joiner' [task join]:\n  waiting on <Task " in text
+    assert "[chan receive]>, times out at t=5.0\n" in text
+    assert "'offloaded' [syscall]:\n  waiting on <blocking(Event.wait) in a worker thread>" in text
+
+
+def test_reprs_count_in_the_singular_too() -> None:
+    def main() -> list[str]:
+        rw = gochan.RWMutex()
+        rw.rlock()
+        w = go(rw.lock)
+        gochan.gosched()
+        r = repr(rw)
+        rw.runlock()
+        w.join()
+        rw.unlock()
+        g = gochan.ErrGroup()
+        g.go(lambda: gochan.panic("x"))
+        with pytest.raises(gochan.Panic):
+            g.wait()
+        return [r, repr(g)]
+
+    rw, eg = run(main)
+    assert rw.startswith("<gochan.RWMutex locked by 1 reader, 1 writer and 0 readers waiting at")
+    assert eg == "<gochan.ErrGroup 0 active, 1 error>"

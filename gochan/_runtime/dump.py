@@ -6,6 +6,7 @@ is deadlocked or running: it only reads.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import traceback
@@ -70,12 +71,41 @@ def _stack(t: Task, s: Scheduler) -> list[str]:
     return summary.format()
 
 
+def _secs(x: float) -> str:
+    """A duration for people: ``0.1s``, ``60.0s``, ``forever``."""
+    if x == math.inf:
+        return "forever"
+    return f"{x:.3g}s" if abs(x) < 0.001 else f"{round(x, 3)!r}s"
+
+
+def _waiting(t: Task, s: Scheduler, state: str) -> str | None:
+    """The line under a parked task's header: what it waits for."""
+    on, rec = t.waiting_on, t._waiting
+    if state == wr.SLEEP:  # waiting_on is the duration, the record its timer
+        when = getattr(rec, "when", None)
+        line = f"  sleeping {_secs(on)}" if isinstance(on, (int, float)) else "  sleeping"
+        if isinstance(when, float) and when != math.inf:
+            left = max(0.0, when - s.clock.now())
+            line += f", wakes at t={round(when, 3)!r} (in {_secs(left)})"
+        return line
+    if on is None:
+        return None
+    line = f"  waiting on {on!r}"
+    timer = getattr(rec, "timer", None) if state == wr.TASK_JOIN else None
+    when = getattr(timer, "when", None)
+    if isinstance(when, float):
+        line += f", times out at t={round(when, 3)!r}"
+    return line
+
+
 def format_task(t: Task, s: Scheduler) -> str:
     state = t.state
     head = f"goroutine {t.id} {t.name!r} [{state}]:"
     lines = [head]
-    if t.waiting_on is not None and state not in (wr.RUNNING, wr.RUNNABLE):
-        lines.append(f"  waiting on {t.waiting_on!r}")
+    if state not in (wr.RUNNING, wr.RUNNABLE):
+        line = _waiting(t, s, state)
+        if line is not None:
+            lines.append(line)
     lines.extend(line.rstrip("\n") for line in _stack(t, s))
     if t.creator:
         lines.append(f"  created by goroutine {t.creator}")

@@ -56,7 +56,11 @@ class _Job:
         self.orphaned = False  # the task was torn away (signal): nobody to wake
 
     def __repr__(self) -> str:
-        return f"<blocking {getattr(self.fn, '__qualname__', self.fn)!r}>"
+        fn = self.fn
+        if fn is None:
+            return "<blocking() call, finished>"
+        name = getattr(fn, "__qualname__", None) or repr(fn)
+        return f"<blocking({name}) in a worker thread>"
 
     def withdraw(self) -> bool:
         return False  # a running thread call cannot be taken back
