@@ -838,8 +838,14 @@ _registry: weakref.WeakSet[Supervisor] = weakref.WeakSet()
 
 
 def _dump_section() -> str:
-    with _registry_lock:
+    # A timeout, not a plain wait: dump_on_signal's handler may run on a
+    # thread that was interrupted while holding this very lock.
+    if not _registry_lock.acquire(timeout=0.2):
+        return "supervision trees: (changing right now: call dump() again)"
+    try:
         live = list(_registry)
+    finally:
+        _registry_lock.release()
     roots = [s for s in live if s._owner is None or not s._owner._serving]
     if not roots:
         return ""

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import io
 import os
+import signal
+import subprocess
 import sys
+import textwrap
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -429,3 +434,96 @@ def test_reprs_count_in_the_singular_too() -> None:
     rw, eg = run(main)
     assert rw.startswith("<gochan.RWMutex locked by 1 reader, 1 writer and 0 readers waiting at")
     assert eg == "<gochan.ErrGroup 0 active, 1 error>"
+
+
+# -- 9. a goroutine dump on a signal ---------------------------------------------
+
+_SIGNAL_SCRIPT = textwrap.dedent(
+    """
+    import os, signal, gochan
+    {install}
+
+    def worker(ch):
+        ch.recv()
+
+    def main():
+        ch = gochan.Chan()
+        gochan.go(worker, ch).name = "stuck-worker"
+        gochan.go(gochan.sleep, 30).name = "napper"
+        gochan.gosched()
+        os.kill(os.getpid(), signal.{sig})
+        print("still alive")
+        ch.send(1)
+
+    gochan.run(main, clock="virtual")
+    print("done")
+    """
+)
+
+
+def _run_script(
+    tmp: Path, install: str, sig: str, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    script = tmp / "example.py"  # a file, so that the dump can show source lines
+    script.write_text(_SIGNAL_SCRIPT.format(install=install, sig=sig))
+    return subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": ROOT, **env},
+        check=False,
+    )
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGQUIT"), reason="needs SIGQUIT")
+@pytest.mark.parametrize("how", ["call", "environment"])
+def test_sigquit_prints_every_task_and_the_program_goes_on(how: str, tmp_path: Path) -> None:
+    if how == "call":
+        p = _run_script(tmp_path, "gochan.dump_on_signal()", "SIGQUIT", {})
+    else:
+        p = _run_script(tmp_path, "", "SIGQUIT", {"GOCHAN_DUMP_SIGNAL": "SIGQUIT"})
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "still alive\ndone\n"
+    err = p.stderr
+    assert err.startswith("SIGQUIT: gochan goroutine dump (pid "), err
+    assert "goroutine 1 'main' [running]:" in err
+    assert "'stuck-worker' [chan receive]:" in err and "in worker\n    ch.recv()" in err
+    assert "'napper' [sleep]:\n  sleeping 30.0s, wakes at t=30.0" in err
+
+
+def test_a_bad_gochan_dump_signal_stops_the_import_with_advice(tmp_path: Path) -> None:
+    p = _run_script(tmp_path, "", "SIGUSR1", {"GOCHAN_DUMP_SIGNAL": "SIGNOPE"})
+    assert p.returncode != 0
+    assert "GOCHAN_DUMP_SIGNAL='SIGNOPE' is not a signal on this platform" in p.stderr
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGUSR2"), reason="needs SIGUSR2")
+def test_dump_on_signal_in_process_chains_the_previous_handler() -> None:
+    from gochan._runtime.dump import _on_signal
+
+    seen: list[int] = []
+    out = io.StringIO()
+    old = signal.signal(signal.SIGUSR2, lambda signum, frame: seen.append(signum))
+    try:
+        prev = gochan.dump_on_signal(signal.SIGUSR2, file=out)
+        assert gochan.dump_on_signal(signal.SIGUSR2, file=out) is prev  # idempotent
+
+        def main() -> None:
+            go(Chan[int]().recv).name = "parked"
+            gochan.gosched()
+            signal.raise_signal(signal.SIGUSR2)  # the handlers run before it returns
+
+        run(main)
+        assert seen == [signal.SIGUSR2]
+        text = out.getvalue()
+        assert text.startswith("SIGUSR2: gochan goroutine dump")
+        assert "'parked' [chan receive]:" in text
+    finally:
+        signal.signal(signal.SIGUSR2, old)
+        _on_signal.pop(signal.SIGUSR2, None)
+
+
+def test_dump_on_signal_outside_the_main_thread_says_why_not() -> None:
+    with pytest.raises(ValueError, match="must be called from the main thread"):
+        _in_thread(gochan.dump_on_signal)
