@@ -205,7 +205,7 @@ def dump_on_signal(sig: int | None = None, *, file: TextIO | None = None) -> Any
     """Print a goroutine dump to stderr whenever the process receives signal
     ``sig``, and carry on: Go's SIGQUIT dump, without the exit.
 
-    ``sig`` defaults to ``SIGQUIT`` (Ctrl-\\ in a terminal, or ``kill -QUIT
+    ``sig`` defaults to ``SIGQUIT`` (``Ctrl-\\`` in a terminal, or ``kill -QUIT
     <pid>``; ``SIGBREAK`` on Windows). The dump is ``dump()``'s text (every
     task of every thread), under a header naming the signal; it is written
     to file descriptor 2, or to ``file`` if given. A Python handler that was
