@@ -25,6 +25,7 @@ from ._runtime.bridge import await_ as await_
 from ._runtime.chan import Chan as Chan
 from ._runtime.chan import nilchan as nilchan
 from ._runtime.dump import dump as dump
+from ._runtime.dump import dump_on_signal as dump_on_signal
 from ._runtime.errors import Cancelled as Cancelled
 from ._runtime.errors import Deadlock as Deadlock
 from ._runtime.errors import Panic as Panic
@@ -90,6 +91,7 @@ __all__ = [
     "default",
     "defer",
     "dump",
+    "dump_on_signal",
     "func",
     "go",
     "gosched",
@@ -116,3 +118,8 @@ for _name in __all__:
         with _suppress(AttributeError, TypeError):
             _obj.__module__ = __name__
 del _name, _obj, _suppress
+
+from ._runtime.dump import dump_signal_from_env as _dump_signal_from_env  # noqa: E402
+
+_dump_signal_from_env()  # GOCHAN_DUMP_SIGNAL=SIGQUIT: dump every task on that signal
+del _dump_signal_from_env

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._runtime.chan import Chan, nilchan
+from ._runtime.errors import not_callable
 from ._runtime.scheduler import Scheduler, get_scheduler
 from ._runtime.timers import monotonic
 from ._runtime.timers_core import TimerEntry
@@ -545,7 +546,11 @@ def after_func(ctx: Context, f: Callable[[], Any]) -> Callable[[], bool]:
     'cleanup ran'
     """
     if not callable(f):
-        raise TypeError(f"after_func() needs a callable, got {f!r}")
+        raise not_callable(
+            "after_func()",
+            f,
+            "; pass the function itself (a lambda or functools.partial can bind arguments)",
+        )
     s = get_scheduler()
 
     def start() -> None:

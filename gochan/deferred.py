@@ -44,7 +44,7 @@ from collections.abc import Callable
 from types import CodeType, FrameType
 from typing import Any, NoReturn, ParamSpec, TypeVar, overload
 
-from ._runtime.errors import Panic
+from ._runtime.errors import Panic, not_callable
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -265,9 +265,7 @@ def defer(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
     0
     """
     if not callable(fn):
-        raise TypeError(
-            f"defer() needs a callable, got {fn!r}; write defer(f, arg) rather than defer(f(arg))"
-        )
+        raise not_callable("defer()", fn, "; write defer(f, arg) rather than defer(f(arg))")
     caller = sys._getframe(1)
     w = caller.f_back
     if w is not None and w.f_code is _WRAPPER_CODE:  # the common case, in short

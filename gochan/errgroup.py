@@ -35,7 +35,7 @@ from types import TracebackType
 from typing import Any
 
 from . import context
-from ._runtime.errors import Panic
+from ._runtime.errors import Panic, not_callable, plural
 from ._runtime.run import go
 from ._runtime.task import Task
 from ._runtime.waiter import LOCK
@@ -66,7 +66,7 @@ class ErrGroup:
         self.errors: list[Exception] = []
 
     def __repr__(self) -> str:
-        return f"<gochan.ErrGroup {self._active} active, {len(self.errors)} errors>"
+        return f"<gochan.ErrGroup {self._active} active, {plural(len(self.errors), 'error')}>"
 
     def set_limit(self, n: int) -> None:
         """Allow at most ``n`` active tasks (negative: no limit); ``go``
@@ -84,7 +84,7 @@ class ErrGroup:
         """Run ``fn(*args, **kwargs)`` in a new task of the group, first
         waiting for a free slot if ``set_limit`` is in force."""
         if not callable(fn):
-            raise TypeError(f"ErrGroup.go() needs a callable, got {fn!r}")
+            raise not_callable("ErrGroup.go()", fn, "; write g.go(f, arg) rather than g.go(f(arg))")
         if self._sem is not None:
             if self._sem.size == 0:
                 raise ValueError("ErrGroup.go() with set_limit(0) could never start a task")
@@ -94,7 +94,9 @@ class ErrGroup:
     def try_go(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> bool:
         """Start ``fn`` like ``go`` only if a slot is free now; True if started."""
         if not callable(fn):
-            raise TypeError(f"ErrGroup.try_go() needs a callable, got {fn!r}")
+            raise not_callable(
+                "ErrGroup.try_go()", fn, "; write g.try_go(f, arg) rather than g.try_go(f(arg))"
+            )
         if self._sem is not None and not self._sem.try_acquire():
             return False
         self._start(fn, args, kwargs)

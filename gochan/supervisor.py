@@ -55,7 +55,7 @@ from typing import Any, Literal
 
 from ._runtime.chan import Chan, nilchan
 from ._runtime.dump import add_dump_section
-from ._runtime.errors import Cancelled, Panic
+from ._runtime.errors import Cancelled, Panic, not_callable
 from ._runtime.run import current, go
 from ._runtime.scheduler import Scheduler, get_scheduler
 from ._runtime.select import default, select
@@ -299,6 +299,10 @@ class Supervisor:
             )
         if not 0 <= jitter <= 1:
             raise ValueError(f"jitter must be between 0 and 1, got {jitter!r}")
+        if on_report is not None and not callable(on_report):
+            raise not_callable(
+                "Supervisor()", on_report, "", need="a callable (or None) as on_report"
+            )
         if report_buffer < 1:
             raise ValueError(f"report_buffer must be >= 1, got {report_buffer!r}")
         self.name = name
@@ -390,7 +394,12 @@ class Supervisor:
         elif callable(fn):
             target = fn
         else:
-            raise TypeError(f"add() needs a callable or a Supervisor, got {fn!r}")
+            raise not_callable(
+                "Supervisor.add()",
+                fn,
+                "; write sup.add(f, arg) rather than sup.add(f(arg))",
+                need="a callable or a Supervisor",
+            )
         base = name or (sup.name if sup is not None else _fn_name(target))
         n = self._names.get(base, 0) + 1
         self._names[base] = n
@@ -811,6 +820,10 @@ def supervise(
     >>> gochan.run(main, clock="virtual")
     [0.0, 1.0, 3.0]
     """
+    if not callable(fn):
+        raise not_callable(
+            "supervise()", fn, "; write supervise(f, arg) rather than supervise(f(arg))"
+        )
     options.setdefault("auto_shutdown", True)
     sup = Supervisor(name or _fn_name(fn), **options)
     sup.add(fn, *args, name=name, restart=restart)
@@ -825,8 +838,14 @@ _registry: weakref.WeakSet[Supervisor] = weakref.WeakSet()
 
 
 def _dump_section() -> str:
-    with _registry_lock:
+    # A timeout, not a plain wait: dump_on_signal's handler may run on a
+    # thread that was interrupted while holding this very lock.
+    if not _registry_lock.acquire(timeout=0.2):
+        return "supervision trees: (changing right now: call dump() again)"
+    try:
         live = list(_registry)
+    finally:
+        _registry_lock.release()
     roots = [s for s in live if s._owner is None or not s._owner._serving]
     if not roots:
         return ""

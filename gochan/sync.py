@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ._runtime import waitreason as wr
 from ._runtime.blocking import poll_failed
-from ._runtime.errors import Panic
+from ._runtime.errors import Panic, not_callable, plural
 from ._runtime.scheduler import current_task, ready
 from ._runtime.sema import enqueue, grant, wait_grant, wake
 from ._runtime.waiter import LOCK, Waiter
@@ -209,10 +209,15 @@ class RWMutex(_LockContext):
         self._wq: deque[Waiter] = deque()  # writers waiting
 
     def __repr__(self) -> str:
-        held = "writer" if self._writer else f"{self._readers} readers"
+        if self._writer:
+            held = "locked by a writer"
+        elif self._readers:
+            held = f"locked by {plural(self._readers, 'reader')}"
+        else:
+            held = "unlocked"
         return (
-            f"<gochan.RWMutex held by {held}, {len(self._wq)} writers and "
-            f"{len(self._rq)} readers waiting at {id(self):#x}>"
+            f"<gochan.RWMutex {held}, {plural(len(self._wq), 'writer')} and "
+            f"{plural(len(self._rq), 'reader')} waiting at {id(self):#x}>"
         )
 
     # Readers --------------------------------------------------------------
@@ -368,6 +373,10 @@ class Once:
 
     def do(self, fn: Callable[[], Any]) -> None:
         """Call ``fn()`` if no ``do`` of this Once has called it yet."""
+        if not callable(fn):
+            raise not_callable(
+                "Once.do()", fn, "; pass the function itself: once.do(f), not once.do(f())"
+            )
         if self._state == Once._DONE:  # fast path; the flag is only ever set
             return
         cur = current_task()

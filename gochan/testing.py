@@ -514,6 +514,7 @@ class VirtualClockFixture:
             seed=self.seed,
             backend=os.environ.get("GOCHAN_BACKEND") or "builtin",
         )
+        new.implicit = True  # it is this thread's implicit-mode scheduler
         _sched.adopt(new)  # as implicit mode does
         self._installed = new
 

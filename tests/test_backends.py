@@ -142,20 +142,38 @@ def test_implicit_trio_lets_the_thread_run_trio_later(monkeypatch: pytest.Monkey
 
 
 def test_trio_backend_that_cannot_start_reports_why() -> None:
-    """gochan.run(main, backend="trio") inside trio.run, where main calls
-    await_(): trio cannot nest runs, that RuntimeError surfaces, and the
-    awaitable is closed."""
+    """gochan.run(main, backend="trio") inside trio.run: trio cannot nest
+    runs, so run() refuses at once, before main runs, and points at
+    run_async."""
     coro = trio.sleep(0)
 
     async def host() -> None:
         run(gochan.await_, coro, backend="trio")
 
     try:
-        with pytest.raises(RuntimeError, match="inside a run"):
+        with pytest.raises(RuntimeError, match="cannot start in a coroutine") as ei:
             trio.run(host)
-        assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
+        assert "a trio run already runs on this thread" in str(ei.value)
+        assert "await gochan.run_async(main)" in str(ei.value)
+        assert inspect.getcoroutinestate(coro) == inspect.CORO_CREATED  # main never ran
     finally:
         coro.close()
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "uvloop"])
+def test_asyncio_backend_inside_a_running_asyncio_loop_refuses_at_once(backend: str) -> None:
+    """An asyncio backend needs a loop of its own, which cannot run while a
+    coroutine's loop runs on the thread: run() says so before main runs."""
+    ran = []
+
+    async def host() -> None:
+        run(ran.append, 1, backend=backend)
+
+    with pytest.raises(RuntimeError, match="cannot start in a coroutine") as ei:
+        asyncio.run(host())
+    assert "an asyncio event loop already runs on this thread" in str(ei.value)
+    assert "await gochan.run_async(main)" in str(ei.value)
+    assert ran == []
 
 
 @pytest.mark.parametrize("how", ["argument", "environment"])

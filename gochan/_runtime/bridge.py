@@ -122,6 +122,19 @@ def await_(aw: Awaitable[T]) -> T:
     >>> gochan.run(main, backend="asyncio")
     42
     """
+    if not inspect.isawaitable(aw):
+        hint = ""
+        if inspect.iscoroutinefunction(aw) or inspect.isasyncgenfunction(aw):
+            hint = "; call the async function and pass what it returns: await_(f(arg))"
+        raise TypeError(
+            f"await_() needs an awaitable (a coroutine, Task or Future), got {aw!r}{hint}"
+        )
+    return wait_on_loop(aw, wr.AWAIT, aw)
+
+
+def wait_on_loop(aw: Awaitable[T], reason: str, waiting_on: Any) -> T:
+    """``await_(aw)``, parked as ``reason`` on ``waiting_on`` (what dump()
+    shows: an I/O wait that runs on the loop still reads as one)."""
     try:
         cur = current_task()
         s = cur.sched
@@ -133,7 +146,7 @@ def await_(aw: Awaitable[T]) -> T:
             aw.close()  # never awaited: no "coroutine was never awaited" warning
         raise
     if b.name == "trio":
-        return _await_trio(cur, b, aw)  # type: ignore[arg-type]
+        return _await_trio(cur, b, aw, reason, waiting_on)  # type: ignore[arg-type]
     rec = _AwaitRecord(cur, b)
     escaped: list[BaseException] = []
     if asyncio.isfuture(aw):
@@ -149,7 +162,7 @@ def await_(aw: Awaitable[T]) -> T:
     b.dirty = True
     b.inflight += 1  # the loop's own busy() says it is pending work
     try:
-        s.park(wr.AWAIT, aw, rec)
+        s.park(reason, waiting_on, rec)
     finally:
         b.inflight -= 1
     if fut.cancelled():
@@ -201,7 +214,7 @@ class _TrioAwait:
             self.scope.cancel()
 
 
-def _await_trio(cur: Task, b: TrioBackend, aw: Awaitable[T]) -> T:
+def _await_trio(cur: Task, b: TrioBackend, aw: Awaitable[T], reason: str, waiting_on: Any) -> T:
     import trio
 
     try:
@@ -244,7 +257,7 @@ def _await_trio(cur: Task, b: TrioBackend, aw: Awaitable[T]) -> T:
     s = cur.sched
     b.inflight += 1
     try:
-        s.park(wr.AWAIT, aw, rec)
+        s.park(reason, waiting_on, rec)
     finally:
         b.inflight -= 1
         if s.implicit and not b.tasks:

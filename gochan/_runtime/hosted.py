@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from greenlet import getcurrent, greenlet
 
 from .clock import Clock
+from .errors import not_callable
 from .scheduler import install, peek_scheduler
 
 R = TypeVar("R")
@@ -45,6 +46,7 @@ class HostedBackend:
     """The scheduler's backend while a host event loop drives it."""
 
     poll = True
+    hosted = True  # the host's loop runs on this thread, and may (see loop_blocked)
 
     def __init__(self, name: str, host: greenlet) -> None:
         self.name = name  # "asyncio" or "trio": what await_ and the async face use
@@ -156,7 +158,9 @@ async def run_async(
     'slept'
     """
     if not callable(main):
-        raise TypeError(f"run_async() needs a callable main, got {main!r}")
+        raise not_callable(
+            "run_async()", main, "; write run_async(f, arg) rather than run_async(f(arg))"
+        )
     prev = peek_scheduler()
     if prev is not None and len(prev.tasks) > 1:
         raise RuntimeError(

@@ -45,18 +45,19 @@ class _IOWait:
     (``fire``), the timeout's timer (``expire``) or a withdraw (cancel).
     """
 
-    __slots__ = ("deadline", "fd", "fired", "stale", "task", "timed_out")
+    __slots__ = ("deadline", "fd", "fired", "stale", "task", "timed_out", "write")
 
-    def __init__(self, task: Task, fd: int, stale: deque[int]) -> None:
+    def __init__(self, task: Task, fd: int, write: bool, stale: deque[int]) -> None:
         self.task = task
         self.fd = fd
+        self.write = write
         self.fired = False
         self.timed_out = False
         self.stale = stale  # the backend's queue of fds to tidy
         self.deadline = 0.0  # with a timeout: when it expires (scheduler clock)
 
     def __repr__(self) -> str:
-        return f"<fd {self.fd}>"
+        return f"<fd {self.fd} {'writable' if self.write else 'readable'}>"
 
     def fire(self) -> None:
         """The fd is ready (owner thread, from the backend's wait)."""
@@ -184,7 +185,7 @@ def _wait(f: int | _HasFileno, write: bool, timeout: SupportsFloat | None) -> No
     s = cur.sched
     b = s.backend
     if isinstance(b, BuiltinBackend):
-        rec = _IOWait(cur, fd, b.stale)
+        rec = _IOWait(cur, fd, write, b.stale)
         b.watch(fd, write, rec)
         queue = None
         if secs is not None:
@@ -203,12 +204,26 @@ def _wait(f: int | _HasFileno, write: bool, timeout: SupportsFloat | None) -> No
             assert secs is not None
             raise _timeout_error(fd, write, secs)
         return
-    from .bridge import await_
+    from .bridge import wait_on_loop
 
+    what = _FdWait(fd, write)
     if getattr(b, "name", "") == "trio":
-        await_(_trio_wait(fd, write, secs))
+        wait_on_loop(_trio_wait(fd, write, secs), wr.IO_WAIT, what)
     else:
-        await_(_asyncio_wait(fd, write, secs))
+        wait_on_loop(_asyncio_wait(fd, write, secs), wr.IO_WAIT, what)
+
+
+class _FdWait:
+    """What a task waiting for an fd on a loop backend waits on, for dump()."""
+
+    __slots__ = ("fd", "write")
+
+    def __init__(self, fd: int, write: bool) -> None:
+        self.fd = fd
+        self.write = write
+
+    def __repr__(self) -> str:
+        return f"<fd {self.fd} {'writable' if self.write else 'readable'}>"
 
 
 # Waits shared per (loop, fd, direction). Both loops allow one waiter per fd

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import waitreason as wr
+from .errors import not_callable
 from .scheduler import current_task, quiet_threads, ready
 from .task import Task
 from .waiter import LOCK
@@ -55,7 +56,11 @@ class _Job:
         self.orphaned = False  # the task was torn away (signal): nobody to wake
 
     def __repr__(self) -> str:
-        return f"<blocking {getattr(self.fn, '__qualname__', self.fn)!r}>"
+        fn = self.fn
+        if fn is None:
+            return "<blocking() call, finished>"
+        name = getattr(fn, "__qualname__", None) or repr(fn)
+        return f"<blocking({name}) in a worker thread>"
 
     def withdraw(self) -> bool:
         return False  # a running thread call cannot be taken back
@@ -157,7 +162,11 @@ def blocking(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
     (None, [0, 1, 2])
     """
     if not callable(fn):
-        raise TypeError(f"blocking() needs a callable, got {fn!r}")
+        raise not_callable(
+            "blocking()",
+            fn,
+            "; write blocking(f, arg) rather than blocking(f(arg)), which calls f right here",
+        )
     cur = current_task()
     if cur._throw is not None or cur._cancelled:
         raise cur._take_pending()

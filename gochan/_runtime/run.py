@@ -10,8 +10,9 @@ from greenlet import getcurrent
 
 from . import chan
 from . import monitor as _monitor
-from .backends import BACKENDS, Backend
+from .backends import BACKENDS, Backend, loop_in_use, unknown_backend
 from .clock import Clock, RealClock, VirtualClock
+from .errors import NOT_RUN, body_never_ran, not_callable, plural
 from .scheduler import Scheduler, current_task, get_scheduler, install, peek_scheduler
 from .task import Task
 
@@ -34,9 +35,7 @@ def go(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Task:
     'hello'
     """
     if not callable(fn):
-        raise TypeError(
-            f"go() needs a callable, got {fn!r}; write go(f, arg) rather than go(f(arg))"
-        )
+        raise not_callable("go()", fn, "; write go(f, arg) rather than go(f(arg))")
     return get_scheduler().spawn(fn, args, kwargs)
 
 
@@ -92,10 +91,13 @@ def run(
     5
     """
     if not callable(main):
-        raise TypeError(f"run() needs a callable main, got {main!r}")
+        raise not_callable("run()", main, "; write run(f, arg) rather than run(f(arg))")
     name = backend or os.environ.get("GOCHAN_BACKEND") or "builtin"
     if name not in BACKENDS:
-        raise ValueError(f"unknown gochan backend {name!r}; available now: {', '.join(BACKENDS)}")
+        raise unknown_backend(name, "backend=" if backend else "GOCHAN_BACKEND")
+    busy = loop_in_use(name)
+    if busy is not None:
+        raise busy
     secs = _monitor.threshold(monitor, "run(monitor=...)") if monitor is not None else None
     return run_with(
         main, args, kwargs, backend=name, clock=clock, seed=seed, debug=debug, monitor=secs
@@ -122,13 +124,16 @@ def run_with(
         raise TypeError(f"seed must be an int or None, got {seed!r}")
     prev = peek_scheduler()
     me = getcurrent()
-    if prev is not None and (
-        len(prev.tasks) > 1 or prev.current is None or prev.current.greenlet is not me
+    # Only implicit mode's scheduler can be set aside for the run, and only
+    # while its main task (the thread's own code) is alone: a run() inside a
+    # running run() would stall the outer run's tasks until it ended.
+    if prev is not None and not (
+        prev.implicit
+        and len(prev.tasks) == 1
+        and prev.current is not None
+        and prev.current.greenlet is me
     ):
-        raise RuntimeError(
-            "gochan.run() cannot start inside a running scheduler (this thread has "
-            f"{len(prev.tasks)} live tasks); start the function with gochan.go() instead"
-        )
+        raise _nested_run(prev, me)
     s = Scheduler(me, clock=clk, seed=seed, backend=backend)
     install(s)
     old_debug = chan.FLAGS.debug
@@ -138,6 +143,9 @@ def run_with(
     try:
         try:
             result = main(*args, **kwargs)
+            if result is not None and isinstance(result, NOT_RUN):
+                name = getattr(main, "__qualname__", None) or repr(main)
+                raise body_never_ran(f"main function {name!r}", result)
         except BaseException as e:  # re-raised below, after shutdown
             main_exc = e
         errors = s.shutdown()
@@ -148,6 +156,35 @@ def run_with(
         install(prev)
     _finish_main(s, main_exc, errors)
     return result
+
+
+def _nested_run(prev: Scheduler, me: object) -> RuntimeError:
+    """Why ``run()`` cannot start on this thread now, and what to do."""
+    cur = prev.current
+    instead = "start the function with gochan.go() instead (join() the task for its result)"
+    if cur is None or cur.greenlet is not me:
+        return RuntimeError(
+            f"gochan.run() cannot start from greenlet {me!r}, which gochan does not manage, "
+            f"while this thread's scheduler runs; {instead}"
+        )
+    if not prev.implicit:
+        return RuntimeError(
+            f"gochan.run() cannot start inside a running gochan.run() or run_async() (task "
+            f"{cur.name!r} called it); {instead}, or call the function directly"
+        )
+    if cur is not prev.main:
+        return RuntimeError(
+            f"gochan.run() cannot start inside a running task (task {cur.name!r}): this "
+            "thread already has a scheduler from implicit mode (gochan used without run()), "
+            f"and the task runs on it; {instead}"
+        )
+    others = plural(len(prev.tasks) - 1, "other live task")
+    return RuntimeError(
+        "gochan.run() cannot start here: this thread already has a scheduler from implicit "
+        f"mode (gochan used without run()), with {others}, which could not run until the "
+        f"new run ended; {instead}, or let those tasks finish first (run() works from "
+        "implicit mode while the thread's own code is its only task)"
+    )
 
 
 def _finish_main(s: Scheduler, main_exc: BaseException | None, errors: list[BaseException]) -> None:

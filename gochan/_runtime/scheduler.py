@@ -43,15 +43,14 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from threading import get_ident
-from types import CoroutineType
 from typing import Any, Final
 
 from greenlet import getcurrent, greenlet
 
 from . import waitreason as wr
-from .backends import Backend, make_backend
+from .backends import Backend, loop_blocked, make_backend
 from .clock import Clock
-from .errors import Cancelled, Deadlock
+from .errors import NOT_RUN, Cancelled, Deadlock, body_never_ran
 from .task import Task
 from .timers_core import TimerEntry, TimerFn
 from .waiter import LOCK, OneShot
@@ -277,12 +276,8 @@ class Scheduler:
                     result = fn(*args, **kwargs)
                 finally:
                     group.add(-1)  # WaitGroup.go's done(), however fn ends
-            if result is not None and isinstance(result, CoroutineType):
-                result.close()
-                raise TypeError(
-                    f"{t.name} returned a coroutine: gochan tasks run plain functions. "
-                    "Call the async code through await_() on an async backend instead."
-                )
+            if result is not None and isinstance(result, NOT_RUN):
+                raise body_never_ran(f"task {t.name!r}", result)
         except Cancelled as e:
             self._finish(t, None, e)
         except BaseException as e:
@@ -498,6 +493,9 @@ class Scheduler:
         """Block the thread until a task is runnable; report deadlocks."""
         if len(self._free) > FREE_MAX:
             self._trim_free()
+        err = loop_blocked(self)  # a coroutine's blocking call: never wait, say so
+        if err is not None:
+            self.interrupt(self.main, err)
         runq, clock = self.runq, self.clock
         recheck = RECHECK_MIN
         suspected = False

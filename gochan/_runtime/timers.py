@@ -18,6 +18,7 @@ from typing import Any, SupportsFloat
 
 from .blocking import sleep_task
 from .chan import Chan, nilchan
+from .errors import not_callable
 from .scheduler import Scheduler, get_scheduler, peek_scheduler
 from .timers_core import TimerEntry, deadline
 
@@ -205,5 +206,9 @@ def after_func(seconds: SupportsFloat, fn: Callable[[], Any]) -> Timer:
     """Run ``fn()`` in a new task after ``seconds``; returns its Timer
     (whose ``c`` is ``nilchan``). ``stop()`` before it fires cancels it."""
     if not callable(fn):
-        raise TypeError(f"after_func() needs a callable, got {fn!r}")
+        raise not_callable(
+            "after_func()",
+            fn,
+            "; pass the function itself (a lambda or functools.partial can bind arguments)",
+        )
     return Timer(seconds, fn)

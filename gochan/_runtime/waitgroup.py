@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, Final, SupportsIndex
 
 from . import waitreason as wr
-from .errors import Panic
+from .errors import Panic, not_callable
 from .scheduler import current_task, get_scheduler
 from .sema import enqueue, grant, wait_grant, wake
 from .task import Task
@@ -95,7 +95,9 @@ class WaitGroup:
         """Start ``fn(*args, **kwargs)`` in a new task counted by this group:
         ``add(1)`` now, ``done()`` when it ends, however it ends."""
         if not callable(fn):
-            raise TypeError(f"WaitGroup.go() needs a callable, got {fn!r}")
+            raise not_callable(
+                "WaitGroup.go()", fn, "; write wg.go(f, arg) rather than wg.go(f(arg))"
+            )
         name = getattr(fn, "__qualname__", None) or repr(fn)
         try:
             _take()
