@@ -306,6 +306,17 @@ class _CoroParker:
     def wake(self) -> None:
         """Resolve the future (any thread; LOCK released)."""
         parked_coroutines.discard(self.task)  # runnable from now on
+        if self.loop.is_closed():
+            # Completed against a coroutine that can never run again (its
+            # loop was closed under it): say so, loudly. Raising here would
+            # leave the other peers of a close() unwoken.
+            log.error(
+                "a channel operation was completed against a coroutine whose asyncio event "
+                "loop is closed (the loop was closed while the coroutine still awaited the "
+                "channel): what was handed to it is lost. End loops with asyncio.run(), or "
+                "cancel their tasks before loop.close()"
+            )
+            return
         if get_ident() == self.thread_id:
             self._set()
             _poke()
@@ -334,6 +345,12 @@ class _CoroParker:
             if task is not None:  # completed anyway: re-arm for the next await
                 task.uncancel()
                 task.cancel(e.args[0] if e.args else None)
+        except GeneratorExit:
+            # The coroutine is being destroyed (its loop was closed with it
+            # still pending): nobody may complete its wait any more.
+            with LOCK:
+                record.withdraw()
+            raise
         finally:
             parked_coroutines.discard(task)
 
