@@ -7,6 +7,7 @@ the finishing task, a canceller) ready it again; see scheduler.py.
 from __future__ import annotations
 
 from . import waitreason as wr
+from .duration import NEVER, expiry
 from .scheduler import current_task, ready
 from .task import Task
 from .timers_core import TimerEntry
@@ -37,7 +38,8 @@ def gosched() -> None:
 
 
 def join_task(target: Task, timeout: float | None) -> None:
-    """Park the calling task until ``target`` is done (see Task.join)."""
+    """Park the calling task until ``target`` is done (see Task.join);
+    ``timeout`` comes checked by ``duration.seconds``."""
     if target._done:
         return
     cur = current_task()
@@ -51,7 +53,7 @@ def join_task(target: Task, timeout: float | None) -> None:
             target._joiners = []
         target._joiners.append(w)
     s = cur.sched
-    if timeout is not None:
+    if timeout is not None and timeout != NEVER:
 
         def on_timeout() -> None:
             with LOCK:
@@ -61,7 +63,7 @@ def join_task(target: Task, timeout: float | None) -> None:
             if won:
                 ready(cur)
 
-        w.timer = s.add_timer(s.clock.now() + timeout, on_timeout)
+        w.timer = s.add_timer(expiry(s.clock.now(), timeout), on_timeout)
     s.park(wr.TASK_JOIN, target, w)
     if w.value is _TIMEOUT:
         raise TimeoutError(f"task {target.id} ({target.name!r}) still running after {timeout}s")

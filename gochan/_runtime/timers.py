@@ -18,16 +18,10 @@ from typing import Any, SupportsFloat
 
 from .blocking import sleep_task
 from .chan import Chan, nilchan
+from .duration import expiry
+from .duration import seconds as _seconds
 from .scheduler import Scheduler, get_scheduler, peek_scheduler
 from .timers_core import TimerEntry, deadline
-
-
-# Durations are typed SupportsFloat, not float: a compiled build would check
-# a float parameter on entry, with its own message instead of this one.
-def _seconds(seconds: object, what: str) -> float:
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float, SupportsFloat)):
-        raise TypeError(f"{what} takes a duration in seconds (int or float), got {seconds!r}")
-    return float(seconds)
 
 
 def monotonic() -> float:
@@ -39,7 +33,9 @@ def monotonic() -> float:
 
 def sleep(seconds: SupportsFloat) -> None:
     """Block the calling task for ``seconds``. Zero or less returns at once,
-    as Go's ``time.Sleep``.
+    as Go's ``time.Sleep``; ``math.inf`` (or more than Go's largest
+    duration, about 292 years) sleeps until the task is cancelled. NaN
+    raises ``ValueError``.
 
     >>> import gochan
     >>> def main():
@@ -56,6 +52,9 @@ def sleep(seconds: SupportsFloat) -> None:
 class Timer:
     """A single event: after ``seconds``, the time is sent on ``c``.
 
+    Zero or less fires at once; ``math.inf`` (or more than Go's largest
+    duration) never fires, though ``stop()`` and ``reset()`` still work.
+
     >>> import gochan
     >>> def main():
     ...     t = gochan.Timer(5)
@@ -68,13 +67,15 @@ class Timer:
 
     __slots__ = ("_entry", "_fn", "_sched", "c")
 
-    def __init__(self, seconds: SupportsFloat, _fn: Callable[[], Any] | None = None) -> None:
-        d = _seconds(seconds, "Timer()")
+    def __init__(
+        self, seconds: SupportsFloat, _fn: Callable[[], Any] | None = None, _what: str = "Timer()"
+    ) -> None:
+        d = _seconds(seconds, _what)
         s = get_scheduler()
         self._sched: Scheduler = s
         self._fn = _fn
         self.c: Chan[float] = Chan(1) if _fn is None else nilchan
-        self._entry: TimerEntry = s.add_timer(s.clock.now() + d, self._fire)
+        self._entry: TimerEntry = s.add_timer(expiry(s.clock.now(), d), self._fire)
 
     def __repr__(self) -> str:
         state = "active" if self._entry.fn is not None else "inactive"
@@ -107,7 +108,7 @@ class Timer:
         with s.timer_lock:
             was_active = s.cancel_timer_locked(self._entry)
             drained = self.c.drain()
-            self._entry = TimerEntry(s.clock.now() + d, self._fire)
+            self._entry = TimerEntry(expiry(s.clock.now(), d), self._fire)
             s.push_timer_locked(self._entry)
         _poke_if_foreign(s)
         return was_active or drained
@@ -120,7 +121,9 @@ def _poke_if_foreign(s: Scheduler) -> None:
 
 class Ticker:
     """Sends the time on ``c`` every ``seconds``. A slow reader misses ticks
-    rather than queueing them (``c`` holds at most one), as in Go.
+    rather than queueing them (``c`` holds at most one), as in Go. Zero or
+    less raises ``ValueError``; ``math.inf`` (or more than Go's largest
+    duration) never ticks.
 
     >>> import gochan
     >>> def main():
@@ -134,8 +137,8 @@ class Ticker:
 
     __slots__ = ("_entry", "_period", "_sched", "c")
 
-    def __init__(self, seconds: SupportsFloat) -> None:
-        d = _seconds(seconds, "Ticker()")
+    def __init__(self, seconds: SupportsFloat, _what: str = "Ticker()") -> None:
+        d = _seconds(seconds, _what)
         if d <= 0:
             raise ValueError(f"Ticker interval must be positive, got {seconds!r}")
         s = get_scheduler()
@@ -181,7 +184,8 @@ class Ticker:
 
 
 def after(seconds: SupportsFloat) -> Chan[float]:
-    """A channel that receives the time once, ``seconds`` from now.
+    """A channel that receives the time once, ``seconds`` from now (never,
+    for ``math.inf``).
 
     >>> import gochan
     >>> def main():
@@ -189,16 +193,17 @@ def after(seconds: SupportsFloat) -> Chan[float]:
     >>> gochan.run(main, clock="virtual")
     (1, 2.0)
     """
-    return Timer(seconds).c
+    return Timer(seconds, None, "after()").c
 
 
 def tick(seconds: SupportsFloat) -> Chan[float]:
     """``Ticker(seconds).c``; like Go's ``time.Tick``, a nil channel
     (``nilchan``) for ``seconds <= 0``. The ticker cannot be stopped: use
     ``Ticker`` when it must end."""
-    if _seconds(seconds, "tick()") <= 0:
+    d = _seconds(seconds, "tick()")
+    if d <= 0:
         return nilchan
-    return Ticker(seconds).c
+    return Ticker(d).c
 
 
 def after_func(seconds: SupportsFloat, fn: Callable[[], Any]) -> Timer:
@@ -206,4 +211,4 @@ def after_func(seconds: SupportsFloat, fn: Callable[[], Any]) -> Timer:
     (whose ``c`` is ``nilchan``). ``stop()`` before it fires cancels it."""
     if not callable(fn):
         raise TypeError(f"after_func() needs a callable, got {fn!r}")
-    return Timer(seconds, fn)
+    return Timer(seconds, fn, "after_func()")
