@@ -77,7 +77,7 @@ def instant(t: object, now: float, what: str) -> float:
     x = t if type(t) is float else _to_float(t)
     if x != x:
         raise ValueError(
-            f"{what} got a NaN deadline; a deadline must be a time on gochan.monotonic() "
+            f"{what} got NaN as a deadline; a deadline must be a time on gochan.monotonic() "
             "(math.inf never expires)"
         )
     return NEVER if x - now > MAX_DURATION else x

@@ -12,6 +12,7 @@ does).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any, SupportsFloat
@@ -157,6 +158,11 @@ class Ticker:
         when = deadline(self._entry.when + period)
         if when <= now:  # fell behind: skip the missed ticks, as Go does
             when = deadline(when + period * (1 + int((now - when) // period)))
+            if when <= now:
+                # A period below what the clock can add at this time (less
+                # than a nanosecond, or than a float step of a large clock):
+                # the next tick is the next instant there is, not now again.
+                when = math.nextafter(now, math.inf)
         return when
 
     def stop(self) -> None:
