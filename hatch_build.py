@@ -26,7 +26,7 @@ from typing import Any
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 COMPILED = [
-    *("blocking", "chan", "lock", "scheduler", "select", "sema", "task"),
+    *("blocking", "chan", "duration", "lock", "scheduler", "select", "sema", "task"),
     *("timers", "timers_core", "waiter", "waitgroup"),
 ]
 # Build requirements of a compiled build only (added by dependencies() below).

@@ -28,6 +28,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ._runtime.chan import Chan, nilchan
+from ._runtime.duration import NEVER, instant
+from ._runtime.duration import seconds as duration_seconds
 from ._runtime.errors import not_callable
 from ._runtime.scheduler import Scheduler, get_scheduler
 from ._runtime.timers import monotonic
@@ -327,25 +329,37 @@ def with_cancel_cause(parent: Context) -> tuple[Context, Callable[[BaseException
 def with_deadline(parent: Context, t: float) -> tuple[Context, CancelFunc]:
     """A child cancelled with ``DeadlineExceeded`` at time ``t`` (on
     ``gochan.monotonic()``, the scheduler clock), or earlier by its cancel
-    function or its parent. Cancel it when done to release its timer."""
-    return with_deadline_cause(parent, t, None)
+    function or its parent. Cancel it when done to release its timer.
+
+    A deadline of ``math.inf``, or more than Go's largest duration (about
+    292 years) away, never expires: the child is a plain ``with_cancel``
+    one, and its ``deadline()`` is its parent's (None from ``background()``).
+    A NaN deadline raises ``ValueError``."""
+    return _with_deadline(parent, t, None, "with_deadline()")
 
 
 def with_deadline_cause(
     parent: Context, t: float, why: BaseException | None
 ) -> tuple[Context, CancelFunc]:
     """``with_deadline`` whose expiry records ``why`` as the cause."""
-    if not isinstance(t, (int, float)):
-        raise TypeError(f"a deadline is a time on gochan.monotonic(), got {t!r}")
+    return _with_deadline(parent, t, why, "with_deadline_cause()")
+
+
+def _with_deadline(
+    parent: Context, t: object, why: BaseException | None, what: str
+) -> tuple[Context, CancelFunc]:
+    at = instant(t, monotonic(), what)
+    if at == NEVER:
+        return with_cancel(parent)  # a deadline that never comes is none
     cur = parent.deadline() if isinstance(parent, Context) else None
-    if cur is not None and cur <= t:
+    if cur is not None and cur <= at:
         return with_cancel(parent)  # the parent's deadline comes first anyway
-    c = _new_cancel(parent, float(t))
+    c = _new_cancel(parent, at)
     cancel: CancelFunc = lambda: c._cancel(Canceled(), None)
     if c._err is not None:
         return c, cancel
     s = get_scheduler()
-    if t <= s.clock.now():
+    if at <= s.clock.now():
         c._cancel(DeadlineExceeded(), why)
         return c, cancel
 
@@ -353,7 +367,7 @@ def with_deadline_cause(
         c._timer = None
         c._cancel(DeadlineExceeded(), why)
 
-    entry = s.add_timer(float(t), expire)
+    entry = s.add_timer(at, expire)
     with _mu:
         armed = c._err is None
         if armed:
@@ -364,15 +378,24 @@ def with_deadline_cause(
 
 
 def with_timeout(parent: Context, seconds: float) -> tuple[Context, CancelFunc]:
-    """``with_deadline(parent, gochan.monotonic() + seconds)``."""
-    return with_deadline(parent, monotonic() + seconds)
+    """``with_deadline(parent, gochan.monotonic() + seconds)``: ``math.inf``
+    (or more than Go's largest duration) never times out, NaN raises
+    ``ValueError``."""
+    return _with_timeout(parent, seconds, None, "with_timeout()")
 
 
 def with_timeout_cause(
     parent: Context, seconds: float, why: BaseException | None
 ) -> tuple[Context, CancelFunc]:
     """``with_deadline_cause(parent, gochan.monotonic() + seconds, why)``."""
-    return with_deadline_cause(parent, monotonic() + seconds, why)
+    return _with_timeout(parent, seconds, why, "with_timeout_cause()")
+
+
+def _with_timeout(
+    parent: Context, seconds: object, why: BaseException | None, what: str
+) -> tuple[Context, CancelFunc]:
+    d = duration_seconds(seconds, what)
+    return _with_deadline(parent, monotonic() + d if d != NEVER else NEVER, why, what)
 
 
 class _ValueCtx(Context):

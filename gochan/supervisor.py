@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import sys
 import threading
 import traceback
@@ -55,6 +56,8 @@ from typing import Any, Literal
 
 from ._runtime.chan import Chan, nilchan
 from ._runtime.dump import add_dump_section
+from ._runtime.duration import optional_seconds
+from ._runtime.duration import seconds as duration_seconds
 from ._runtime.errors import Cancelled, Panic, not_callable
 from ._runtime.run import current, go
 from ._runtime.scheduler import Scheduler, get_scheduler
@@ -241,6 +244,10 @@ class Supervisor:
     ``period`` seconds gives up: it stops its children and raises
     ``TooManyRestarts``, which its parent supervisor treats as a panic of
     that child, and which is fatal at the top (an unrecovered panic).
+    Durations follow gochan's rule: NaN raises ``ValueError``, and
+    ``math.inf`` (or more than Go's largest duration) is "never": a
+    ``period`` that long never forgets a restart, a backoff that long never
+    restarts (until ``stop()``).
 
     A child ending by cancellation (``task.cancel()``, or ``gochan.run()``
     shutting down) is removed without a restart: it was stopped on
@@ -290,6 +297,11 @@ class Supervisor:
             raise ValueError(f"strategy must be one of {', '.join(_STRATEGIES)}; got {strategy!r}")
         if not isinstance(max_restarts, int) or max_restarts < 0:
             raise ValueError(f"max_restarts must be an int >= 0, got {max_restarts!r}")
+        # Durations (NaN refused; math.inf, or more than Go's largest
+        # duration, is math.inf: a backoff that long never restarts).
+        period = duration_seconds(period, "Supervisor(period=)")
+        backoff = duration_seconds(backoff, "Supervisor(backoff=)")
+        backoff_max = duration_seconds(backoff_max, "Supervisor(backoff_max=)")
         if not period > 0:
             raise ValueError(f"period must be > 0 seconds, got {period!r}")
         if not (backoff >= 0 and backoff_factor >= 1 and backoff_max >= backoff):
@@ -450,7 +462,9 @@ class Supervisor:
     def join(self, timeout: float | None = None) -> None:
         """Wait until a supervisor started with ``start()`` (or
         ``supervise()``) has finished; re-raise ``TooManyRestarts`` if it
-        gave up. ``TimeoutError`` after ``timeout`` seconds."""
+        gave up. ``TimeoutError`` after ``timeout`` seconds (``math.inf``:
+        none)."""
+        timeout = optional_seconds(timeout, "Supervisor.join()")
         t = self._task
         if t is None:
             raise RuntimeError(f"supervisor {self.name!r} was not started with start()")
@@ -670,8 +684,14 @@ class Supervisor:
         return self._children[i:]
 
     def _delay(self, n: int) -> float:
-        d = min(self.backoff_max, self.backoff * self.backoff_factor ** (n - 1))
-        if self.jitter and d:
+        d = self.backoff
+        if d and n > 1:
+            try:
+                d *= self.backoff_factor ** (n - 1)
+            except OverflowError:  # past any float, so past backoff_max
+                d = math.inf
+        d = min(self.backoff_max, d)
+        if self.jitter and 0 < d < math.inf:  # an infinite one stays "never"
             d *= 1 + self.jitter * (2 * get_scheduler().rng.random() - 1)
         return d
 

@@ -59,6 +59,7 @@ from ._runtime.backends import BACKENDS
 from ._runtime.blocking import gosched, sleep_task
 from ._runtime.clock import VirtualClock
 from ._runtime.dump import format_task
+from ._runtime.duration import MAX_DURATION, optional_seconds
 from ._runtime.offload import POOL
 from ._runtime.run import run as _run
 from ._runtime.scheduler import Scheduler, all_schedulers, current_task, install, peek_scheduler
@@ -128,9 +129,9 @@ def wait_all_blocked(timeout: float | None = None, *, rounds: int = ROUNDS) -> N
 
     The bound is ``rounds`` scheduling rounds (each lets every runnable
     task run until it next blocks or yields), or, if ``timeout`` is given,
-    that many seconds of wall time. Past it, ``TimeoutError`` with a dump of
-    this thread's tasks: some task keeps running (a ``gosched()`` loop, a
-    ticker on the real clock, ...).
+    that many seconds of wall time (``math.inf``: no bound at all). Past
+    it, ``TimeoutError`` with a dump of this thread's tasks: some task keeps
+    running (a ``gosched()`` loop, a ticker on the real clock, ...).
 
     >>> import gochan
     >>> from gochan.testing import wait_all_blocked
@@ -145,6 +146,7 @@ def wait_all_blocked(timeout: float | None = None, *, rounds: int = ROUNDS) -> N
     """
     if rounds < 0:
         raise ValueError(f"rounds must be >= 0, got {rounds!r}")
+    timeout = optional_seconds(timeout, "wait_all_blocked()")
     me = current_task()
     s = me.sched
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -475,7 +477,13 @@ class VirtualClockFixture:
     """
 
     def __init__(self, seed: int | None = None, start: float = 0.0) -> None:
-        self.clock = VirtualClock(start)
+        if isinstance(start, bool) or not isinstance(start, (int, float)):
+            raise TypeError(f"VirtualClockFixture(start=) takes a time in seconds, got {start!r}")
+        if not -MAX_DURATION <= start <= MAX_DURATION:  # also refuses NaN
+            raise ValueError(
+                f"VirtualClockFixture(start=) must be finite, within Go's range; got {start!r}"
+            )
+        self.clock = VirtualClock(float(start))
         """The gochan clock object, shared by every run of this fixture."""
         self.seed = seed
         self._installed: Scheduler | None = None

@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from ._runtime.chan import Chan
+from ._runtime.duration import seconds as duration_seconds
 from ._runtime.run import go
 from ._runtime.scheduler import Scheduler, get_scheduler, peek_scheduler
 from ._runtime.select import select
@@ -83,12 +84,12 @@ UNFINISHED_WORK_UPDATE_PERIOD = 0.5
 
 
 def _seconds(value: object, what: str) -> float:
-    """A delay in seconds: a finite int or float >= 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{what} takes a delay in seconds (int or float), got {value!r}")
-    d = float(value)
-    if not math.isfinite(d) or d < 0:
-        raise ValueError(f"{what} needs a finite delay >= 0 seconds, got {value!r}")
+    """A delay in seconds >= 0, read as every gochan duration is (NaN
+    refused; ``math.inf``, or more than Go's largest duration, is
+    ``math.inf``: never)."""
+    d = duration_seconds(value, what)
+    if d < 0:
+        raise ValueError(f"{what} needs a delay >= 0 seconds, got {value!r}")
     return d
 
 
@@ -904,8 +905,10 @@ class Queue(Generic[K]):
         If ``key`` is already waiting for an earlier time, this does
         nothing; if for a later one, it is moved earlier (client-go keeps
         the earliest). A plain ``add`` meanwhile queues it at once and does
-        not cancel the delay. Ignored once shutting down. A negative,
-        infinite or NaN delay raises ``ValueError``.
+        not cancel the delay. Ignored once shutting down. ``math.inf`` (or
+        more than Go's largest duration, about 292 years) never comes due:
+        the key waits for an earlier ``add_after``, an ``add`` or shutdown.
+        A negative or NaN delay raises ``ValueError``.
         """
         d = _seconds(seconds, "add_after()")
         _check_key(key)

@@ -829,15 +829,13 @@ def test_bucket_rate_limiter_across_threads(gil_ping_pong: None) -> None:
 def test_bad_input_raises_clear_errors() -> None:
     def main() -> None:
         q: Queue[Any] = Queue()
-        with pytest.raises(ValueError, match="finite delay >= 0"):
+        with pytest.raises(ValueError, match=r"add_after\(\) needs a delay >= 0"):
             q.add_after("a", -1)
-        with pytest.raises(ValueError, match="finite delay"):
+        with pytest.raises(ValueError, match=r"add_after\(\) got NaN"):
             q.add_after("a", math.nan)
-        with pytest.raises(ValueError, match="finite delay"):
-            q.add_after("a", math.inf)
-        with pytest.raises(TypeError, match="delay in seconds"):
+        with pytest.raises(TypeError, match="duration in seconds"):
             q.add_after("a", True)
-        with pytest.raises(TypeError, match="delay in seconds"):
+        with pytest.raises(TypeError, match="duration in seconds"):
             q.add_after("a", "1s")  # type: ignore[arg-type]
         with pytest.raises(ValueError, match="None cannot be a workqueue key"):
             q.add(None)

@@ -11,6 +11,7 @@ from typing import Final
 from greenlet import getcurrent
 
 from . import waitreason as wr
+from .duration import NEVER, expiry
 from .scheduler import current_task, peek_scheduler, ready
 from .task import Task
 from .timers_core import TimerEntry
@@ -77,7 +78,8 @@ def poll_failed() -> None:
 
 
 def join_task(target: Task, timeout: float | None) -> None:
-    """Park the calling task until ``target`` is done (see Task.join)."""
+    """Park the calling task until ``target`` is done (see Task.join);
+    ``timeout`` comes checked by ``duration.seconds``."""
     if target._done:
         return
     cur = current_task()
@@ -91,7 +93,7 @@ def join_task(target: Task, timeout: float | None) -> None:
             target._joiners = []
         target._joiners.append(w)
     s = cur.sched
-    if timeout is not None:
+    if timeout is not None and timeout != NEVER:
 
         def on_timeout() -> None:
             with LOCK:
@@ -101,7 +103,7 @@ def join_task(target: Task, timeout: float | None) -> None:
             if won:
                 ready(cur)
 
-        w.timer = s.add_timer(s.clock.now() + timeout, on_timeout)
+        w.timer = s.add_timer(expiry(s.clock.now(), timeout), on_timeout)
     s.park(wr.TASK_JOIN, target, w)
     if w.value is _TIMEOUT:
         raise TimeoutError(f"task {target.id} ({target.name!r}) still running after {timeout}s")

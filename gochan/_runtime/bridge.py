@@ -345,12 +345,6 @@ class _CoroParker:
             if task is not None:  # completed anyway: re-arm for the next await
                 task.uncancel()
                 task.cancel(e.args[0] if e.args else None)
-        except GeneratorExit:
-            # The coroutine is being destroyed (its loop was closed with it
-            # still pending): nobody may complete its wait any more.
-            with LOCK:
-                record.withdraw()
-            raise
         finally:
             parked_coroutines.discard(task)
 

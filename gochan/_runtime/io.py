@@ -22,15 +22,15 @@ of requests in flight the garbage collector keeps meeting them.
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from typing import Any, Protocol, SupportsFloat
 
 from . import waitreason as wr
 from .backends.builtin import BuiltinBackend
+from .duration import NEVER
+from .duration import seconds as _seconds
 from .scheduler import current_task, ready
 from .task import Task
-from .timers import _seconds
 from .waiter import LOCK
 
 
@@ -173,9 +173,7 @@ def _wait(f: int | _HasFileno, write: bool, timeout: SupportsFloat | None) -> No
     secs = None
     if timeout is not None:
         secs = _seconds(timeout, "wait_writable()" if write else "wait_readable()")
-        if math.isnan(secs):
-            raise ValueError("the timeout is NaN: pass seconds, or None to wait without one")
-        if secs == math.inf:
+        if secs == NEVER:
             secs = None  # no deadline
     cur = current_task()
     if cur._throw is not None or cur._cancelled:
@@ -346,7 +344,9 @@ def wait_readable(f: int | _HasFileno, timeout: SupportsFloat | None = None) -> 
 
     With ``timeout`` (seconds on the scheduler clock), ``TimeoutError`` if
     ``f`` is still not readable by then, as a Go read deadline; zero or less
-    is a deadline already past, so the wait fails at once.
+    is a deadline already past, so the wait fails at once, and ``math.inf``
+    (or more than Go's largest duration) is no deadline. NaN raises
+    ``ValueError``.
 
     >>> import gochan, socket
     >>> def main():

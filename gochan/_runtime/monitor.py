@@ -19,7 +19,6 @@ The monitor thread never vetoes a deadlock report (``quiet_threads``).
 from __future__ import annotations
 
 import logging
-import math
 import os
 import threading
 import time
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import greenlet
 
+from .duration import NEVER, seconds
 from .scheduler import quiet_threads
 
 if TYPE_CHECKING:
@@ -41,19 +41,14 @@ LOOKS = 4
 
 def threshold(value: object, what: str = "monitor") -> float | None:
     """Validate a monitor threshold: seconds > 0, or None (off). ``inf``
-    means "never report": off too. NaN, zero and negative raise."""
+    (or past Go's range) means "never report": off too. NaN, zero and
+    negative raise, as for every duration (``duration.seconds``)."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(
-            f"{what} takes a threshold in seconds (int or float) or None, got {value!r}"
-        )
-    secs = float(value)
-    if math.isnan(secs):
-        raise ValueError(f"{what} got NaN seconds; give a threshold such as 0.1, or None for off")
+    secs = seconds(value, what)
     if secs <= 0:
         raise ValueError(f"{what} must be a positive number of seconds, got {value!r}")
-    return None if math.isinf(secs) else secs
+    return None if secs == NEVER else secs
 
 
 def from_env() -> float | None:

@@ -50,6 +50,7 @@ from greenlet import getcurrent, greenlet
 from . import waitreason as wr
 from .backends import Backend, loop_blocked, make_backend
 from .clock import Clock
+from .duration import MAX_DURATION, NEVER, wait_timeout
 from .errors import NOT_RUN, Cancelled, Deadlock, body_never_ran
 from .task import Task
 from .timers_core import TimerEntry, TimerFn
@@ -516,6 +517,8 @@ class Scheduler:
                     loop_turn = True  # let the loop run, then look again
                 else:
                     ld = b.loop_deadline() if b.poll else None
+                    if ld is not None and ld - clock.now() > MAX_DURATION:
+                        ld = None  # a loop timer due never (asyncio.sleep(inf))
                     if ld is not None and (deadline is None or ld < deadline):
                         deadline = ld
                     if deadline is not None:
@@ -550,7 +553,7 @@ class Scheduler:
             else:
                 suspected = False
                 timeout, recheck = recheck, min(recheck * 2, RECHECK_MAX)
-            self.backend.wait(timeout, self.incoming)
+            self.backend.wait(wait_timeout(timeout), self.incoming)
             if self.incoming:
                 self._drain_incoming()
             if self.timers:
@@ -624,13 +627,20 @@ class Scheduler:
         return e
 
     def push_timer_locked(self, e: TimerEntry) -> None:
-        heapq.heappush(self.timers, (e.when, next(self._timer_seq), e))
+        """Put ``e`` in the heap (timer lock held). An entry due ``NEVER``
+        stays out of it, armed: it can only be cancelled, so it must not
+        move a virtual clock to infinity nor count as a pending timer
+        (nothing else left to wake anyone is a deadlock)."""
+        if e.when != NEVER:
+            heapq.heappush(self.timers, (e.when, next(self._timer_seq), e))
 
     def cancel_timer_locked(self, e: TimerEntry) -> bool:
         """Disarm ``e``; True if it was armed. Timer lock held."""
         if e.fn is None:
             return False
         e.disarm()
+        if e.when == NEVER:
+            return True  # never in the heap
         self._dead_timers += 1
         timers = self.timers
         if self._dead_timers > 64 and self._dead_timers * 2 > len(timers):

@@ -152,8 +152,15 @@ class Task:
         """Wait until the task is done, then return as ``result()``.
 
         Blocks only the calling green task. ``TimeoutError`` if ``timeout``
-        seconds (on the scheduler clock) pass first.
+        seconds (on the scheduler clock) pass first; zero or less times out
+        at once unless the task is done, ``math.inf`` (or more than Go's
+        largest duration) waits without a timeout, and NaN raises
+        ``ValueError``.
         """
+        if timeout is not None:
+            from .duration import seconds
+
+            timeout = seconds(timeout, "Task.join()")
         if not self._done:
             from .blocking import join_task
 

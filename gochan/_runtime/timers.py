@@ -12,23 +12,18 @@ does).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any, SupportsFloat
 
 from .blocking import sleep_task
 from .chan import Chan, nilchan
+from .duration import expiry
+from .duration import seconds as _seconds
 from .errors import not_callable
 from .scheduler import Scheduler, get_scheduler, peek_scheduler
 from .timers_core import TimerEntry, deadline
-
-
-# Durations are typed SupportsFloat, not float: a compiled build would check
-# a float parameter on entry, with its own message instead of this one.
-def _seconds(seconds: object, what: str) -> float:
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float, SupportsFloat)):
-        raise TypeError(f"{what} takes a duration in seconds (int or float), got {seconds!r}")
-    return float(seconds)
 
 
 def monotonic() -> float:
@@ -40,7 +35,9 @@ def monotonic() -> float:
 
 def sleep(seconds: SupportsFloat) -> None:
     """Block the calling task for ``seconds``. Zero or less returns at once,
-    as Go's ``time.Sleep``.
+    as Go's ``time.Sleep``; ``math.inf`` (or more than Go's largest
+    duration, about 292 years) sleeps until the task is cancelled. NaN
+    raises ``ValueError``.
 
     >>> import gochan
     >>> def main():
@@ -57,6 +54,9 @@ def sleep(seconds: SupportsFloat) -> None:
 class Timer:
     """A single event: after ``seconds``, the time is sent on ``c``.
 
+    Zero or less fires at once; ``math.inf`` (or more than Go's largest
+    duration) never fires, though ``stop()`` and ``reset()`` still work.
+
     >>> import gochan
     >>> def main():
     ...     t = gochan.Timer(5)
@@ -69,13 +69,15 @@ class Timer:
 
     __slots__ = ("_entry", "_fn", "_sched", "c")
 
-    def __init__(self, seconds: SupportsFloat, _fn: Callable[[], Any] | None = None) -> None:
-        d = _seconds(seconds, "Timer()")
+    def __init__(
+        self, seconds: SupportsFloat, _fn: Callable[[], Any] | None = None, _what: str = "Timer()"
+    ) -> None:
+        d = _seconds(seconds, _what)
         s = get_scheduler()
         self._sched: Scheduler = s
         self._fn = _fn
         self.c: Chan[float] = Chan(1) if _fn is None else nilchan
-        self._entry: TimerEntry = s.add_timer(s.clock.now() + d, self._fire)
+        self._entry: TimerEntry = s.add_timer(expiry(s.clock.now(), d), self._fire)
 
     def __repr__(self) -> str:
         state = "active" if self._entry.fn is not None else "inactive"
@@ -108,7 +110,7 @@ class Timer:
         with s.timer_lock:
             was_active = s.cancel_timer_locked(self._entry)
             drained = self.c.drain()
-            self._entry = TimerEntry(s.clock.now() + d, self._fire)
+            self._entry = TimerEntry(expiry(s.clock.now(), d), self._fire)
             s.push_timer_locked(self._entry)
         _poke_if_foreign(s)
         return was_active or drained
@@ -121,7 +123,9 @@ def _poke_if_foreign(s: Scheduler) -> None:
 
 class Ticker:
     """Sends the time on ``c`` every ``seconds``. A slow reader misses ticks
-    rather than queueing them (``c`` holds at most one), as in Go.
+    rather than queueing them (``c`` holds at most one), as in Go. Zero or
+    less raises ``ValueError``; ``math.inf`` (or more than Go's largest
+    duration) never ticks.
 
     >>> import gochan
     >>> def main():
@@ -135,8 +139,8 @@ class Ticker:
 
     __slots__ = ("_entry", "_period", "_sched", "c")
 
-    def __init__(self, seconds: SupportsFloat) -> None:
-        d = _seconds(seconds, "Ticker()")
+    def __init__(self, seconds: SupportsFloat, _what: str = "Ticker()") -> None:
+        d = _seconds(seconds, _what)
         if d <= 0:
             raise ValueError(f"Ticker interval must be positive, got {seconds!r}")
         s = get_scheduler()
@@ -155,6 +159,11 @@ class Ticker:
         when = deadline(self._entry.when + period)
         if when <= now:  # fell behind: skip the missed ticks, as Go does
             when = deadline(when + period * (1 + int((now - when) // period)))
+            if when <= now:
+                # A period below what the clock can add at this time (less
+                # than a nanosecond, or than a float step of a large clock):
+                # the next tick is the next instant there is, not now again.
+                when = math.nextafter(now, math.inf)
         return when
 
     def stop(self) -> None:
@@ -182,7 +191,8 @@ class Ticker:
 
 
 def after(seconds: SupportsFloat) -> Chan[float]:
-    """A channel that receives the time once, ``seconds`` from now.
+    """A channel that receives the time once, ``seconds`` from now (never,
+    for ``math.inf``).
 
     >>> import gochan
     >>> def main():
@@ -190,16 +200,17 @@ def after(seconds: SupportsFloat) -> Chan[float]:
     >>> gochan.run(main, clock="virtual")
     (1, 2.0)
     """
-    return Timer(seconds).c
+    return Timer(seconds, None, "after()").c
 
 
 def tick(seconds: SupportsFloat) -> Chan[float]:
     """``Ticker(seconds).c``; like Go's ``time.Tick``, a nil channel
     (``nilchan``) for ``seconds <= 0``. The ticker cannot be stopped: use
     ``Ticker`` when it must end."""
-    if _seconds(seconds, "tick()") <= 0:
+    d = _seconds(seconds, "tick()")
+    if d <= 0:
         return nilchan
-    return Ticker(seconds).c
+    return Ticker(d).c
 
 
 def after_func(seconds: SupportsFloat, fn: Callable[[], Any]) -> Timer:
@@ -211,4 +222,4 @@ def after_func(seconds: SupportsFloat, fn: Callable[[], Any]) -> Timer:
             fn,
             "; pass the function itself (a lambda or functools.partial can bind arguments)",
         )
-    return Timer(seconds, fn)
+    return Timer(seconds, fn, "after_func()")
