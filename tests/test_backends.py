@@ -689,6 +689,59 @@ def test_another_thread_wakes_main_while_a_coroutine_runs(backend: str) -> None:
         th.finish()
 
 
+@pytest.mark.parametrize("order", ["before", "after"])
+@pytest.mark.parametrize("backend", ["asyncio", "uvloop"])
+def test_a_thread_wakeup_beside_the_loops_own_wake_lets_virtual_time_move(
+    backend: str, order: str
+) -> None:
+    """Issue 17: another thread's wakeup (``call_soon_threadsafe(_wake)``) lands
+    in the loop's ready queue beside the hub's own queued wake (``soon``), here
+    by construction: from a real thread, right before or right after the loop
+    greenlet queues its wake for a ``wait(0)``. ("before" is what a blocking()
+    job finishing during the virtual asyncio loop's real pause does.) Whichever
+    runs first hands the thread back to the hub; the other must not be taken
+    for loop work. It was: the first one to run forgot ``soon`` though it was
+    still queued, so the loop never looked idle again, every later loop turn
+    queued a new wake behind the stale one, and the virtual clock never moved
+    (a 100% CPU spin inside ``run_forever``)."""
+    hub_rounds = [0]
+
+    def main() -> float:
+        s = peek_scheduler()
+        assert s is not None
+        b: Any = s.backend
+        arm, wait = b._arm, b.wait
+        todo = [True]
+
+        def wake_from_another_thread() -> None:
+            th = threading.Thread(target=s.ready_remote, args=(None,))
+            th.start()
+            th.join()
+
+        def racing_arm(timeout: float | None) -> None:  # in the loop greenlet
+            inject = timeout == 0 and todo and todo.pop()
+            if inject and order == "before":
+                wake_from_another_thread()
+            arm(timeout)
+            if inject and order == "after":
+                wake_from_another_thread()
+
+        def counted_wait(timeout: float | None, incoming: Any) -> None:  # in the hub
+            hub_rounds[0] += 1
+            if hub_rounds[0] > 1000:  # three sleeps take a handful
+                raise AssertionError("the hub spins: virtual time cannot move")
+            wait(timeout, incoming)
+
+        b._arm, b.wait = racing_arm, counted_wait
+        gochan.sleep(1)  # the clock jumps; the loop gets a turn: wait(0)
+        assert not todo, "the wakeup was not injected"
+        gochan.sleep(1)  # spun here, or (uvloop, "after") in the next one
+        gochan.sleep(1)
+        return gochan.monotonic()
+
+    assert run(main, backend=backend, clock="virtual") == 3.0
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_runs_back_to_back_leave_nothing_behind(backend: str) -> None:
     """Two runs in a row on one thread; neither leaves a running loop behind."""
