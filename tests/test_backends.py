@@ -413,6 +413,53 @@ def test_no_deadlock_while_a_coroutine_could_still_send(backend: str) -> None:
     assert run(main, backend=backend) == ([7] if backend == "trio" else [7, None])
 
 
+def test_no_deadlock_while_trio_has_yet_to_start_an_await() -> None:
+    """``await_`` on trio only queues its trio task (``nursery.start_soon``):
+    trio's I/O thread must first wake the guest run (``run_sync_soon_threadsafe``)
+    before that task takes its first step. Until then no trio callback is
+    queued, yet the task will run: no deadlock. (Under load the I/O thread took
+    longer than the deadlock check's confirmation pause, and a deadlock was
+    reported: make stress.) Here that thread's callbacks are held back, by
+    construction, until the hub has asked whether trio is busy."""
+    held: list[Callable[[], object]] = []
+    holding = [False]
+
+    def main() -> int | None:
+        s = peek_scheduler()
+        assert s is not None
+        b: Any = s.backend
+        deliver, busy = b._soon_threadsafe, b.busy
+
+        def soon_threadsafe(fn: Callable[[], object]) -> None:
+            if holding[0] and threading.get_ident() != b.thread_id:
+                held.append(fn)  # trio's I/O thread: not yet
+            else:
+                deliver(fn)
+
+        def release() -> None:
+            holding[0] = False
+            while held:
+                deliver(held.pop(0))
+
+        def checked_busy() -> bool:  # the hub, looking for a deadlock
+            answer = bool(busy())
+            if answer and held:
+                release()
+            return answer
+
+        b._soon_threadsafe, b.busy = soon_threadsafe, checked_busy
+        try:
+            gochan.await_(trio.sleep(0))  # the guest run starts (unheld)
+            holding[0] = True
+            ch = Chan[int]()
+            go(gochan.await_, ch.asend(7))
+            return ch.recv()  # every green task is blocked; trio will send
+        finally:
+            release()
+
+    assert run(main, backend="trio") == 7
+
+
 DEADLOCK_WITH_A_PARKED_COROUTINE = """
 import gochan
 
