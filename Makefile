@@ -7,7 +7,7 @@ PY312 := $(shell .ci/find-python 3.12 2>/dev/null)
 PY313 := $(shell .ci/find-python 3.13 2>/dev/null)
 PYTEST_ARGS ?= -q
 
-.PHONY: test test-311 test-312 test-313 test-backends test-all lint demo docs bench bench-quick clean \
+.PHONY: test test-311 test-312 test-313 test-backends test-all stress lint demo docs bench bench-quick clean \
 	build-compiled test-compiled bench-compiled clean-compiled
 
 # The whole suite: lint + types; tests on 3.11 and 3.13 (builtin backend),
@@ -60,6 +60,29 @@ test-backends: .venv/stamp
 	done
 
 test-all: lint test-311 test-312 test-313 test-backends
+
+# Every test has a hang watchdog (tests/conftest.py): if it outlives its
+# pytest-timeout timeout by watchdog_margin seconds (a spin in C, or the
+# timeout's exception swallowed by an event loop callback), faulthandler
+# dumps every thread's stack to stderr and the process exits with status 1.
+
+# The runtime suites that exercise scheduling, wake-ups, threads and
+# backends, again and again: STRESS_ROUNDS rounds of one pytest session per
+# Python (3.11, 3.13) and backend (GOCHAN_BACKEND), each with a fresh random
+# gochan seed, beside a CPU hog (a busy process that .ci/stress starts and
+# always kills), so that threads are preempted at odd moments. About 10-15
+# minutes at the default 3 rounds on two cores (STRESS_ROUNDS=N for more or
+# less; STRESS_BACKENDS, STRESS_HOGS, STRESS_PYTHONS to narrow or widen it).
+# Every session must pass; failed ones' logs are kept and named. Not part of
+# make test.
+STRESS_ROUNDS ?= 3
+STRESS_PYTHONS ?= .venv/bin/python .venv-3.13/bin/python
+STRESS_TESTS := tests/test_threads.py tests/test_backends.py tests/test_sync.py \
+	tests/test_workqueue.py tests/test_await.py tests/test_run_async.py tests/test_io.py \
+	tests/test_blocking.py tests/test_time.py tests/test_deadlock.py tests/test_async_face.py \
+	tests/test_select.py tests/test_tasks.py tests/test_signals.py
+stress: .venv/stamp .venv-3.13/stamp
+	.ci/stress $(STRESS_ROUNDS) $(STRESS_PYTHONS) -- $(STRESS_TESTS)
 
 # The K8s-watch worker pool (examples/k8s_watch/): an embedded apiserver, bursts
 # of pod writes, injected faults, and a controller that converges; about a

@@ -431,6 +431,53 @@ def test_no_deadlock_while_a_coroutine_could_still_send(backend: str) -> None:
     assert run(main, backend=backend) == ([7] if backend == "trio" else [7, None])
 
 
+def test_no_deadlock_while_trio_has_yet_to_start_an_await() -> None:
+    """``await_`` on trio only queues its trio task (``nursery.start_soon``):
+    trio's I/O thread must first wake the guest run (``run_sync_soon_threadsafe``)
+    before that task takes its first step. Until then no trio callback is
+    queued, yet the task will run: no deadlock. (Under load the I/O thread took
+    longer than the deadlock check's confirmation pause, and a deadlock was
+    reported: make stress.) Here that thread's callbacks are held back, by
+    construction, until the hub has asked whether trio is busy."""
+    held: list[Callable[[], object]] = []
+    holding = [False]
+
+    def main() -> int | None:
+        s = peek_scheduler()
+        assert s is not None
+        b: Any = s.backend
+        deliver, busy = b._soon_threadsafe, b.busy
+
+        def soon_threadsafe(fn: Callable[[], object]) -> None:
+            if holding[0] and threading.get_ident() != b.thread_id:
+                held.append(fn)  # trio's I/O thread: not yet
+            else:
+                deliver(fn)
+
+        def release() -> None:
+            holding[0] = False
+            while held:
+                deliver(held.pop(0))
+
+        def checked_busy() -> bool:  # the hub, looking for a deadlock
+            answer = bool(busy())
+            if answer and held:
+                release()
+            return answer
+
+        b._soon_threadsafe, b.busy = soon_threadsafe, checked_busy
+        try:
+            gochan.await_(trio.sleep(0))  # the guest run starts (unheld)
+            holding[0] = True
+            ch = Chan[int]()
+            go(gochan.await_, ch.asend(7))
+            return ch.recv()  # every green task is blocked; trio will send
+        finally:
+            release()
+
+    assert run(main, backend="trio") == 7
+
+
 DEADLOCK_WITH_A_PARKED_COROUTINE = """
 import gochan
 
@@ -705,6 +752,59 @@ def test_another_thread_wakes_main_while_a_coroutine_runs(backend: str) -> None:
     finally:
         go_ahead.set()
         th.finish()
+
+
+@pytest.mark.parametrize("order", ["before", "after"])
+@pytest.mark.parametrize("backend", ["asyncio", "uvloop"])
+def test_a_thread_wakeup_beside_the_loops_own_wake_lets_virtual_time_move(
+    backend: str, order: str
+) -> None:
+    """Issue 17: another thread's wakeup (``call_soon_threadsafe(_wake)``) lands
+    in the loop's ready queue beside the hub's own queued wake (``soon``), here
+    by construction: from a real thread, right before or right after the loop
+    greenlet queues its wake for a ``wait(0)``. ("before" is what a blocking()
+    job finishing during the virtual asyncio loop's real pause does.) Whichever
+    runs first hands the thread back to the hub; the other must not be taken
+    for loop work. It was: the first one to run forgot ``soon`` though it was
+    still queued, so the loop never looked idle again, every later loop turn
+    queued a new wake behind the stale one, and the virtual clock never moved
+    (a 100% CPU spin inside ``run_forever``)."""
+    hub_rounds = [0]
+
+    def main() -> float:
+        s = peek_scheduler()
+        assert s is not None
+        b: Any = s.backend
+        arm, wait = b._arm, b.wait
+        todo = [True]
+
+        def wake_from_another_thread() -> None:
+            th = threading.Thread(target=s.ready_remote, args=(None,))
+            th.start()
+            th.join()
+
+        def racing_arm(timeout: float | None) -> None:  # in the loop greenlet
+            inject = timeout == 0 and todo and todo.pop()
+            if inject and order == "before":
+                wake_from_another_thread()
+            arm(timeout)
+            if inject and order == "after":
+                wake_from_another_thread()
+
+        def counted_wait(timeout: float | None, incoming: Any) -> None:  # in the hub
+            hub_rounds[0] += 1
+            if hub_rounds[0] > 1000:  # three sleeps take a handful
+                raise AssertionError("the hub spins: virtual time cannot move")
+            wait(timeout, incoming)
+
+        b._arm, b.wait = racing_arm, counted_wait
+        gochan.sleep(1)  # the clock jumps; the loop gets a turn: wait(0)
+        assert not todo, "the wakeup was not injected"
+        gochan.sleep(1)  # spun here, or (uvloop, "after") in the next one
+        gochan.sleep(1)
+        return gochan.monotonic()
+
+    assert run(main, backend=backend, clock="virtual") == 3.0
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -142,7 +142,20 @@ class AsyncioBackend:
     def _wake_soon(self) -> None:
         """Queue one ``_wake`` for the loop's next round (never two)."""
         if self.soon is None or self.soon.cancelled():
-            self.soon = self.loop.call_soon(self._wake)
+            self.soon = self.loop.call_soon(self._soon_wake)
+
+    def _soon_wake(self) -> None:
+        """The ``_wake`` that ``_wake_soon`` queued: ``soon`` has run.
+
+        Only this callback may forget ``soon``. Another thread's wakeup and
+        the real-pause timer run plain ``_wake``, and either may run first
+        while ``soon`` is still queued; had it cleared ``soon``, that handle
+        would stay queued untracked: the loop would never look idle again,
+        each later loop turn would queue a fresh wake behind the stale one,
+        and the virtual clock would never move (issue 17).
+        """
+        self.soon = None
+        self._wake()
 
     def busy(self) -> bool:
         """True while the loop could still wake a green task.
@@ -225,7 +238,6 @@ class AsyncioBackend:
 
     def _wake(self) -> None:
         """A plain loop callback: hand the thread back to the hub."""
-        self.soon = None
         if not self.sleeping:
             return  # a stale wake: the hub is already running
         self.sleeping = False

@@ -177,8 +177,14 @@ class TrioBackend:
 
     def busy(self) -> bool:
         """True while trio work could still wake a green task: callbacks to
-        run, or an await_() whose trio task is not parked on a channel."""
-        if self.callbacks:
+        run, an await_() whose trio task has yet to take its first step, or
+        one whose trio task is not parked on a channel.
+
+        (A trio task started from a green task is only queued: trio's I/O
+        thread must wake the guest run, through ``_soon_threadsafe``, before
+        it runs and joins ``runners``. Meanwhile no callback is queued yet.)
+        """
+        if self.callbacks or self.tasks > len(self.runners):
             return True
         parked = parked_coroutines
         return any(t not in parked for t in self.runners)
