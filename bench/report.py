@@ -55,6 +55,8 @@ def _ratio(a: float, b: float) -> str:
 def summary_line(w: Workload, cells: list[Cell]) -> str:
     if w.key == "W9":
         return w9_summary(cells)
+    if w.key == "W10":
+        return w10_summary(cells)
     return _summary_line(w, cells)
 
 
@@ -92,6 +94,8 @@ def _summary_line(w: Workload, cells: list[Cell]) -> str:
 def workload_table(w: Workload, cells: list[Cell]) -> str:
     if w.key == "W9":
         return w9_table(w, cells)
+    if w.key == "W10":
+        return w10_table(w, cells)
     u, k = w.shown, w.scale
     lines = [
         f"### {w.title}: {u} per {w.unit} (lower is better)",
@@ -285,6 +289,80 @@ def _w9_drain_table(cells: list[Cell]) -> list[str]:
                 mems.append(_ratio(e["pool_rss"], t["pool_rss"]) if t["pool_rss"] else "")
         lines.append("| " + " | ".join(cols + ratios + mems) + " |")
     return lines
+
+
+# -- W10: a million parked tasks -------------------------------------------------------
+
+# The systems W10's summary sets gochan against (issue 17 names gevent and asyncio).
+W10_PEERS = ("gevent", "asyncio", FLOOR)
+# Issue 17's target: N tasks within this many times the time of N / 10.
+W10_TARGET = 12
+
+
+def _scaling(e: dict[str, float], key: str) -> str:
+    big, small = e.get(f"big_{key}"), e.get(f"small_{key}")
+    return _ratio(big, small) if big is not None and small else ""
+
+
+def w10_summary(cells: list[Cell]) -> str:
+    """'gochan W10 = spawn + park at 1,000,000: 0.6x gevent, ...; memory per
+    parked task ...; 1,000,000 vs 100,000 tasks: 11.2x the time ...'."""
+    by = {c.system: c for c in cells if c.ok}
+    me = by.get("gochan")
+    if me is None:
+        return "gochan W10: no result"
+    e = me.extra
+    n = int(e["big_n"])
+    times = [f"{_ratio(me.median, by[o].median)} {o}" for o in W10_PEERS if o in by]
+    mems = [f"{_ratio(e['big_bytes'], by[o].extra['big_bytes'])} {o}" for o in W10_PEERS if o in by]
+    text = f"gochan W10 = spawn + park at {n:,} tasks {', '.join(times) or 'no peer result'}"
+    if mems:
+        text += f"; memory per parked task {', '.join(mems)}"
+    if e.get("small_spawn_park_s"):
+        text += (
+            f"; {n:,} vs {int(e['small_n']):,} tasks: {_scaling(e, 'spawn_park_s')} the time "
+            f"({_scaling(e, 'spawn_park_cpu_s')} the CPU time; target at 1,000,000: "
+            f"\u2264 {W10_TARGET}{TIMES}), "
+            f"{_scaling(e, 'bytes')} the memory per task"
+        )
+    return text
+
+
+def w10_table(w: Workload, cells: list[Cell]) -> str:
+    n = next((int(c.extra["big_n"]) for c in cells if c.ok), 0)
+    lines = [
+        f"### {w.title}: {w.shown} per {w.unit} at {n:,} tasks (lower is better)",
+        "",
+        f"{w.description}. CPU is the process's user + system time; the last three "
+        f"columns divide the figure at {n:,} by the one at {n // 10:,} (10{TIMES} and "
+        f"1.00{TIMES} are linear); GC: the cyclic collector's seconds in spawn + park "
+        "(full collections).",
+        "",
+        f"| system | primitive | spawn + park {w.shown} | min{DASH}max | CPU {w.shown} | "
+        f"wake + exit {w.shown} | bytes per parked task | time vs {n // 10:,} | "
+        f"CPU vs {n // 10:,} | bytes vs {n // 10:,} | GC s (full) | runs |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    k = w.scale
+    for c in cells:
+        name = f"{c.system} (floor)" if c.system == FLOOR else c.system
+        if not c.ok:
+            what = "error" if c.error else "n/a"
+            if c.error or c.system in W10_PEERS or c.system == "gochan":
+                lines.append(f"| {name} | {what}: {c.note} | {what} | | | | | | | | | |")
+            continue
+        e = c.extra
+        per = 1e9 / e["big_n"]
+        lo, hi = min(c.values_ns), max(c.values_ns)
+        lines.append(
+            f"| {name} | {c.label} | {_ns(c.median / k)} | {_ns(lo / k)}{DASH}{_ns(hi / k)} | "
+            f"{_ns(e['big_spawn_park_cpu_s'] * per / k)} | {_ns(e['big_wake_s'] * per / k)} | "
+            f"{e['big_bytes']:,.0f} | {_scaling(e, 'spawn_park_s')} | "
+            f"{_scaling(e, 'spawn_park_cpu_s')} | {_scaling(e, 'bytes')} | "
+            f"{e['big_spawn_park_gc_s']:.2f} ({e['big_gen2']:.0f}) | {len(c.values_ns)} |"
+        )
+    lines += ["", f"**{w10_summary(cells)}**", ""]
+    return "\n".join(lines)
 
 
 def render(header: list[str], workloads: list[Workload], results: dict[str, list[Cell]]) -> str:
