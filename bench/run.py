@@ -562,6 +562,11 @@ def run_pyperf(quick: bool) -> int:
                 meta = {**meta, "unit": "byte"}
                 mem = [c.extra["big_bytes"]]
                 benches.append(_external_bench(pyperf, f"{name} bytes per task", mem, meta))
+                if "small_n" in c.extra:  # the reference size, seconds per task
+                    small = c.extra["small_n"]
+                    per = [c.extra["small_spawn_park_s"] / small]
+                    meta = {**meta, "unit": "second"}
+                    benches.append(_external_bench(pyperf, f"{name} at {small:.0f}", per, meta))
             continue
         for i, c in enumerate(results[w.key]):
             if c.ok or c.note:

@@ -20,9 +20,11 @@ tasks will wait on, then
 3. **wake + exit** (timed): wakes them all at once and waits until every
    task has ended;
 
-and prints one JSON line: wall and CPU seconds (user + system, which on a VM
-is the figure that the load of other processes moves least) of each timed
-phase, bytes per parked task, and the cyclic GC's collections and seconds
+and prints one JSON line: wall and CPU seconds of each timed phase (CPU is
+user + system, the figure that the load of other processes moves least,
+also given apart: user time is the interpreter's work, system time the
+kernel's, mostly page faults on fresh memory), its page faults, bytes per
+parked task, and the cyclic GC's collections and seconds
 (``gc.callbacks``) per phase. It then leaves with ``os._exit``: tearing a
 million objects down is no part of the measurement.
 
@@ -43,6 +45,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -91,11 +94,16 @@ class Probe:
 
     def _mark(self) -> None:
         self._wall, self._cpu = time.perf_counter(), time.process_time()
+        self._ru = resource.getrusage(resource.RUSAGE_SELF)
         self._gc0 = (list(self._gc_n), self._gc_s, self._gc_cpu_s)
 
     def _phase(self, name: str) -> None:
         self.out[f"{name}_s"] = time.perf_counter() - self._wall
         self.out[f"{name}_cpu_s"] = time.process_time() - self._cpu
+        ru, ru0 = resource.getrusage(resource.RUSAGE_SELF), self._ru
+        self.out[f"{name}_user_s"] = ru.ru_utime - ru0.ru_utime  # the interpreter's work
+        self.out[f"{name}_sys_s"] = ru.ru_stime - ru0.ru_stime  # the kernel's: mmap, page faults
+        self.out[f"{name}_page_faults"] = ru.ru_minflt - ru0.ru_minflt
         n0, gc_s0, gc_cpu_s0 = self._gc0
         self.out[f"{name}_gc_collections"] = [b - a for a, b in zip(n0, self._gc_n, strict=True)]
         self.out[f"{name}_gc_s"] = self._gc_s - gc_s0
@@ -265,8 +273,14 @@ def measure(
     for r in range(repeat):
         for size, count in (("small", n // 10), ("big", n)):
             for s in systems[r % len(systems) :] + systems[: r % len(systems)]:
-                progress(f"W10 {s} {count:,} tasks ({r + 1}/{repeat})")
-                out[s][size].append(run_one(s, count))
+                run = run_one(s, count)
+                out[s][size].append(run)
+                what = run.get("error") or (
+                    f"spawn + park {run['spawn_park_s']:.2f} s "
+                    f"(user {run['spawn_park_user_s']:.2f}, system {run['spawn_park_sys_s']:.2f}), "
+                    f"{run['bytes_per_task']:,.0f} bytes per task"
+                )
+                progress(f"W10 {s} {count:,} tasks ({r + 1}/{repeat}): {what}")
     return out
 
 
@@ -278,7 +292,10 @@ def _median(xs: list[float]) -> float:
 
 def summarize(runs: list[dict[str, Any]], prefix: str) -> dict[str, float]:
     """The medians of a size's runs, keyed ``{prefix}_...`` (a Cell's extra)."""
-    keys = ("spawn_park_s", "spawn_park_cpu_s", "bytes_per_task", "wake_s", "spawn_park_gc_s")
+    keys = (
+        *("spawn_park_s", "spawn_park_cpu_s", "spawn_park_user_s", "spawn_park_sys_s"),
+        *("spawn_park_page_faults", "bytes_per_task", "wake_s", "spawn_park_gc_s"),
+    )
     out = {f"{prefix}_{k}": _median([r[k] for r in runs]) for k in keys}
     out[f"{prefix}_gen2"] = _median([r["spawn_park_gc_collections"][2] for r in runs])
     out[f"{prefix}_n"] = runs[0]["n"]
