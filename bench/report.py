@@ -55,6 +55,8 @@ def _ratio(a: float, b: float) -> str:
 def summary_line(w: Workload, cells: list[Cell]) -> str:
     if w.key == "W9":
         return w9_summary(cells)
+    if w.key == "W10":
+        return w10_summary(cells)
     return _summary_line(w, cells)
 
 
@@ -92,6 +94,8 @@ def _summary_line(w: Workload, cells: list[Cell]) -> str:
 def workload_table(w: Workload, cells: list[Cell]) -> str:
     if w.key == "W9":
         return w9_table(w, cells)
+    if w.key == "W10":
+        return w10_table(w, cells)
     u, k = w.shown, w.scale
     lines = [
         f"### {w.title}: {u} per {w.unit} (lower is better)",
@@ -285,6 +289,84 @@ def _w9_drain_table(cells: list[Cell]) -> list[str]:
                 mems.append(_ratio(e["pool_rss"], t["pool_rss"]) if t["pool_rss"] else "")
         lines.append("| " + " | ".join(cols + ratios + mems) + " |")
     return lines
+
+
+# -- W10: a million parked tasks -------------------------------------------------------
+
+# The systems W10's summary sets gochan against (issue 17 names gevent and asyncio).
+W10_PEERS = ("gevent", "asyncio", FLOOR)
+# Issue 17's target: N tasks within this many times the time of N / 10.
+W10_TARGET = 12
+
+
+def _scaling(e: dict[str, float], key: str) -> str:
+    big, small = e.get(f"big_{key}"), e.get(f"small_{key}")
+    return _ratio(big, small) if big is not None and small else ""
+
+
+def w10_summary(cells: list[Cell]) -> str:
+    """'gochan W10 = spawn + park at 1,000,000: 0.6x gevent, ...; memory per
+    parked task ...; 1,000,000 vs 100,000 tasks: 11.2x the time ...'."""
+    by = {c.system: c for c in cells if c.ok}
+    me = by.get("gochan")
+    if me is None:
+        return "gochan W10: no result"
+    e = me.extra
+    n = int(e["big_n"])
+    times = [f"{_ratio(me.median, by[o].median)} {o}" for o in W10_PEERS if o in by]
+    mems = [f"{_ratio(e['big_bytes'], by[o].extra['big_bytes'])} {o}" for o in W10_PEERS if o in by]
+    text = f"gochan W10 = spawn + park at {n:,} tasks {', '.join(times) or 'no peer result'}"
+    if mems:
+        text += f"; memory per parked task {', '.join(mems)}"
+    if e.get("small_spawn_park_s"):
+        text += (
+            f"; {n:,} vs {int(e['small_n']):,} tasks: {_scaling(e, 'spawn_park_s')} the time "
+            f"({_scaling(e, 'spawn_park_user_s')} the user CPU time, "
+            f"{_scaling(e, 'spawn_park_sys_s')} the system CPU time; target at 1,000,000: "
+            f"\u2264 {W10_TARGET}{TIMES}), {_scaling(e, 'bytes')} the memory per task"
+        )
+    return text
+
+
+def w10_table(w: Workload, cells: list[Cell]) -> str:
+    n = next((int(c.extra["big_n"]) for c in cells if c.ok), 0)
+    small = f"{n // 10:,}"
+    lines = [
+        f"### {w.title}: {w.shown} per {w.unit} at {n:,} tasks (lower is better)",
+        "",
+        f"{w.description}. Time per task spawned and parked at {n:,} and at {small} (equal "
+        f"when the cost is linear); then {n:,} over {small} for the whole time (10{TIMES} is "
+        "linear), for the process's user CPU time (the interpreter) and for its system CPU "
+        "time (the kernel: page faults on fresh memory, mmap); page faults and RSS per "
+        "parked task; the cyclic GC's seconds in spawn + park (its full collections).",
+        "",
+        f"| system | primitive | spawn + park {w.shown} | at {small} | min{DASH}max | "
+        f"time {TIMES} | user {TIMES} | system {TIMES} | page faults per task | "
+        f"bytes per parked task | wake + exit {w.shown} | GC s (full) | runs |",
+        "| --- | --- |" + " ---: |" * 11,
+    ]
+    k = w.scale
+    for c in cells:
+        name = f"{c.system} (floor)" if c.system == FLOOR else c.system
+        if not c.ok:
+            what = "error" if c.error else "n/a"
+            if c.error or c.system in W10_PEERS or c.system == "gochan":
+                lines.append(f"| {name} | {what}: {c.note} | {what} |" + " |" * 10)
+            continue
+        e = c.extra
+        per = 1e9 / e["big_n"]
+        lo, hi = min(c.values_ns), max(c.values_ns)
+        at_small = _ns(e["small_spawn_park_s"] * 1e9 / e["small_n"] / k) if "small_n" in e else ""
+        lines.append(
+            f"| {name} | {c.label} | {_ns(c.median / k)} | {at_small} | "
+            f"{_ns(lo / k)}{DASH}{_ns(hi / k)} | {_scaling(e, 'spawn_park_s')} | "
+            f"{_scaling(e, 'spawn_park_user_s')} | {_scaling(e, 'spawn_park_sys_s')} | "
+            f"{e['big_spawn_park_page_faults'] / e['big_n']:.2f} | {e['big_bytes']:,.0f} | "
+            f"{_ns(e['big_wake_s'] * per / k)} | "
+            f"{e['big_spawn_park_gc_s']:.2f} ({e['big_gen2']:.0f}) | {len(c.values_ns)} |"
+        )
+    lines += ["", f"**{w10_summary(cells)}**", ""]
+    return "\n".join(lines)
 
 
 def render(header: list[str], workloads: list[Workload], results: dict[str, list[Cell]]) -> str:

@@ -23,7 +23,9 @@ benchmarks (unit "byte" for W6) so ``pyperf compare_to`` covers them too.
 
 Workloads: W1 ping-pong, W2 buffered, W3 spawn, W4 fan-out/in, W5 select,
 W6 memory, W7 timers, W8a mutex, W8b waitgroup, W8c context cancel fan-out,
-W9 the K8s pool (w*.py). Peers that lack a feature are reported as n/a with
+W9 the K8s pool, W10 a million parked tasks (w*.py). W10, like W6, runs in
+fresh processes started by the manager (w10_million.py), at 1,000,000 tasks
+only in a full run (100,000 with --quick). Peers that lack a feature are reported as n/a with
 the reason, never faked.
 """
 
@@ -62,7 +64,7 @@ GO_VALUES = {"full": 9, "quick": 3}
 GO_MIN_TIME = {"full": "200ms", "quick": "50ms"}
 # Per-loop sizes of the sized workloads live on each Workload
 # (``sizes``: full, quick, smoke); these options override them.
-SIZE_OPTIONS = {"W2": "items", "W3": "tasks", "W4": "jobs"}
+SIZE_OPTIONS = {"W2": "items", "W3": "tasks", "W4": "jobs", "W10": "parked"}
 
 # Smoke mode (no pyperf): a plain timing loop, one process, tiny sizes.
 SMOKE_LOOPS = {
@@ -77,7 +79,7 @@ SMOKE_LOOPS = {
     "W8c": 2,
 }
 SMOKE_REPEAT = 3
-ALL_WORKLOADS = "W1,W2,W3,W4,W5,W6,W7,W8a,W8b,W8c,W9"
+ALL_WORKLOADS = "W1,W2,W3,W4,W5,W6,W7,W8a,W8b,W8c,W9,W10"
 
 
 def load_workloads() -> list[Workload]:
@@ -91,6 +93,7 @@ def load_workloads() -> list[Workload]:
     import w8_sync
     import w8c_context
     import w9_k8s
+    import w10_million
 
     return [
         w1_pingpong.WORKLOAD,
@@ -103,6 +106,7 @@ def load_workloads() -> list[Workload]:
         *w8_sync.WORKLOADS,
         w8c_context.WORKLOAD,
         w9_k8s.WORKLOAD,
+        w10_million.WORKLOAD,
     ]
 
 
@@ -167,6 +171,14 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         default=None,
         help="W4 jobs per loop (default 200,000; 10,000 with --quick)",
+    )
+    g.add_argument(
+        "--parked",
+        type=int,
+        metavar="N",
+        default=None,
+        help="W10 parked tasks per run (default 1,000,000; 100,000 with --quick); each "
+        "system also runs at N / 10",
     )
     g.add_argument(
         "--results-dir",
@@ -336,6 +348,39 @@ def run_w9(mode: str) -> list[Cell]:
     return cells
 
 
+# -- W10: a million parked tasks, each run in a fresh process ---------------------
+
+
+def run_w10(mode: str, n: int, systems: list[str]) -> list[Cell]:
+    """W10's rows: per system, spawn + park ns per task at ``n`` (the
+    values), with memory, wake time, CPU and the N / 10 reference in extra."""
+    import w10_million
+
+    w = w10_million.WORKLOAD
+    measured = [s for s in systems if s in w10_million.SYSTEMS and not available(s)]
+    runs = w10_million.measure(
+        measured, n, w10_million.REPEAT[mode], progress=lambda t: print(t, flush=True)
+    )
+    cells = []
+    for s in systems:
+        impl = impl_of(w, s)
+        if s not in runs:
+            cells.append(Cell(s, impl.label, note=impl.na or available(s) or "not measured"))
+            continue
+        big = [r for r in runs[s]["big"] if "error" not in r]
+        small = [r for r in runs[s]["small"] if "error" not in r]
+        if not big:
+            why = next((r["error"] for r in runs[s]["big"]), "no result")
+            cells.append(Cell(s, impl.label, note=why, error=True))
+            continue
+        cell = Cell(s, impl.label, values_ns=[r["spawn_park_s"] / n * 1e9 for r in big])
+        cell.extra.update(w10_million.summarize(big, "big"))
+        if small:
+            cell.extra.update(w10_million.summarize(small, "small"))
+        cells.append(cell)
+    return cells
+
+
 # -- smoke mode: stdlib only ------------------------------------------------
 
 
@@ -345,6 +390,9 @@ def run_smoke(opts: argparse.Namespace) -> int:
     for w in workloads:
         if w.key == "W9":
             results[w.key] = run_w9("smoke")
+            continue
+        if w.key == "W10":
+            results[w.key] = run_w10("smoke", size_of(w, opts, "smoke"), systems)
             continue
         cells = []
         n = size_of(w, opts, "smoke") if w.sized else 0
@@ -441,7 +489,7 @@ def run_pyperf(quick: bool) -> int:
     for w in workloads:
         cells = []
         n = sizes.get(w.key, 0)
-        if w.key == "W9":  # the manager runs it below, in its own processes
+        if w.key in ("W9", "W10"):  # the manager runs them below, in their own processes
             results[w.key] = cells
             continue
         for s in systems:
@@ -502,6 +550,24 @@ def run_pyperf(quick: bool) -> int:
                         name = f"W9-k8s/{c.system} rss"
                         benches.append(_external_bench(pyperf, name, [c.extra["rss"]], meta))
             continue
+        if w.key == "W10":
+            results[w.key] = run_w10(mode, sizes["W10"], systems)
+            for c in results[w.key]:
+                if not c.ok:
+                    continue
+                meta = {"unit": "second", "gochan_workload": "W10", "gochan_system": c.system}
+                name = w.bench_name(c.system)
+                vals = [v * 1e-9 for v in c.values_ns]
+                benches.append(_external_bench(pyperf, name, vals, meta))
+                meta = {**meta, "unit": "byte"}
+                mem = [c.extra["big_bytes"]]
+                benches.append(_external_bench(pyperf, f"{name} bytes per task", mem, meta))
+                if "small_n" in c.extra:  # the reference size, seconds per task
+                    small = c.extra["small_n"]
+                    per = [c.extra["small_spawn_park_s"] / small]
+                    meta = {**meta, "unit": "second"}
+                    benches.append(_external_bench(pyperf, f"{name} at {small:.0f}", per, meta))
+            continue
         for i, c in enumerate(results[w.key]):
             if c.ok or c.note:
                 continue
@@ -545,6 +611,7 @@ def run_pyperf(quick: bool) -> int:
         f"(+{args.warmups} warm-up) per benchmark, min time {args.min_time}s per value; "
         f"per-loop sizes {size_text}; {batch_text(workloads, quick)}; "
         f"W6: {W6_REPEAT[mode]} fresh process(es) per system; "
+        f"W10: {w10_repeat(mode)} fresh process(es) per system and size; "
         f"Go: {GO_VALUES[mode]} timed runs of at least {GO_MIN_TIME[mode]} each, GOMAXPROCS=1. "
         f"Total wall time {elapsed:.0f}s.",
         f"Raw pyperf JSON: `{os.path.relpath(json_path) if benches else 'none'}` (also "
@@ -556,6 +623,12 @@ def run_pyperf(quick: bool) -> int:
     (out_dir / "latest.md").write_text(text)
     print(f"\nwrote {out_dir / 'latest.md'} and {json_path}")
     return 0
+
+
+def w10_repeat(mode: str) -> int:
+    import w10_million
+
+    return w10_million.REPEAT[mode]
 
 
 def batch_text(workloads: list[Workload], quick: bool) -> str:

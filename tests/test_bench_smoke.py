@@ -53,7 +53,10 @@ def test_the_go_reference_is_asked_only_for_what_it_implements() -> None:
 def test_help_lists_the_suite_options() -> None:
     p = _run("--help")
     assert p.returncode == 0, p.stderr
-    for opt in ("--quick", "--smoke", "--systems", "--workloads", "--items", "--tasks", "--jobs"):
+    for opt in (
+        *("--quick", "--smoke", "--systems", "--workloads"),
+        *("--items", "--tasks", "--jobs", "--parked"),
+    ):
         assert opt in p.stdout
 
 
@@ -72,15 +75,20 @@ def test_smoke_mode_prints_a_table_for_every_workload() -> None:
         "W8a mutex",
         "W8b waitgroup",
         "W8c context cancel fan-out",
+        "W10 a million tasks",
     )
     for title in titles:
         assert f"### {title}" in out
-    for key in ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8a", "W8b", "W8c"):
+    for key in ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8a", "W8b", "W8c", "W10"):
         assert f"gochan {key} = " in out, f"no ratio line for {key}:\n{out}"
     # Each workload prints its own unit; W6 is memory, not time.
     assert "### W3 spawn: \u00b5s per task" in out
     assert "### W6 memory: bytes per parked task" in out
     assert "### W7 timers: ms per round" in out
+    # W10 runs in fresh processes at N and N / 10 (5,000 and 500 in smoke mode):
+    # spawn + park time, memory per parked task, and how both scaled.
+    assert "### W10 a million tasks: \u00b5s per task at 5,000 tasks" in out
+    assert "5,000 vs 500 tasks:" in out and "the memory per task" in out
     for system in ("gochan", "greenlet (floor)", "asyncio", "threading"):
         assert f"| {system} |" in out
     # threading has no select: reported as n/a with its reason, not faked.
@@ -89,10 +97,12 @@ def test_smoke_mode_prints_a_table_for_every_workload() -> None:
 
 def test_smoke_mode_honours_each_size_option() -> None:
     p = _run(
-        "--smoke", "--workloads", "W2,W3,W4", "--items", "300", "--tasks", "200", "--jobs", "400"
+        *("--smoke", "--workloads", "W2,W3,W4,W10"),
+        *("--items", "300", "--tasks", "200", "--jobs", "400", "--parked", "2000"),
     )
     assert p.returncode == 0, p.stderr
-    assert "sizes W2 300, W3 200, W4 400;" in p.stdout
+    assert "sizes W2 300, W3 200, W4 400, W10 2,000;" in p.stdout
+    assert "2,000 vs 200 tasks:" in p.stdout
 
 
 def test_smoke_mode_runs_w9_the_k8s_controller_green_vs_threads() -> None:

@@ -375,6 +375,68 @@ def test_implicit_mode_threads_release_their_wakeup_sockets_at_exit() -> None:
     assert open_fds() - before < 10  # was 3 per thread (150) before the fix
 
 
+def test_tasks_that_parked_are_freed_by_reference_counting_when_they_end() -> None:
+    # Issue 17 (a million tasks): every wait record points back at its task
+    # (Waiter.task, OneShot.task, a select's group, a sleep's timer), and a
+    # task kept its last record (Task._w, _waiting), so every task that had
+    # ever parked ended as a reference cycle: memory that only a cyclic GC
+    # pass gives back, a full collection for a task that parked long enough
+    # to be promoted. Nor may a suspended scheduler frame pin a task (the
+    # task that a parked task or an idle greenlet switched to). With the
+    # cyclic GC off, every one of these tasks must be gone once it ended.
+    # (Found by id among the objects the GC tracks: a compiled Task cannot
+    # be weakly referenced.)
+    n = 300
+    ids: set[int] = set()
+
+    def main() -> None:
+        gate, stop, vals = Chan[None](), Chan[None](), Chan[int]()
+        mu = gochan.Mutex()
+        wg = gochan.WaitGroup()
+
+        def locker() -> None:
+            with mu:
+                pass
+
+        blocker = go(gate.recv)
+        starts: list[tuple[object, ...]] = [
+            (gate.recv,),  # a channel receive: the task's reusable Waiter
+            (vals.send, 1),  # a channel send
+            (gochan.select, gate.recv, stop.recv),  # a select: its group
+            (blocker.join,),  # a join: a OneShot
+            (gochan.sleep, 1.0),  # a sleep: its timer is the record
+            (locker,),  # a mutex: a semaphore waiter
+        ]
+        mu.lock()
+        for start in starts:
+            for _ in range(n):
+                ids.add(wg.go(*start).id)  # type: ignore[arg-type]
+        del start
+        gochan.gosched()  # every task starts and parks
+        assert len(ids) == len(starts) * n
+        assert sum(1 for t in tasks_of(ids) if not t.done()) == len(ids)
+        gate.close()
+        for _ in range(n):
+            vals.recv()
+        mu.unlock()
+        wg.wait()  # (the sleepers wake when the virtual clock jumps)
+        del blocker
+
+    gc.collect()
+    gc.disable()
+    try:
+        run(main, clock="virtual")
+        alive = tasks_of(ids)
+    finally:
+        gc.enable()
+    assert not alive, f"{len(alive)} of {len(ids)} ended tasks left to the cyclic GC: {alive[:3]}"
+
+
+def tasks_of(ids: set[int]) -> list[gochan.Task]:
+    """The live Task objects with these ids (the GC tracks every Task)."""
+    return [o for o in gc.get_objects() if isinstance(o, gochan.Task) and o.id in ids]
+
+
 def test_greenlets_of_a_burst_are_reused_while_busy_and_trimmed_when_idle() -> None:
     # A burst of tasks that are all alive at once needs one greenlet each.
     # Once they end, their greenlets wait on the free list, so that the next

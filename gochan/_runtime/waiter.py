@@ -123,7 +123,13 @@ class SelectGroup:
 
     def claim(self, w: Waiter | None) -> None:
         """Mark ``w`` (None: no case, the wait was withdrawn) as the winner
-        and unqueue every other waiter of the group (LOCK held)."""
+        and unqueue every other waiter of the group (LOCK held).
+
+        Every waiter's link back to the group is cut too (nothing reads it
+        once the group has fired): group and waiters would otherwise be a
+        reference cycle after every blocking select, which only the cyclic
+        GC frees, and with it the task they point at.
+        """
         self.fired = True
         self.winner = w
         for s in self.waiters:
@@ -131,6 +137,7 @@ class SelectGroup:
             if q is not None:
                 unlink(q, s)
                 s.queue = None
+            s.group = None
 
     def withdraw(self) -> bool:
         if self.fired:
