@@ -39,7 +39,7 @@ from .chan import BLOCKED, CLOSED, Chan
 from .errors import SEND_ON_CLOSED, Cancelled, Panic
 from .scheduler import Scheduler, current_task, peek_scheduler, ready
 from .select import _Cases, select_start
-from .waiter import LOCK, Waiter, push_waiter
+from .waiter import LOCK, LoopGroup, Waiter, push_waiter
 
 if TYPE_CHECKING:
     from .backends.aio import AsyncioBackend
@@ -303,13 +303,23 @@ class _CoroParker:
     def __repr__(self) -> str:
         return "<coroutine>"
 
+    def dead(self) -> bool:
+        """True once the coroutine can never run again: its loop is closed
+        (LOCK held; ``LoopGroup.claim`` then refuses its waiters)."""
+        if self.loop.is_closed():
+            parked_coroutines.discard(self.task)
+            return True
+        return False
+
     def wake(self) -> None:
         """Resolve the future (any thread; LOCK released)."""
         parked_coroutines.discard(self.task)  # runnable from now on
         if self.loop.is_closed():
-            # Completed against a coroutine that can never run again (its
-            # loop was closed under it): say so, loudly. Raising here would
-            # leave the other peers of a close() unwoken.
+            # Completed against a coroutine that can never run again: its
+            # loop was closed by another thread after a peer claimed the
+            # wait (LoopGroup.claim refuses a coroutine whose loop is
+            # already closed). Say so, loudly. Raising here would leave the
+            # other peers of a close() unwoken.
             log.error(
                 "a channel operation was completed against a coroutine whose asyncio event "
                 "loop is closed (the loop was closed while the coroutine still awaited the "
@@ -364,6 +374,11 @@ class _TrioParker:
 
     def __repr__(self) -> str:
         return f"<trio task {self.task.name}>"
+
+    def dead(self) -> bool:
+        """Never: trio.run() returns only once every task has ended, and a
+        task parked here ends only through its wait (woken or cancelled)."""
+        return False
 
     def wake(self) -> None:
         import trio
@@ -432,13 +447,15 @@ async def asend(ch: Chan[T], v: T) -> None:
         peer = ch._try_send(v)
         if peer is BLOCKED:
             parker = _parker()
-            w = Waiter(parker, v)
+            g = LoopGroup(parker)
+            w = Waiter(parker, v, g)
+            g.waiters.append(w)
             push_waiter(ch._sendq, w)
     if peer is not BLOCKED:
         if peer is not None:
             _ready_peer(peer)
         return
-    await parker.wait(w)
+    await parker.wait(g)
     if not w.ok:
         raise Panic(SEND_ON_CLOSED)
 
@@ -448,14 +465,16 @@ async def _arecv(ch: Chan[T]) -> Any:
         r = ch._try_recv()
         if r is BLOCKED:
             parker = _parker()
-            w = Waiter(parker, None)
+            g = LoopGroup(parker)
+            w = Waiter(parker, None, g)
+            g.waiters.append(w)
             push_waiter(ch._recvq, w)
     if r is not BLOCKED:
         v, ok, peer = r
         if peer is not None:
             _ready_peer(peer)
         return v if ok else CLOSED
-    await parker.wait(w)
+    await parker.wait(g)
     return w.value if w.ok else CLOSED
 
 

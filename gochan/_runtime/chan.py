@@ -213,14 +213,16 @@ class Chan(Generic[T]):
             if self._closed:
                 raise Panic(SEND_ON_CLOSED)
             q = self._recvq
-            if q:  # hand the value straight to a parked receiver (pop_waiter inlined)
+            while q:  # hand the value straight to a parked receiver (pop_waiter inlined)
                 w = q.popleft()
                 w.queue = None
-                if w.group is not None:
-                    w.group.claim(w)
+                g = w.group
+                if g is not None and not g.claim(w):
+                    continue  # refused: a coroutine whose loop is gone (LoopGroup)
                 w.value = v
                 w.ok = True
                 peer = w.task
+                break
             else:
                 buf = self._buf
                 if len(buf) < self._cap:
@@ -250,11 +252,12 @@ class Chan(Generic[T]):
             _wait_take()
         try:
             q = self._sendq
-            if q:  # a parked sender (pop_waiter inlined)
+            while q:  # a parked sender (pop_waiter inlined)
                 w = q.popleft()
                 w.queue = None
-                if w.group is not None:
-                    w.group.claim(w)
+                g = w.group
+                if g is not None and not g.claim(w):
+                    continue  # refused: a coroutine whose loop is gone (LoopGroup)
                 w.ok = True
                 buf = self._buf
                 if buf:  # full buffer: take its head, the sender's value joins the tail
@@ -263,6 +266,7 @@ class Chan(Generic[T]):
                 else:
                     v = w.value
                 peer = w.task
+                break
             else:
                 buf = self._buf
                 if buf:

@@ -185,7 +185,7 @@ def blocking(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
             raise
     finally:
         s.pending -= 1
-    if cur._throw is not None or cur._cancelled:
+    if cur._interrupt_pending():
         interrupt = cur._take_pending()
         if job.exc is not None:
             interrupt.add_note(

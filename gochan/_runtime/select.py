@@ -18,10 +18,10 @@ from typing import Any, Final
 
 from . import waitreason as wr
 from .blocking import poll_failed
-from .chan import Chan, _NilChan, nilchan
+from .chan import BLOCKED, Chan, _NilChan, nilchan
 from .errors import SEND_ON_CLOSED, Panic
 from .scheduler import current_task, peek_scheduler, ready
-from .waiter import LOCK, SelectGroup, Waiter, push_waiter
+from .waiter import LOCK, LoopGroup, SelectGroup, Waiter, push_waiter
 
 # Final: a compiled build reads these as C constants (see chan.py).
 _take: Final = LOCK.take  # see lock.py
@@ -232,20 +232,28 @@ def select_start(cases: tuple[Any, ...], parker: Any) -> tuple[int, Any] | _Case
                     kind, ch = SEND, c[0].__self__
                 else:
                     kind, ch = _kind(c), c.__self__
+            # peer is BLOCKED (the case was not ready after all) only when
+            # the waiters that made it look ready were all refused (a
+            # coroutine whose loop is gone, waiter.LoopGroup): start again.
             if kind == SEND:
                 peer = ch._try_send(cases[i][1])
                 result: Any = None
             else:
-                value, ok, peer = ch._try_recv()
-                result = (value, ok) if kind == RECV_OK else value
+                r = ch._try_recv()
+                if r is BLOCKED:
+                    peer = BLOCKED
+                else:
+                    value, ok, peer = r
+                    result = (value, ok) if kind == RECV_OK else value
         elif dflt >= 0:
             pass  # default: returned below, once LOCK is released
         else:
             # Pass 2: decode every case and park on each.
-            if parker is None:
+            parker_is_task = parker is None
+            if parker_is_task:
                 parker = current_task()
             ops: list[tuple[int, Chan[Any], Any]] = []
-            g = SelectGroup(parker)
+            g = SelectGroup(parker) if parker_is_task else LoopGroup(parker)
             for i, c in enumerate(cases):
                 if type(c) is tuple:
                     kind, ch, v = SEND, c[0].__self__, c[1]
@@ -264,6 +272,8 @@ def select_start(cases: tuple[Any, ...], parker: Any) -> tuple[int, Any] | _Case
     finally:
         _give(None)
     if first >= 0:
+        if peer is BLOCKED:
+            return select_start(cases, parker)  # the refused waiters are gone now
         if peer is not None:
             ready(peer)
         return i, result

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, SupportsFloat
 
 from . import waitreason
 from .errors import Cancelled
@@ -90,6 +90,16 @@ class Task:
         # drops by one when the function returns or raises.
         self._group: Any = None
 
+    def _interrupt_pending(self) -> bool:
+        """True if an interrupt (a fatal error, a cancel) waits to be raised.
+
+        A call, not the two reads inline, where a check follows a park: a
+        compiled build keeps mypy's narrowing of ``_throw`` to None from a
+        check before the park, and would then refuse the exception that the
+        park delivered (TypeError: None object expected).
+        """
+        return self._throw is not None or self._cancelled
+
     def _take_pending(self) -> BaseException:
         """The interrupt to raise at a blocking point (consumes ``_throw``)."""
         exc = self._throw
@@ -148,7 +158,7 @@ class Task:
             raise exc
         return self._result
 
-    def join(self, timeout: float | None = None) -> Any:
+    def join(self, timeout: SupportsFloat | None = None) -> Any:
         """Wait until the task is done, then return as ``result()``.
 
         Blocks only the calling green task. ``TimeoutError`` if ``timeout``
@@ -157,14 +167,15 @@ class Task:
         largest duration) waits without a timeout, and NaN raises
         ``ValueError``.
         """
+        limit: float | None = None
         if timeout is not None:
             from .duration import seconds
 
-            timeout = seconds(timeout, "Task.join()")
+            limit = seconds(timeout, "Task.join()")
         if not self._done:
             from .blocking import join_task
 
-            join_task(self, timeout)
+            join_task(self, limit)
         return self.result()
 
     def cancel(self) -> bool:

@@ -38,16 +38,17 @@ def pop_waiter(q: deque[Waiter]) -> Waiter | None:
     A waiter of a blocking ``select`` claims the whole select: its group is
     marked fired with this case as the winner and every sibling waiter is
     removed from its own channel, so no stale waiter is ever left queued
-    anywhere: every waiter in a queue is live. Hot paths inline this.
+    anywhere: every waiter in a queue is live. A waiter whose coroutine can
+    never run again is refused by its group (``LoopGroup``) and dropped: the
+    next one is taken instead. Hot paths inline this.
     """
-    if not q:
-        return None
-    w = q.popleft()
-    w.queue = None
-    g = w.group
-    if g is not None:
-        g.claim(w)
-    return w
+    while q:
+        w = q.popleft()
+        w.queue = None
+        g = w.group
+        if g is None or g.claim(w):
+            return w
+    return None
 
 
 def unlink(q: deque[Waiter], w: Waiter) -> None:
@@ -121,9 +122,10 @@ class SelectGroup:
         self.winner: Waiter | None = None
         self.waiters: list[Waiter] = []
 
-    def claim(self, w: Waiter | None) -> None:
+    def claim(self, w: Waiter | None) -> bool:
         """Mark ``w`` (None: no case, the wait was withdrawn) as the winner
-        and unqueue every other waiter of the group (LOCK held).
+        and unqueue every other waiter of the group (LOCK held). True: the
+        caller completes ``w``'s operation (``LoopGroup`` may refuse).
 
         Every waiter's link back to the group is cut too (nothing reads it
         once the group has fired): group and waiters would otherwise be a
@@ -138,12 +140,35 @@ class SelectGroup:
                 unlink(q, s)
                 s.queue = None
             s.group = None
+        return True
 
     def withdraw(self) -> bool:
         if self.fired:
             return False
         self.claim(None)
         return True
+
+
+class LoopGroup(SelectGroup):
+    """The group of a coroutine's wait (``await ch.arecv()``, ``aselect``):
+    its task is a parker standing for a coroutine (``bridge.py``).
+
+    A coroutine can outlive its event loop: ``loop.close()`` with the
+    coroutine still awaiting a channel leaves it pending forever. Its
+    waiters must then never be completed, or what a peer hands to them (a
+    value sent, a sender's value taken) is gone. So ``claim`` asks the
+    parker first: if its loop is closed, the whole wait is withdrawn (every
+    case unqueued) and the claim refused; the peer takes the next waiter.
+    """
+
+    __slots__ = ()
+
+    def claim(self, w: Waiter | None) -> bool:
+        parker: Any = self.task  # bridge._CoroParker or _TrioParker
+        if w is not None and parker.dead():
+            SelectGroup.claim(self, None)
+            return False
+        return SelectGroup.claim(self, w)
 
 
 class OneShot:
