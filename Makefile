@@ -11,8 +11,9 @@ PYTEST_ARGS ?= -q
 	build-compiled test-compiled bench-compiled clean-compiled
 
 # The whole suite: lint + types; tests on 3.11 and 3.13 (builtin backend),
-# and again on 3.11 under each loop backend (asyncio, uvloop, trio).
-test: lint test-311 test-313 test-backends
+# and again on 3.11 under each loop backend (asyncio, uvloop, trio); then the
+# runtime's tests once more on the compiled build (3.11, every backend).
+test: lint test-311 test-313 test-backends test-compiled
 
 # venv-<ver>: make .venv-<ver>/ with gochan[dev] installed (re-done when
 # pyproject.toml changes).
@@ -31,17 +32,19 @@ lint: .venv/stamp
 	.venv/bin/ruff format --check gochan
 	.venv/bin/mypy --strict gochan
 
+# The pure build runs here (tests/test_build.py checks: a stale compiled
+# module left in the checkout would shadow the source under test).
 test-311: .venv/stamp
-	.venv/bin/python -m pytest $(PYTEST_ARGS)
+	GOCHAN_EXPECT_BUILD=pure .venv/bin/python -m pytest $(PYTEST_ARGS)
 
 test-312: .venv-3.12/stamp
-	.venv-3.12/bin/python -m pytest $(PYTEST_ARGS)
+	GOCHAN_EXPECT_BUILD=pure .venv-3.12/bin/python -m pytest $(PYTEST_ARGS)
 
 # On 3.13 the runtime's own tests; the example programs, the K8s pool, the
 # docs site build and the bench smoke test run once, on 3.11 (their Python-
 # version-specific parts are gochan's, tested here).
 test-313: .venv-3.13/stamp
-	.venv-3.13/bin/python -m pytest $(PYTEST_ARGS) $(RUN_ONCE)
+	GOCHAN_EXPECT_BUILD=pure .venv-3.13/bin/python -m pytest $(PYTEST_ARGS) $(RUN_ONCE)
 
 # Every test that does not pick a backend itself runs under GOCHAN_BACKEND.
 # Left out of the matrix (they run once, above): the embedded apiserver's and
@@ -55,8 +58,8 @@ NOT_GOCHAN := $(RUN_ONCE) --ignore=tests/test_testing_plugin.py
 test-backends: .venv/stamp
 	@for b in $(BACKENDS_UNDER_TEST); do \
 		echo "== GOCHAN_BACKEND=$$b"; \
-		GOCHAN_BACKEND=$$b .venv/bin/python -m pytest $(PYTEST_ARGS) -p no:cacheprovider \
-			$(NOT_GOCHAN) || exit 1; \
+		GOCHAN_EXPECT_BUILD=pure GOCHAN_BACKEND=$$b .venv/bin/python -m pytest $(PYTEST_ARGS) \
+			-p no:cacheprovider $(NOT_GOCHAN) || exit 1; \
 	done
 
 test-all: lint test-311 test-312 test-313 test-backends
@@ -124,23 +127,36 @@ bench: .venv-bench/stamp bench-go
 bench-quick: .venv-bench/stamp bench-go
 	.venv-bench/bin/python bench/run.py --quick
 
-# The opt-in compiled build (issue 7): the runtime's hot-path modules compiled
-# with mypyc (hatch_build.py, GOCHAN_COMPILE=1), installed into a venv of its
-# own (not editable: in-place .so files would shadow edits to the .py files in
-# every venv using this checkout). The pure-Python path is what make test runs.
+# The compiled build (issue 7): the runtime's hot-path modules compiled with
+# mypyc (hatch_build.py, GOCHAN_COMPILE=1), installed into a venv of its own
+# (not editable: in-place .so files would shadow edits to the .py files in
+# every venv using this checkout). make test runs the runtime's suite on it
+# too (test-compiled); the peers it is benchmarked against are added only for
+# bench-compiled (.venv-compiled/bench).
 .venv-compiled/deps: pyproject.toml
 	@rm -rf .venv-compiled && $(PY311) -m venv .venv-compiled
 	.venv-compiled/bin/python -m pip install -q --upgrade pip
-	.venv-compiled/bin/python -m pip install -q 'Cython<3' setuptools setuptools-dso wheel gevent
-	.venv-compiled/bin/python -m pip install -q --no-build-isolation 'pygolang>=0.1' \
-	  || echo "pygolang could not be built: its rows will say 'not installed'"
-	.venv-compiled/bin/python -m pip install -q '.[dev,bench]'
+	.venv-compiled/bin/python -m pip install -q '.[dev]'
 	@touch $@
+
+define install-compiled
+	GOCHAN_COMPILE=1 .venv-compiled/bin/python -m pip install -q --no-deps --force-reinstall .
+	.venv-compiled/bin/python -P -c 'import gochan; assert gochan.build == "compiled", gochan.build'
+endef
 
 # Any gochan source: the install copies every module, compiled or not.
 .venv-compiled/stamp: .venv-compiled/deps hatch_build.py $(wildcard gochan/*.py gochan/*/*.py gochan/*/*/*.py)
-	GOCHAN_COMPILE=1 .venv-compiled/bin/python -m pip install -q --no-deps --force-reinstall .
-	.venv-compiled/bin/python -P -c 'import gochan._runtime.chan as m; assert m.__file__.endswith(".so"), m.__file__'
+	$(install-compiled)
+	@touch $@
+
+# The bench peers (pygolang as in .venv-bench); installing gochan[bench]
+# puts the pure build back, so the compiled one is installed again after.
+.venv-compiled/bench: .venv-compiled/stamp
+	.venv-compiled/bin/python -m pip install -q 'Cython<3' setuptools setuptools-dso wheel gevent
+	.venv-compiled/bin/python -m pip install -q --no-build-isolation 'pygolang>=0.1' \
+	  || echo "pygolang could not be built: its rows will say 'not installed'"
+	.venv-compiled/bin/python -m pip install -q '.[bench]'
+	$(install-compiled)
 	@touch $@
 
 build-compiled: .venv-compiled/stamp
@@ -148,11 +164,19 @@ build-compiled: .venv-compiled/stamp
 # -P keeps the checkout off sys.path, so the installed compiled gochan is the
 # one imported; PY_IGNORE_IMPORTMISMATCH lets gochan/*.py's doctests run
 # against it (the doctests of the compiled modules run in the pure suite).
+# Every backend, as test-311 and test-backends do for the pure build; the
+# docs' examples, the K8s pool, the examples and the pytest plugin's own
+# pytester runs are tested on the pure build only.
 test-compiled: .venv-compiled/stamp
-	PY_IGNORE_IMPORTMISMATCH=1 .venv-compiled/bin/python -P -m pytest $(PYTEST_ARGS) \
-		-p no:cacheprovider $(RUN_ONCE) --ignore=tests/test_docs.py
+	@for b in builtin $(BACKENDS_UNDER_TEST); do \
+		echo "== compiled build, GOCHAN_BACKEND=$$b"; \
+		GOCHAN_EXPECT_BUILD=compiled GOCHAN_BACKEND=$$b PY_IGNORE_IMPORTMISMATCH=1 \
+			.venv-compiled/bin/python -P -m pytest $(PYTEST_ARGS) -p no:cacheprovider \
+			$(NOT_GOCHAN) --ignore=tests/test_docs.py \
+			|| exit 1; \
+	done
 
-bench-compiled: .venv-compiled/stamp bench-go
+bench-compiled: .venv-compiled/bench bench-go
 	.venv-compiled/bin/python bench/run.py --quick
 
 clean-compiled:

@@ -22,6 +22,7 @@ from . import workqueue as workqueue
 from ._runtime.blocking import gosched as gosched
 from ._runtime.bridge import aselect as aselect
 from ._runtime.bridge import await_ as await_
+from ._runtime.build import BUILD as build
 from ._runtime.chan import Chan as Chan
 from ._runtime.chan import nilchan as nilchan
 from ._runtime.dump import dump as dump
@@ -86,6 +87,7 @@ __all__ = [
     "aselect",
     "await_",
     "blocking",
+    "build",
     "context",
     "current",
     "default",

@@ -1,0 +1,53 @@
+"""Which build of gochan is running: the runtime compiled with mypyc, or pure Python.
+
+The compiled build is the same source: the runtime's hot-path modules
+(``hatch_build.COMPILED``) are compiled to C extension modules that the
+import system prefers over the ``.py`` files beside them. Which one a
+process got is decided at import, module by module; ``BUILD`` says which
+one it got, and ``describe()`` says it in one line (``python -m gochan``).
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import platform
+import sys
+from types import ModuleType
+from typing import Final
+
+from . import blocking, chan, scheduler, select, task, waiter
+
+# The modules a compiled build always compiles (a subset of hatch_build's
+# list, enough to tell): all compiled, or none.
+_PROBES: Final[tuple[ModuleType, ...]] = (blocking, chan, scheduler, select, task, waiter)
+
+
+def _compiled(m: ModuleType) -> bool:
+    return (m.__file__ or "").endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
+
+
+def _which() -> str:
+    n = sum(_compiled(m) for m in _PROBES)
+    if n == len(_PROBES):
+        return "compiled"
+    if n == 0:
+        return "pure"
+    return "mixed"  # a broken install: some .so files missing or stale
+
+
+BUILD: Final[str] = _which()
+"""``"compiled"`` (mypyc), ``"pure"`` (Python), or ``"mixed"`` (a broken
+install, some runtime modules compiled and some not)."""
+
+
+def describe() -> str:
+    """One line: gochan's version, its build, and the Python running it.
+
+    >>> describe()  # doctest: +ELLIPSIS
+    'gochan 0.1.0 (... build), CPython 3...'
+    """
+    from gochan import __version__
+
+    impl = platform.python_implementation()
+    py = ".".join(map(str, sys.version_info[:3]))
+    return f"gochan {__version__} ({BUILD} build), {impl} {py}"
