@@ -206,10 +206,11 @@ def choose(opts: argparse.Namespace, smoke: bool = False) -> tuple[list[Workload
 
 
 def machine_line() -> str:
-    return (
-        f"Python {platform.python_version()} ({platform.python_implementation()}), "
-        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs"
-    )
+    """The build measured (gochan's version, pure or compiled, the Python:
+    every gochan row is this build), then the machine."""
+    from gochan._runtime.build import describe
+
+    return f"{describe()}; {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs"
 
 
 # -- rows not run by pyperf: W6 memory and Go ----------------------------------

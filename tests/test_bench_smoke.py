@@ -79,6 +79,10 @@ def test_smoke_mode_prints_a_table_for_every_workload() -> None:
     )
     for title in titles:
         assert f"### {title}" in out
+    # The build measured (pure or compiled) heads the report: every gochan row is that build.
+    from gochan._runtime.build import describe
+
+    assert f"\n{describe()}; " in out
     for key in ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8a", "W8b", "W8c", "W10"):
         assert f"gochan {key} = " in out, f"no ratio line for {key}:\n{out}"
     # Each workload prints its own unit; W6 is memory, not time.
