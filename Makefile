@@ -128,15 +128,18 @@ bench-quick: .venv-bench/stamp bench-go
 	.venv-bench/bin/python bench/run.py --quick
 
 # The compiled build (issue 7): the runtime's hot-path modules compiled with
-# mypyc (hatch_build.py, GOCHAN_COMPILE=1), installed into a venv of its own
-# (not editable: in-place .so files would shadow edits to the .py files in
-# every venv using this checkout). make test runs the runtime's suite on it
-# too (test-compiled); the peers it is benchmarked against are added only for
-# bench-compiled (.venv-compiled/bench).
+# mypyc (hatch_build.py, GOCHAN_COMPILE=1: compiled or fail), installed into
+# a venv of its own (not editable: in-place .so files would shadow edits to
+# the .py files in every venv using this checkout). make test runs the
+# runtime's suite on it too (test-compiled); the peers it is benchmarked
+# against are added only for bench-compiled (.venv-compiled/bench).
+# A non-editable install compiles by default, so the installs that only
+# bring in the dependencies say GOCHAN_PURE=1: the compiled gochan is
+# installed over them right after.
 .venv-compiled/deps: pyproject.toml
 	@rm -rf .venv-compiled && $(PY311) -m venv .venv-compiled
 	.venv-compiled/bin/python -m pip install -q --upgrade pip
-	.venv-compiled/bin/python -m pip install -q '.[dev]'
+	GOCHAN_PURE=1 .venv-compiled/bin/python -m pip install -q '.[dev]'
 	@touch $@
 
 define install-compiled
@@ -155,7 +158,7 @@ endef
 	.venv-compiled/bin/python -m pip install -q 'Cython<3' setuptools setuptools-dso wheel gevent
 	.venv-compiled/bin/python -m pip install -q --no-build-isolation 'pygolang>=0.1' \
 	  || echo "pygolang could not be built: its rows will say 'not installed'"
-	.venv-compiled/bin/python -m pip install -q '.[bench]'
+	GOCHAN_PURE=1 .venv-compiled/bin/python -m pip install -q '.[bench]'
 	$(install-compiled)
 	@touch $@
 
