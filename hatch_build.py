@@ -55,9 +55,21 @@ from typing import Any, Literal
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
+# A plain list literal: .ci/check_wheels.py reads it (ast.literal_eval) to
+# check that a compiled wheel's install has every one of them compiled.
 COMPILED = [
-    *("blocking", "chan", "duration", "lock", "scheduler", "select", "sema", "task"),
-    *("timers", "timers_core", "waiter", "waitgroup"),
+    "blocking",
+    "chan",
+    "duration",
+    "lock",
+    "scheduler",
+    "select",
+    "sema",
+    "task",
+    "timers",
+    "timers_core",
+    "waiter",
+    "waitgroup",
 ]
 # Build requirements of a compiled build only: dependencies() below adds
 # them to the isolated build environment whenever a compiled build may
