@@ -224,18 +224,22 @@ class CompiledBuildHook(BuildHookInterface):  # type: ignore[type-arg]
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+# The modules of BUILD_REQUIRES that _compile imports.
+_REQUIRED_MODULES = ("mypy", "mypyc", "setuptools")
+
+
 def _failure(e: BaseException) -> str:
     """The cause of a failed compile, in a few words (the compiler's or
     mypyc's own messages are printed above it)."""
-    if isinstance(e, ModuleNotFoundError) and (e.name or "").split(".")[0] in ("mypy", "mypyc"):
+    if isinstance(e, ModuleNotFoundError) and (e.name or "").split(".")[0] in _REQUIRED_MODULES:
         return (
-            "mypyc is not installed in the build environment "
+            f"{e.name} is not installed in the build environment "
             f"(without build isolation, install {' '.join(BUILD_REQUIRES)} first)"
         )
     if isinstance(e, SystemExit):
         return f"mypyc failed (exit status {e.code}; its errors are above)"
     # A compiler's failure names its whole command line: keep both ends.
-    what = f"{type(e).__name__}: {e}".splitlines()[0]
+    what = f"{type(e).__name__}: {e}".splitlines()[0].rstrip(".")
     if len(what) > 160:
         what = f"{what[:90]} ... {what[-60:]}"
     return f"the mypyc compile failed ({what}; the compiler's output is above)"
