@@ -598,10 +598,13 @@ class Scheduler:
         look at the fds once without waiting; True if a task became
         runnable. Time must not jump past a deadline while data that would
         have beaten it is already waiting in a socket."""
-        self.backend.wait(0, self.incoming)
+        b = self.backend
+        b.wait(0, self.incoming)
         if self.incoming:
             self._drain_incoming()
-        return bool(self.runq)
+        # A loop backend may only have queued the callbacks of ready fds
+        # (asyncio runs them in its next turn): not idle, so no jump yet.
+        return bool(self.runq) or (b.poll and not b.loop_idle())
 
     def _deadlock_check(self, confirmed: bool) -> bool:
         """True if no thread can ever wake any task of this scheduler.
