@@ -18,6 +18,7 @@ from __future__ import annotations
 from contextlib import suppress as _suppress
 
 from . import context as context
+from . import net as net
 from . import workqueue as workqueue
 from ._runtime.blocking import gosched as gosched
 from ._runtime.bridge import aselect as aselect
@@ -98,6 +99,7 @@ __all__ = [
     "go",
     "gosched",
     "monotonic",
+    "net",
     "nilchan",
     "num_goroutine",
     "panic",

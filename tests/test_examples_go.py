@@ -63,6 +63,7 @@ GO_EXAMPLES = [
     "tutorial_informer_flow",
     "broken_forgot_close",
     "fixed_forgot_close",
+    "echo_server",
 ]
 
 # Wall-clock budget per example. Everything but the daisy chain runs in well

@@ -23,7 +23,7 @@ of requests in flight the garbage collector keeps meeting them.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Protocol, SupportsFloat
+from typing import Any, Final, Protocol, SupportsFloat
 
 from . import waitreason as wr
 from .backends.builtin import BuiltinBackend
@@ -366,3 +366,225 @@ def wait_writable(f: int | _HasFileno, timeout: SupportsFloat | None = None) -> 
     """Park this green task until ``f`` is writable; ``timeout`` as for
     ``wait_readable``."""
     _wait(f, True, timeout)
+
+
+# ---------------------------------------------------------------------------
+# PollDesc: the poll descriptor of one socket (Go's runtime pollDesc)
+# ---------------------------------------------------------------------------
+#
+# wait_readable/wait_writable above serve code that owns its fds. A network
+# connection needs more, as Go's netFD gets from its pollDesc:
+#
+# * Deadlines that belong to the descriptor, not to a call. A read deadline
+#   applies to the read in progress and to every later one; moving it while a
+#   read is parked re-arms that read; a deadline already past fails the next
+#   read at once even when data is waiting.
+# * Eviction. Closing the socket, from any task or OS thread, must wake every
+#   task parked on it, and no later wait may park.
+#
+# Both are one mechanism. A parked task's wait record (``_PollWait``) ends
+# exactly once, under LOCK, by whichever comes first: the fd is ready, the
+# deadline timer fires, a deadline is changed (``set_deadline`` "kicks" the
+# waiters of that direction), the descriptor is evicted, or the task is
+# cancelled (the scheduler withdraws the record). The winner alone readies
+# the task. The waking reason is not stored: when the task resumes it reads
+# the descriptor's state, as Go's netpollcheckerr does: closing -> CLOSING,
+# the deadline of its direction passed -> TIMEOUT, else OK (try the system
+# call again; if it would block, wait again with whatever deadline is now
+# set). So a deadline timer that lost a race with set_deadline, or a kick,
+# can never fail a call whose deadline was moved later.
+#
+# Where the fd is watched: on builtin (and trio, whose hub waits in a
+# builtin poller of its own, ``TrioBackend.inner``) the scheduler's epoll,
+# through ``BuiltinBackend.watch`` like wait_readable; on asyncio and uvloop
+# the loop's add_reader/add_writer, from the task itself (the loop runs on
+# the same thread, suspended in its greenlet). Registration and its removal
+# happen on the waiting task's own thread; the only cross-thread acts are
+# ending a record (LOCK) and readying its task, so evict and set_deadline may
+# be called from anywhere. The deadline is a scheduler timer, on every
+# backend, so it follows the virtual clock.
+#
+# A PollDesc never closes the fd: its owner (gochan.net's fd reference count)
+# does that once the last call that could touch the fd has left.
+#
+# Waits are counted in ``Scheduler.polling``: pending work for the deadlock
+# check (a peer anywhere may still write), but, unlike ``pending``, not a bar
+# to virtual time: once no task can run the hub polls the fds once, and only
+# if none is ready does the clock jump to the next timer (a deadline).
+
+POLL_OK: Final = 0
+POLL_CLOSING: Final = 1
+POLL_TIMEOUT: Final = 2
+
+
+class _PollWait:
+    """The wait record of a task parked on a PollDesc (one direction)."""
+
+    __slots__ = ("fd", "fired", "stale", "task", "write")
+
+    def __init__(self, task: Task, fd: int, write: bool, stale: deque[int] | None) -> None:
+        self.task = task
+        self.fd = fd
+        self.write = write
+        self.fired = False
+        self.stale = stale  # builtin: the backend's queue of fds to tidy
+
+    def __repr__(self) -> str:
+        return f"<fd {self.fd} {'writable' if self.write else 'readable'}>"
+
+    def fire(self) -> None:
+        """The fd is ready (owner thread: the poller, or a loop callback)."""
+        with LOCK:
+            if self.fired:
+                return
+            self.fired = True
+        ready(self.task)
+
+    def withdraw(self) -> bool:  # LOCK held; any thread
+        if self.fired:
+            return False
+        self.fired = True
+        if self.stale is not None:
+            self.stale.append(self.fd)  # the poller drops it before it next waits
+        return True
+
+
+def _poll_expire(rec: _PollWait) -> None:
+    """A deadline timer (hub, timer lock held): wake the task to look."""
+    with LOCK:
+        won = rec.withdraw()
+    if won:
+        ready(rec.task)
+
+
+class PollDesc:
+    """Deadlines and eviction for one socket's fd (Go's ``pollDesc``).
+
+    ``prepare(write)`` before each system call, ``wait(write)`` when it
+    would block; both return ``POLL_OK``, ``POLL_CLOSING`` or
+    ``POLL_TIMEOUT``. ``set_deadline`` and ``evict`` may be called from any
+    task or OS thread. Deadlines are absolute times on the waiting task's
+    scheduler clock (``gochan.monotonic()``), None for none.
+
+    >>> import gochan, socket
+    >>> from gochan._runtime.io import PollDesc, POLL_CLOSING
+    >>> def main():
+    ...     a, b = socket.socketpair()
+    ...     pd = PollDesc(a.fileno())
+    ...     gochan.go(pd.evict)          # as a close from another task would
+    ...     status = pd.wait(False)       # parked until evicted
+    ...     a.close(); b.close()
+    ...     return status == POLL_CLOSING
+    >>> gochan.run(main)
+    True
+    """
+
+    __slots__ = ("closing", "fd", "rd", "waits", "wd")
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.closing = False
+        self.rd: float | None = None  # read deadline
+        self.wd: float | None = None  # write deadline
+        self.waits: list[_PollWait] = []  # parked now (LOCK)
+
+    def __repr__(self) -> str:
+        state = "closing" if self.closing else f"{len(self.waits)} waiting"
+        return f"<PollDesc fd={self.fd} {state}>"
+
+    def _status(self, write: bool, now: float) -> int:  # LOCK held
+        if self.closing:
+            return POLL_CLOSING
+        d = self.wd if write else self.rd
+        if d is not None and d <= now:
+            return POLL_TIMEOUT
+        return POLL_OK
+
+    def prepare(self, write: bool) -> int:
+        """The status to act on before a system call (Go's prepareRead):
+        a passed deadline fails the call even if the fd is ready."""
+        now = current_task().sched.clock.now()
+        with LOCK:
+            return self._status(write, now)
+
+    def wait(self, write: bool) -> int:
+        """Park until the fd is ready for reading (writing), the deadline
+        passes, the deadline is changed, or the descriptor is evicted; then
+        the status. Cancellation of the task raises, as any wait."""
+        cur = current_task()
+        if cur._throw is not None or cur._cancelled:
+            raise cur._take_pending()
+        s = cur.sched
+        b = s.backend
+        poller: BuiltinBackend | None = None
+        loop: Any = None
+        if isinstance(b, BuiltinBackend):
+            poller = b
+        elif isinstance(getattr(b, "inner", None), BuiltinBackend):
+            poller = b.inner  # type: ignore[attr-defined]  # trio: the hub's own poller
+        else:
+            loop = getattr(b, "loop", None)
+            if loop is None:
+                raise RuntimeError(
+                    "gochan.net cannot wait for sockets under run_async() on trio yet; "
+                    "use gochan.run(main, backend='trio') instead"
+                )
+        fd = self.fd
+        rec = _PollWait(cur, fd, write, poller.stale if poller is not None else None)
+        with LOCK:
+            status = self._status(write, s.clock.now())
+            if status:
+                return status
+            deadline = self.wd if write else self.rd
+            self.waits.append(rec)
+        timer = None
+        watching = False
+        try:
+            if poller is not None:
+                poller.watch(fd, write, rec)
+            else:
+                (loop.add_writer if write else loop.add_reader)(fd, rec.fire)
+                watching = True
+            if deadline is not None and deadline != NEVER:
+                timer = s.add_timer(deadline, _poll_expire, rec)
+            s.polling += 1
+            try:
+                s.park(wr.IO_WAIT, rec, rec)
+            finally:
+                s.polling -= 1
+        finally:
+            with LOCK:
+                rec.withdraw()  # (a no-op unless the park was torn down)
+                self.waits.remove(rec)
+            if timer is not None:
+                s.cancel_timer(timer)
+            if watching:
+                (loop.remove_writer if write else loop.remove_reader)(fd)
+        return self.prepare(write)
+
+    def set_deadline(self, t: float | None, read: bool = True, write: bool = True) -> None:
+        """Set the read and/or write deadline (None: no deadline); waits of
+        those directions wake to re-arm with it (or fail, if it is past)."""
+        with LOCK:
+            if read:
+                self.rd = t
+            if write:
+                self.wd = t
+            kicked = [w.task for w in self.waits if _kick(w, read, write)]
+        for task in kicked:
+            ready(task)
+
+    def evict(self) -> None:
+        """Mark the descriptor closing and wake every task parked on it (they
+        see ``POLL_CLOSING``); later waits do not park. Idempotent."""
+        with LOCK:
+            if self.closing:
+                return
+            self.closing = True
+            woken = [w.task for w in self.waits if w.withdraw()]
+        for task in woken:
+            ready(task)
+
+
+def _kick(w: _PollWait, read: bool, write: bool) -> bool:  # LOCK held
+    return (write if w.write else read) and w.withdraw()

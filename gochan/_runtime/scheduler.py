@@ -119,6 +119,10 @@ class Scheduler:
         # Outstanding work that can wake a task without a timer (I/O waits,
         # thread off-loads, awaits): while > 0 this is never a deadlock.
         self.pending = 0
+        # Tasks parked on a PollDesc (gochan.net's sockets, io.py): pending
+        # work for the deadlock check, but the virtual clock may jump over
+        # them once a poll finds none of their fds ready.
+        self.polling = 0
         self.idle = False
         self.deadlock_pending = False
         self.firing = False  # True while _run_timers runs callbacks (timer lock held)
@@ -463,7 +467,11 @@ class Scheduler:
             if not runq:
                 self._wait_for_work()
             elif backend.poll and (
-                backend.dirty or self.pending or backend.inflight or not rounds & POLL_EVERY
+                backend.dirty
+                or self.pending
+                or self.polling
+                or backend.inflight
+                or not rounds & POLL_EVERY
             ):
                 # Green tasks keep us busy, but a loop (or watched fds) may
                 # have work too: give it a turn when it is known to have
@@ -490,7 +498,7 @@ class Scheduler:
         """True while outstanding work (I/O, ``blocking()``, ``await_``,
         coroutines on a loop backend) could wake a task without a timer."""
         b = self.backend
-        return self.pending > 0 or (b.poll and b.busy())
+        return self.pending > 0 or self.polling > 0 or (b.poll and b.busy())
 
     def _trim_free(self) -> None:
         """End the idle greenlets beyond FREE_MAX, the longest idle first, in
@@ -545,6 +553,8 @@ class Scheduler:
                     if ld is not None and (deadline is None or ld < deadline):
                         deadline = ld
                     if deadline is not None:
+                        if self.polling and self._poll_io():
+                            continue  # a socket was ready: time stands still
                         clock.advance_to(deadline)
                         self._run_timers()
                         if b.poll:  # the loop fires what is due at the new time
@@ -558,8 +568,8 @@ class Scheduler:
                 timeout = 0 if self.backend.virtual else None
             elif deadline is not None:
                 timeout = deadline - clock.now()
-            elif self.pending:
-                timeout = None  # the work wakes us when it is done
+            elif self.pending or self.polling:
+                timeout = None  # the work (or the socket) wakes us when it is done
             elif self.busy():
                 # Loop work could still wake a task, but a loop can also go
                 # quiet without a word (an asyncio task awaiting a future
@@ -582,6 +592,19 @@ class Scheduler:
             if self.timers:
                 self._run_timers()
         self.idle = False
+
+    def _poll_io(self) -> bool:
+        """Virtual clock, sockets watched (``polling``), nothing runnable:
+        look at the fds once without waiting; True if a task became
+        runnable. Time must not jump past a deadline while data that would
+        have beaten it is already waiting in a socket."""
+        b = self.backend
+        b.wait(0, self.incoming)
+        if self.incoming:
+            self._drain_incoming()
+        # A loop backend may only have queued the callbacks of ready fds
+        # (asyncio runs them in its next turn): not idle, so no jump yet.
+        return bool(self.runq) or (b.poll and not b.loop_idle())
 
     def _deadlock_check(self, confirmed: bool) -> bool:
         """True if no thread can ever wake any task of this scheduler.
