@@ -64,6 +64,10 @@ GO_EXAMPLES = [
     "broken_forgot_close",
     "fixed_forgot_close",
     "echo_server",
+    "chat_server",
+    "port_checker",
+    "http_server",
+    "tcp_proxy",
 ]
 
 # Wall-clock budget per example. Everything but the daisy chain runs in well
