@@ -26,15 +26,6 @@ LOOP_BACKENDS = ["asyncio", "uvloop", "trio"]
 TIMEOUT = 60
 
 
-# Known failures, each a bug in gochan (not in the example), with its symptom.
-# echo_server is the one example on the virtual clock: on uvloop, a dial that
-# began just after a blocking() call (dial resolves even an IPv4 literal
-# through getaddrinfo on a worker thread) can see virtual time jump to the
-# next timer before the loop has polled the new socket, so the loopback
-# connect "times out" (about 1 run in 20).
-FLAKY = {("echo_server", "uvloop"): "uvloop + virtual clock: time jumps past a connect in progress"}
-
-
 def _installed(backend: str) -> bool:
     return backend == "asyncio" or importlib.util.find_spec(backend) is not None
 
@@ -42,11 +33,9 @@ def _installed(backend: str) -> bool:
 @pytest.mark.timeout(TIMEOUT + 30)
 @pytest.mark.parametrize("backend", LOOP_BACKENDS)
 @pytest.mark.parametrize("name", NET_EXAMPLES)
-def test_net_example_on_backend(name: str, backend: str, request: pytest.FixtureRequest) -> None:
+def test_net_example_on_backend(name: str, backend: str) -> None:
     if not _installed(backend):
         pytest.skip(f"{backend} is not installed")
-    if (name, backend) in FLAKY:
-        request.applymarker(pytest.mark.xfail(reason=FLAKY[name, backend], strict=False))
     env = {k: v for k, v in os.environ.items() if k != "GOCHAN_DEBUG"}
     env["GOCHAN_BACKEND"] = backend
     proc = subprocess.run(

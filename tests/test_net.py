@@ -253,6 +253,70 @@ def test_read_deadline_expires_at_its_time() -> None:
     assert msg.startswith("read tcp 127.0.0.1:") and msg.endswith(": i/o timeout")
 
 
+def test_virtual_time_stands_still_while_a_watched_socket_is_ready(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Before the virtual clock jumps to the next timer (a sleeper's, 5 s
+    # ahead), the hub gives the backend one turn to deliver ready sockets.
+    # A loop's turn can end before it polled its fds at all (uvloop runs the
+    # hub's wake callback before its poll phase; seen after a wake from a
+    # name-lookup thread): the hub then asks the kernel itself, and waits
+    # for the backend's next turn rather than jump. Here the first such
+    # turn polls nothing, as uvloop's did.
+    from gochan._runtime.scheduler import peek_scheduler
+
+    def main() -> list[float]:
+        s = peek_scheduler()
+        assert s is not None
+        kind = type(s.backend)
+        real, skipped = kind.wait, []
+
+        def early_turn(self: Any, timeout: float | None, incoming: Any) -> None:
+            if timeout == 0 and s.polling and len(skipped) < 3 and not incoming:
+                skipped.append(timeout)  # a turn that ended before polling
+                return
+            real(self, timeout, incoming)
+
+        ln = net.listen("tcp", "127.0.0.1:0")
+        talker = go(net.serve, ln, lambda c: c.write(b"hi"))
+        sleeper = go(gochan.sleep, 5)
+        monkeypatch.setattr(kind, "wait", early_turn)
+        t0 = monotonic()
+        with net.dial("tcp", str(ln.addr)) as c:
+            assert c.read(2) == b"hi"
+        took = monotonic() - t0
+        monkeypatch.undo()
+        assert skipped, "the hub never asked the backend for a turn before a jump"
+        ln.close()
+        talker.join()
+        sleeper.join()
+        return [took, monotonic()]
+
+    assert run(main, virtual=True) == [0.0, 5.0]
+
+
+def test_any_fd_ready_asks_the_kernel_without_waiting() -> None:
+    from types import SimpleNamespace
+
+    from gochan._runtime.scheduler import any_fd_ready
+
+    a, b = socket.socketpair()
+    try:
+        rd = SimpleNamespace(fd=a.fileno(), write=False)
+        wr = SimpleNamespace(fd=a.fileno(), write=True)
+        assert not any_fd_ready([]) and not any_fd_ready([rd])
+        assert any_fd_ready([wr]) and any_fd_ready([rd, wr])  # one fd, both ways
+        b.send(b"x")
+        assert any_fd_ready([rd])
+        closed = socket.socket()
+        gone = SimpleNamespace(fd=closed.fileno(), write=False)
+        closed.close()
+        assert not any_fd_ready([gone])  # closed under its waiter: not "ready"
+    finally:
+        a.close()
+        b.close()
+
+
 def test_passed_deadline_fails_even_with_data_ready_then_revives() -> None:
     def main() -> None:
         ln, c, s = connected()

@@ -407,7 +407,7 @@ def wait_writable(f: int | _HasFileno, timeout: SupportsFloat | None = None) -> 
 # A PollDesc never closes the fd: its owner (gochan.net's fd reference count)
 # does that once the last call that could touch the fd has left.
 #
-# Waits are counted in ``Scheduler.polling``: pending work for the deadlock
+# Waits are listed in ``Scheduler.polling``: pending work for the deadlock
 # check (a peer anywhere may still write), but, unlike ``pending``, not a bar
 # to virtual time: once no task can run the hub polls the fds once, and only
 # if none is ready does the clock jump to the next timer (a deadline).
@@ -547,11 +547,11 @@ class PollDesc:
                 watching = True
             if deadline is not None and deadline != NEVER:
                 timer = s.add_timer(deadline, _poll_expire, rec)
-            s.polling += 1
+            s.polling.append(rec)
             try:
                 s.park(wr.IO_WAIT, rec, rec)
             finally:
-                s.polling -= 1
+                s.polling.remove(rec)
         finally:
             with LOCK:
                 rec.withdraw()  # (a no-op unless the park was torn down)

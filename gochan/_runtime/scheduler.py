@@ -38,6 +38,7 @@ import contextlib
 import heapq
 import itertools
 import random
+import select
 import threading
 import weakref
 from collections import deque
@@ -92,6 +93,29 @@ quiet_threads: set[int] = set()
 quiet_prefixes: set[str] = set()
 
 
+def any_fd_ready(waits: list[Any]) -> bool:
+    """True if an fd that a wait record (``io._PollWait``: ``fd``, ``write``)
+    watches is ready now (readable, writable, hung up or in error), without
+    waiting. An fd closed under its waiter (POLLNVAL) does not count."""
+    masks: dict[int, int] = {}
+    for w in waits:
+        masks[w.fd] = masks.get(w.fd, 0) | (select.POLLOUT if w.write else select.POLLIN)
+    if not masks:
+        return False
+    if not hasattr(select, "poll"):  # Windows
+        rd = [fd for fd, m in masks.items() if m & select.POLLIN]
+        wr = [fd for fd, m in masks.items() if m & select.POLLOUT]
+        try:
+            r, w_, x = select.select(rd, wr, [], 0)
+        except OSError:  # a closed fd
+            return False
+        return bool(r or w_ or x)
+    p = select.poll()
+    for fd, m in masks.items():
+        p.register(fd, m)
+    return any(not ev & select.POLLNVAL for _, ev in p.poll(0))
+
+
 class Scheduler:
     """The scheduler of one OS thread. Internal; see the module docstring."""
 
@@ -119,10 +143,10 @@ class Scheduler:
         # Outstanding work that can wake a task without a timer (I/O waits,
         # thread off-loads, awaits): while > 0 this is never a deadlock.
         self.pending = 0
-        # Tasks parked on a PollDesc (gochan.net's sockets, io.py): pending
-        # work for the deadlock check, but the virtual clock may jump over
-        # them once a poll finds none of their fds ready.
-        self.polling = 0
+        # The wait records of tasks parked on a PollDesc (gochan.net's
+        # sockets, io.py): pending work for the deadlock check, but the
+        # virtual clock may jump over them once none of their fds is ready.
+        self.polling: list[Any] = []
         self.idle = False
         self.deadlock_pending = False
         self.firing = False  # True while _run_timers runs callbacks (timer lock held)
@@ -498,7 +522,7 @@ class Scheduler:
         """True while outstanding work (I/O, ``blocking()``, ``await_``,
         coroutines on a loop backend) could wake a task without a timer."""
         b = self.backend
-        return self.pending > 0 or self.polling > 0 or (b.poll and b.busy())
+        return self.pending > 0 or bool(self.polling) or (b.poll and b.busy())
 
     def _trim_free(self) -> None:
         """End the idle greenlets beyond FREE_MAX, the longest idle first, in
@@ -604,7 +628,13 @@ class Scheduler:
             self._drain_incoming()
         # A loop backend may only have queued the callbacks of ready fds
         # (asyncio runs them in its next turn): not idle, so no jump yet.
-        return bool(self.runq) or (b.poll and not b.loop_idle())
+        if self.runq or (b.poll and not b.loop_idle()):
+            return True
+        # The loop's turn may also have ended before it polled its fds at
+        # all (uvloop runs call_soon callbacks, the hub's wake among them,
+        # before its poll phase): ask the kernel. A ready fd is reported by
+        # the backend on a later turn; until then time stands still.
+        return any_fd_ready(self.polling)
 
     def _deadlock_check(self, confirmed: bool) -> bool:
         """True if no thread can ever wake any task of this scheduler.

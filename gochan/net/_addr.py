@@ -162,7 +162,9 @@ def resolve(network: str, address: str, passive: bool, what: str) -> list[SockAd
         fam = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
         if family not in (socket.AF_UNSPEC, fam):
             raise OSError(f"{what}: address {host}: no suitable address for network {network!r}")
-        if fam == socket.AF_INET6 and "%" not in host:
+        if fam == socket.AF_INET:
+            return [(fam, (literal, num))]
+        if "%" not in host:  # a zoned IPv6 literal needs getaddrinfo for its scope id
             return [(fam, (host, num, 0, 0))]
     try:
         infos = blocking(
