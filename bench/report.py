@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
+from typing import Any
 
 from common import FLOOR, GO, NOT_PEERS, Workload
 
@@ -57,6 +58,8 @@ def summary_line(w: Workload, cells: list[Cell]) -> str:
         return w9_summary(cells)
     if w.key == "W10":
         return w10_summary(cells)
+    if w.key == "W11":
+        return w11_summary(cells)
     return _summary_line(w, cells)
 
 
@@ -96,6 +99,8 @@ def workload_table(w: Workload, cells: list[Cell]) -> str:
         return w9_table(w, cells)
     if w.key == "W10":
         return w10_table(w, cells)
+    if w.key == "W11":
+        return w11_table(w, cells)
     u, k = w.shown, w.scale
     lines = [
         f"### {w.title}: {u} per {w.unit} (lower is better)",
@@ -366,6 +371,163 @@ def w10_table(w: Workload, cells: list[Cell]) -> str:
             f"{e['big_spawn_park_gc_s']:.2f} ({e['big_gen2']:.0f}) | {len(c.values_ns)} |"
         )
     lines += ["", f"**{w10_summary(cells)}**", ""]
+    return "\n".join(lines)
+
+
+# -- W11: echo round trips -------------------------------------------------------------
+
+# The peers W11's summary sets gochan against, as the table names them.
+W11_PEERS = (("gevent", "gevent"), ("asyncio", "asyncio streams"), ("uvloop", "uvloop streams"))
+# The targets for gochan (builtin backend): round trips/s at least this many
+# times gevent's and asyncio streams' at every (connections, size); bytes per
+# idle connection at most this many times gevent's.
+W11_TARGETS = {"gevent": 1.0, "asyncio": 1.5}
+W11_MEMORY_TARGET = 1.0
+
+
+def _w11_grid(cells: list[Cell]) -> tuple[dict[str, dict[Any, Cell]], list[tuple[int, int]]]:
+    """{row: {(conns, size) or "idle": cell}} and the (conns, size) columns in order."""
+    grid: dict[str, dict[Any, Cell]] = {}
+    cols: list[tuple[int, int]] = []
+    for c in cells:
+        row, *rest = c.system.split()
+        if rest == ["idle"]:
+            grid.setdefault(row, {})["idle"] = c
+            continue
+        key = (int(rest[0]), int(rest[1]))
+        grid.setdefault(row, {})[key] = c
+        if key not in cols:
+            cols.append(key)
+    return grid, cols
+
+
+def _size(b: int) -> str:
+    return f"{b // 1024} KiB" if b >= 1024 and b % 1024 == 0 else f"{b} B"
+
+
+def _rates(grid: dict[str, dict[Any, Cell]], row: str, key: Any) -> float | None:
+    c = grid.get(row, {}).get(key)
+    return 1e9 / c.median if c is not None and c.ok else None
+
+
+def w11_summary(cells: list[Cell]) -> str:
+    """'gochan W11 = round trips/s 0.45x/0.50x gevent at 1, ... ; targets: ...'.
+
+    Unlike the time-per-op workloads, these ratios divide gochan's round
+    trips per second by the other's: above 1x gochan is faster. Memory is
+    gochan's bytes per idle connection over gevent's: below 1x is smaller."""
+    grid, cols = _w11_grid(cells)
+    if not any(_rates(grid, "gochan", k) for k in cols):
+        return "gochan W11: no result"
+    conns = sorted({c for c, _ in cols})
+    sizes = sorted({s for _, s in cols})
+    clauses, verdicts = [], []
+    for peer, name in W11_PEERS:
+        parts, ratios = [], []
+        for n in conns:
+            rs = []
+            for size in sizes:
+                me, other = _rates(grid, "gochan", (n, size)), _rates(grid, peer, (n, size))
+                if me and other:
+                    rs.append(_ratio(me, other))
+                    ratios.append(me / other)
+                else:
+                    rs.append("n/a")
+            if any(r != "n/a" for r in rs):
+                parts.append(f"{'/'.join(rs)} at {n:,}")
+        if parts:
+            clauses.append(f"{name} " + ", ".join(parts))
+        target = W11_TARGETS.get(peer)
+        if target is not None:
+            want = f"\u2265 {target:g}{TIMES} {name} at every concurrency"
+            if not ratios:
+                verdicts.append(f"{want}: no result")
+            else:
+                worst = min(ratios)
+                verdict = "met" if worst >= target else "missed"
+                verdicts.append(f"{want}: {verdict} (lowest {worst:.2f}{TIMES})")
+    text = (
+        f"gochan W11 = round trips/s over {' / '.join(_size(s) for s in sizes)} messages, "
+        "gochan's over the other's (above 1"
+        + TIMES
+        + " gochan is faster): "
+        + "; ".join(clauses)
+        + " connections"
+    )
+    me_idle, g_idle = grid.get("gochan", {}).get("idle"), grid.get("gevent", {}).get("idle")
+    mem = ""
+    if me_idle is not None and me_idle.ok and g_idle is not None and g_idle.ok:
+        r = me_idle.median / g_idle.median
+        mem = f"; memory per idle connection {_ratio(me_idle.median, g_idle.median)} gevent's"
+        verdict = "met" if r <= W11_MEMORY_TARGET else "missed"
+        verdicts.append(
+            f"\u2264 {W11_MEMORY_TARGET:g}{TIMES} gevent's memory per idle connection: {verdict}"
+        )
+    else:
+        verdicts.append("memory per idle connection against gevent's: no result")
+    return text + mem + ". Targets (builtin backend): " + "; ".join(verdicts)
+
+
+def w11_table(w: Workload, cells: list[Cell]) -> str:
+    grid, cols = _w11_grid(cells)
+    idle_n = next((int(c.extra["conns"]) for c in cells if c.system.endswith(" idle")), 0)
+    head = [f"{n:,} \u00d7 {_size(s)}" for n, s in cols]
+    notes: dict[str, int] = {}
+
+    def na(c: Cell | None) -> str:
+        if c is None:
+            return "n/a"
+        what = "error" if c.error else "n/a"
+        if not c.note:
+            return what
+        k = notes.setdefault(c.note, len(notes) + 1)
+        return f"{what} [{k}]"
+
+    def name(row: str) -> str:
+        return "Go (reference)" if row == GO else row
+
+    lines = [
+        f"### {w.title}: round trips per second (higher is better) and bytes per idle connection",
+        "",
+        f"{w.description}. Columns: connections \u00d7 message size. Round trips per second over "
+        "all connections (median of the runs):",
+        "",
+        "| system | " + " | ".join(head) + f" | bytes per idle connection ({idle_n:,}) |",
+        "| --- |" + " ---: |" * (len(head) + 1),
+    ]
+    for row, by in grid.items():
+        vals = []
+        for key in cols:
+            r = _rates(grid, row, key)
+            vals.append(f"{r:,.0f}" if r is not None else na(by.get(key)))
+        idle = by.get("idle")
+        vals.append(f"{idle.median:,.0f}" if idle is not None and idle.ok else na(idle))
+        lines.append(f"| {name(row)} | " + " | ".join(vals) + " |")
+    lines += [
+        "",
+        "CPU time per round trip (the process's user + system CPU, client and server "
+        "together, in \u00b5s; a shared machine moves it less than the wall-clock rate):",
+        "",
+        "| system | " + " | ".join(head) + " |",
+        "| --- |" + " ---: |" * len(head),
+    ]
+    for row, by in grid.items():
+        vals = []
+        for key in cols:
+            c = by.get(key)
+            if c is not None and c.ok and "cpu_ns" in c.extra:
+                vals.append(f"{c.extra['cpu_ns'] / 1e3:,.1f}")
+            else:
+                vals.append(na(c))
+        lines.append(f"| {name(row)} | " + " | ".join(vals) + " |")
+    if notes:
+        lines += ["", *(f"[{k}] {note}" + "  " for note, k in notes.items())]
+        lines[-1] = lines[-1].rstrip()
+    lines += ["", "How each system is written:", ""]
+    for row, by in grid.items():
+        label = next((c.label for c in by.values()), "")
+        lines.append(f"- {name(row)}: {label}")
+    lines += ["", f"**{w11_summary(cells)}**", ""]
     return "\n".join(lines)
 
 

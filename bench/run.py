@@ -23,9 +23,10 @@ benchmarks (unit "byte" for W6) so ``pyperf compare_to`` covers them too.
 
 Workloads: W1 ping-pong, W2 buffered, W3 spawn, W4 fan-out/in, W5 select,
 W6 memory, W7 timers, W8a mutex, W8b waitgroup, W8c context cancel fan-out,
-W9 the K8s pool, W10 a million parked tasks (w*.py). W10, like W6, runs in
-fresh processes started by the manager (w10_million.py), at 1,000,000 tasks
-only in a full run (100,000 with --quick). Peers that lack a feature are reported as n/a with
+W9 the K8s pool, W10 a million parked tasks, W11 echo round trips over
+loopback TCP (w*.py). W10 and W11, like W6, run in fresh processes started
+by the manager (w10_million.py, w11_echo.py; W10 at 1,000,000 tasks only in
+a full run, 100,000 with --quick). Peers that lack a feature are reported as n/a with
 the reason, never faked.
 """
 
@@ -79,7 +80,7 @@ SMOKE_LOOPS = {
     "W8c": 2,
 }
 SMOKE_REPEAT = 3
-ALL_WORKLOADS = "W1,W2,W3,W4,W5,W6,W7,W8a,W8b,W8c,W9,W10"
+ALL_WORKLOADS = "W1,W2,W3,W4,W5,W6,W7,W8a,W8b,W8c,W9,W10,W11"
 
 
 def load_workloads() -> list[Workload]:
@@ -94,6 +95,7 @@ def load_workloads() -> list[Workload]:
     import w8c_context
     import w9_k8s
     import w10_million
+    import w11_echo
 
     return [
         w1_pingpong.WORKLOAD,
@@ -107,6 +109,7 @@ def load_workloads() -> list[Workload]:
         w8c_context.WORKLOAD,
         w9_k8s.WORKLOAD,
         w10_million.WORKLOAD,
+        w11_echo.WORKLOAD,
     ]
 
 
@@ -294,10 +297,15 @@ def run_go(keys: list[str], mode: str, sizes: dict[str, int]) -> dict[str, Any]:
     return out
 
 
+# Workloads whose Go row comes from their own Go program (go/echo for W11),
+# which their module builds and runs; the main Go program never sees them.
+OWN_GO = frozenset({"W11"})
+
+
 def go_keys(workloads: list[Workload]) -> list[str]:
     """The workloads with a Go row: only those go to the Go program (W9, the
     K8s pool, has none, and an unknown key fails the whole Go run)."""
-    return [w.key for w in workloads if not impl_of(w, GO).na]
+    return [w.key for w in workloads if not impl_of(w, GO).na and w.key not in OWN_GO]
 
 
 def go_cell(w: Workload, go: dict[str, Any]) -> Cell:
@@ -382,6 +390,47 @@ def run_w10(mode: str, n: int, systems: list[str]) -> list[Cell]:
     return cells
 
 
+# -- W11: echo round trips, each (system, C, size) in a fresh process ------------------
+
+
+def run_w11(mode: str, systems: list[str]) -> list[Cell]:
+    """W11's rows: a Cell per (row, conns, size) in ns per round trip (CPU ns
+    per round trip in extra), then a Cell per row for bytes per idle
+    connection; n/a cells carry the reason."""
+    import w11_echo
+
+    rows = w11_echo.rows_for(systems)
+    out = w11_echo.measure(rows, mode, progress=lambda t: print(t, flush=True))
+    cells = []
+    for row in rows:
+        label = w11_echo.LABELS[row]
+        for conns in w11_echo.CONNS[mode]:
+            for size in w11_echo.SIZES:
+                cell = Cell(f"{row} {conns} {size}", label, extra={"conns": conns, "size": size})
+                runs = out["rate"].get((row, conns, size), [])
+                good = [r for r in runs if "error" not in r and r["count"]]
+                if good:
+                    cell.values_ns = [r["seconds"] / r["count"] * 1e9 for r in good]
+                    cpu = sorted(r["cpu_s"] / r["count"] * 1e9 for r in good)
+                    cell.extra["cpu_ns"] = cpu[len(cpu) // 2]
+                elif runs:
+                    cell.note, cell.error = runs[0].get("error", "no round trips"), True
+                else:
+                    cell.note = out["na"].get(row) or out["na"].get((row, conns), "not measured")
+                cells.append(cell)
+        cell = Cell(f"{row} idle", label, extra={"conns": out["idle_conns"]})
+        runs = out["idle"].get(row, [])
+        good = [r for r in runs if "error" not in r]
+        if good:
+            cell.values_ns = [r["bytes_per_conn"] for r in good]
+        elif runs:
+            cell.note, cell.error = runs[0]["error"], True
+        else:
+            cell.note = out["na"].get(row) or out["na"].get((row, "idle"), "not measured")
+        cells.append(cell)
+    return cells
+
+
 # -- smoke mode: stdlib only ------------------------------------------------
 
 
@@ -394,6 +443,9 @@ def run_smoke(opts: argparse.Namespace) -> int:
             continue
         if w.key == "W10":
             results[w.key] = run_w10("smoke", size_of(w, opts, "smoke"), systems)
+            continue
+        if w.key == "W11":
+            results[w.key] = run_w11("smoke", systems)
             continue
         cells = []
         n = size_of(w, opts, "smoke") if w.sized else 0
@@ -490,7 +542,7 @@ def run_pyperf(quick: bool) -> int:
     for w in workloads:
         cells = []
         n = sizes.get(w.key, 0)
-        if w.key in ("W9", "W10"):  # the manager runs them below, in their own processes
+        if w.key in ("W9", "W10", "W11"):  # the manager runs them below, in their own processes
             results[w.key] = cells
             continue
         for s in systems:
@@ -569,6 +621,21 @@ def run_pyperf(quick: bool) -> int:
                     meta = {**meta, "unit": "second"}
                     benches.append(_external_bench(pyperf, f"{name} at {small:.0f}", per, meta))
             continue
+        if w.key == "W11":
+            results[w.key] = run_w11(mode, systems)
+            for c in results[w.key]:
+                if not c.ok:
+                    continue
+                idle = c.system.endswith(" idle")
+                meta = {
+                    "unit": "byte" if idle else "second",
+                    "gochan_workload": "W11",
+                    "gochan_system": c.system,
+                }
+                name = f"W11-echo/{c.system}" + (" bytes per connection" if idle else "")
+                vals = c.values_ns if idle else [v * 1e-9 for v in c.values_ns]
+                benches.append(_external_bench(pyperf, name, vals, meta))
+            continue
         for i, c in enumerate(results[w.key]):
             if c.ok or c.note:
                 continue
@@ -613,6 +680,7 @@ def run_pyperf(quick: bool) -> int:
         f"per-loop sizes {size_text}; {batch_text(workloads, quick)}; "
         f"W6: {W6_REPEAT[mode]} fresh process(es) per system; "
         f"W10: {w10_repeat(mode)} fresh process(es) per system and size; "
+        f"{w11_text(mode)}; "
         f"Go: {GO_VALUES[mode]} timed runs of at least {GO_MIN_TIME[mode]} each, GOMAXPROCS=1. "
         f"Total wall time {elapsed:.0f}s.",
         f"Raw pyperf JSON: `{os.path.relpath(json_path) if benches else 'none'}` (also "
@@ -624,6 +692,16 @@ def run_pyperf(quick: bool) -> int:
     (out_dir / "latest.md").write_text(text)
     print(f"\nwrote {out_dir / 'latest.md'} and {json_path}")
     return 0
+
+
+def w11_text(mode: str) -> str:
+    import w11_echo
+
+    return (
+        f"W11: {w11_echo.REPEAT[mode]} fresh process(es) per (system, connections, size), "
+        f"{w11_echo.SECONDS[mode]:g} s timed each, idle memory at "
+        f"{w11_echo.IDLE_CONNS[mode]:,} connections"
+    )
 
 
 def w10_repeat(mode: str) -> int:

@@ -76,6 +76,7 @@ def test_smoke_mode_prints_a_table_for_every_workload() -> None:
         "W8b waitgroup",
         "W8c context cancel fan-out",
         "W10 a million tasks",
+        "W11 echo",
     )
     for title in titles:
         assert f"### {title}" in out
@@ -83,7 +84,7 @@ def test_smoke_mode_prints_a_table_for_every_workload() -> None:
     from gochan._runtime.build import describe
 
     assert f"\n{describe()}; " in out
-    for key in ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8a", "W8b", "W8c", "W10"):
+    for key in ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8a", "W8b", "W8c", "W10", "W11"):
         assert f"gochan {key} = " in out, f"no ratio line for {key}:\n{out}"
     # Each workload prints its own unit; W6 is memory, not time.
     assert "### W3 spawn: \u00b5s per task" in out
@@ -156,3 +157,45 @@ def test_w9_measure_runs_chosen_setups_interleaved_and_names_the_build() -> None
     # Interleaved: green, threads, green, threads... (one each in smoke mode).
     order = [line.split(",")[0] for line in p.stderr.splitlines() if line.startswith("W9 ")]
     assert order == ["W9 green-sock", "W9 threads"], p.stderr
+
+
+def test_smoke_mode_runs_w11_echo_round_trips_and_idle_memory() -> None:
+    # W11 runs a fresh process per (system, connections, size): in smoke mode
+    # 1 and 8 connections, 64 B and 4 KiB, then 20 idle connections each.
+    p = _run("--smoke", "--workloads", "W11")
+    assert p.returncode == 0, p.stderr
+    out = p.stdout
+    assert "### W11 echo: round trips per second" in out, out
+    head = "| system | 1 \u00d7 64 B | 1 \u00d7 4 KiB | 8 \u00d7 64 B | 8 \u00d7 4 KiB |"
+    assert head + " bytes per idle connection (20) |" in out, out
+    for system in ("gochan", "asyncio", "threading"):
+        assert f"| {system} | " in out and f"- {system}: " in out, out
+    assert "CPU time per round trip" in out
+    assert "gochan W11 = round trips/s over 64 B / 4 KiB messages" in out
+    assert "asyncio streams " in out and "Targets (builtin backend):" in out
+    assert "error" not in out, out
+
+
+def test_w11_says_why_a_concurrency_cannot_run() -> None:
+    """10,000 connections need 20,000 descriptors in one process, and a
+    thread per connection stops at 1,000: such cells are n/a with the reason."""
+    sys.path.insert(0, str(RUN.parent))
+    try:
+        import w11_echo
+    finally:
+        sys.path.remove(str(RUN.parent))
+    real = w11_echo.fd_hard_limit
+    try:
+        w11_echo.fd_hard_limit = lambda: 20_000  # type: ignore[assignment]
+        why = w11_echo.why_not("gochan", 10_000)
+        assert why is not None and "20,064 file descriptors" in why and "20,000" in why
+        assert w11_echo.why_not("gochan", 1000) is None
+        w11_echo.fd_hard_limit = lambda: 1 << 20  # type: ignore[assignment]
+        assert w11_echo.why_not("gochan", 10_000) is None
+        why = w11_echo.why_not("threading", 10_000)
+        assert why is not None and "thread per connection" in why
+        assert w11_echo.why_not("threading", 1000) is None
+    finally:
+        w11_echo.fd_hard_limit = real  # type: ignore[assignment]
+    # uvloop brings both of its rows (streams and protocols); Go its own program.
+    assert w11_echo.rows_for(["uvloop", "go"]) == ["uvloop", "uvloop-protocol", "go"]
