@@ -626,15 +626,22 @@ def dial(
     >>> ca = trustme.CA()
     >>> server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     >>> ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    >>> def serve_one(ln):
+    ...     with tls.server(ln.accept(), server_ctx) as conn:
+    ...         conn.handshake()                      # fails: the client refuses
     >>> def main():
     ...     with net.listen("tcp", "127.0.0.1:0") as ln:
-    ...         gochan.go(lambda: tls.server(ln.accept(), server_ctx).handshake())
+    ...         server = gochan.go(serve_one, ln)
     ...         try:
     ...             tls.dial("tcp", str(ln.addr), timeout=5)  # the system CAs: untrusted
     ...         except ssl.SSLCertVerificationError as e:
-    ...             return e.verify_message
+    ...             refused = e.verify_message
+    ...         try:
+    ...             server.join()
+    ...         except ssl.SSLError as e:
+    ...             return refused, e.reason
     >>> gochan.run(main)
-    'unable to get local issuer certificate'
+    ('unable to get local issuer certificate', 'TLSV1_ALERT_UNKNOWN_CA')
     """
     secs = None if timeout is None else seconds(timeout, "tls.dial()")
     deadline = None
