@@ -29,7 +29,7 @@ import socket
 import threading
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, SupportsFloat, TypeVar
+from typing import Any, Protocol, SupportsFloat, TypeVar
 
 from .._runtime.duration import NEVER, instant, seconds
 from .._runtime.io import POLL_CLOSING, PollDesc
@@ -386,39 +386,60 @@ class Conn(_Endpoint):
         """A file object on the connection, as ``socket.makefile``: its reads
         and writes block this task only. Closing the file leaves the
         connection open."""
-        if not set(mode) <= {"r", "w", "b"}:
-            raise ValueError(f"invalid mode {mode!r} (only r, w, b allowed)")
-        reading, writing = "r" in mode, "w" in mode
-        if not (reading or writing):
-            raise ValueError(f"invalid mode {mode!r}: read ('r'), write ('w') or both")
-        raw = _ConnIO(self, reading, writing)
-        binary = "b" in mode
-        if buffering is None:
-            buffering = -1
-        if buffering < 0:
-            buffering = io.DEFAULT_BUFFER_SIZE
-        if buffering == 0:
-            if not binary:
-                raise ValueError("unbuffered streams must be binary")
-            return raw
-        buf: io.BufferedIOBase
-        if reading and writing:
-            buf = io.BufferedRWPair(raw, raw, buffering)
-        elif reading:
-            buf = io.BufferedReader(raw, buffering)
-        else:
-            buf = io.BufferedWriter(raw, buffering)
-        if binary:
-            return buf
-        text = io.TextIOWrapper(buf, encoding, errors, newline)  # type: ignore[type-var]
-        text.mode = mode  # type: ignore[misc]
-        return text
+        return make_file(self, mode, buffering, encoding, errors, newline)
+
+
+class Stream(Protocol):
+    """What ``make_file`` needs of a connection (Conn and tls.TLSConn)."""
+
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int: ...
+    def send(self, data: Any) -> int: ...
+    def fileno(self) -> int: ...
+
+
+def make_file(
+    conn: Stream,
+    mode: str,
+    buffering: int | None,
+    encoding: str | None,
+    errors: str | None,
+    newline: str | None,
+) -> Any:
+    """``socket.makefile`` for a connection: buffered binary or text files
+    over its ``recv_into`` and ``send``."""
+    if not set(mode) <= {"r", "w", "b"}:
+        raise ValueError(f"invalid mode {mode!r} (only r, w, b allowed)")
+    reading, writing = "r" in mode, "w" in mode
+    if not (reading or writing):
+        raise ValueError(f"invalid mode {mode!r}: read ('r'), write ('w') or both")
+    raw = _ConnIO(conn, reading, writing)
+    binary = "b" in mode
+    if buffering is None:
+        buffering = -1
+    if buffering < 0:
+        buffering = io.DEFAULT_BUFFER_SIZE
+    if buffering == 0:
+        if not binary:
+            raise ValueError("unbuffered streams must be binary")
+        return raw
+    buf: io.BufferedIOBase
+    if reading and writing:
+        buf = io.BufferedRWPair(raw, raw, buffering)
+    elif reading:
+        buf = io.BufferedReader(raw, buffering)
+    else:
+        buf = io.BufferedWriter(raw, buffering)
+    if binary:
+        return buf
+    text = io.TextIOWrapper(buf, encoding, errors, newline)  # type: ignore[type-var]
+    text.mode = mode  # type: ignore[misc]
+    return text
 
 
 class _ConnIO(io.RawIOBase):
     """The raw file under ``Conn.makefile`` (``socket.SocketIO`` for a Conn)."""
 
-    def __init__(self, conn: Conn, reading: bool, writing: bool) -> None:
+    def __init__(self, conn: Stream, reading: bool, writing: bool) -> None:
         super().__init__()
         self._conn = conn
         self._reading = reading

@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from .._runtime.chan import Chan
 from .._runtime.run import go
@@ -13,7 +13,8 @@ from .._runtime.select import select
 from .._runtime.timers import sleep
 from ..context import Context
 from ..sync import WaitGroup
-from ._conn import Conn, ErrClosed, Listener
+from ._addr import Addr
+from ._conn import ErrClosed
 
 log = logging.getLogger("gochan.net")
 
@@ -24,7 +25,28 @@ _TEMPORARY = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 _BACKOFF_MIN, _BACKOFF_MAX = 0.005, 1.0
 
 
-def serve(listener: Listener, handler: Callable[[Conn], Any], ctx: Context | None = None) -> None:
+class Closer(Protocol):
+    """What serve() needs of a connection: ``net.Conn``, ``tls.TLSConn``."""
+
+    @property
+    def remote_addr(self) -> Addr: ...
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=Closer)
+C_co = TypeVar("C_co", bound=Closer, covariant=True)
+
+
+class Acceptor(Protocol[C_co]):
+    """What serve() needs of a listener: ``net.Listener``, ``tls.TLSListener``."""
+
+    @property
+    def addr(self) -> Addr: ...
+    def accept(self) -> C_co: ...
+    def close(self) -> None: ...
+
+
+def serve(listener: Acceptor[C], handler: Callable[[C], Any], ctx: Context | None = None) -> None:
     """Accept connections on ``listener`` and run ``handler(conn)`` in a new
     green task for each; the connection is closed when the handler returns.
 
@@ -83,10 +105,12 @@ def serve(listener: Listener, handler: Callable[[Conn], Any], ctx: Context | Non
         wg.wait()
 
 
-def _handle(handler: Callable[[Conn], Any], conn: Conn, wg: WaitGroup) -> None:
+def _handle(handler: Callable[[C], Any], conn: C, wg: WaitGroup) -> None:
     try:
-        with conn:
+        try:
             handler(conn)
+        finally:
+            conn.close()
     except Exception:
         log.exception("handler for connection from %s raised", conn.remote_addr)
     finally:
