@@ -177,6 +177,27 @@ def _settle() -> int:
     return rss()
 
 
+def _idle_bytes(connect: Callable[[], Any], conns: int) -> tuple[float, list[Any]]:
+    """RSS per idle connection, for the blocking-style systems (gochan,
+    gevent, threads): one connection first (first-use allocations stay out
+    of the measurement), then ``conns`` more, each after one round trip.
+    Returns the bytes per connection and every connection, to be closed."""
+    keep = [connect()]
+    kept: list[Any] = [None] * conns
+    r0 = _settle()
+    for i in range(conns):
+        kept[i] = connect()
+    return (_settle() - r0) / conns, [*keep, *kept]
+
+
+def _one_round_trip(send: Callable[[bytes], Any], recv: Callable[[int], bytes], msg: bytes) -> None:
+    """Send ``msg`` and read its whole echo (blocking style)."""
+    send(msg)
+    got = 0
+    while got < len(msg):
+        got += len(recv(len(msg) - got))
+
+
 # -- gochan ---------------------------------------------------------------------
 
 
@@ -251,19 +272,11 @@ def gochan_idle(conns: int, backend: str = "builtin") -> float:
 
         def connect() -> net.Conn:
             c = net.dial("tcp", addr)
-            c.write(msg)
-            got = 0
-            while got < len(msg):
-                got += len(c.read(len(msg) - got))
+            _one_round_trip(c.write, c.read, msg)
             return c
 
-        keep = [connect()]  # first-use allocations, outside the measurement
-        kept: list[Any] = [None] * conns
-        r0 = _settle()
-        for i in range(conns):
-            kept[i] = connect()
-        per = (_settle() - r0) / conns
-        for c in [*keep, *kept]:
+        per, opened = _idle_bytes(connect, conns)
+        for c in opened:
             c.close()
         ln.close()
         return per
@@ -343,19 +356,11 @@ def gevent_idle(conns: int) -> float:
 
     def connect() -> Any:
         s = gsocket.create_connection(addr)
-        s.sendall(msg)
-        got = 0
-        while got < len(msg):
-            got += len(s.recv(len(msg) - got))
+        _one_round_trip(s.sendall, s.recv, msg)
         return s
 
-    keep = [connect()]
-    kept: list[Any] = [None] * conns
-    r0 = _settle()
-    for i in range(conns):
-        kept[i] = connect()
-    per = (_settle() - r0) / conns
-    for s in [*keep, *kept]:
+    per, opened = _idle_bytes(connect, conns)
+    for s in opened:
         s.close()
     server.stop()
     return per
@@ -753,19 +758,11 @@ def threading_idle(conns: int) -> float:
 
     def connect() -> socket.socket:
         s = socket.create_connection(addr)
-        s.sendall(msg)
-        got = 0
-        while got < len(msg):
-            got += len(s.recv(len(msg) - got))
+        _one_round_trip(s.sendall, s.recv, msg)
         return s
 
-    keep = [connect()]
-    kept: list[Any] = [None] * conns
-    r0 = _settle()
-    for i in range(conns):
-        kept[i] = connect()
-    per = (_settle() - r0) / conns
-    for s in [*keep, *kept]:
+    per, opened = _idle_bytes(connect, conns)
+    for s in opened:
         s.close()
     server.shutdown()
     server.server_close()

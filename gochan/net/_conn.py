@@ -29,7 +29,7 @@ import socket
 import threading
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Protocol, SupportsFloat, TypeVar
+from typing import Any, Protocol, Self, SupportsFloat, TypeVar
 
 from .._runtime.duration import NEVER, instant, seconds
 from .._runtime.io import POLL_CLOSING, PollDesc
@@ -152,7 +152,28 @@ def _socket_error(e: OSError, op: str) -> OSError:
     return err
 
 
-class _Endpoint:
+class ClosesOnExit:
+    """``with x:`` closes ``x`` when the block ends (Conn, Listener and the
+    TLS ones)."""
+
+    __slots__ = ()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class _Endpoint(ClosesOnExit):
     """What Conn and Listener share: the fd, close, deadlines, ``with``."""
 
     __slots__ = ("_fd", "_network")
@@ -194,17 +215,6 @@ class _Endpoint:
             e.add_note(f"{what} on {self._where()}")
             raise e
         self._fd.pd.set_deadline(d, read, write)
-
-    def __enter__(self: Any) -> Any:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class Conn(_Endpoint):

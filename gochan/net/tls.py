@@ -60,16 +60,18 @@ import contextlib
 import errno
 import ssl
 import threading
-from types import TracebackType
-from typing import Any, SupportsFloat
+from collections.abc import Callable
+from typing import Any, SupportsFloat, TypeVar
 
 from .._runtime.duration import NEVER, seconds
 from .._runtime.timers import monotonic
 from ..sync import Mutex
 from ._addr import Addr, split_host_port
-from ._conn import Conn, ErrClosed, Listener, make_file
+from ._conn import ClosesOnExit, Conn, ErrClosed, Listener, make_file
 from ._conn import dial as net_dial
 from ._conn import listen as net_listen
+
+_T = TypeVar("_T")
 
 __all__ = [
     "CLOSE_NOTIFY_TIMEOUT",
@@ -103,7 +105,7 @@ def _default_client_context() -> ssl.SSLContext:
     return _default_ctx
 
 
-class TLSConn:
+class TLSConn(ClosesOnExit):
     """A TLS connection over a ``net.Conn`` (Go's ``tls.Conn``), from
     ``client``, ``server``, ``dial`` or ``TLSListener.accept``.
 
@@ -440,17 +442,6 @@ class TLSConn:
         """True once ``close()`` was called."""
         return self._conn.closed
 
-    def __enter__(self) -> TLSConn:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     # -- the connection under it ----------------------------------------------
 
     @property
@@ -506,48 +497,40 @@ class TLSConn:
         """True once the handshake has succeeded."""
         return self._handshake_done
 
-    @property
-    def version(self) -> str | None:
-        """The protocol version, as ``"TLSv1.3"``."""
+    def _negotiated(self, ask: Callable[[ssl.SSLObject], _T]) -> _T | None:
+        """``ask(the SSL object)`` once the handshake has succeeded, else None."""
         if not self._handshake_done:
             return None
         with self._ssl_lock:
-            return self._ssl.version()
+            return ask(self._ssl)
+
+    @property
+    def version(self) -> str | None:
+        """The protocol version, as ``"TLSv1.3"``."""
+        return self._negotiated(ssl.SSLObject.version)
 
     @property
     def cipher(self) -> str | None:
         """The cipher suite's name, as ``"TLS_AES_256_GCM_SHA384"``."""
-        if not self._handshake_done:
-            return None
-        with self._ssl_lock:
-            c = self._ssl.cipher()
+        c = self._negotiated(ssl.SSLObject.cipher)
         return None if c is None else c[0]
 
     @property
     def alpn_protocol(self) -> str | None:
         """The protocol agreed by ALPN (``ctx.set_alpn_protocols``), if any."""
-        if not self._handshake_done:
-            return None
-        with self._ssl_lock:
-            return self._ssl.selected_alpn_protocol()
+        return self._negotiated(ssl.SSLObject.selected_alpn_protocol)
 
     @property
     def peer_certificate(self) -> dict[str, Any] | None:
         """The peer's certificate as ``ssl.SSLSocket.getpeercert()`` gives it:
         None if the peer sent none; an empty dict if it was not verified
         (``ctx.verify_mode`` is ``CERT_NONE``: see ``peer_certificate_der``)."""
-        if not self._handshake_done:
-            return None
-        with self._ssl_lock:
-            return self._ssl.getpeercert()
+        return self._negotiated(lambda o: o.getpeercert())
 
     @property
     def peer_certificate_der(self) -> bytes | None:
         """The peer's certificate in DER form, verified or not; None if none."""
-        if not self._handshake_done:
-            return None
-        with self._ssl_lock:
-            return self._ssl.getpeercert(binary_form=True)
+        return self._negotiated(lambda o: o.getpeercert(binary_form=True))
 
 
 def _no_flags(flags: int, what: str) -> None:
@@ -665,7 +648,7 @@ def dial(
     return tc
 
 
-class TLSListener:
+class TLSListener(ClosesOnExit):
     """A listener whose ``accept`` returns server-side ``TLSConn``s (Go's
     ``tls.NewListener``). ``accept`` does not shake hands: that happens in
     the task that first reads or writes the connection, so one slow client
@@ -718,17 +701,6 @@ class TLSListener:
     def set_deadline(self, t: SupportsFloat | None) -> None:
         """Bound ``accept``, as ``net.Listener.set_deadline``."""
         self._ln.set_deadline(t)
-
-    def __enter__(self) -> TLSListener:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def new_listener(ln: Listener, ctx: ssl.SSLContext) -> TLSListener:
