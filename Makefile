@@ -87,7 +87,8 @@ STRESS_TESTS := tests/test_threads.py tests/test_backends.py tests/test_sync.py 
 	tests/test_blocking.py tests/test_time.py tests/test_deadlock.py tests/test_async_face.py \
 	tests/test_select.py tests/test_tasks.py tests/test_signals.py tests/test_thread_exit.py \
 	tests/test_exception_delivery.py tests/test_polling.py tests/test_durations.py \
-	tests/test_closed_loop.py
+	tests/test_closed_loop.py tests/test_net.py tests/test_net_tls.py tests/gospec/test_go_net_timeout.py \
+	tests/gospec/test_go_net_close.py
 stress: .venv/stamp .venv-3.13/stamp
 	.ci/stress $(STRESS_ROUNDS) $(STRESS_PYTHONS) -- $(STRESS_TESTS)
 
