@@ -35,29 +35,13 @@ def gosched() -> None:
     cur = current_task()
     if cur._throw is not None or cur._cancelled:
         raise cur._take_pending()
-    # _yield(cur, via_hub=False), inlined: 10% of a gosched (pure build)
+    # Requeue at the tail and run the others.
     s = cur.sched
     cur._state = wr.RUNNABLE
     s.runq.append(cur)
     s.park(wr.RUNNABLE, None, None)
     cur = cur  # forget the check above: it does not hold after the park (mypyc)
     if cur._throw is not None or cur._cancelled:
-        raise cur._take_pending()
-
-
-def _yield(cur: Task, via_hub: bool) -> None:
-    """Requeue ``cur`` at the tail of its run queue and run the others
-    (through the hub first if ``via_hub``: timers, other threads' wakeups
-    and I/O get a turn too). A yield has no wait record to withdraw, so an
-    interrupt that arrived meanwhile (another task's fatal error, a cancel)
-    is raised here."""
-    s = cur.sched
-    cur._state = wr.RUNNABLE
-    s.runq.append(cur)
-    if via_hub:
-        s.budget = 0
-    s.park(wr.RUNNABLE, None, None)
-    if cur._interrupt_pending():
         raise cur._take_pending()
 
 
@@ -86,7 +70,13 @@ def poll_failed() -> None:
         return  # not a task (a timer callback): nothing to yield
     if cur._interrupt_pending():
         raise cur._take_pending()
-    _yield(cur, via_hub=True)
+    # gosched's yield, but through the hub: timers, wakeups and I/O get a turn
+    cur._state = wr.RUNNABLE
+    s.runq.append(cur)
+    s.budget = 0
+    s.park(wr.RUNNABLE, None, None)
+    if cur._interrupt_pending():  # arrived during the yield
+        raise cur._take_pending()
 
 
 def join_task(target: Task, timeout: float | None) -> None:

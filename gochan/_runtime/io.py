@@ -39,15 +39,18 @@ class _HasFileno(Protocol):
 
 
 class _IOWait:
-    """The wait record of a task waiting for an fd (builtin backend).
+    """The wait record of a task waiting for an fd: ``wait_readable`` /
+    ``wait_writable`` on the builtin backend, and every ``PollDesc`` wait.
 
     Ends once, under LOCK, by whichever comes first: the fd is ready
-    (``fire``), the timeout's timer (``expire``) or a withdraw (cancel).
+    (``fire``), the timeout's timer (``expire``) or a withdraw (cancel; for
+    a PollDesc also a deadline change or an eviction). ``stale`` is the
+    builtin poller's queue of fds to tidy, None where a loop watches the fd.
     """
 
     __slots__ = ("deadline", "fd", "fired", "stale", "task", "timed_out", "write")
 
-    def __init__(self, task: Task, fd: int, write: bool, stale: deque[int]) -> None:
+    def __init__(self, task: Task, fd: int, write: bool, stale: deque[int] | None) -> None:
         self.task = task
         self.fd = fd
         self.write = write
@@ -71,7 +74,8 @@ class _IOWait:
         if self.fired:
             return False
         self.fired = True
-        self.stale.append(self.fd)  # the backend drops it before it next selects
+        if self.stale is not None:
+            self.stale.append(self.fd)  # the backend drops it before it next selects
         return True
 
 
@@ -382,7 +386,7 @@ def wait_writable(f: int | _HasFileno, timeout: SupportsFloat | None = None) -> 
 # * Eviction. Closing the socket, from any task or OS thread, must wake every
 #   task parked on it, and no later wait may park.
 #
-# Both are one mechanism. A parked task's wait record (``_PollWait``) ends
+# Both are one mechanism. A parked task's wait record (``_IOWait``) ends
 # exactly once, under LOCK, by whichever comes first: the fd is ready, the
 # deadline timer fires, a deadline is changed (``set_deadline`` "kicks" the
 # waiters of that direction), the descriptor is evicted, or the task is
@@ -417,46 +421,6 @@ POLL_CLOSING: Final = 1
 POLL_TIMEOUT: Final = 2
 
 
-class _PollWait:
-    """The wait record of a task parked on a PollDesc (one direction)."""
-
-    __slots__ = ("fd", "fired", "stale", "task", "write")
-
-    def __init__(self, task: Task, fd: int, write: bool, stale: deque[int] | None) -> None:
-        self.task = task
-        self.fd = fd
-        self.write = write
-        self.fired = False
-        self.stale = stale  # builtin: the backend's queue of fds to tidy
-
-    def __repr__(self) -> str:
-        return f"<fd {self.fd} {'writable' if self.write else 'readable'}>"
-
-    def fire(self) -> None:
-        """The fd is ready (owner thread: the poller, or a loop callback)."""
-        with LOCK:
-            if self.fired:
-                return
-            self.fired = True
-        ready(self.task)
-
-    def withdraw(self) -> bool:  # LOCK held; any thread
-        if self.fired:
-            return False
-        self.fired = True
-        if self.stale is not None:
-            self.stale.append(self.fd)  # the poller drops it before it next waits
-        return True
-
-
-def _poll_expire(rec: _PollWait) -> None:
-    """A deadline timer (hub, timer lock held): wake the task to look."""
-    with LOCK:
-        won = rec.withdraw()
-    if won:
-        ready(rec.task)
-
-
 class PollDesc:
     """Deadlines and eviction for one socket's fd (Go's ``pollDesc``).
 
@@ -486,7 +450,7 @@ class PollDesc:
         self.closing = False
         self.rd: float | None = None  # read deadline
         self.wd: float | None = None  # write deadline
-        self.waits: list[_PollWait] = []  # parked now (LOCK)
+        self.waits: list[_IOWait] = []  # parked now (LOCK)
 
     def __repr__(self) -> str:
         state = "closing" if self.closing else f"{len(self.waits)} waiting"
@@ -530,7 +494,7 @@ class PollDesc:
                     "use gochan.run(main, backend='trio') instead"
                 )
         fd = self.fd
-        rec = _PollWait(cur, fd, write, poller.stale if poller is not None else None)
+        rec = _IOWait(cur, fd, write, poller.stale if poller is not None else None)
         with LOCK:
             status = self._status(write, s.clock.now())
             if status:
@@ -546,7 +510,8 @@ class PollDesc:
                 (loop.add_writer if write else loop.add_reader)(fd, rec.fire)
                 watching = True
             if deadline is not None and deadline != NEVER:
-                timer = s.add_timer(deadline, _poll_expire, rec)
+                # (the woken task reads the passed deadline itself)
+                timer = s.add_timer(deadline, _expire, rec)
             s.polling.append(rec)
             try:
                 s.park(wr.IO_WAIT, rec, rec)
@@ -586,5 +551,5 @@ class PollDesc:
             ready(task)
 
 
-def _kick(w: _PollWait, read: bool, write: bool) -> bool:  # LOCK held
+def _kick(w: _IOWait, read: bool, write: bool) -> bool:  # LOCK held
     return (write if w.write else read) and w.withdraw()

@@ -94,7 +94,7 @@ quiet_prefixes: set[str] = set()
 
 
 def any_fd_ready(waits: list[Any]) -> bool:
-    """True if an fd that a wait record (``io._PollWait``: ``fd``, ``write``)
+    """True if an fd that a wait record (``io._IOWait``: ``fd``, ``write``)
     watches is ready now (readable, writable, hung up or in error), without
     waiting. An fd closed under its waiter (POLLNVAL) does not count."""
     masks: dict[int, int] = {}
