@@ -109,9 +109,9 @@ def main() -> None:
         by_worker[name] += 1
         seen[job] += 1
         if n == 5:
-            tree = gochan.dump().split("supervision trees:\n")[1]
+            tree = gochan.dump().split("supervision trees:\n")[1].split("\n\n")[0]
             print("the tree at this moment (from gochan.dump()):")
-            print(re.sub(r"goroutine \d+", "goroutine N", tree), end="")
+            print(re.sub(r"goroutine \d+", "goroutine N", tree))
     say("main", f"all {N_JOBS} jobs done; stopping the tree")
     root.stop()
     retried = sorted(j for j, n in shop.attempts.items() if n > 1)

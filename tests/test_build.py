@@ -50,3 +50,29 @@ def test_python_m_gochan() -> None:
     assert backends[0] == "builtin (default)"
     assert [b.split()[0] for b in backends] == [b for b in BACKENDS if installed(b)]
     assert r.stderr == ""
+
+
+def test_dump_ends_with_the_build_line() -> None:
+    def main() -> str:
+        gochan.go(gochan.Chan[int]().recv)
+        gochan.gosched()
+        return gochan.dump()
+
+    text = gochan.run(main)
+    assert text.endswith(f"\n\n{describe()}\n")
+    assert f"({gochan.build} build)" in text.splitlines()[-1]
+
+
+def test_a_deadlock_report_ends_with_the_build_line() -> None:
+    def main() -> None:
+        gochan.Chan[int]().recv()
+
+    try:
+        gochan.run(main)
+    except gochan.Deadlock as e:
+        report = str(e)
+    else:
+        raise AssertionError("no deadlock reported")
+    assert report.startswith("all goroutines are asleep - deadlock!\n")
+    assert report.rstrip("\n").endswith(f"\n\n{describe()}")
+    assert f"({gochan.build} build)" in report

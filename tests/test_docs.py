@@ -19,6 +19,10 @@ The rules, kept small on purpose:
   pastes the example into a file, and stay the same when the page is edited
   around the block. A failing block's test id gives the page and line.
 
+* Every dump and deadlock report ends with a line naming gochan's version,
+  build and Python; output blocks show ``DOCS_BUILD_LINE`` (tests/conftest.py)
+  there, and the test puts it in place of the real one before comparing.
+
 Tests are named ``path:line`` after the block's opening fence. Anything a block
 raises fails its test; a block that means to show an exception catches it and
 prints it.
@@ -31,6 +35,7 @@ import io
 import itertools
 import linecache
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,8 +151,8 @@ def run_block(block: Block) -> str:
 
 
 @pytest.mark.parametrize("block", PYTHON_BLOCKS, ids=[b.id for b in PYTHON_BLOCKS])
-def test_python_block(block: Block) -> None:
-    printed = run_block(block)
+def test_python_block(block: Block, as_documented: Callable[[str], str]) -> None:
+    printed = as_documented(run_block(block))
     if block.output is not None:
         assert printed == block.output, f"{block.id}: printed output differs from ```output"
 

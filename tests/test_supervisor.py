@@ -804,7 +804,7 @@ def test_dump_shows_the_supervision_tree_while_it_runs() -> None:
         root.add(inner, restart="transient")
         root.start()
         gochan.sleep(0.5)
-        section = gochan.dump().split("supervision trees:\n")[-1]
+        section = gochan.dump().split("supervision trees:\n")[-1].split("\n\n")[0]
         ids = {c.name: c.task.id for c in root.children if c.task is not None}
         w = inner.children[0].task
         assert w is not None and root.task is not None
