@@ -10,13 +10,14 @@ code in silence.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
 import gochan
 from gochan._runtime import chan
 from gochan._runtime.backends import BACKENDS, installed
-from gochan._runtime.build import describe
+from gochan._runtime.build import COMPILED_WITH, describe
 
 
 def test_build_is_the_one_expected() -> None:
@@ -30,7 +31,12 @@ def test_build_is_the_one_expected() -> None:
 
 def test_describe_names_version_build_and_python() -> None:
     line = describe()
-    assert line.startswith(f"gochan {gochan.__version__} ({gochan.build} build), ")
+    if gochan.build == "compiled":  # and the mypyc that compiled it
+        assert re.fullmatch(r"mypyc \d+\.\d+\S*", COMPILED_WITH or ""), COMPILED_WITH
+        assert line.startswith(f"gochan {gochan.__version__} (compiled build, {COMPILED_WITH}), ")
+    else:
+        assert COMPILED_WITH is None
+        assert line.startswith(f"gochan {gochan.__version__} ({gochan.build} build), ")
     assert line.endswith(".".join(map(str, sys.version_info[:3])))
 
 
@@ -60,7 +66,7 @@ def test_dump_ends_with_the_build_line() -> None:
 
     text = gochan.run(main)
     assert text.endswith(f"\n\n{describe()}\n")
-    assert f"({gochan.build} build)" in text.splitlines()[-1]
+    assert f"({gochan.build} build" in text.splitlines()[-1]
 
 
 def test_a_deadlock_report_ends_with_the_build_line() -> None:
@@ -75,4 +81,4 @@ def test_a_deadlock_report_ends_with_the_build_line() -> None:
         raise AssertionError("no deadlock reported")
     assert report.startswith("all goroutines are asleep - deadlock!\n")
     assert report.rstrip("\n").endswith(f"\n\n{describe()}")
-    assert f"({gochan.build} build)" in report
+    assert f"({gochan.build} build" in report
