@@ -10,21 +10,29 @@ nothing about speed.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 RUN = Path(__file__).resolve().parents[1] / "bench" / "run.py"
 
 
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
+def _run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(RUN), *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
+
+
+def _bench_modules() -> None:
+    if str(RUN.parent) not in sys.path:
+        sys.path.insert(0, str(RUN.parent))
 
 
 def test_the_go_reference_is_asked_only_for_what_it_implements() -> None:
@@ -56,6 +64,7 @@ def test_help_lists_the_suite_options() -> None:
     for opt in (
         *("--quick", "--smoke", "--systems", "--workloads"),
         *("--items", "--tasks", "--jobs", "--parked"),
+        *("--builds", "--compiled-python"),
     ):
         assert opt in p.stdout
 
@@ -199,3 +208,199 @@ def test_w11_says_why_a_concurrency_cannot_run() -> None:
         w11_echo.fd_hard_limit = real  # type: ignore[assignment]
     # uvloop brings both of its rows (streams and protocols); Go its own program.
     assert w11_echo.rows_for(["uvloop", "go"]) == ["uvloop", "uvloop-protocol", "go"]
+
+
+# -- both of gochan's builds in one run (issue 18) -----------------------------------------
+
+# The compiled build's venv, when this checkout has one (make .venv-compiled/bench).
+COMPILED = RUN.parents[1] / ".venv-compiled" / "bin" / "python"
+
+
+def _interpreter(tmp_path: Path, name: str, body: str) -> Path:
+    """A stand-in interpreter: a shell script (``body``, then exec ``$@``)."""
+    path = tmp_path / name
+    path.write_text(f"#!/bin/sh\n{body}\n")
+    path.chmod(0o755)
+    return path
+
+
+def _liar(tmp_path: Path) -> Path:
+    """A "compiled" interpreter whose probe claims the compiled build but which
+    runs this (pure) one: only the checks of each row can catch it."""
+    probe = json.dumps({"build": "compiled", "describe": "a liar", "python": "liar", "missing": {}})
+    return _interpreter(
+        tmp_path,
+        "liar",
+        f'case "$2" in --probe) echo \'{probe}\'; exit 0;; esac\nexec {sys.executable} "$@"',
+    )
+
+
+def test_build_rows_are_named_and_parsed_back() -> None:
+    _bench_modules()
+    import common
+    import report
+
+    assert common.row_name("gochan", "pure") == "gochan"
+    assert common.row_name("gochan[trio]", "compiled") == "gochan[trio] (compiled)"
+    assert common.row_name("gevent", "compiled") == "gevent"  # a peer has one row
+    assert common.split_row("gochan[trio] (compiled)") == ("gochan[trio]", "compiled")
+    assert common.split_row("gochan") == ("gochan", "pure")
+    assert common.split_row("gevent") == ("gevent", None)
+    # Neither build's gochan row is a peer; W11's cells name their row first.
+    assert {"gochan (compiled)", "gochan[uvloop] (compiled)", "gochan"} <= common.NOT_PEERS
+    assert report.w11_row("gochan (compiled) 100 4096") == "gochan (compiled)"
+    assert report.w11_row("gochan (compiled) idle") == "gochan (compiled)"
+    assert report.w11_row("uvloop-protocol 1 64") == "uvloop-protocol"
+    rows = ["gochan", "gochan (compiled)", "gochan[asyncio] (compiled)", "gevent", "gochan"]
+    assert report.gochan_rows(rows) == ["gochan", "gochan (compiled)"]
+    assert report.gochan_rows(["gevent"]) == ["gochan"]
+
+
+def test_auto_measures_the_compiled_build_only_when_its_interpreter_exists(
+    tmp_path: Path,
+) -> None:
+    _bench_modules()
+    import argparse
+
+    import common
+    import run
+
+    from gochan._runtime.build import BUILD
+
+    missing = str(tmp_path / "no-such-python")
+    opts = argparse.Namespace(builds="auto", compiled_python=missing)
+    saved = dict(common.INTERPRETERS)
+    try:
+        builds, notes = run.resolve_builds(opts)
+        assert builds == [BUILD]
+        if BUILD == "pure":  # the line saying why the compiled build is not measured
+            assert notes == [
+                f"compiled build not measured: no interpreter at {missing} "
+                "(`make .venv-compiled/bench` builds it; or --compiled-python PATH)"
+            ]
+            line = run.builds_line(builds, notes)
+            assert line.startswith("gochan builds measured: pure (rows `gochan`, ")
+            assert "Compiled build not measured: no interpreter at" in line
+            # Smoke mode measures this interpreter's build unless told otherwise.
+            assert run.resolve_builds(opts, smoke=True) == ([BUILD], [])
+    finally:
+        common.INTERPRETERS.clear()
+        common.INTERPRETERS.update(saved)
+
+
+def test_asking_for_a_build_without_its_interpreter_fails(tmp_path: Path) -> None:
+    p = _run(
+        *("--smoke", "--workloads", "W1", "--builds", "pure,compiled"),
+        *("--compiled-python", str(tmp_path / "none")),
+    )
+    assert p.returncode != 0
+    assert "no compiled interpreter at" in p.stderr, p.stderr
+    p = _run("--smoke", "--builds", "pure,fast")
+    assert p.returncode != 0 and "unknown build: fast" in p.stderr, p.stderr
+
+
+def test_an_interpreter_of_the_wrong_build_fails_every_row_of_that_build() -> None:
+    """--compiled-python naming a pure interpreter: its probe says so, and
+    each "(compiled)" row is an error that says why, not a pure measurement
+    under the compiled name."""
+    from gochan._runtime.build import BUILD
+
+    if BUILD != "pure":
+        pytest.skip("needs a pure-build interpreter running the tests")
+    p = _run(
+        *("--smoke", "--workloads", "W1,W6", "--systems", "gochan,greenlet"),
+        *("--builds", "pure,compiled", "--compiled-python", sys.executable),
+    )
+    assert p.returncode == 0, p.stderr
+    out = p.stdout
+    want = f"build check failed: {sys.executable} imports gochan's pure build, not the compiled one"
+    assert f"| gochan (compiled) | error: {want}" in out, out
+    assert out.count("| gochan (compiled) | error: ") == 2, out
+    assert "- gochan (compiled) W1: no result" in out
+    assert "- gochan W1 = " in out and "| gochan | Chan() x2 | " in out
+
+
+def test_each_row_checks_the_build_it_measured(tmp_path: Path) -> None:
+    """An interpreter whose probe claims the compiled build but which imports
+    the pure one: the in-process timing (a smoke run in that interpreter),
+    W6's, W10's and W11's fresh processes all report the build they imported,
+    and every "(compiled)" cell is an error instead of a mislabelled number."""
+    from gochan._runtime.build import BUILD
+
+    if BUILD != "pure":
+        pytest.skip("needs a pure-build interpreter running the tests")
+    liar = _liar(tmp_path)
+    p = _run(
+        *("--smoke", "--workloads", "W1,W6,W10,W11", "--systems", "gochan,asyncio"),
+        *("--builds", "pure,compiled", "--compiled-python", str(liar)),
+        timeout=300,
+    )
+    assert p.returncode == 0, p.stderr
+    out = p.stdout
+    rows = "`gochan (compiled)`, `gochan[asyncio] (compiled)`, ..."
+    assert f"compiled (rows {rows}): a liar, in {liar} (liar)" in out, out
+    claim = "build check failed: {} imports gochan's pure build, not the compiled one"
+    assert "| gochan (compiled) | error: " + claim.format(sys.executable) in out, out  # W1
+    process = (
+        f"build check failed: the process ({liar}) imported gochan's pure build, "
+        "not the compiled one"
+    )
+    assert out.count(f"| gochan (compiled) | error: {process}") == 2, out  # W6, W10
+    assert f"[1] {process}" in out, out  # W11's note
+    for key in ("W1", "W6", "W10", "W11"):
+        assert f"- gochan (compiled) {key}: no result" in out, out
+        assert f"- gochan {key} = " in out, out
+
+
+def test_a_pyperf_worker_of_the_wrong_build_refuses_to_run() -> None:
+    """The worker of a gochan row exits with status 3 before measuring when
+    the gochan it imports is not the build of its row."""
+    _bench_modules()
+    import run
+
+    from gochan._runtime.build import BUILD
+
+    other = "compiled" if BUILD == "pure" else "pure"
+    assert run.check_worker_build("gochan", BUILD) == BUILD
+    with pytest.raises(SystemExit) as e:
+        run.check_worker_build("gochan (compiled)", other)
+    assert e.value.code == run.BUILD_MISMATCH_EXIT
+
+
+def _compiled_python() -> str | None:
+    if not COMPILED.exists():
+        return None
+    p = subprocess.run(
+        [str(COMPILED), str(RUN), "--probe"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+    )
+    if p.returncode != 0 or json.loads(p.stdout)["build"] != "compiled":
+        return None
+    return str(COMPILED)
+
+
+def test_smoke_mode_measures_both_builds_with_a_real_compiled_interpreter(
+    tmp_path: Path,
+) -> None:
+    from gochan._runtime.build import BUILD
+
+    compiled = _compiled_python()
+    if compiled is None or BUILD != "pure":
+        pytest.skip("no compiled build here (make .venv-compiled/bench), or not run by a pure one")
+    # Without PYTHONPATH: a checkout on it would shadow the venv's compiled gochan.
+    python = _interpreter(tmp_path, "compiled", f'unset PYTHONPATH\nexec {compiled} "$@"')
+    p = _run(
+        *("--smoke", "--workloads", "W1,W6", "--systems", "gochan,greenlet"),
+        *("--builds", "pure,compiled", "--compiled-python", str(python)),
+    )
+    assert p.returncode == 0, p.stderr
+    out = p.stdout
+    assert "error" not in out, out
+    assert "(compiled build), CPython" in out
+    for key in ("W1", "W6"):
+        assert f"- gochan {key} = " in out and f"- gochan (compiled) {key} = " in out, out
+    assert "| gochan (compiled) | Chan() x2 | " in out, out
