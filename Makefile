@@ -13,7 +13,9 @@ PYTEST_ARGS ?= -q
 # The whole suite: lint + types; tests on 3.11 and 3.13 (builtin backend),
 # and again on 3.11 under each loop backend (asyncio, uvloop, trio); then the
 # runtime's tests once more on the compiled build (3.11, every backend).
-test: lint test-311 test-313 test-backends test-compiled
+# The compiled build is made first: the bench smoke test (in test-311) also
+# runs it beside the pure one.
+test: lint build-compiled test-311 test-313 test-backends test-compiled
 
 # venv-<ver>: make .venv-<ver>/ with gochan[dev] installed (re-done when
 # pyproject.toml changes).

@@ -389,7 +389,7 @@ def test_smoke_mode_measures_both_builds_with_a_real_compiled_interpreter(
     from gochan._runtime.build import BUILD
 
     compiled = _compiled_python()
-    if compiled is None or BUILD != "pure":
+    if compiled is None or BUILD != "pure":  # make test builds it before this runs
         pytest.skip("no compiled build here (make .venv-compiled/bench), or not run by a pure one")
     # Without PYTHONPATH: a checkout on it would shadow the venv's compiled gochan.
     python = _interpreter(tmp_path, "compiled", f'unset PYTHONPATH\nexec {compiled} "$@"')
@@ -400,7 +400,7 @@ def test_smoke_mode_measures_both_builds_with_a_real_compiled_interpreter(
     assert p.returncode == 0, p.stderr
     out = p.stdout
     assert "error" not in out, out
-    assert "(compiled build), CPython" in out
+    assert "(compiled build" in out
     for key in ("W1", "W6"):
         assert f"- gochan {key} = " in out and f"- gochan (compiled) {key} = " in out, out
     assert "| gochan (compiled) | Chan() x2 | " in out, out
