@@ -16,9 +16,12 @@ Enable the plugin with ``pytest -p gochan.testing`` (or through its
   ``gochan_backend`` fixture: a test that uses the fixture runs once per
   backend, with ``GOCHAN_BACKEND`` set.
 
-Usable without pytest (the module itself imports pytest): :func:`verify_none`
-and :func:`snapshot` (goleak's ``VerifyNone`` and ``IgnoreCurrent``), and
-:func:`wait_all_blocked`, which waits until every other task is blocked.
+Usable without pytest (importing ``gochan.testing`` does not need it):
+:func:`verify_none` and :func:`snapshot` (goleak's ``VerifyNone`` and
+``IgnoreCurrent``), :func:`wait_all_blocked`, which waits until every other
+task is blocked, and :class:`VirtualClockFixture` as a context manager. The
+plugin itself is the module ``gochan.testing._plugin``; when pytest is
+installed, its hooks and fixtures are importable from here too.
 
 >>> import gochan
 >>> from gochan.testing import wait_all_blocked
@@ -37,45 +40,39 @@ and :func:`snapshot` (goleak's ``VerifyNone`` and ``IgnoreCurrent``), and
 
 from __future__ import annotations
 
-import importlib
 import os
-import random
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
-import pytest
 from greenlet import getcurrent
 
-from ._runtime import scheduler as _sched
-from ._runtime import task as _task
-from ._runtime import waitreason as _wr
-from ._runtime.backends import BACKENDS
-from ._runtime.blocking import gosched, sleep_task
-from ._runtime.clock import VirtualClock
-from ._runtime.dump import format_task
-from ._runtime.duration import MAX_DURATION, optional_seconds
-from ._runtime.offload import POOL
-from ._runtime.run import run as _run
-from ._runtime.scheduler import Scheduler, all_schedulers, current_task, install, peek_scheduler
-from ._runtime.task import Task
-
-if TYPE_CHECKING:
-    from _pytest.fixtures import FixtureDef, SubRequest
+from .._runtime import scheduler as _sched
+from .._runtime import task as _task
+from .._runtime import waitreason as _wr
+from .._runtime.blocking import gosched, sleep_task
+from .._runtime.clock import VirtualClock
+from .._runtime.dump import format_task
+from .._runtime.duration import MAX_DURATION, optional_seconds
+from .._runtime.run import run as _run
+from .._runtime.scheduler import Scheduler, all_schedulers, current_task, install, peek_scheduler
+from .._runtime.task import Task
 
 R = TypeVar("R")
 
 # How long the leak check waits for other threads (and their tasks) to
 # finish before it reports them: a thread told to stop may take a moment.
+# The plugin reads it here at each check, so setting gochan.testing.LEAK_GRACE
+# changes it (verify_none's default is the value at import).
 LEAK_GRACE = 1.0
 # wait_all_blocked()'s default bound, in scheduling rounds.
 ROUNDS = 1000
-LEAK_MODES = ("all", "gochan", "off")
+LEAK_MODES = ("all", "gochan", "off")  # --gochan-leak-check's choices
 # Threads of an event loop's own pool (trio keeps idle workers for 10 s):
 # like gochan's idle blocking() workers, not leaks.
 POOL_THREAD_PREFIXES = ("Trio thread ",)
@@ -548,304 +545,39 @@ class VirtualClockFixture:
 
 
 # -- the pytest plugin ------------------------------------------------------------
+#
+# The plugin (options, markers, fixtures, hooks) is gochan.testing._plugin: the
+# pytest11 entry point registers it under the name "gochan.testing". When pytest
+# is importable, its fixtures and hooks are this module's too, so that
+# ``pytest -p gochan.testing`` names the whole plugin however pytest resolves it
+# (by entry point, or by importing this module, as from a checkout that is not
+# installed). Without pytest the helpers above work alone.
 
-_EXTRAS = {"uvloop": "uvloop", "trio": "trio"}
-
-
-def _missing_dependency(backend: str) -> str | None:
-    """Why ``backend`` cannot run here, or None if it can."""
-    extra = _EXTRAS.get(backend)
-    if extra is None:
-        return None
-    if backend == "uvloop" and sys.platform == "win32":
-        return "uvloop does not support Windows"
-    try:
-        importlib.import_module(extra)
-    except ImportError:
-        return f'the {backend} backend needs {extra}: pip install "gochan[{extra}]"'
-    return None
-
-
-def _parse_backends(text: str) -> list[str]:
-    names = [n.strip() for n in text.replace(" ", ",").split(",") if n.strip()]
-    if names == ["all"]:
-        return list(BACKENDS)
-    bad = [n for n in names if n not in BACKENDS]
-    if bad or not names:
-        raise pytest.UsageError(
-            f"--gochan-backends: unknown backend(s) {', '.join(bad) or '(none given)'}; "
-            f"choose from {','.join(BACKENDS)} (or 'all')"
-        )
-    return list(dict.fromkeys(names))
-
-
-@dataclass
-class _Settings:
-    seed: int
-    seed_given: bool
-    backends: list[str]
-    leak_check: str
-    # Tasks, schedulers and threads started by live fixtures of a wider
-    # scope than function: not leaks of the test that set them up.
-    owned: dict[int, Snapshot] = field(default_factory=dict)
-
-
-_SETTINGS = pytest.StashKey[_Settings]()
-_BEFORE = pytest.StashKey[Snapshot]()
-_SEED_FIXTURES = ("gochan_seed", "virtual_clock")
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    """Hook: ``--gochan-seed``, ``--gochan-backends``, ``--gochan-leak-check``."""
-    group = parser.getgroup("gochan", "gochan (green tasks, channels)")
-    group.addoption(
-        "--gochan-seed",
-        type=int,
-        default=None,
-        metavar="N",
-        help="seed for gochan runs started by the plugin (gochan_seed, virtual_clock); "
-        "random by default, printed in the header",
-    )
-    group.addoption(
-        "--gochan-backends",
-        default=None,
-        metavar="LIST",
-        help="backends the gochan_backend fixture runs each test on, comma-separated "
-        f"(default {','.join(BACKENDS)}, or the gochan_backends ini value)",
-    )
-    group.addoption(
-        "--gochan-leak-check",
-        choices=LEAK_MODES,
-        default=None,
-        help="which tests the leak check covers: all, gochan (those that used gochan; "
-        "the default) or off",
-    )
-    parser.addini("gochan_backends", "default for --gochan-backends", default=",".join(BACKENDS))
-    parser.addini("gochan_leak_check", "default for --gochan-leak-check", default="gochan")
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Hook: register the markers, settle the seed, backends and leak mode."""
-    config.addinivalue_line(
-        "markers",
-        "gochan_allow_leaks: the gochan leak check does not fail this test "
-        "(its leftover tasks are still cancelled)",
-    )
-    config.addinivalue_line(
-        "markers",
-        "gochan_backends(*names): run this test's gochan_backend parameters only on these",
-    )
-    seed = config.getoption("gochan_seed")
-    worker = getattr(config, "workerinput", None)  # pytest-xdist: the controller's seed
-    if seed is None and worker is not None and "gochan_seed" in worker:
-        seed = int(worker["gochan_seed"])
-    given = seed is not None
-    if seed is None:
-        seed = random.SystemRandom().randrange(1 << 32)
-    backends = _parse_backends(
-        config.getoption("gochan_backends") or str(config.getini("gochan_backends"))
-    )
-    mode = config.getoption("gochan_leak_check") or str(config.getini("gochan_leak_check"))
-    if mode not in LEAK_MODES:
-        raise pytest.UsageError(
-            f"gochan_leak_check = {mode!r}: choose from {', '.join(LEAK_MODES)}"
-        )
-    config.stash[_SETTINGS] = _Settings(seed, given, backends, mode)
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_configure_node(node: Any) -> None:
-    """pytest-xdist: every worker uses the controller's seed."""
-    node.workerinput["gochan_seed"] = node.config.stash[_SETTINGS].seed
-
-
-def pytest_report_header(config: pytest.Config) -> str:
-    """Hook: the header line, e.g. ``gochan: seed 7 (replay: --gochan-seed 7), ...``."""
-    st = config.stash[_SETTINGS]
-    how = "" if st.seed_given else ", random"
-    return (
-        f"gochan: seed {st.seed}{how} (replay: --gochan-seed {st.seed}), "
-        f"backends {','.join(st.backends)}, leak check {st.leak_check}"
-    )
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Hook: one call per backend for tests that use ``gochan_backend``."""
-    if "gochan_backend" not in metafunc.fixturenames:
-        return
-    names = metafunc.config.stash[_SETTINGS].backends
-    marker = metafunc.definition.get_closest_marker("gochan_backends")
-    if marker is not None:
-        wanted = _parse_backends(",".join(marker.args))
-        names = [n for n in names if n in wanted]
-    params = []
-    for name in names:
-        why = _missing_dependency(name)
-        marks = [pytest.mark.skip(reason=why)] if why else []
-        params.append(pytest.param(name, marks=marks, id=name))
-    metafunc.parametrize("gochan_backend", params, indirect=True)
-
-
-@pytest.fixture
-def gochan_seed(request: pytest.FixtureRequest) -> int:
-    """The session's seed (``--gochan-seed N``, else random and printed in
-    the header): pass it as ``gochan.run(main, seed=gochan_seed)``; a
-    failing test that used it names it in its report.
-
-    Example::
-
-        def test_race(gochan_seed):
-            assert gochan.run(main, seed=gochan_seed) == expected
-    """
-    return request.config.stash[_SETTINGS].seed
-
-
-@pytest.fixture
-def gochan_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The backend this run of the test uses: the test runs once per backend
-    of ``--gochan-backends`` (ids ``[builtin]``, ``[asyncio]``, ...), with
-    ``GOCHAN_BACKEND`` set, so ``gochan.run(main)`` and implicit mode use
-    it. A backend whose dependency is missing is skipped, naming the extra.
-
-    Example::
-
-        def test_pipeline(gochan_backend):
-            assert gochan.run(main) == [0, 1, 4]   # on each backend in turn
-    """
-    name = getattr(request, "param", None)
-    if name is None:  # requested dynamically: nothing to parametrize
-        name = os.environ.get("GOCHAN_BACKEND") or "builtin"
-    monkeypatch.setenv("GOCHAN_BACKEND", str(name))
-    return str(name)
-
-
-@pytest.fixture
-def virtual_clock(request: pytest.FixtureRequest, gochan_seed: int) -> VirtualClockFixture:
-    """A :class:`VirtualClockFixture`: ``virtual_clock.run(main)`` runs
-    ``main`` on a virtual clock with the session seed, and the test's own
-    thread (implicit mode) runs on that clock too; ``virtual_clock.now()``.
-
-    Example::
-
-        def test_timeout(virtual_clock):
-            assert virtual_clock.run(main) == "timed out"
-            assert virtual_clock.now() == 30.0   # no wall time spent
-    """
-    if "gochan_backend" in request.fixturenames:
-        request.getfixturevalue("gochan_backend")  # set GOCHAN_BACKEND first
-    vc = VirtualClockFixture(seed=gochan_seed)
-    vc.install()
-    # No uninstall on teardown: the leak check inspects the scheduler first,
-    # then shuts it down.
-    return vc
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_fixture_setup(
-    fixturedef: FixtureDef[Any], request: SubRequest
-) -> Generator[None, object, object]:
-    """Remember what fixtures wider than a function start: it belongs to them."""
-    if fixturedef.scope == "function":
-        return (yield)
-    before = snapshot()
-    try:
-        return (yield)
-    finally:
-        request.config.stash[_SETTINGS].owned[id(fixturedef)] = snapshot() - before
-
-
-def pytest_fixture_post_finalizer(fixturedef: FixtureDef[Any], request: SubRequest) -> None:
-    """Hook: a wide fixture is gone; what it started is on its own again."""
-    request.config.stash[_SETTINGS].owned.pop(id(fixturedef), None)
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
-    """Hook: note what is alive before the test and its fixtures start."""
-    item.stash[_BEFORE] = snapshot()
-    return (yield)
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_teardown(
-    item: pytest.Item, nextitem: pytest.Item | None
-) -> Generator[None, None, None]:
-    """Hook: the leak check, once every fixture of the test is torn down."""
-    try:
-        result = yield
-    except BaseException as e:
-        message = _after_test(item)
-        if message:
-            e.add_note(message)
+try:
+    import pytest as _pytest
+except ModuleNotFoundError as _e:
+    if _e.name != "pytest":
         raise
-    message = _after_test(item)
-    if message:
-        pytest.fail(message, pytrace=False)
-    return result
-
-
-def _after_test(item: pytest.Item) -> str:
-    """The leak check: return the failure message ("" if none). In every
-    case, shut down the implicit-mode scheduler the test created."""
-    before = item.stash.get(_BEFORE, None)
-    if before is None:  # setup never ran
-        return ""
-    st = item.config.stash[_SETTINGS]
-    ignore = before
-    for owned in st.owned.values():
-        ignore = ignore | owned
-    own = peek_scheduler()
-    fresh = own is not None and own not in ignore.schedulers
-    checked = st.leak_check == "all" or (
-        st.leak_check == "gochan" and (before.created is None or before.created != _created())
+else:
+    del _pytest
+    from ._plugin import (  # noqa: F401 (re-exported for -p gochan.testing)
+        gochan_backend,
+        gochan_seed,
+        pytest_addoption,
+        pytest_configure,
+        pytest_configure_node,
+        pytest_fixture_post_finalizer,
+        pytest_fixture_setup,
+        pytest_generate_tests,
+        pytest_report_header,
+        pytest_runtest_makereport,
+        pytest_runtest_setup,
+        pytest_runtest_teardown,
+        virtual_clock,
     )
-    if item.get_closest_marker("gochan_allow_leaks") is not None:
-        checked = False
-    me = _calling_task()
-    errors: list[BaseException] = []
-    first = _Leaks(own)
-    if checked:
-        _settle(me, errors)
-        first = _find(ignore, me)
-        # Format this thread's leaks now: shutting down ends them.
-        first.texts = {t.id: format_task(t, s) for s, t in first.tasks if s is own}
-    POOL.shutdown()  # blocking()'s idle workers would linger for seconds
-    if fresh:
-        assert own is not None
-        errors.extend(_retire(own))
-    if not checked:
-        return ""
-    leaks = first
-    if first.foreign():  # other threads may still be ending: look again
-        later = _check(ignore, me, LEAK_GRACE)
-        leaks.tasks = [(s, t) for s, t in first.tasks if s is own]
-        leaks.tasks += [(s, t) for s, t in later.tasks if s is not own]
-        leaks.threads = later.threads
-    leaks.errors = errors
-    return _format(leaks, _hint(item)) if leaks else ""
-
-
-def _hint(item: pytest.Item) -> str:
-    return (
-        f"(left by {item.nodeid}; mark it @pytest.mark.gochan_allow_leaks to allow this, "
-        "or stop them before it returns)"
-    )
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Hook: a failing test that used the seed says how to replay it."""
-    report = yield
-    if report.failed and any(n in _SEED_FIXTURES for n in getattr(item, "fixturenames", ())):
-        seed = item.config.stash[_SETTINGS].seed
-        report.sections.append(("gochan", f"seed {seed}: replay with --gochan-seed {seed}"))
-    return report
-
 
 # The fixtures (gochan_seed, gochan_backend, virtual_clock) and hooks are
-# the plugin's; these are for importing.
+# the plugin's (gochan.testing._plugin); these are for importing.
 __all__ = [
     "LEAK_GRACE",
     "POOL_THREAD_PREFIXES",
