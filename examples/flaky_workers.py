@@ -29,7 +29,7 @@ What happens:
 
 Everything runs on gochan's virtual clock (the program takes no real
 time) with jitter off, so the output is the same on every run; the test
-suite compares all of it (tests/test_example_flaky_workers.py).
+suite compares all of it (tests/examples/test_example_flaky_workers.py).
 """
 
 from __future__ import annotations

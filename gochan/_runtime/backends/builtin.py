@@ -80,7 +80,7 @@ if hasattr(select, "epoll"):
     READ, WRITE = select.EPOLLIN, select.EPOLLOUT
     _WAKES_READERS, _WAKES_WRITERS = ~select.EPOLLOUT, ~select.EPOLLIN
     ONESHOT = select.EPOLLONESHOT
-else:  # pragma: no cover - exercised on Linux by tests/test_io.py with the fallback forced
+else:  # pragma: no cover - exercised on Linux by tests/runtime/test_io.py with the fallback forced
     _new_poller = _SelectorPoller
     READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
     _WAKES_READERS, _WAKES_WRITERS = selectors.EVENT_READ, selectors.EVENT_WRITE
