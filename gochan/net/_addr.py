@@ -14,7 +14,7 @@ import ipaddress
 import socket
 from dataclasses import dataclass
 
-from .._runtime.offload import blocking
+from .._runtime.offload import blocking_until
 
 NETWORKS = ("tcp", "tcp4", "tcp6", "unix")
 
@@ -137,11 +137,18 @@ def _port(port: str, network: str, what: str) -> int | None:
     return None
 
 
-def resolve(network: str, address: str, passive: bool, what: str) -> list[SockAddr]:
+def resolve(
+    network: str, address: str, passive: bool, what: str, deadline: float | None = None
+) -> list[SockAddr]:
     """The socket addresses to try for ``address`` on a TCP ``network``, in
     order: an IP literal at once, a name (or a service name as the port)
     through ``getaddrinfo`` on a worker thread. ``passive``: for listen (an
-    empty host is every local address; for dial, the local system)."""
+    empty host is every local address; for dial, the local system).
+
+    The lookup is abandoned at ``deadline`` (on ``gochan.monotonic()``) with
+    ``TimeoutError``, and as soon as the task is cancelled, even while the
+    resolver's thread is still stuck (it finishes on its own; its answer is
+    dropped): Go's dial timeout includes name resolution."""
     host, port = split_host_port(address)
     family = FAMILY[network]
     num = _port(port, network, what)
@@ -167,7 +174,8 @@ def resolve(network: str, address: str, passive: bool, what: str) -> list[SockAd
         if "%" not in host:  # a zoned IPv6 literal needs getaddrinfo for its scope id
             return [(fam, (host, num, 0, 0))]
     try:
-        infos = blocking(
+        infos = blocking_until(
+            deadline,
             socket.getaddrinfo,
             host,
             num if num is not None else port,
@@ -178,6 +186,10 @@ def resolve(network: str, address: str, passive: bool, what: str) -> list[SockAd
         )
     except socket.gaierror as e:
         raise socket.gaierror(e.errno, f"{what}: lookup {host}: {e.strerror}") from e
+    except TimeoutError:
+        err = TimeoutError(f"{what}: i/o timeout")
+        err.add_note(f"while looking up {host!r}")
+        raise err from None
     out: list[SockAddr] = []
     for fam, _, _, _, sa in infos:
         if fam in (socket.AF_INET, socket.AF_INET6) and (fam, sa) not in out:

@@ -581,10 +581,13 @@ def dial(network: str, address: str, timeout: SupportsFloat | None = None) -> Co
     host is this machine). A name is resolved on a worker thread; each
     address it resolves to is tried in turn.
 
-    ``timeout`` (seconds on ``gochan.monotonic()``) bounds the whole dial
-    with ``TimeoutError``: None or ``math.inf`` is no bound, zero or less
-    fails at once, NaN raises ``ValueError``. A refused connection raises
-    ``ConnectionRefusedError``, an unknown name ``socket.gaierror``.
+    ``timeout`` (seconds on ``gochan.monotonic()``) bounds the whole dial,
+    name lookup included, with ``TimeoutError``: None or ``math.inf`` is no
+    bound, zero or less fails at once, NaN raises ``ValueError``. A lookup
+    cut short by the timeout or by cancelling the task is abandoned: its
+    thread finishes on its own and its answer is dropped. A refused
+    connection raises ``ConnectionRefusedError``, an unknown name
+    ``socket.gaierror``.
 
     >>> import gochan
     >>> from gochan import net
@@ -606,7 +609,7 @@ def dial(network: str, address: str, timeout: SupportsFloat | None = None) -> Co
     if network == "unix":
         targets: list[tuple[int, object]] = [(socket.AF_UNIX, unix_sockaddr(address))]
     else:
-        targets = resolve(network, address, passive=False, what=op)
+        targets = resolve(network, address, passive=False, what=op, deadline=deadline)
     first: OSError | None = None
     for family, target in targets:
         if deadline is not None and monotonic() >= deadline:
