@@ -127,13 +127,15 @@ def unix_sockaddr(path: str) -> str:
 
 def _port(port: str, network: str, what: str) -> int | None:
     """The port as a number, None for a service name to look up."""
-    if port.isdigit():
+    if port.isascii() and port.isdigit():
         n = int(port)
         if n > 65535:
             raise ValueError(f"{what}: invalid port {port!r} (0 to 65535)")
         return n
     if not port:
         raise ValueError(f"{what}: missing port (write 'host:port')")
+    if port.lstrip("+-").isdigit():  # a sign, or digits other than 0-9: no service name
+        raise ValueError(f"{what}: invalid port {port!r} (0 to 65535, or a service name)")
     return None
 
 

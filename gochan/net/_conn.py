@@ -36,6 +36,7 @@ from .._runtime.io import POLL_CLOSING, PollDesc
 from .._runtime.timers import monotonic
 from ..sync import Mutex
 from ._addr import Addr, check_network, resolve, to_addr, unix_sockaddr
+from ._args import buffer_size, byte_count, into_count, shutdown_how
 
 T = TypeVar("T")
 
@@ -285,18 +286,19 @@ class Conn(_Endpoint):
         ``TimeoutError`` once the read deadline has passed, ``ErrClosed`` if
         the connection is closed before or during the call.
         """
-        if n < 0:
-            raise ValueError(f"Conn.read() got n={n}; ask for a positive number of bytes")
+        n = byte_count(n, "Conn.read()")
         sock = self._fd.sock
         return self._fd.io(False, lambda: sock.recv(n), self._fail("read"))
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         """``socket.recv``, blocking this task only (``read`` with flags)."""
+        bufsize = byte_count(bufsize, "Conn.recv()")
         sock = self._fd.sock
         return self._fd.io(False, lambda: sock.recv(bufsize, flags), self._fail("read"))
 
     def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
         """``socket.recv_into``, blocking this task only."""
+        nbytes = into_count(nbytes, "Conn.recv_into()")
         sock = self._fd.sock
         return self._fd.io(False, lambda: sock.recv_into(buffer, nbytes, flags), self._fail("read"))
 
@@ -339,6 +341,7 @@ class Conn(_Endpoint):
 
     def shutdown(self, how: int) -> None:
         """``socket.shutdown``: ``SHUT_WR`` sends end of stream to the peer."""
+        how = shutdown_how(how, "Conn.shutdown()")
         if not self._fd.incref():
             raise self._fail("shutdown")(POLL_CLOSING)
         try:
@@ -422,6 +425,7 @@ def make_file(
     reading, writing = "r" in mode, "w" in mode
     if not (reading or writing):
         raise ValueError(f"invalid mode {mode!r}: read ('r'), write ('w') or both")
+    buffering = buffer_size(buffering, "makefile()")
     raw = _ConnIO(conn, reading, writing)
     binary = "b" in mode
     if buffering is None:
