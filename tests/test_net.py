@@ -39,6 +39,7 @@ import logging
 import math
 import os
 import socket
+import struct
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -541,6 +542,25 @@ def test_close_wakes_the_tasks_queued_behind_a_blocked_reader() -> None:
                     r.join()
 
     run(main)
+
+
+def test_write_after_the_peer_reset_is_a_clear_error() -> None:
+    def main() -> tuple[str | None, str | None, list[str]]:
+        ln, c, s = connected()
+        with ln, c:
+            s._fd.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()  # an abortive close: the peer gets a reset
+            with pytest.raises((ConnectionResetError, BrokenPipeError)) as e:
+                c.write(b"x")
+            with pytest.raises(BrokenPipeError) as again:
+                c.write(b"x")
+            assert c.read(1) == b""  # and reading sees the end of the stream
+            return e.value.strerror, again.value.strerror, [str(c.local_addr), str(c.remote_addr)]
+
+    first, again, (local, remote) = run(main)
+    prefix = f"write tcp {local}->{remote}: write: "
+    assert first in (prefix + "connection reset by peer", prefix + "broken pipe")
+    assert again == prefix + "broken pipe"
 
 
 def test_close_is_idempotent_and_later_calls_fail() -> None:

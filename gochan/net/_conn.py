@@ -308,7 +308,8 @@ class Conn(_Endpoint):
         """Write all of ``data`` (any bytes-like object), waiting as long as
         the peer is slow; return its length. A short write is retried; if the
         call fails midway (deadline, close, reset), the error's note says how
-        much was written."""
+        much was written. A system error keeps its type and reads as Go's
+        (``"write tcp 127.0.0.1:…->127.0.0.1:…: write: broken pipe"``)."""
         view = memoryview(data).cast("B")
         total = len(view)
         sent = 0
@@ -323,9 +324,14 @@ class Conn(_Endpoint):
         try:
             return self._fd.io(True, send, self._fail("write"))
         except OSError as e:
+            err = e
+            if not isinstance(e, (ErrClosed, TimeoutError)):  # the system's: Go's prefix
+                err = _socket_error(e, f"write {self._where()}: write")
             if sent:
-                e.add_note(f"{sent} of {total} bytes were written")
-            raise
+                err.add_note(f"{sent} of {total} bytes were written")
+            if err is e:
+                raise
+            raise err from e
 
     def sendall(self, data: Any) -> None:
         """``socket.sendall``: ``write`` without the count."""
