@@ -113,7 +113,7 @@ NET_TESTS: list[Callable[[], None]] = [
     test_net_tls.test_dial_listen_round_trip_and_what_was_negotiated,
     test_net_tls.test_one_handshake_for_a_reader_and_a_writer_starting_together,
     test_net_tls.test_a_wrong_host_name_is_refused,
-    test_net_tls.test_dial_timeout_is_cleared_after_the_handshake,
+    test_net_tls.test_the_socket_face,
     test_net_tls.test_calls_after_close_fail_with_err_closed,
     test_net_tls.test_large_payloads_both_ways_at_once,
     test_net_tls.test_close_write_is_a_half_close_both_ways,
