@@ -342,6 +342,74 @@ async def _trio_wait_fd(fd: int, write: bool) -> None:
             del _shared[key]
 
 
+class _TrioWatch:
+    """The trio task behind one ``PollDesc`` wait under ``run_async()`` on
+    trio: ``_trio_wait_fd`` (shared with ``wait_readable``), then fire the
+    wait record. ``stop()`` (the green task, after its park) cancels it and
+    parks until it has left trio's wait; its park record cannot be
+    withdrawn, so a cancelled task still waits for that one trio step."""
+
+    __slots__ = ("backend", "done", "exc", "joiner", "rec", "scope", "stopped")
+
+    def __init__(self, rec: _IOWait, backend: Any) -> None:
+        self.rec = rec
+        self.backend = backend
+        self.scope: Any = None
+        self.stopped = False
+        self.done = False
+        self.exc: BaseException | None = None
+        self.joiner: Task | None = None
+
+    async def run(self) -> None:
+        import trio
+
+        rec = self.rec
+        try:
+            if not self.stopped:
+                with trio.CancelScope() as scope:
+                    self.scope = scope
+                    await _trio_wait_fd(rec.fd, rec.write)
+        except (OSError, trio.ClosedResourceError):
+            pass  # the fd was closed under trio's wait: the next system call says how
+        except BaseException as e:  # handed to the green task (trio cancelled the run)
+            self.exc = e
+        self.done = True
+        rec.fire()  # (a no-op once the record has ended otherwise)
+        if self.joiner is not None:
+            ready(self.joiner)
+        self.backend.poke()
+
+    def withdraw(self) -> bool:  # the record of stop()'s park: never withdrawn
+        return False
+
+    def stop(self) -> None:
+        """Cancel the trio task, if still waiting, and wait until it has left."""
+        if self.done:
+            return
+        if self.scope is not None:
+            self.scope.cancel()
+        else:
+            self.stopped = True  # not started yet: it will not wait at all
+        cur = current_task()
+        self.joiner = cur
+        cur.sched.park(wr.IO_WAIT, self.rec, self)
+
+    def check(self) -> None:
+        """Raise what ended the trio task, if not the fd (trio cancelled it)."""
+        exc = self.exc
+        if exc is None:
+            return
+        import trio
+
+        if isinstance(exc, trio.Cancelled):
+            from .errors import Cancelled
+
+            c = Cancelled()
+            c.add_note("a gochan.net wait was cancelled by trio")
+            raise c from exc
+        raise exc
+
+
 def wait_readable(f: int | _HasFileno, timeout: SupportsFloat | None = None) -> None:
     """Park this green task until ``f`` (an fd or anything with
     ``fileno()``) is readable; the thread's other tasks run meanwhile.
@@ -402,7 +470,8 @@ def wait_writable(f: int | _HasFileno, timeout: SupportsFloat | None = None) -> 
 # builtin poller of its own, ``TrioBackend.inner``) the scheduler's epoll,
 # through ``BuiltinBackend.watch`` like wait_readable; on asyncio and uvloop
 # the loop's add_reader/add_writer, from the task itself (the loop runs on
-# the same thread, suspended in its greenlet). Registration and its removal
+# the same thread, suspended in its greenlet); under run_async() hosted by
+# trio, a trio task in trio's own wait (``PollDesc._wait_trio``). Registration and its removal
 # happen on the waiting task's own thread; the only cross-thread acts are
 # ending a record (LOCK) and readying its task, so evict and set_deadline may
 # be called from anywhere. The deadline is a scheduler timer, on every
@@ -488,11 +557,8 @@ class PollDesc:
             poller = b.inner  # type: ignore[attr-defined]  # trio: the hub's own poller
         else:
             loop = getattr(b, "loop", None)
-            if loop is None:
-                raise RuntimeError(
-                    "gochan.net cannot wait for sockets under run_async() on trio yet; "
-                    "use gochan.run(main, backend='trio') instead"
-                )
+            if loop is None:  # run_async() hosted by trio: trio's own fd waits
+                return self._wait_trio(cur, b, write)
         fd = self.fd
         rec = _IOWait(cur, fd, write, poller.stale if poller is not None else None)
         with LOCK:
@@ -525,6 +591,46 @@ class PollDesc:
                 s.cancel_timer(timer)
             if watching:
                 (loop.remove_writer if write else loop.remove_reader)(fd)
+        return self.prepare(write)
+
+    def _wait_trio(self, cur: Task, b: Any, write: bool) -> int:
+        """``wait`` under ``run_async()`` hosted by trio, whose epoll gochan
+        cannot share: a trio task (``_TrioWatch``) waits on the fd with
+        ``_trio_wait_fd`` and fires the wait record. Whatever else ends the
+        record (deadline timer, kick, eviction, cancellation) cancels that
+        trio task, and the green task waits for it to leave trio's wait, so
+        no registration outlives the call (the fd may be closed next)."""
+        s = cur.sched
+        rec = _IOWait(cur, self.fd, write, None)
+        with LOCK:
+            status = self._status(write, s.clock.now())
+            if status:
+                return status
+            deadline = self.wd if write else self.rd
+            self.waits.append(rec)
+        watch = _TrioWatch(rec, b)
+        timer = None
+        try:
+            try:
+                b.nursery.start_soon(watch.run)
+            except BaseException:
+                watch.done = True  # never started: nothing to stop
+                raise
+            if deadline is not None and deadline != NEVER:
+                timer = s.add_timer(deadline, _expire, rec)
+            s.polling.append(rec)
+            try:
+                s.park(wr.IO_WAIT, rec, rec)
+            finally:
+                s.polling.remove(rec)
+        finally:
+            with LOCK:
+                rec.withdraw()
+                self.waits.remove(rec)
+            if timer is not None:
+                s.cancel_timer(timer)
+            watch.stop()
+        watch.check()
         return self.prepare(write)
 
     def set_deadline(self, t: float | None, read: bool = True, write: bool = True) -> None:

@@ -196,3 +196,98 @@ def blocking(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
     if job.exc is not None:
         raise job.exc
     return job.result
+
+
+class _Abandonable(_Job):
+    """A ``blocking_until`` call: a job whose task may stop waiting for it.
+    Ends once, under LOCK: the thread finishes (it readies the task), or
+    the deadline or a cancellation withdraws it (the thread's outcome is
+    then dropped when it comes)."""
+
+    __slots__ = ("ended", "timed_out")
+
+    def __init__(self, task: Task, fn: Callable[..., Any], args: Any) -> None:
+        super().__init__(task, fn, args, {})
+        self.ended = False
+        self.timed_out = False
+
+    def withdraw(self) -> bool:  # LOCK held; any thread
+        if self.ended:
+            return False
+        self.ended = True
+        return True
+
+    def run(self) -> None:  # the worker thread
+        try:
+            assert self.fn is not None
+            self.result = self.fn(*self.args)
+        except BaseException as e:  # handed to the task, if it still waits
+            self.exc = e
+        self.fn = self.args = None
+        with LOCK:
+            mine = not self.ended
+            self.ended = True
+        if mine:
+            ready(self.task)
+        else:
+            self.result = self.exc = None  # abandoned: nobody wants it
+
+
+def _abandon_at_deadline(job: _Abandonable) -> None:
+    """The deadline of a ``blocking_until`` call (hub, timer lock held)."""
+    with LOCK:
+        if not job.withdraw():
+            return
+        job.timed_out = True
+    ready(job.task)
+
+
+def blocking_until(deadline: float | None, fn: Callable[..., Any], /, *args: Any) -> Any:
+    """``blocking(fn, *args)`` that the task stops waiting for at ``deadline``
+    (a time on the scheduler's clock; None: no deadline), raising a bare
+    ``TimeoutError``, or as soon as the task is cancelled. The thread cannot
+    be stopped: it finishes on its own and its result (or exception) is
+    dropped. For calls whose outcome nobody needs once the caller has
+    given up, such as a name lookup (Go's dial abandons a slow resolver the
+    same way).
+
+    While the task waits, the call is pending work (as ``blocking``), so a
+    virtual clock does not jump over it.
+
+    >>> import gochan, threading
+    >>> stuck = threading.Event()
+    >>> def main():
+    ...     try:
+    ...         blocking_until(gochan.monotonic() + 0.01, stuck.wait)
+    ...     except TimeoutError:
+    ...         return "gave up"
+    ...     finally:
+    ...         stuck.set()  # the thread ends later; its result is dropped
+    >>> gochan.run(main)
+    'gave up'
+    """
+    cur = current_task()
+    if cur._throw is not None or cur._cancelled:
+        raise cur._take_pending()
+    s = cur.sched
+    if deadline is not None and deadline <= s.clock.now():
+        raise TimeoutError
+    job = _Abandonable(cur, fn, args)
+    timer = None
+    s.pending += 1
+    try:
+        POOL.submit(job)
+        if deadline is not None:
+            timer = s.add_timer(deadline, _abandon_at_deadline, job)
+        s.park(wr.SYSCALL, job, job)
+    finally:
+        s.pending -= 1
+        with LOCK:
+            job.withdraw()  # (torn down by a signal: the thread must not wake us)
+        if timer is not None:
+            s.cancel_timer(timer)
+    if job.timed_out:
+        raise TimeoutError
+    if job.exc is not None:
+        raise job.exc
+    return job.result

@@ -14,7 +14,7 @@ import ipaddress
 import socket
 from dataclasses import dataclass
 
-from .._runtime.offload import blocking
+from .._runtime.offload import blocking_until
 
 NETWORKS = ("tcp", "tcp4", "tcp6", "unix")
 
@@ -127,21 +127,30 @@ def unix_sockaddr(path: str) -> str:
 
 def _port(port: str, network: str, what: str) -> int | None:
     """The port as a number, None for a service name to look up."""
-    if port.isdigit():
+    if port.isascii() and port.isdigit():
         n = int(port)
         if n > 65535:
             raise ValueError(f"{what}: invalid port {port!r} (0 to 65535)")
         return n
     if not port:
         raise ValueError(f"{what}: missing port (write 'host:port')")
+    if port.lstrip("+-").isdigit():  # a sign, or digits other than 0-9: no service name
+        raise ValueError(f"{what}: invalid port {port!r} (0 to 65535, or a service name)")
     return None
 
 
-def resolve(network: str, address: str, passive: bool, what: str) -> list[SockAddr]:
+def resolve(
+    network: str, address: str, passive: bool, what: str, deadline: float | None = None
+) -> list[SockAddr]:
     """The socket addresses to try for ``address`` on a TCP ``network``, in
     order: an IP literal at once, a name (or a service name as the port)
     through ``getaddrinfo`` on a worker thread. ``passive``: for listen (an
-    empty host is every local address; for dial, the local system)."""
+    empty host is every local address; for dial, the local system).
+
+    The lookup is abandoned at ``deadline`` (on ``gochan.monotonic()``) with
+    ``TimeoutError``, and as soon as the task is cancelled, even while the
+    resolver's thread is still stuck (it finishes on its own; its answer is
+    dropped): Go's dial timeout includes name resolution."""
     host, port = split_host_port(address)
     family = FAMILY[network]
     num = _port(port, network, what)
@@ -167,7 +176,8 @@ def resolve(network: str, address: str, passive: bool, what: str) -> list[SockAd
         if "%" not in host:  # a zoned IPv6 literal needs getaddrinfo for its scope id
             return [(fam, (host, num, 0, 0))]
     try:
-        infos = blocking(
+        infos = blocking_until(
+            deadline,
             socket.getaddrinfo,
             host,
             num if num is not None else port,
@@ -178,6 +188,10 @@ def resolve(network: str, address: str, passive: bool, what: str) -> list[SockAd
         )
     except socket.gaierror as e:
         raise socket.gaierror(e.errno, f"{what}: lookup {host}: {e.strerror}") from e
+    except TimeoutError:
+        err = TimeoutError(f"{what}: i/o timeout")
+        err.add_note(f"while looking up {host!r}")
+        raise err from None
     out: list[SockAddr] = []
     for fam, _, _, _, sa in infos:
         if fam in (socket.AF_INET, socket.AF_INET6) and (fam, sa) not in out:

@@ -36,6 +36,7 @@ from .._runtime.io import POLL_CLOSING, PollDesc
 from .._runtime.timers import monotonic
 from ..sync import Mutex
 from ._addr import Addr, check_network, resolve, to_addr, unix_sockaddr
+from ._args import buffer_size, byte_count, into_count, shutdown_how
 
 T = TypeVar("T")
 
@@ -285,18 +286,19 @@ class Conn(_Endpoint):
         ``TimeoutError`` once the read deadline has passed, ``ErrClosed`` if
         the connection is closed before or during the call.
         """
-        if n < 0:
-            raise ValueError(f"Conn.read() got n={n}; ask for a positive number of bytes")
+        n = byte_count(n, "Conn.read()")
         sock = self._fd.sock
         return self._fd.io(False, lambda: sock.recv(n), self._fail("read"))
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         """``socket.recv``, blocking this task only (``read`` with flags)."""
+        bufsize = byte_count(bufsize, "Conn.recv()")
         sock = self._fd.sock
         return self._fd.io(False, lambda: sock.recv(bufsize, flags), self._fail("read"))
 
     def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
         """``socket.recv_into``, blocking this task only."""
+        nbytes = into_count(nbytes, "Conn.recv_into()")
         sock = self._fd.sock
         return self._fd.io(False, lambda: sock.recv_into(buffer, nbytes, flags), self._fail("read"))
 
@@ -306,7 +308,8 @@ class Conn(_Endpoint):
         """Write all of ``data`` (any bytes-like object), waiting as long as
         the peer is slow; return its length. A short write is retried; if the
         call fails midway (deadline, close, reset), the error's note says how
-        much was written."""
+        much was written. A system error keeps its type and reads as Go's
+        (``"write tcp 127.0.0.1:…->127.0.0.1:…: write: broken pipe"``)."""
         view = memoryview(data).cast("B")
         total = len(view)
         sent = 0
@@ -321,9 +324,14 @@ class Conn(_Endpoint):
         try:
             return self._fd.io(True, send, self._fail("write"))
         except OSError as e:
+            err = e
+            if not isinstance(e, (ErrClosed, TimeoutError)):  # the system's: Go's prefix
+                err = _socket_error(e, f"write {self._where()}: write")
             if sent:
-                e.add_note(f"{sent} of {total} bytes were written")
-            raise
+                err.add_note(f"{sent} of {total} bytes were written")
+            if err is e:
+                raise
+            raise err from e
 
     def sendall(self, data: Any) -> None:
         """``socket.sendall``: ``write`` without the count."""
@@ -339,6 +347,7 @@ class Conn(_Endpoint):
 
     def shutdown(self, how: int) -> None:
         """``socket.shutdown``: ``SHUT_WR`` sends end of stream to the peer."""
+        how = shutdown_how(how, "Conn.shutdown()")
         if not self._fd.incref():
             raise self._fail("shutdown")(POLL_CLOSING)
         try:
@@ -422,6 +431,7 @@ def make_file(
     reading, writing = "r" in mode, "w" in mode
     if not (reading or writing):
         raise ValueError(f"invalid mode {mode!r}: read ('r'), write ('w') or both")
+    buffering = buffer_size(buffering, "makefile()")
     raw = _ConnIO(conn, reading, writing)
     binary = "b" in mode
     if buffering is None:
@@ -581,10 +591,13 @@ def dial(network: str, address: str, timeout: SupportsFloat | None = None) -> Co
     host is this machine). A name is resolved on a worker thread; each
     address it resolves to is tried in turn.
 
-    ``timeout`` (seconds on ``gochan.monotonic()``) bounds the whole dial
-    with ``TimeoutError``: None or ``math.inf`` is no bound, zero or less
-    fails at once, NaN raises ``ValueError``. A refused connection raises
-    ``ConnectionRefusedError``, an unknown name ``socket.gaierror``.
+    ``timeout`` (seconds on ``gochan.monotonic()``) bounds the whole dial,
+    name lookup included, with ``TimeoutError``: None or ``math.inf`` is no
+    bound, zero or less fails at once, NaN raises ``ValueError``. A lookup
+    cut short by the timeout or by cancelling the task is abandoned: its
+    thread finishes on its own and its answer is dropped. A refused
+    connection raises ``ConnectionRefusedError``, an unknown name
+    ``socket.gaierror``.
 
     >>> import gochan
     >>> from gochan import net
@@ -606,7 +619,7 @@ def dial(network: str, address: str, timeout: SupportsFloat | None = None) -> Co
     if network == "unix":
         targets: list[tuple[int, object]] = [(socket.AF_UNIX, unix_sockaddr(address))]
     else:
-        targets = resolve(network, address, passive=False, what=op)
+        targets = resolve(network, address, passive=False, what=op, deadline=deadline)
     first: OSError | None = None
     for family, target in targets:
         if deadline is not None and monotonic() >= deadline:

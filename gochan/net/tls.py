@@ -67,6 +67,7 @@ from .._runtime.duration import NEVER, seconds
 from .._runtime.timers import monotonic
 from ..sync import Mutex
 from ._addr import Addr, split_host_port
+from ._args import byte_count, into_count, shutdown_how
 from ._conn import ClosesOnExit, Conn, ErrClosed, Listener, make_file
 from ._conn import dial as net_dial
 from ._conn import listen as net_listen
@@ -290,20 +291,22 @@ class TLSConn(ClosesOnExit):
         """Up to ``n`` bytes of plaintext, as soon as some are there; ``b""``
         at end of stream. Errors as ``Conn.read`` (``TimeoutError``,
         ``ErrClosed``), plus ``ssl.SSLError`` for a broken TLS stream."""
-        if n < 0:
-            raise ValueError(f"TLSConn.read() got n={n}; ask for a positive number of bytes")
+        n = byte_count(n, "TLSConn.read()")
         return self._read(n, None)  # type: ignore[return-value]
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         """``socket.recv``: ``read`` (TLS takes no flags)."""
         _no_flags(flags, "recv")
-        return self.read(bufsize)
+        return self._read(byte_count(bufsize, "TLSConn.recv()"), None)  # type: ignore[return-value]
 
     def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
         """``socket.recv_into``: read into ``buffer``, return how much."""
         _no_flags(flags, "recv_into")
+        nbytes = into_count(nbytes, "TLSConn.recv_into()")
         view = memoryview(buffer).cast("B")
-        if nbytes <= 0 or nbytes > len(view):
+        if nbytes > len(view):
+            raise ValueError("TLSConn.recv_into(): buffer too small for requested bytes")
+        if nbytes == 0:
             nbytes = len(view)
         return self._read(nbytes, view)  # type: ignore[return-value]
 
@@ -428,10 +431,7 @@ class TLSConn(ClosesOnExit):
     def shutdown(self, how: int) -> None:
         """``socket.shutdown``: ``SHUT_WR`` is ``close_write()``, ``SHUT_RD``
         shuts the socket's reading half, ``SHUT_RDWR`` both."""
-        if how not in (0, 1, 2):  # SHUT_RD, SHUT_WR, SHUT_RDWR
-            raise ValueError(
-                f"TLSConn.shutdown() got how={how!r}; use socket.SHUT_RD, SHUT_WR or SHUT_RDWR"
-            )
+        how = shutdown_how(how, "TLSConn.shutdown()")
         if how != 0:
             self.close_write()
         if how != 1:

@@ -39,6 +39,7 @@ import logging
 import math
 import os
 import socket
+import struct
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -543,6 +544,25 @@ def test_close_wakes_the_tasks_queued_behind_a_blocked_reader() -> None:
     run(main)
 
 
+def test_write_after_the_peer_reset_is_a_clear_error() -> None:
+    def main() -> tuple[str | None, str | None, list[str]]:
+        ln, c, s = connected()
+        with ln, c:
+            s._fd.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()  # an abortive close: the peer gets a reset
+            with pytest.raises((ConnectionResetError, BrokenPipeError)) as e:
+                c.write(b"x")
+            with pytest.raises(BrokenPipeError) as again:
+                c.write(b"x")
+            assert c.read(1) == b""  # and reading sees the end of the stream
+            return e.value.strerror, again.value.strerror, [str(c.local_addr), str(c.remote_addr)]
+
+    first, again, (local, remote) = run(main)
+    prefix = f"write tcp {local}->{remote}: write: "
+    assert first in (prefix + "connection reset by peer", prefix + "broken pipe")
+    assert again == prefix + "broken pipe"
+
+
 def test_close_is_idempotent_and_later_calls_fail() -> None:
     def main() -> None:
         ln, c, s = connected()
@@ -613,6 +633,94 @@ def test_dial_timeout_while_the_handshake_hangs() -> None:
                     q.close()
 
     assert run(main, virtual=True) == 2.5
+
+
+class SlowResolver:
+    """``socket.getaddrinfo`` stuck until ``release`` is set (by the test,
+    after its assertions), then answering for 127.0.0.1; ``calls`` counts
+    the lookups started, ``finished`` is set when a stuck one returns."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.release = threading.Event()
+        self.finished = threading.Event()
+        self.calls = 0
+        real = socket.getaddrinfo
+
+        def getaddrinfo(host: str, port: Any, *args: Any) -> Any:
+            self.calls += 1
+            self.release.wait()
+            try:
+                return real("127.0.0.1", port, *args)
+            finally:
+                self.finished.set()
+
+        monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+def test_dial_timeout_covers_a_slow_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
+    # On the real clock: a lookup in flight is pending work (a thread is
+    # busy for us), so a virtual clock rightly stands still over it.
+    slow = SlowResolver(monkeypatch)
+
+    def main() -> tuple[int, str, list[str], float, bytes]:
+        with net.listen("tcp", "127.0.0.1:0") as ln:
+            port = ln.addr.port
+            start = monotonic()
+            try:
+                with pytest.raises(TimeoutError) as e:
+                    net.dial("tcp", f"slow.test:{port}", timeout=0.05)
+                took = monotonic() - start
+            finally:
+                slow.release.set()  # the stuck thread ends; its answer is dropped
+            gochan.blocking(slow.finished.wait)
+            got: Chan[Conn] = Chan(1)
+            go(lambda: got.send(ln.accept()))
+            with net.dial("tcp", f"slow.test:{port}", timeout=30) as c, got.recv() as s:
+                c.write(b"ok")  # a later lookup works
+                return port, str(e.value), e.value.__notes__, took, s.read(2)
+
+    port, msg, notes, took, data = run(main)
+    assert msg == f"dial tcp slow.test:{port}: i/o timeout"
+    assert notes == ["while looking up 'slow.test'"]
+    assert took >= 0.05 and data == b"ok" and slow.calls == 2
+
+
+def test_tls_dial_timeout_covers_a_slow_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gochan.net import tls
+
+    slow = SlowResolver(monkeypatch)
+
+    def main() -> str:
+        try:
+            with pytest.raises(TimeoutError) as e:
+                tls.dial("tcp", "slow.test:443", timeout=0.05)
+        finally:
+            slow.release.set()
+        return str(e.value)
+
+    assert run(main) == "dial tcp slow.test:443: i/o timeout"
+
+
+def test_cancelling_a_dial_abandons_its_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
+    slow = SlowResolver(monkeypatch)
+
+    def main() -> float:
+        dialer = go(net.dial, "tcp", "slow.test:80", 30)
+        try:
+            wait_parked(dialer, "syscall")  # in the lookup, its thread stuck
+            dialer.cancel()
+            for _ in range(100):  # it is readied at once, not when the thread returns
+                if dialer.done():
+                    break
+                gosched()
+            assert dialer.done(), "the cancelled dial still waits for its lookup"
+            with pytest.raises(gochan.Cancelled):
+                dialer.join()
+            return monotonic()
+        finally:
+            slow.release.set()
+
+    assert run(main, virtual=True) == 0.0  # no time passed: the lookup was let go
 
 
 def test_dial_refused() -> None:

@@ -474,25 +474,26 @@ def test_a_server_handshake_deadline_with_a_client_that_never_speaks() -> None:
 
 
 def test_dial_timeout_covers_the_handshake() -> None:
-    # On the real clock (1 s of wall time): on uvloop the virtual clock can
-    # jump past a loopback connect that has completed, so the connect, not
-    # the handshake, would time out (a gochan.net issue outside TLS).
-    def main() -> str:
+    # The connect completes at once (loopback); the handshake then waits for
+    # a server that never answers, until the dial's timeout, at its exact
+    # virtual instant (the hub polls the watched socket before any jump, so
+    # the clock never jumps over the completed connect).
+    def main() -> tuple[str, float]:
         with net.listen("tcp", "127.0.0.1:0") as ln:
             held = go(ln.accept)  # accepted, never answered
             with pytest.raises(TimeoutError) as e:
-                tls.dial("tcp", str(ln.addr), CLIENT_CTX, timeout=1)
-            with held.join():
-                pass
-            return str(e.value)
+                tls.dial("tcp", str(ln.addr), CLIENT_CTX, timeout=7)
+            at = monotonic()
+            with held.join() as s:
+                assert s.read(1) == b"\x16"  # the ClientHello went out
+            return str(e.value), at
 
-    msg = run(main)
+    msg, at = run(main, virtual=True)
+    assert at == 7.0
     assert msg.startswith("read tcp 127.0.0.1:") and msg.endswith(": i/o timeout")
 
 
 def test_dial_timeout_is_cleared_after_the_handshake() -> None:
-    # (On the real clock: uvloop's virtual clock can jump past a connect
-    # that has completed, a gochan.net issue outside TLS.)
     def main() -> tuple[float | None, float | None, bytes]:
         with tls.listen("tcp", "127.0.0.1:0", SERVER_CTX) as ln:
             server = go(serve_write, ln, b"hi")
@@ -502,7 +503,7 @@ def test_dial_timeout_is_cleared_after_the_handshake() -> None:
             server.join()
             return got
 
-    assert run(main) == (None, None, b"hi")
+    assert run(main, virtual=True) == (None, None, b"hi")
 
 
 def test_a_read_deadline_passes_and_the_connection_revives() -> None:
