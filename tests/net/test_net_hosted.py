@@ -7,7 +7,7 @@ task in ``trio.lowlevel.wait_readable``/``wait_writable`` (io.py
 task or thread, cancellation) cancels that trio task and waits for it to
 leave. What this proves, for every host:
 
-* The real-clock tests of tests/test_net.py and tests/test_net_tls.py that
+* The real-clock tests of tests/net/test_net.py and tests/net/test_net_tls.py that
   cover the ground (round trips and EOF, slow readers, concurrent writers,
   close waking read, write, accept and the tasks queued behind, dial
   errors, serve, the TLS handshake, close during a handshake), each run
