@@ -60,7 +60,7 @@ def describe() -> str:
     """One line: gochan's version, its build, and the Python running it.
 
     >>> describe()  # doctest: +ELLIPSIS
-    'gochan 0.1.0 (... build), CPython 3...'
+    'gochan 0.1.0 (... build...), CPython 3...'
     """
     from gochan import __version__
 
