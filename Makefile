@@ -13,7 +13,9 @@ PYTEST_ARGS ?= -q
 # The whole suite: lint + types; tests on 3.11 and 3.13 (builtin backend),
 # and again on 3.11 under each loop backend (asyncio, uvloop, trio); then the
 # runtime's tests once more on the compiled build (3.11, every backend).
-test: lint test-311 test-313 test-backends test-compiled
+# The compiled build is made first: the bench smoke test (in test-311) also
+# runs it beside the pure one.
+test: lint build-compiled test-311 test-313 test-backends test-compiled
 
 # venv-<ver>: make .venv-<ver>/ with gochan[dev] installed (re-done when
 # pyproject.toml changes).
@@ -34,7 +36,7 @@ lint: .venv/stamp
 	.venv/bin/ruff format --check gochan hatch_build.py .ci
 	.venv/bin/mypy --strict gochan .ci/wheel_smoke.py
 
-# The pure build runs here (tests/test_build.py checks: a stale compiled
+# The pure build runs here (tests/runtime/test_build.py checks: a stale compiled
 # module left in the checkout would shadow the source under test).
 test-311: .venv/stamp
 	GOCHAN_EXPECT_BUILD=pure .venv/bin/python -m pytest $(PYTEST_ARGS)
@@ -49,14 +51,15 @@ test-313: .venv-3.13/stamp
 	GOCHAN_EXPECT_BUILD=pure .venv-3.13/bin/python -m pytest $(PYTEST_ARGS) $(RUN_ONCE)
 
 # Every test that does not pick a backend itself runs under GOCHAN_BACKEND.
-# Left out of the matrix (they run once, above): the embedded apiserver's and
-# the K8s pool's tests, the example programs and the bench smoke test (their
-# own subprocesses), the plugin's pytester runs (they parametrise the
-# backends themselves) and the docs site build.
+# Left out of the matrix (they run once, above; tests/README.md says which
+# folder tests what): tests/k8s (the embedded apiserver and the K8s pool),
+# tests/examples and tests/bench (programs run as their own subprocesses),
+# tests/testing (the plugin's pytester runs parametrise the backends
+# themselves) and the docs site build (tests/docs/test_docs_site.py).
 BACKENDS_UNDER_TEST := asyncio uvloop trio
-RUN_ONCE := --ignore-glob='tests/test_k8s_*.py' --ignore-glob='tests/test_example*.py' \
-	--ignore=tests/test_bench_smoke.py --ignore=tests/test_docs_site.py
-NOT_GOCHAN := $(RUN_ONCE) --ignore=tests/test_testing_plugin.py
+RUN_ONCE := --ignore=tests/k8s --ignore=tests/examples --ignore=tests/bench \
+	--ignore=tests/docs/test_docs_site.py
+NOT_GOCHAN := $(RUN_ONCE) --ignore=tests/testing
 test-backends: .venv/stamp
 	@for b in $(BACKENDS_UNDER_TEST); do \
 		echo "== GOCHAN_BACKEND=$$b"; \
@@ -82,12 +85,14 @@ test-all: lint test-311 test-312 test-313 test-backends
 # make test.
 STRESS_ROUNDS ?= 3
 STRESS_PYTHONS ?= .venv/bin/python .venv-3.13/bin/python
-STRESS_TESTS := tests/test_threads.py tests/test_backends.py tests/test_sync.py \
-	tests/test_workqueue.py tests/test_await.py tests/test_run_async.py tests/test_io.py \
-	tests/test_blocking.py tests/test_time.py tests/test_deadlock.py tests/test_async_face.py \
-	tests/test_select.py tests/test_tasks.py tests/test_signals.py tests/test_thread_exit.py \
-	tests/test_exception_delivery.py tests/test_polling.py tests/test_durations.py \
-	tests/test_closed_loop.py tests/test_net.py tests/test_net_tls.py tests/gospec/test_go_net_timeout.py \
+STRESS_TESTS := tests/runtime/test_threads.py tests/runtime/test_backends.py \
+	tests/sync/test_sync.py tests/sync/test_workqueue.py tests/runtime/test_await.py \
+	tests/runtime/test_run_async.py tests/runtime/test_io.py tests/runtime/test_blocking.py \
+	tests/runtime/test_time.py tests/runtime/test_deadlock.py tests/runtime/test_async_face.py \
+	tests/runtime/test_select.py tests/runtime/test_tasks.py tests/runtime/test_signals.py \
+	tests/runtime/test_thread_exit.py tests/runtime/test_exception_delivery.py \
+	tests/runtime/test_polling.py tests/runtime/test_durations.py tests/runtime/test_closed_loop.py \
+	tests/net/test_net.py tests/net/test_net_tls.py tests/gospec/test_go_net_timeout.py \
 	tests/gospec/test_go_net_close.py
 stress: .venv/stamp .venv-3.13/stamp
 	.ci/stress $(STRESS_ROUNDS) $(STRESS_PYTHONS) -- $(STRESS_TESTS)
@@ -124,11 +129,31 @@ bench-go:
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go; } \
 	  >/dev/null 2>&1 || echo "golang-go could not be installed: the Go rows will say so"; }
 
+# make bench and bench-quick measure both of gochan's builds in one run
+# (issue 18): the pure build in .venv-bench, which runs every peer too, and
+# the compiled one in .venv-compiled (built, or rebuilt when a gochan source
+# changed, first); every gochan row says which build it is, and the report's
+# header which interpreters ran them. If the compiled venv cannot be built
+# here, the run measures the pure build only and says why. BENCH_BUILDS=pure
+# skips the compiled build.
+BENCH_BUILDS ?= pure,compiled
+define bench-run
+	@builds='$(BENCH_BUILDS)'; \
+	if [[ $$builds == *compiled* ]] && ! $(MAKE) --no-print-directory .venv-compiled/bench; then \
+		echo "== gochan's compiled build could not be built here (make .venv-compiled/bench" \
+			"failed, above): measuring the pure build only"; \
+		builds=pure; \
+	fi; \
+	echo "== measuring gochan's build(s): $$builds"; \
+	echo ".venv-bench/bin/python bench/run.py $(1) --builds $$builds"; \
+	.venv-bench/bin/python bench/run.py $(1) --builds $$builds
+endef
+
 bench: .venv-bench/stamp bench-go
-	.venv-bench/bin/python bench/run.py
+	$(call bench-run,)
 
 bench-quick: .venv-bench/stamp bench-go
-	.venv-bench/bin/python bench/run.py --quick
+	$(call bench-run,--quick)
 
 # The compiled build (issue 7): the runtime's hot-path modules compiled with
 # mypyc (hatch_build.py, GOCHAN_COMPILE=1: compiled or fail), installed into
@@ -178,10 +203,12 @@ test-compiled: .venv-compiled/stamp
 		echo "== compiled build, GOCHAN_BACKEND=$$b"; \
 		GOCHAN_EXPECT_BUILD=compiled GOCHAN_BACKEND=$$b PY_IGNORE_IMPORTMISMATCH=1 \
 			.venv-compiled/bin/python -P -m pytest $(PYTEST_ARGS) -p no:cacheprovider \
-			$(NOT_GOCHAN) --ignore=tests/test_docs.py \
+			$(NOT_GOCHAN) --ignore=tests/docs \
 			|| exit 1; \
 	done
 
+# The quick run with the compiled build alone (its venv runs every row; the
+# gochan rows are "gochan (compiled)"). make bench-quick measures both builds.
 bench-compiled: .venv-compiled/bench bench-go
 	.venv-compiled/bin/python bench/run.py --quick
 

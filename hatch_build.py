@@ -74,7 +74,15 @@ COMPILED = [
 # Build requirements of a compiled build only: dependencies() below adds
 # them to the isolated build environment whenever a compiled build may
 # happen, and only then (a pure build needs nothing beyond hatchling).
-BUILD_REQUIRES = ["mypy>=1.10", "setuptools>=68", "types-greenlet", "greenlet>=3.1"]
+# mypy is pinned, as black pins it: the compiled build is what make
+# test-compiled tested, and a new mypy release cannot break (or silently
+# change) the compile of a released sdist. Move the pin on purpose, with a
+# make test-compiled run.
+BUILD_REQUIRES = ["mypy==2.4.1", "setuptools>=68", "types-greenlet", "greenlet>=3.1"]
+
+# A compiled wheel records the mypyc that compiled it in this file (read
+# by gochan/_runtime/build.py: ``python -m gochan``, dumps, bench reports).
+COMPILED_WITH = "gochan/_runtime/compiled_with.txt"
 
 # The compile's own mypy settings, not pyproject's [tool.mypy] (make lint's
 # --strict check, which assumes every backend installed): a compile must
@@ -271,6 +279,10 @@ def _compile(root: Path, out: Path) -> list[str]:
         cmd.build_temp = str(work / "temp")
         dist.run_command("build_ext")
         built = [str(Path(p).relative_to(out)) for p in cmd.get_outputs()]
+        from mypy.version import __version__ as mypyc_version
+
+        (out / COMPILED_WITH).write_text(f"mypyc {mypyc_version}\n")
+        built.append(COMPILED_WITH)
     finally:
         os.chdir(cwd)
         shutil.rmtree(work, ignore_errors=True)

@@ -97,7 +97,9 @@ def check(artefact: Path, version: str, build: str, work: Path) -> None:
 
     report = run([py, "-m", "gochan"], work).splitlines()
     first = report[0]
-    want = rf"gochan \S+ \({build} build\), CPython {re.escape(version)}\.\d+"
+    # a compiled build also names the mypyc that compiled it (hatch_build.COMPILED_WITH)
+    made = r"compiled build, mypyc [\d.]+" if build == "compiled" else "pure build"
+    want = rf"gochan \S+ \({made}\), CPython {re.escape(version)}\.\d+"
     expect(re.fullmatch(want, first) is not None, f"{name}: python -m gochan says {first!r}")
     expect(report[1] == f"python: {py}", f"{name}: python -m gochan says {report[1]!r}")
 

@@ -20,7 +20,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import FLOOR, GO, NOT_PEERS  # noqa: E402
+from common import FLOOR, GO, NOT_PEERS, row_name  # noqa: E402
 
 # Issue 7's targets: gochan / best peer (W6: / gevent).
 TARGETS = {"W1": 0.5, "W2": 1.0, "W3": 0.5, "W4": 0.8, "W5": 1.0, "W6": 1.0, "W7": 1.0}
@@ -41,13 +41,18 @@ def medians(path: Path) -> dict[str, dict[str, float]]:
     return out
 
 
-def ratios(med: dict[str, dict[str, float]]) -> list[tuple[str, dict[str, float], str]]:
+def ratios(
+    med: dict[str, dict[str, float]], build: str = "pure"
+) -> list[tuple[str, dict[str, float], str]]:
+    """Per workload, the ``build`` gochan row's ratios (a run of both builds
+    has a "gochan" and a "gochan (compiled)" row)."""
+    me_row = row_name("gochan", build)
     rows = []
     for w in [k for k in ORDER if k in med] + sorted(set(med) - set(ORDER)):
         m = med[w]
-        if "gochan" not in m:
+        if me_row not in m:
             continue
-        me = m["gochan"]
+        me = m[me_row]
         r: dict[str, float] = {}
         peers = {s: v for s, v in m.items() if s not in NOT_PEERS}
         best = ""
@@ -119,10 +124,16 @@ def main() -> int:
     ap.add_argument("results", nargs="?", default=str(HERE / "results" / "latest.json"))
     ap.add_argument("-o", "--output", default=str(HERE.parent / "docs" / "performance.png"))
     ap.add_argument("--title", default="gochan's ratios per workload (one run, same machine)")
+    ap.add_argument(
+        "--build",
+        choices=("pure", "compiled"),
+        default="pure",
+        help="whose ratios: the gochan rows of the pure build (default) or the compiled one",
+    )
     args = ap.parse_args()
-    rows = ratios(medians(Path(args.results)))
+    rows = ratios(medians(Path(args.results)), args.build)
     if not rows:
-        print("no gochan results in", args.results, file=sys.stderr)
+        print(f"no gochan ({args.build} build) results in", args.results, file=sys.stderr)
         return 1
     draw(rows, Path(args.output), args.title)
     return 0

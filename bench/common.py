@@ -21,8 +21,9 @@ import functools
 import importlib.util
 import random
 import shutil
+import sys
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 # Measured systems, in table order. "greenlet" is the floor for gochan's
@@ -54,7 +55,15 @@ GOCHAN_BACKENDS: dict[str, str] = {
     "gochan[trio]": "trio",
 }
 GO = "go"  # the reference: compiled Go, not a Python peer
-NOT_PEERS = frozenset({*GOCHAN_BACKENDS, FLOOR, GO})
+
+# gochan's two builds of the same source (issue 18): pure Python, and the
+# runtime's hot modules compiled with mypyc. One run can measure both: a
+# gochan row of the compiled build is "<system> (compiled)" (its processes
+# run the compiled build's interpreter), an unmarked gochan row is the pure
+# build. Every other row (peers, floor, Go) is measured once.
+BUILDS: tuple[str, ...] = ("pure", "compiled")
+_SUFFIX = {"pure": "", "compiled": " (compiled)"}
+NOT_PEERS = frozenset({*(s + x for s in GOCHAN_BACKENDS for x in _SUFFIX.values()), FLOOR, GO})
 
 # The third-party module each system needs (stdlib systems need none).
 REQUIRES: dict[str, tuple[str, ...]] = {
@@ -123,9 +132,62 @@ class Workload:
         return f"{self.key}-{self.name}/{system}"
 
 
-def available(system: str) -> str | None:
-    """None if ``system`` can run here, else why not (checked without
-    importing it, so the manager process stays light)."""
+def row_name(system: str, build: str | None) -> str:
+    """The row of ``system`` for a gochan ``build``: "gochan", "gochan (compiled)"."""
+    return system + _SUFFIX[build] if build and system in GOCHAN_BACKENDS else system
+
+
+def split_row(name: str) -> tuple[str, str | None]:
+    """(system, build) of a row name; build is None for a row that is not gochan's."""
+    for build, suffix in _SUFFIX.items():
+        if suffix and name.endswith(suffix) and name[: -len(suffix)] in GOCHAN_BACKENDS:
+            return name[: -len(suffix)], build
+    return name, ("pure" if name in GOCHAN_BACKENDS else None)
+
+
+@dataclass
+class Interpreter:
+    """The Python that runs one build's gochan rows, as its probe found it."""
+
+    build: str
+    python: str
+    describe: str = ""  # gochan._runtime.build.describe() there
+    executable: str = ""  # its sys.executable (``python`` may be a wrapper script)
+    missing: dict[str, str] = field(default_factory=dict)  # gochan system: why not installed
+    error: str = ""  # the probe failed, or found another build: every row of it fails
+
+
+# build -> the interpreter of its rows, filled in by run.py's manager; a
+# build not in it runs in this process's interpreter (sys.executable).
+INTERPRETERS: dict[str, Interpreter] = {}
+
+
+def python_for(name: str) -> str:
+    """The interpreter a fresh process for row ``name`` runs: its build's for
+    a gochan row, this one for every other row."""
+    _, build = split_row(name)
+    interp = INTERPRETERS.get(build) if build else None
+    return interp.python if interp is not None else sys.executable
+
+
+def build_seen() -> str | None:
+    """The build of the gochan this process imported (None: it imported none).
+    Fresh processes print it with their result, after measuring, so the
+    manager can check that a row measured the build it is named for."""
+    gochan = sys.modules.get("gochan")
+    return getattr(gochan, "build", None) if gochan is not None else None
+
+
+def available(name: str) -> str | None:
+    """None if row ``name`` can run here, else why not (checked without
+    importing it, so the manager process stays light; a row of another
+    build's interpreter, by what that interpreter's probe found)."""
+    system, build = split_row(name)
+    interp = INTERPRETERS.get(build) if build else None
+    if interp is not None and interp.error:
+        return interp.error
+    if interp is not None and interp.python != sys.executable:
+        return interp.missing.get(system)
     if system == GO:
         if shutil.which("go") is None:
             return "not installable here: no Go toolchain (`go`) on PATH; " + INSTALL_HINT[GO]

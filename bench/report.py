@@ -3,7 +3,10 @@
 Pure formatting: it takes per-(workload, system) results in nanoseconds per
 operation (bytes per task for W6) and never imports pyperf, so the smoke
 mode can use it too. A workload's ``shown``/``scale`` pick the printed unit
-(W3 in µs, W7 in ms); ratios do not depend on it.
+(W3 in µs, W7 in ms); ratios do not depend on it. When a run measured both
+of gochan's builds, each gochan row is there twice ("gochan" is the pure
+build, "gochan (compiled)" the compiled one) and every ratio line and target
+is given for each build.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from common import FLOOR, GO, NOT_PEERS, Workload
+from common import FLOOR, GO, NOT_PEERS, Workload, split_row
 
 TIMES, DASH = "\u00d7", "\u2013"  # the multiplication sign and the en dash
 
@@ -53,24 +56,44 @@ def _ratio(a: float, b: float) -> str:
     return f"{r:.2f}{TIMES}" if r < 10 else f"{r:.1f}{TIMES}"
 
 
-def summary_line(w: Workload, cells: list[Cell]) -> str:
+def w11_row(system: str) -> str:
+    """The row of a W11 cell: "gochan (compiled) 100 64" and "gochan (compiled)
+    idle" are both "gochan (compiled)"."""
+    if system.endswith(" idle"):
+        return system.removesuffix(" idle")
+    return system.rsplit(" ", 2)[0]
+
+
+def gochan_rows(rows: list[str]) -> list[str]:
+    """The builtin-backend gochan rows among ``rows``, one per build
+    measured, in order ("gochan" alone when there is none, for "no result")."""
+    mine = [r for r in dict.fromkeys(rows) if split_row(r)[0] == "gochan"]
+    return mine or ["gochan"]
+
+
+def summary_lines(w: Workload, cells: list[Cell]) -> list[str]:
+    """The ratio lines of a workload: one per gochan build measured."""
     if w.key == "W9":
-        return w9_summary(cells)
+        return [w9_summary(cells)]
     if w.key == "W10":
-        return w10_summary(cells)
+        return [w10_summary(cells, me) for me in gochan_rows([c.system for c in cells])]
     if w.key == "W11":
-        return w11_summary(cells)
-    return _summary_line(w, cells)
+        return [w11_summary(cells, me) for me in gochan_rows([w11_row(c.system) for c in cells])]
+    return [_summary_line(w, cells, me) for me in gochan_rows([c.system for c in cells])]
 
 
-def _summary_line(w: Workload, cells: list[Cell]) -> str:
+def _bold(lines: list[str]) -> list[str]:
+    return [x for line in lines for x in (f"**{line}**", "")]
+
+
+def _summary_line(w: Workload, cells: list[Cell], name: str = "gochan") -> str:
     """'gochan W1 = 0.55x best peer (gevent), 1.9x floor, 12x Go' (printed
     with a multiplication sign; below 1 means gochan takes less time per op,
-    or less memory per task for W6)."""
+    or less memory per task for W6); ``name`` is the gochan row (its build)."""
     by = {c.system: c for c in cells}
-    me = by.get("gochan")
+    me = by.get(name)
     if me is None or not me.ok:
-        return f"gochan {w.key}: no result"
+        return f"{name} {w.key}: no result"
     parts = []
     peers = [c for c in cells if c.system not in NOT_PEERS and c.ok]
     if peers:
@@ -91,7 +114,7 @@ def _summary_line(w: Workload, cells: list[Cell]) -> str:
         gevent = by.get("gevent")
         if gevent is not None and gevent.ok:
             parts.append(f"{_ratio(me.median, gevent.median)} gevent (the W6 target)")
-    return f"gochan {w.key} = " + ", ".join(parts)
+    return f"{name} {w.key} = " + ", ".join(parts)
 
 
 def workload_table(w: Workload, cells: list[Cell]) -> str:
@@ -125,7 +148,7 @@ def workload_table(w: Workload, cells: list[Cell]) -> str:
         else:
             what = "error" if c.error else "n/a"
             lines.append(f"| {name} | {what}: {c.note} | {what} | | |")
-    lines += ["", f"**{summary_line(w, cells)}**", ""]
+    lines += ["", *_bold(summary_lines(w, cells))]
     return "\n".join(lines)
 
 
@@ -309,18 +332,19 @@ def _scaling(e: dict[str, float], key: str) -> str:
     return _ratio(big, small) if big is not None and small else ""
 
 
-def w10_summary(cells: list[Cell]) -> str:
+def w10_summary(cells: list[Cell], name: str = "gochan") -> str:
     """'gochan W10 = spawn + park at 1,000,000: 0.6x gevent, ...; memory per
-    parked task ...; 1,000,000 vs 100,000 tasks: 11.2x the time ...'."""
+    parked task ...; 1,000,000 vs 100,000 tasks: 11.2x the time ...' for the
+    gochan row ``name`` (its build)."""
     by = {c.system: c for c in cells if c.ok}
-    me = by.get("gochan")
+    me = by.get(name)
     if me is None:
-        return "gochan W10: no result"
+        return f"{name} W10: no result"
     e = me.extra
     n = int(e["big_n"])
     times = [f"{_ratio(me.median, by[o].median)} {o}" for o in W10_PEERS if o in by]
     mems = [f"{_ratio(e['big_bytes'], by[o].extra['big_bytes'])} {o}" for o in W10_PEERS if o in by]
-    text = f"gochan W10 = spawn + park at {n:,} tasks {', '.join(times) or 'no peer result'}"
+    text = f"{name} W10 = spawn + park at {n:,} tasks {', '.join(times) or 'no peer result'}"
     if mems:
         text += f"; memory per parked task {', '.join(mems)}"
     if e.get("small_spawn_park_s"):
@@ -355,7 +379,7 @@ def w10_table(w: Workload, cells: list[Cell]) -> str:
         name = f"{c.system} (floor)" if c.system == FLOOR else c.system
         if not c.ok:
             what = "error" if c.error else "n/a"
-            if c.error or c.system in W10_PEERS or c.system == "gochan":
+            if c.error or c.system in W10_PEERS or split_row(c.system)[0] == "gochan":
                 lines.append(f"| {name} | {what}: {c.note} | {what} |" + " |" * 10)
             continue
         e = c.extra
@@ -370,7 +394,7 @@ def w10_table(w: Workload, cells: list[Cell]) -> str:
             f"{_ns(e['big_wake_s'] * per / k)} | "
             f"{e['big_spawn_park_gc_s']:.2f} ({e['big_gen2']:.0f}) | {len(c.values_ns)} |"
         )
-    lines += ["", f"**{w10_summary(cells)}**", ""]
+    lines += ["", *_bold(summary_lines(w, cells))]
     return "\n".join(lines)
 
 
@@ -390,11 +414,12 @@ def _w11_grid(cells: list[Cell]) -> tuple[dict[str, dict[Any, Cell]], list[tuple
     grid: dict[str, dict[Any, Cell]] = {}
     cols: list[tuple[int, int]] = []
     for c in cells:
-        row, *rest = c.system.split()
-        if rest == ["idle"]:
+        row = w11_row(c.system)
+        if c.system.endswith(" idle"):
             grid.setdefault(row, {})["idle"] = c
             continue
-        key = (int(rest[0]), int(rest[1]))
+        conns, size = c.system.rsplit(" ", 2)[1:]
+        key = (int(conns), int(size))
         grid.setdefault(row, {})[key] = c
         if key not in cols:
             cols.append(key)
@@ -410,15 +435,16 @@ def _rates(grid: dict[str, dict[Any, Cell]], row: str, key: Any) -> float | None
     return 1e9 / c.median if c is not None and c.ok else None
 
 
-def w11_summary(cells: list[Cell]) -> str:
+def w11_summary(cells: list[Cell], row: str = "gochan") -> str:
     """'gochan W11 = round trips/s 0.45x/0.50x gevent at 1, ... ; targets: ...'.
 
     Unlike the time-per-op workloads, these ratios divide gochan's round
     trips per second by the other's: above 1x gochan is faster. Memory is
-    gochan's bytes per idle connection over gevent's: below 1x is smaller."""
+    gochan's bytes per idle connection over gevent's: below 1x is smaller.
+    ``row`` is the gochan row (its build)."""
     grid, cols = _w11_grid(cells)
-    if not any(_rates(grid, "gochan", k) for k in cols):
-        return "gochan W11: no result"
+    if not any(_rates(grid, row, k) for k in cols):
+        return f"{row} W11: no result"
     conns = sorted({c for c, _ in cols})
     sizes = sorted({s for _, s in cols})
     clauses, verdicts = [], []
@@ -427,7 +453,7 @@ def w11_summary(cells: list[Cell]) -> str:
         for n in conns:
             rs = []
             for size in sizes:
-                me, other = _rates(grid, "gochan", (n, size)), _rates(grid, peer, (n, size))
+                me, other = _rates(grid, row, (n, size)), _rates(grid, peer, (n, size))
                 if me and other:
                     rs.append(_ratio(me, other))
                     ratios.append(me / other)
@@ -447,14 +473,14 @@ def w11_summary(cells: list[Cell]) -> str:
                 verdict = "met" if worst >= target else "missed"
                 verdicts.append(f"{want}: {verdict} (lowest {worst:.2f}{TIMES})")
     text = (
-        f"gochan W11 = round trips/s over {' / '.join(_size(s) for s in sizes)} messages, "
+        f"{row} W11 = round trips/s over {' / '.join(_size(s) for s in sizes)} messages, "
         "gochan's over the other's (above 1"
         + TIMES
         + " gochan is faster): "
         + "; ".join(clauses)
         + " connections"
     )
-    me_idle, g_idle = grid.get("gochan", {}).get("idle"), grid.get("gevent", {}).get("idle")
+    me_idle, g_idle = grid.get(row, {}).get("idle"), grid.get("gevent", {}).get("idle")
     mem = ""
     if me_idle is not None and me_idle.ok and g_idle is not None and g_idle.ok:
         r = me_idle.median / g_idle.median
@@ -527,13 +553,13 @@ def w11_table(w: Workload, cells: list[Cell]) -> str:
     for row, by in grid.items():
         label = next((c.label for c in by.values()), "")
         lines.append(f"- {name(row)}: {label}")
-    lines += ["", f"**{w11_summary(cells)}**", ""]
+    lines += ["", *_bold(summary_lines(w, cells))]
     return "\n".join(lines)
 
 
 def render(header: list[str], workloads: list[Workload], results: dict[str, list[Cell]]) -> str:
     out = [*header, ""]
-    summaries = [summary_line(w, results[w.key]) for w in workloads]
+    summaries = [line for w in workloads for line in summary_lines(w, results[w.key])]
     out += ["## Summary", "", *(f"- {s}" for s in summaries), ""]
     out += [
         f"Ratios are gochan's (builtin backend) median time per op, or bytes per task for W6, "
@@ -541,7 +567,9 @@ def render(header: list[str], workloads: list[Workload], results: dict[str, list
         "Python systems other than gochan and the floor (bare greenlet / plain Python); Go is "
         'the compiled reference. "emulated" peers have no native select and race one task '
         "per case. gochan[asyncio], gochan[uvloop] and gochan[trio] are the same gochan code "
-        "on its other backends.",
+        'on its other backends. A gochan row marked "(compiled)" is gochan\'s compiled build '
+        "(mypyc), run by the compiled build's interpreter; an unmarked one is the pure-Python "
+        "build. Each build measured has its own ratio lines.",
         "",
     ]
     for w in workloads:

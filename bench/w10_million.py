@@ -56,7 +56,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import Impl, Workload  # noqa: E402
+from common import Impl, Workload, build_seen, python_for, split_row  # noqa: E402
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 # Systems measured (the others are n/a: W6 has them at 100,000).
@@ -123,8 +123,11 @@ class Probe:
         self._mark()
 
     def done(self) -> None:
-        """Every task has ended: print and leave."""
+        """Every task has ended: print and leave (a gochan row also says
+        which build it imported, for run.py's check)."""
         self._phase("wake")
+        if (build := build_seen()) is not None:
+            self.out["gochan_build"] = build
         print(json.dumps(self.out), flush=True)
         os._exit(0)
 
@@ -246,11 +249,13 @@ def available_bytes() -> int:
 
 
 def run_one(system: str, n: int, timeout: float = 1800) -> dict[str, Any]:
-    """One fresh process: {phase times, bytes_per_task, ...} or {"error": why}."""
+    """One fresh process: {phase times, bytes_per_task, ...} or {"error": why}.
+    ``system`` is a row: "gochan (compiled)" runs in the compiled build's
+    interpreter (common.python_for)."""
     need = n * BYTES_NEEDED_PER_TASK
     if available_bytes() < need:
         return {"error": f"skipped: needs about {need / 2**30:.1f} GiB free memory"}
-    cmd = [sys.executable, str(Path(__file__).resolve()), system, str(n)]
+    cmd = [python_for(system), str(Path(__file__).resolve()), split_row(system)[0], str(n)]
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:

@@ -80,7 +80,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import GO, Impl, Workload, available  # noqa: E402
+from common import GO, Impl, Workload, available, build_seen, python_for, split_row  # noqa: E402
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 HOST = "127.0.0.1"
@@ -865,7 +865,8 @@ def command(row: str, go_binary: Path | None, what: str, *args: str) -> list[str
             what,
             *(x for f, a in zip(flags, args, strict=False) for x in (f, a)),
         ]
-    return [sys.executable, str(Path(__file__).resolve()), what, row, *args]
+    # A row of gochan's compiled build ("gochan (compiled)") runs in that build's interpreter.
+    return [python_for(row), str(Path(__file__).resolve()), what, split_row(row)[0], *args]
 
 
 def measure(rows: list[str], mode: str, progress: Callable[[str], None] = print) -> dict[str, Any]:
@@ -882,7 +883,7 @@ def measure(rows: list[str], mode: str, progress: Callable[[str], None] = print)
         if go_binary is None:
             na[GO] = why
     for row in rows:
-        if row != GO and (why := available(ROWS[row])):
+        if row != GO and (why := available(ROWS.get(row, row))):  # or a gochan build's row
             na[row] = why
     live = [r for r in rows if r not in na]
     env = go_env()
@@ -958,6 +959,8 @@ def main() -> None:
         out = {"conns": conns, "bytes_per_conn": IDLE[row](conns)}
     else:
         sys.exit(f"unknown mode {what!r}: rate or idle")
+    if (build := build_seen()) is not None:  # for run.py's check of the row's build
+        out["gochan_build"] = build
     print(json.dumps(out), flush=True)
     os._exit(0)  # no teardown of thousands of sockets and tasks in the figure or the run time
 

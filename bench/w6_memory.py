@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Impl, Workload, run_async
+from common import Impl, Workload, build_seen, run_async
 
 THREADS = 1_000  # parked OS threads for the thread-based systems
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -241,8 +241,12 @@ def pygolang_w6(n: int) -> float:
 
 def _exit_with(bytes_per_task: float) -> float:
     """Print the result and leave at once: the parked tasks are never woken
-    (tearing 100,000 of them down is not part of the measurement)."""
-    print(json.dumps({"bytes_per_task": bytes_per_task}), flush=True)
+    (tearing 100,000 of them down is not part of the measurement). A gochan
+    row also says which build it imported, for run.py's check."""
+    out: dict[str, object] = {"bytes_per_task": bytes_per_task}
+    if (build := build_seen()) is not None:
+        out["gochan_build"] = build
+    print(json.dumps(out), flush=True)
     os._exit(0)
 
 

@@ -29,7 +29,7 @@ What happens:
 
 Everything runs on gochan's virtual clock (the program takes no real
 time) with jitter off, so the output is the same on every run; the test
-suite compares all of it (tests/test_example_flaky_workers.py).
+suite compares all of it (tests/examples/test_example_flaky_workers.py).
 """
 
 from __future__ import annotations
@@ -109,9 +109,9 @@ def main() -> None:
         by_worker[name] += 1
         seen[job] += 1
         if n == 5:
-            tree = gochan.dump().split("supervision trees:\n")[1]
+            tree = gochan.dump().split("supervision trees:\n")[1].split("\n\n")[0]
             print("the tree at this moment (from gochan.dump()):")
-            print(re.sub(r"goroutine \d+", "goroutine N", tree), end="")
+            print(re.sub(r"goroutine \d+", "goroutine N", tree))
     say("main", f"all {N_JOBS} jobs done; stopping the tree")
     root.stop()
     retried = sorted(j for j, n in shop.attempts.items() if n > 1)

@@ -21,7 +21,7 @@ blocking style:
 A path the server does not know gives a 404 row; a request that fails in
 httpx (here: the server drops the connection) gives an ``error`` row with
 the exception's type. The output is the same on every run; the test suite
-compares all of it (tests/test_example_async.py).
+compares all of it (tests/examples/test_example_async.py).
 
 Needs the ``uvloop`` extra and ``httpx``: ``pip install 'gochan[uvloop]' httpx``.
 """

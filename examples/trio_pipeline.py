@@ -18,7 +18,7 @@ The program is an ordinary ``trio.run(main)``. Inside its nursery:
 Channels are the only link between the two worlds, in both directions, and
 the program ends when the trio tasks and the green run are all done. The
 output is sorted, so it is the same on every run; the test suite compares
-all of it (tests/test_example_async.py).
+all of it (tests/examples/test_example_async.py).
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import faulthandler
 import os
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import pytest
@@ -80,6 +80,24 @@ def pytest_timeout_cancel_timer(item: pytest.Item) -> Generator[None, Any, Any]:
     pytest may enter pdb): cancel the watchdog with it."""
     faulthandler.cancel_dump_traceback_later()
     return (yield)
+
+
+# Every dump and deadlock report ends with the line that says which gochan
+# ran (gochan._runtime.build.describe(): version, build, Python). The docs
+# and the examples' expected outputs show this one; the tests that compare
+# against them put it in place of the real one (which differs by Python
+# version and build).
+DOCS_BUILD_LINE = "gochan 0.1.0 (pure build), CPython 3.11.7"
+
+
+@pytest.fixture
+def as_documented() -> Callable[[str], str]:
+    """``text`` with this process's build line replaced by the one the docs
+    and expected outputs show (``DOCS_BUILD_LINE``)."""
+    from gochan._runtime.build import describe
+
+    line = describe()
+    return lambda text: text.replace(line, DOCS_BUILD_LINE)
 
 
 def pytest_enter_pdb() -> None:

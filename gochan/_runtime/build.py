@@ -10,6 +10,7 @@ one it got, and ``describe()`` says it in one line (``python -m gochan``).
 from __future__ import annotations
 
 import importlib.machinery
+import os
 import platform
 import sys
 from types import ModuleType
@@ -40,6 +41,21 @@ BUILD: Final[str] = _which()
 install, some runtime modules compiled and some not)."""
 
 
+def _compiled_with() -> str | None:
+    # Written by hatch_build.py beside the compiled modules ("mypyc 2.4.1").
+    path = os.path.join(os.path.dirname(__file__), "compiled_with.txt")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
+COMPILED_WITH: Final[str | None] = _compiled_with() if BUILD != "pure" else None
+"""The compiler of a compiled build, e.g. ``"mypyc 2.4.1"``; None for the
+pure build (or a compiled one made before builds recorded it)."""
+
+
 def describe() -> str:
     """One line: gochan's version, its build, and the Python running it.
 
@@ -50,4 +66,5 @@ def describe() -> str:
 
     impl = platform.python_implementation()
     py = ".".join(map(str, sys.version_info[:3]))
-    return f"gochan {__version__} ({BUILD} build), {impl} {py}"
+    build = f"{BUILD} build, {COMPILED_WITH}" if COMPILED_WITH else f"{BUILD} build"
+    return f"gochan {__version__} ({build}), {impl} {py}"

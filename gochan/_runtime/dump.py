@@ -22,6 +22,7 @@ from greenlet import getcurrent
 
 from . import scheduler as _sched
 from . import waitreason as wr
+from .build import describe
 from .scheduler import Scheduler, all_schedulers
 from .task import Task
 
@@ -119,7 +120,8 @@ def format_task(t: Task, s: Scheduler) -> str:
 
 
 def format_dump(in_handler: bool = False) -> str:
-    """Every task of every scheduler, grouped by thread when there are several.
+    """Every task of every scheduler, grouped by thread when there are several,
+    then the line that says which gochan ran (version, build, Python).
 
     ``in_handler``: called from a signal handler, which runs on the main
     thread between two bytecodes of whatever it was doing, possibly while
@@ -140,7 +142,10 @@ def format_dump(in_handler: bool = False) -> str:
         if text:
             out.append(text.rstrip("\n"))
             out.append("")
-    return "\n".join(out).rstrip("\n") + "\n"
+    # Last, what produced it: a report pasted into a bug says which build
+    # (compiled or pure) and which Python ran.
+    out.append(describe())
+    return "\n".join(out) + "\n"
 
 
 def dump() -> str:

@@ -13,7 +13,7 @@ TestAcceptTimeoutMustNotReturn, TestVariousDeadlines,
 TestReadWriteProlongedTimeout, TestReadWriteDeadlineRace,
 TestConcurrentSetDeadline. Not ported: the UDP (ReadFrom/WriteTo) variants
 (gochan.net has no UDP yet), TestDialTimeout's mocked slow dialers (the
-timeout itself is in tests/test_net.py, against a hung handshake).
+timeout itself is in tests/net/test_net.py, against a hung handshake).
 """
 
 from __future__ import annotations

@@ -82,7 +82,7 @@ if hasattr(select, "epoll"):
     ONESHOT = select.EPOLLONESHOT
     # gochan.net's sockets (io.PollDesc): registered once, edge-triggered
     EDGE = select.EPOLLIN | select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLET
-else:  # pragma: no cover - exercised on Linux by tests/test_io.py with the fallback forced
+else:  # pragma: no cover - exercised on Linux by tests/runtime/test_io.py with the fallback forced
     _new_poller = _SelectorPoller
     READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
     _WAKES_READERS, _WAKES_WRITERS = selectors.EVENT_READ, selectors.EVENT_WRITE
