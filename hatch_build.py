@@ -61,6 +61,7 @@ COMPILED = [
     "blocking",
     "chan",
     "duration",
+    "io",
     "lock",
     "scheduler",
     "select",

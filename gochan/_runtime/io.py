@@ -522,8 +522,6 @@ class PollDesc:
             return POLL_TIMEOUT
         return POLL_OK
 
-    prepare = status
-
     def wait(self, write: bool, seq: int) -> int:
         """Park until the fd is reported ready for reading (writing) after
         ``seq`` (returns at once if it already was), the deadline passes,
