@@ -49,7 +49,18 @@ class _IOWait:
     builtin poller's queue of fds to tidy, None where a loop watches the fd.
     """
 
-    __slots__ = ("deadline", "fd", "fired", "stale", "task", "timed_out", "write")
+    __slots__ = (
+        "deadline",
+        "fd",
+        "fired",
+        "loop",
+        "poller",
+        "stale",
+        "task",
+        "timed_out",
+        "timer",
+        "write",
+    )
 
     def __init__(self, task: Task, fd: int, write: bool, stale: deque[int] | None) -> None:
         self.task = task
@@ -59,6 +70,11 @@ class _IOWait:
         self.timed_out = False
         self.stale = stale  # the backend's queue of fds to tidy
         self.deadline = 0.0  # with a timeout: when it expires (scheduler clock)
+        # a PollDesc wait's: its deadline's timer, the builtin poller that
+        # reports the fd (edge-triggered), or the loop watching it for the wait
+        self.timer: Any = None
+        self.poller: BuiltinBackend | None = None
+        self.loop: Any = None
 
     def __repr__(self) -> str:
         return f"<fd {self.fd} {'writable' if self.write else 'readable'}>"
@@ -527,6 +543,24 @@ class PollDesc:
         ``seq`` (returns at once if it already was), the deadline passes,
         the deadline is changed, or the descriptor is evicted; then the
         status. Cancellation of the task raises, as any wait."""
+        rec = self.arm(write, seq)
+        if isinstance(rec, int):
+            return rec
+        try:
+            rec.task.sched.park(wr.IO_WAIT, rec, rec)
+        finally:
+            status = self.disarm(rec)
+        return status
+
+    # wait in two halves, so that a caller can park between them itself:
+    # gochan.net's Conn.read does, so that in the compiled build no C frame
+    # of these (compiled) functions is on the stack its parked task keeps
+    # (about 0.5 KB per idle connection).
+
+    def arm(self, write: bool, seq: int) -> _IOWait | int:
+        """The first half of ``wait``: a status to return at once, or the
+        record to park on (``record.task.sched.park(IO_WAIT, record,
+        record)``), after which ``disarm(record)`` must follow."""
         cur = current_task()
         if cur._throw is not None or cur._cancelled:
             raise cur._take_pending()
@@ -579,50 +613,61 @@ class PollDesc:
                 self.rwait = rec
         finally:
             _give(None)
-        timer = None
-        watching = False
-        polling = s.polling
         try:
             if et:
                 assert poller is not None
                 poller.pdwaits += 1
                 poller.poll = True
+                rec.poller = poller
             elif poller is not None:
                 poller.watch(fd, write, rec)
             else:
                 (loop.add_writer if write else loop.add_reader)(fd, rec.fire)
-                watching = True
+                rec.loop = loop
             if deadline is not None and deadline != NEVER:
                 # (the woken task reads the passed deadline itself)
-                timer = s.add_timer(deadline, _expire, rec)
-            polling[rec] = None
-            try:
-                s.park(wr.IO_WAIT, rec, rec)
-            finally:
-                del polling[rec]
-        finally:
-            _take()
-            try:
-                rec.withdraw()  # (a no-op unless the park was torn down)
+                rec.timer = s.add_timer(deadline, _expire, rec)
+            s.polling[rec] = None
+        except BaseException:
+            self.disarm(rec)
+            raise
+        return rec
+
+    def disarm(self, rec: _IOWait) -> int:
+        """The second half of ``wait``, after the park (or instead of it):
+        the record out of everything ``arm`` put it in; then the status."""
+        write = rec.write
+        s = rec.task.sched
+        s.polling.pop(rec, None)
+        _take()
+        try:
+            rec.withdraw()  # (a no-op unless the park was torn down)
+            if write:
+                if self.wwait is rec:
+                    self.wwait = None
+            elif self.rwait is rec:
+                self.rwait = None
+            if rec.poller is None:
+                # Watched for this wait only (no reports): it saw the fd ready,
+                # or ended; either way the next call tries the system call.
                 if write:
-                    if self.wwait is rec:
-                        self.wwait = None
-                    if not et:
-                        self.wseq += 1  # this wait saw the fd ready (or ended): look again
+                    self.wseq += 1
                 else:
-                    if self.rwait is rec:
-                        self.rwait = None
-                    if not et:
-                        self.rseq += 1
-            finally:
-                _give(None)
-            if et:
-                assert poller is not None
-                poller.pdwaits -= 1
-            if timer is not None:
-                s.cancel_timer(timer)
-            if watching:
-                (loop.remove_writer if write else loop.remove_reader)(fd)
+                    self.rseq += 1
+        finally:
+            _give(None)
+        poller = rec.poller
+        if poller is not None:
+            rec.poller = None
+            poller.pdwaits -= 1
+        timer = rec.timer
+        if timer is not None:
+            rec.timer = None
+            s.cancel_timer(timer)
+        loop = rec.loop
+        if loop is not None:
+            rec.loop = None
+            (loop.remove_writer if write else loop.remove_reader)(rec.fd)
         if self.closing:
             return POLL_CLOSING
         d = self.wd if write else self.rd

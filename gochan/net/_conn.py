@@ -38,6 +38,7 @@ from .._runtime.scheduler import current_task, ready
 from .._runtime.sema import enqueue, grant, wait_grant
 from .._runtime.timers import monotonic
 from .._runtime.waiter import LOCK, Waiter
+from .._runtime.waitreason import IO_WAIT
 from ._addr import Addr, check_network, resolve, to_addr, unix_sockaddr
 
 T = TypeVar("T")
@@ -469,7 +470,15 @@ class Conn(_Endpoint):
                             # meanwhile has moved rseq, so nothing is missed.
                             pd.rseen = seq
                         return data
-                status = pd.wait(False, seq)
+                # pd.wait(False, seq), with the park made here: see PollDesc.arm
+                rec = pd.arm(False, seq)
+                if isinstance(rec, int):
+                    status = rec
+                else:
+                    try:
+                        rec.task.sched.park(IO_WAIT, rec, rec)
+                    finally:
+                        status = pd.disarm(rec)
                 if status:
                     raise self._error(status, "read")
         finally:
