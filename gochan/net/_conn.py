@@ -1,8 +1,9 @@
 """Connections and listeners: Go's ``netFD``, ``Conn`` and ``Listener``.
 
 A ``_FD`` is one non-blocking socket with its poll descriptor (``PollDesc``
-in the runtime's io.py: deadlines and eviction) and Go's reference count.
-Every call that touches the socket holds a reference; ``close`` marks the
+in the runtime's io.py: deadlines, eviction, readiness) and Go's reference
+count (held in one list with the direction tokens, see ``_FD``). Every
+call that touches the socket holds a reference; ``close`` marks the
 fd closing, evicts whoever is parked on it, and the socket is closed by
 whoever drops the last reference: ``close`` itself when no call is in
 flight, else the last call as it leaves. So a call can never act on an fd
@@ -16,7 +17,9 @@ sees the fd closing and fails too: nobody hangs.
 
 The shape of every call is Go's: check the descriptor (closing? deadline
 passed?), try the system call, and if it would block, wait for readiness
-and go round again.
+and go round again. ``Conn.read`` and ``Conn.write`` inline the common case
+(no deadline, not closing, not known to be empty or full): take the token,
+make the system call, put the token back.
 """
 
 from __future__ import annotations

@@ -14,6 +14,13 @@ appends to ``incoming`` *before* it looks at ``sleeping``. Under the GIL's
 sequential consistency at least one of them sees the other, so a wakeup is
 never lost.
 
+gochan.net's sockets are registered differently (``register``, from
+io.PollDesc): once, edge-triggered for both directions, for the socket's
+whole life, as Go's netpoller does; each report goes to the socket's
+``PollDesc.notify``, which readies its parked task or just remembers the
+readiness. No system call per wait. The rest of this docstring is about
+the other waits.
+
 I/O readiness (``wait_readable``/``wait_writable``) uses the same poller:
 each watched fd carries the wait records of the tasks waiting on it, and
 ``wait`` fires the records of every fd that is ready. With epoll an fd is
