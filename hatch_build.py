@@ -37,7 +37,8 @@ extension modules beside them, plus mypyc's shared runtime library
 
 Only modules whose compiled form measurably pays off are listed
 (docs/performance.md, "Compiled build"): channel operations, select, the
-scheduler's park/ready/hub loop, and the records they touch on every call.
+scheduler's park/ready/hub loop, the records they touch on every call, and
+io (PollDesc: gochan.net's socket waits, W11).
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ COMPILED = [
     "blocking",
     "chan",
     "duration",
+    "io",
     "lock",
     "scheduler",
     "select",

@@ -22,6 +22,7 @@ of requests in flight the garbage collector keeps meeting them.
 
 from __future__ import annotations
 
+import select
 from collections import deque
 from typing import Any, Final, Protocol, SupportsFloat
 
@@ -48,7 +49,19 @@ class _IOWait:
     builtin poller's queue of fds to tidy, None where a loop watches the fd.
     """
 
-    __slots__ = ("deadline", "fd", "fired", "stale", "task", "timed_out", "write")
+    __slots__ = (
+        "deadline",
+        "fd",
+        "fired",
+        "loop",
+        "poller",
+        "stale",
+        "task",
+        "timed_out",
+        "timer",
+        "watch",
+        "write",
+    )
 
     def __init__(self, task: Task, fd: int, write: bool, stale: deque[int] | None) -> None:
         self.task = task
@@ -58,6 +71,12 @@ class _IOWait:
         self.timed_out = False
         self.stale = stale  # the backend's queue of fds to tidy
         self.deadline = 0.0  # with a timeout: when it expires (scheduler clock)
+        # a PollDesc wait's: its deadline's timer, the builtin poller that
+        # reports the fd (edge-triggered), or the loop watching it for the wait
+        self.timer: Any = None
+        self.poller: BuiltinBackend | None = None
+        self.loop: Any = None
+        self.watch: _TrioWatch | None = None  # under run_async() hosted by trio
 
     def __repr__(self) -> str:
         return f"<fd {self.fd} {'writable' if self.write else 'readable'}>"
@@ -453,32 +472,49 @@ def wait_writable(f: int | _HasFileno, timeout: SupportsFloat | None = None) -> 
 #   read at once even when data is waiting.
 # * Eviction. Closing the socket, from any task or OS thread, must wake every
 #   task parked on it, and no later wait may park.
+# * Readiness that outlives a wait (Go's pdReady), so that a connection is
+#   registered with the poller once, not re-armed for every wait.
 #
-# Both are one mechanism. A parked task's wait record (``_IOWait``) ends
-# exactly once, under LOCK, by whichever comes first: the fd is ready, the
-# deadline timer fires, a deadline is changed (``set_deadline`` "kicks" the
-# waiters of that direction), the descriptor is evicted, or the task is
-# cancelled (the scheduler withdraws the record). The winner alone readies
-# the task. The waking reason is not stored: when the task resumes it reads
-# the descriptor's state, as Go's netpollcheckerr does: closing -> CLOSING,
-# the deadline of its direction passed -> TIMEOUT, else OK (try the system
-# call again; if it would block, wait again with whatever deadline is now
-# set). So a deadline timer that lost a race with set_deadline, or a kick,
-# can never fail a call whose deadline was moved later.
+# Readiness. Each direction has a sequence number (``rseq``, ``wseq``) that
+# the poller bumps whenever it reports the fd ready for it, and ``rseen`` /
+# ``wseen``: the number as it was just before the last system call that found
+# the fd not ready (EAGAIN). ``rseq != rseen`` means "may be ready: try the
+# system call"; equal means "not ready since we last looked: wait". A caller
+# reads the number *before* its system call and hands it to ``wait`` (or
+# stores it as seen): a report that comes while the call is in the kernel
+# (from another thread's poller) then changes the number, and the wait
+# returns at once instead of missing it. On builtin with epoll the fd is
+# registered edge-triggered (EPOLLET, as Go's netpoller) for both directions
+# the first time it is waited on, and stays registered until the socket is
+# closed (``unlink``); a report finds the parked task in ``rwait``/``wwait``
+# and readies it, or, with nobody parked, just bumps the number. No
+# ``epoll_ctl`` per wait. On asyncio and uvloop the loop's
+# add_reader/add_writer watch the fd for the length of one wait (which then
+# bumps the number itself); where there is no epoll (the selectors fallback)
+# the builtin poller's one-shot ``watch`` does the same. Under run_async()
+# hosted by trio, whose epoll gochan cannot share, a trio task waits in
+# trio's own wait for the length of one wait (``_TrioWatch``), and the wait
+# ends only once that task has left trio's wait.
 #
-# Where the fd is watched: on builtin (and trio, whose hub waits in a
-# builtin poller of its own, ``TrioBackend.inner``) the scheduler's epoll,
-# through ``BuiltinBackend.watch`` like wait_readable; on asyncio and uvloop
-# the loop's add_reader/add_writer, from the task itself (the loop runs on
-# the same thread, suspended in its greenlet); under run_async() hosted by
-# trio, a trio task in trio's own wait (``PollDesc._wait_trio``). Registration and its removal
-# happen on the waiting task's own thread; the only cross-thread acts are
-# ending a record (LOCK) and readying its task, so evict and set_deadline may
-# be called from anywhere. The deadline is a scheduler timer, on every
-# backend, so it follows the virtual clock.
+# A parked task's wait record (``_IOWait``) ends exactly once, under LOCK,
+# by whichever comes first: the fd is ready, the deadline timer fires, a
+# deadline is changed (``set_deadline`` "kicks" the waiter of that
+# direction), the descriptor is evicted, or the task is cancelled (the
+# scheduler withdraws the record). The winner alone readies the task. The
+# waking reason is not stored: when the task resumes it reads the
+# descriptor's state, as Go's netpollcheckerr does: closing -> CLOSING, the
+# deadline of its direction passed -> TIMEOUT, else OK (try the system call
+# again; if it would block, wait again with whatever deadline is now set).
+# So a deadline timer that lost a race with set_deadline, or a kick, can
+# never fail a call whose deadline was moved later.
 #
-# A PollDesc never closes the fd: its owner (gochan.net's fd reference count)
-# does that once the last call that could touch the fd has left.
+# One task per direction waits at a time (gochan.net's _FD serialises each
+# direction, as Go's fdMutex). evict and set_deadline may be called from any
+# thread; registration happens on the waiting task's thread. The deadline
+# is a scheduler timer, on every backend, so it follows the virtual clock.
+#
+# A PollDesc never closes the fd: its owner (gochan.net's _FD) does that once
+# the last call that could touch the fd has left, after ``unlink``.
 #
 # Waits are listed in ``Scheduler.polling``: pending work for the deadlock
 # check (a peer anywhere may still write), but, unlike ``pending``, not a bar
@@ -489,61 +525,115 @@ POLL_OK: Final = 0
 POLL_CLOSING: Final = 1
 POLL_TIMEOUT: Final = 2
 
+_take, _give = LOCK.take, LOCK.give  # LOCK inline (see lock.py): hot paths
+
+# Reported events after which a short read may leave data (or the end of the
+# stream) behind: a hang-up, the peer's shutdown, an error, urgent data.
+_STICKY: Final = sum(
+    getattr(select, name, 0) for name in ("EPOLLRDHUP", "EPOLLHUP", "EPOLLERR", "EPOLLPRI")
+)
+
 
 class PollDesc:
-    """Deadlines and eviction for one socket's fd (Go's ``pollDesc``).
+    """Deadlines, eviction and readiness for one socket's fd (Go's ``pollDesc``).
 
-    ``prepare(write)`` before each system call, ``wait(write)`` when it
-    would block; both return ``POLL_OK``, ``POLL_CLOSING`` or
-    ``POLL_TIMEOUT``. ``set_deadline`` and ``evict`` may be called from any
-    task or OS thread. Deadlines are absolute times on the waiting task's
-    scheduler clock (``gochan.monotonic()``), None for none.
+    ``status(write)`` before a system call; ``wait(write, seq)`` when it
+    would block (``seq``: ``rseq``/``wseq`` as read before the call); both
+    return ``POLL_OK``, ``POLL_CLOSING`` or ``POLL_TIMEOUT``.
+    ``set_deadline`` and ``evict`` may be called from any task or OS
+    thread. Deadlines are absolute times on the waiting task's scheduler
+    clock (``gochan.monotonic()``), None for none.
 
     >>> import gochan, socket
     >>> from gochan._runtime.io import PollDesc, POLL_CLOSING
     >>> def main():
     ...     a, b = socket.socketpair()
+    ...     a.setblocking(False)
     ...     pd = PollDesc(a.fileno())
     ...     gochan.go(pd.evict)          # as a close from another task would
-    ...     status = pd.wait(False)       # parked until evicted
+    ...     status = pd.wait(False, pd.rseq)    # parked until evicted
     ...     a.close(); b.close()
     ...     return status == POLL_CLOSING
     >>> gochan.run(main)
     True
     """
 
-    __slots__ = ("closing", "fd", "rd", "waits", "wd")
+    __slots__ = (
+        "closing",
+        "fd",
+        "poller",
+        "rd",
+        "rseen",
+        "rseq",
+        "rwait",
+        "sel",
+        "sticky",
+        "wd",
+        "wseen",
+        "wseq",
+        "wwait",
+    )
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
         self.closing = False
         self.rd: float | None = None  # read deadline
         self.wd: float | None = None  # write deadline
-        self.waits: list[_IOWait] = []  # parked now (LOCK)
+        # readiness (see above): "may be ready" while seq != seen
+        self.rseq = self.wseq = 1
+        self.rseen = self.wseen = 0
+        self.rwait: _IOWait | None = None  # parked now (LOCK)
+        self.wwait: _IOWait | None = None
+        # True: a short read does not prove the socket empty, so it must not
+        # mark it so (gochan.net's Conn.read). From the start for anything
+        # but TCP (a Unix socket's recv stops short between senders); once
+        # a hang-up, error or urgent data was reported (the peer's FIN can
+        # end a short read with the end of stream still to read, and its
+        # report has come and gone).
+        self.sticky = True
+        self.poller: BuiltinBackend | None = None  # registered with (edge-triggered)
+        self.sel: Any = None  # ... in this epoll of it
 
     def __repr__(self) -> str:
-        state = "closing" if self.closing else f"{len(self.waits)} waiting"
+        n = (self.rwait is not None) + (self.wwait is not None)
+        state = "closing" if self.closing else f"{n} waiting"
         return f"<PollDesc fd={self.fd} {state}>"
 
-    def _status(self, write: bool, now: float) -> int:  # LOCK held
+    def status(self, write: bool) -> int:
+        """The status to act on before a system call (Go's prepareRead):
+        a passed deadline fails the call even if the fd is ready. Plain
+        attribute reads (atomic under the GIL); the clock only if a
+        deadline is set."""
         if self.closing:
             return POLL_CLOSING
         d = self.wd if write else self.rd
-        if d is not None and d <= now:
+        if d is not None and d <= current_task().sched.clock.now():
             return POLL_TIMEOUT
         return POLL_OK
 
-    def prepare(self, write: bool) -> int:
-        """The status to act on before a system call (Go's prepareRead):
-        a passed deadline fails the call even if the fd is ready."""
-        now = current_task().sched.clock.now()
-        with LOCK:
-            return self._status(write, now)
+    def wait(self, write: bool, seq: int) -> int:
+        """Park until the fd is reported ready for reading (writing) after
+        ``seq`` (returns at once if it already was), the deadline passes,
+        the deadline is changed, or the descriptor is evicted; then the
+        status. Cancellation of the task raises, as any wait."""
+        rec = self.arm(write, seq)
+        if isinstance(rec, int):
+            return rec
+        try:
+            rec.task.sched.park(wr.IO_WAIT, rec, rec)
+        finally:
+            status = self.disarm(rec)
+        return status
 
-    def wait(self, write: bool) -> int:
-        """Park until the fd is ready for reading (writing), the deadline
-        passes, the deadline is changed, or the descriptor is evicted; then
-        the status. Cancellation of the task raises, as any wait."""
+    # wait in two halves, so that a caller can park between them itself:
+    # gochan.net's Conn.read does, so that in the compiled build no C frame
+    # of these (compiled) functions is on the stack its parked task keeps
+    # (about 0.5 KB per idle connection).
+
+    def arm(self, write: bool, seq: int) -> _IOWait | int:
+        """The first half of ``wait``: a status to return at once, or the
+        record to park on (``record.task.sched.park(IO_WAIT, record,
+        record)``), after which ``disarm(record)`` must follow."""
         cur = current_task()
         if cur._throw is not None or cur._cancelled:
             raise cur._take_pending()
@@ -556,82 +646,158 @@ class PollDesc:
         elif isinstance(getattr(b, "inner", None), BuiltinBackend):
             poller = b.inner  # type: ignore[attr-defined]  # trio: the hub's own poller
         else:
+            # asyncio/uvloop: the loop's add_reader; None: run_async() hosted
+            # by trio, whose epoll gochan cannot share (a trio task waits)
             loop = getattr(b, "loop", None)
-            if loop is None:  # run_async() hosted by trio: trio's own fd waits
-                return self._wait_trio(cur, b, write)
         fd = self.fd
-        rec = _IOWait(cur, fd, write, poller.stale if poller is not None else None)
-        with LOCK:
-            status = self._status(write, s.clock.now())
-            if status:
-                return status
-            deadline = self.wd if write else self.rd
-            self.waits.append(rec)
-        timer = None
-        watching = False
+        if poller is not None and poller._sel is None:
+            poller._open()
+        et = poller is not None and poller.et
+        if et:
+            assert poller is not None
+            if self.sel is not poller._sel:
+                poller.register(self)  # once per socket (and poller)
+        rec = _IOWait(cur, fd, write, None if et or poller is None else poller.stale)
+        # Decide under LOCK, against a report from another thread's poller:
+        # the status, a report since seq, else park in the direction's slot.
+        _take()
         try:
-            if poller is not None:
-                poller.watch(fd, write, rec)
+            if self.closing:
+                return POLL_CLOSING
+            deadline = self.wd if write else self.rd
+            if deadline is not None and deadline <= s.clock.now():
+                return POLL_TIMEOUT
+            if write:
+                if self.wseq != seq:
+                    return POLL_OK  # reported ready since: try again
+                self.wseen = seq
+                if self.wwait is not None:
+                    raise RuntimeError(f"two tasks wait to write fd {fd} at once")
+                self.wwait = rec
             else:
+                if self.rseq != seq:
+                    return POLL_OK
+                self.rseen = seq
+                if self.rwait is not None:
+                    raise RuntimeError(f"two tasks wait to read fd {fd} at once")
+                self.rwait = rec
+        finally:
+            _give(None)
+        try:
+            if et:
+                assert poller is not None
+                poller.pdwaits += 1
+                poller.poll = True
+                rec.poller = poller
+            elif poller is not None:
+                poller.watch(fd, write, rec)
+            elif loop is not None:
                 (loop.add_writer if write else loop.add_reader)(fd, rec.fire)
-                watching = True
+                rec.loop = loop
+            else:
+                watch = rec.watch = _TrioWatch(rec, b)
+                try:
+                    b.nursery.start_soon(watch.run)  # type: ignore[attr-defined]
+                except BaseException:
+                    watch.done = True  # never started: nothing to stop
+                    raise
             if deadline is not None and deadline != NEVER:
                 # (the woken task reads the passed deadline itself)
-                timer = s.add_timer(deadline, _expire, rec)
-            s.polling.append(rec)
-            try:
-                s.park(wr.IO_WAIT, rec, rec)
-            finally:
-                s.polling.remove(rec)
-        finally:
-            with LOCK:
-                rec.withdraw()  # (a no-op unless the park was torn down)
-                self.waits.remove(rec)
-            if timer is not None:
-                s.cancel_timer(timer)
-            if watching:
-                (loop.remove_writer if write else loop.remove_reader)(fd)
-        return self.prepare(write)
+                rec.timer = s.add_timer(deadline, _expire, rec)
+            s.polling[rec] = None
+        except BaseException:
+            self.disarm(rec)
+            raise
+        return rec
 
-    def _wait_trio(self, cur: Task, b: Any, write: bool) -> int:
-        """``wait`` under ``run_async()`` hosted by trio, whose epoll gochan
-        cannot share: a trio task (``_TrioWatch``) waits on the fd with
-        ``_trio_wait_fd`` and fires the wait record. Whatever else ends the
-        record (deadline timer, kick, eviction, cancellation) cancels that
-        trio task, and the green task waits for it to leave trio's wait, so
-        no registration outlives the call (the fd may be closed next)."""
-        s = cur.sched
-        rec = _IOWait(cur, self.fd, write, None)
-        with LOCK:
-            status = self._status(write, s.clock.now())
-            if status:
-                return status
-            deadline = self.wd if write else self.rd
-            self.waits.append(rec)
-        watch = _TrioWatch(rec, b)
-        timer = None
+    def disarm(self, rec: _IOWait) -> int:
+        """The second half of ``wait``, after the park (or instead of it):
+        the record out of everything ``arm`` put it in; then the status."""
+        write = rec.write
+        s = rec.task.sched
+        s.polling.pop(rec, None)
+        _take()
         try:
-            try:
-                b.nursery.start_soon(watch.run)
-            except BaseException:
-                watch.done = True  # never started: nothing to stop
-                raise
-            if deadline is not None and deadline != NEVER:
-                timer = s.add_timer(deadline, _expire, rec)
-            s.polling.append(rec)
-            try:
-                s.park(wr.IO_WAIT, rec, rec)
-            finally:
-                s.polling.remove(rec)
+            rec.withdraw()  # (a no-op unless the park was torn down)
+            if write:
+                if self.wwait is rec:
+                    self.wwait = None
+            elif self.rwait is rec:
+                self.rwait = None
+            if rec.poller is None:
+                # Watched for this wait only (no reports): it saw the fd ready,
+                # or ended; either way the next call tries the system call.
+                if write:
+                    self.wseq += 1
+                else:
+                    self.rseq += 1
         finally:
-            with LOCK:
-                rec.withdraw()
-                self.waits.remove(rec)
-            if timer is not None:
-                s.cancel_timer(timer)
+            _give(None)
+        poller = rec.poller
+        if poller is not None:
+            rec.poller = None
+            poller.pdwaits -= 1
+        timer = rec.timer
+        if timer is not None:
+            rec.timer = None
+            s.cancel_timer(timer)
+        loop = rec.loop
+        if loop is not None:
+            rec.loop = None
+            (loop.remove_writer if write else loop.remove_reader)(rec.fd)
+        watch = rec.watch
+        if watch is not None:  # (so that no trio task or registration outlives the wait)
+            rec.watch = None
             watch.stop()
-        watch.check()
-        return self.prepare(write)
+            watch.check()
+        if self.closing:
+            return POLL_CLOSING
+        d = self.wd if write else self.rd
+        if d is not None and d <= s.clock.now():
+            return POLL_TIMEOUT
+        return POLL_OK
+
+    def notify(self, events: int, readers: int, writers: int) -> None:
+        """The poller reports the fd ready (its owner thread, from its wait):
+        bump the directions' numbers and ready their parked tasks, if any.
+        ``readers``/``writers``: the event bits that wake each direction."""
+        r = w = None
+        _take()
+        try:
+            if events & _STICKY:
+                self.sticky = True
+            if events & readers:
+                self.rseq += 1
+                r = self.rwait
+                if r is not None:
+                    self.rwait = None
+                    if r.fired:
+                        r = None
+                    else:
+                        r.fired = True
+            if events & writers:
+                self.wseq += 1
+                w = self.wwait
+                if w is not None:
+                    self.wwait = None
+                    if w.fired:
+                        w = None
+                    else:
+                        w.fired = True
+        finally:
+            _give(None)
+        if r is not None:
+            ready(r.task)
+        if w is not None:
+            ready(w.task)
+
+    def unlink(self) -> None:
+        """Before the fd is closed (any thread): out of the poller it is
+        registered with, so that its number can be reused."""
+        poller = self.poller
+        if poller is not None:
+            self.poller = None
+            poller.unregister(self)
 
     def set_deadline(self, t: float | None, read: bool = True, write: bool = True) -> None:
         """Set the read and/or write deadline (None: no deadline); waits of
@@ -641,7 +807,11 @@ class PollDesc:
                 self.rd = t
             if write:
                 self.wd = t
-            kicked = [w.task for w in self.waits if _kick(w, read, write)]
+            kicked = [
+                w.task
+                for w, on in ((self.rwait, read), (self.wwait, write))
+                if on and w is not None and w.withdraw()
+            ]
         for task in kicked:
             ready(task)
 
@@ -652,10 +822,6 @@ class PollDesc:
             if self.closing:
                 return
             self.closing = True
-            woken = [w.task for w in self.waits if w.withdraw()]
+            woken = [w.task for w in (self.rwait, self.wwait) if w is not None and w.withdraw()]
         for task in woken:
             ready(task)
-
-
-def _kick(w: _IOWait, read: bool, write: bool) -> bool:  # LOCK held
-    return (write if w.write else read) and w.withdraw()

@@ -42,7 +42,7 @@ import select
 import threading
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from threading import get_ident
 from typing import Any, Final
 
@@ -93,7 +93,7 @@ quiet_threads: set[int] = set()
 quiet_prefixes: set[str] = set()
 
 
-def any_fd_ready(waits: list[Any]) -> bool:
+def any_fd_ready(waits: Iterable[Any]) -> bool:
     """True if an fd that a wait record (``io._IOWait``: ``fd``, ``write``)
     watches is ready now (readable, writable, hung up or in error), without
     waiting. An fd closed under its waiter (POLLNVAL) does not count."""
@@ -146,7 +146,9 @@ class Scheduler:
         # The wait records of tasks parked on a PollDesc (gochan.net's
         # sockets, io.py): pending work for the deadlock check, but the
         # virtual clock may jump over them once none of their fds is ready.
-        self.polling: list[Any] = []
+        # A dict as an ordered set: a wait leaves it in O(1), however many
+        # connections are parked.
+        self.polling: dict[Any, None] = {}
         self.idle = False
         self.deadlock_pending = False
         self.firing = False  # True while _run_timers runs callbacks (timer lock held)

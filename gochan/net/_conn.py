@@ -1,8 +1,9 @@
 """Connections and listeners: Go's ``netFD``, ``Conn`` and ``Listener``.
 
 A ``_FD`` is one non-blocking socket with its poll descriptor (``PollDesc``
-in the runtime's io.py: deadlines and eviction) and Go's reference count.
-Every call that touches the socket holds a reference; ``close`` marks the
+in the runtime's io.py: deadlines, eviction, readiness) and Go's reference
+count (held in one list with the direction tokens, see ``_FD``). Every
+call that touches the socket holds a reference; ``close`` marks the
 fd closing, evicts whoever is parked on it, and the socket is closed by
 whoever drops the last reference: ``close`` itself when no call is in
 flight, else the last call as it leaves. So a call can never act on an fd
@@ -16,7 +17,9 @@ sees the fd closing and fails too: nobody hangs.
 
 The shape of every call is Go's: check the descriptor (closing? deadline
 passed?), try the system call, and if it would block, wait for readiness
-and go round again.
+and go round again. ``Conn.read`` and ``Conn.write`` inline the common case
+(no deadline, not closing, not known to be empty or full): take the token,
+make the system call, put the token back.
 """
 
 from __future__ import annotations
@@ -26,15 +29,19 @@ import errno
 import io
 import os
 import socket
-import threading
+from collections import deque
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Protocol, Self, SupportsFloat, TypeVar
+from typing import Any, Final, NoReturn, Protocol, Self, SupportsFloat, TypeVar
 
+from .._runtime import waitreason as wr
 from .._runtime.duration import NEVER, instant, seconds
 from .._runtime.io import POLL_CLOSING, PollDesc
+from .._runtime.scheduler import current_task, ready
+from .._runtime.sema import enqueue, grant, wait_grant
 from .._runtime.timers import monotonic
-from ..sync import Mutex
+from .._runtime.waiter import LOCK, Waiter
+from .._runtime.waitreason import IO_WAIT
 from ._addr import Addr, check_network, resolve, to_addr, unix_sockaddr
 from ._args import buffer_size, byte_count, into_count, shutdown_how
 
@@ -64,78 +71,226 @@ class ErrClosed(OSError):
         super().__init__(msg)
 
 
-class _FD:
-    """A non-blocking socket, its PollDesc and its reference count."""
+# The tokens of _FD.st: a direction's right to make its calls (Go's fdMutex
+# read and write locks). A token in the list: that direction is free.
+_R: Final = "r"
+_W: Final = "w"
 
-    __slots__ = ("_closing", "_mu", "_refs", "fd", "pd", "rlock", "sock", "unlink", "wlock")
+
+class _FD:
+    """A non-blocking socket, its PollDesc, its per-direction locks and its
+    reference count (Go's ``netFD`` and ``fdMutex``).
+
+    Everything an uncontended call needs is one list, ``st``, changed by
+    single C calls that are atomic under the GIL (as Go's fdMutex is one
+    atomic word): a call takes its direction's token out (``remove``, which
+    fails if another call of that direction holds it) and puts it back; any
+    other call that touches the socket (``shutdown``) adds a ``None`` for as
+    long as it runs. So "no call in flight" is "both tokens in, no None",
+    and no lock is taken on the way in or out. ``closing`` is set before
+    anything else by ``close``; a call checks it after taking its token, so
+    either the call sees it and does not touch the socket, or ``close``
+    sees the token gone and leaves the socket to the call, whose release
+    closes it (sequentially consistent under the GIL: Dekker's argument).
+
+    A call that finds its token taken queues in ``rq``/``wq`` (made on
+    first contention, under LOCK) and parks; a releaser that sees the queue
+    hands the token straight to its head, so queued tasks go in order. A
+    queued task enqueues itself *before* it looks at the token once more,
+    and a releaser puts the token back *before* it looks at the queue: one
+    of them sees the other, and no hand-off is lost.
+    """
+
+    __slots__ = ("closing", "destroyed", "fd", "pd", "rq", "sock", "st", "unlink", "wq")
 
     def __init__(self, sock: socket.socket, unlink: str | None = None) -> None:
         sock.setblocking(False)
         self.sock = sock
         self.fd = sock.fileno()
         self.pd = PollDesc(self.fd)
-        self._mu = threading.Lock()  # guards _refs and _closing; any thread
-        self._refs = 0
-        self._closing = False
-        self.rlock = Mutex()
-        self.wlock = Mutex()
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            self.pd.sticky = False  # a short read empties it (see PollDesc.sticky)
+        self.st: list[str | None] = [_R, _W]
+        self.rq: deque[Waiter] | None = None  # tasks queued for the read token
+        self.wq: deque[Waiter] | None = None  # ... for the write token
+        self.closing = False
+        self.destroyed = False
         self.unlink = unlink  # a Unix socket file to remove with the socket
 
     @property
     def closed(self) -> bool:
-        return self._closing
+        return self.closing
 
     def incref(self) -> bool:
         """Take a reference for a call; False if the fd is closing."""
-        with self._mu:
-            if self._closing:
-                return False
-            self._refs += 1
-            return True
+        self.st.append(None)
+        if self.closing:
+            self.decref()
+            return False
+        return True
 
     def decref(self) -> None:
-        with self._mu:
-            self._refs -= 1
-            last = self._closing and self._refs == 0
-        if last:
-            self._destroy()
+        self.st.remove(None)
+        if self.closing:
+            self._maybe_destroy()
+
+    def acquire(self, write: bool) -> None:
+        """Take the direction's token, queueing behind its holder if need be."""
+        tok = _W if write else _R
+        st = self.st
+        try:
+            st.remove(tok)
+            return
+        except ValueError:
+            pass
+        cur = current_task()
+        with LOCK:
+            q = self.wq if write else self.rq
+            if q is None:
+                q = deque()
+                if write:
+                    self.wq = q
+                else:
+                    self.rq = q
+            w = enqueue(q, cur)
+            try:
+                st.remove(tok)  # released meanwhile: no need to wait
+            except ValueError:
+                pass
+            else:
+                w.withdraw()
+                return
+
+        def abandon(granted: bool) -> None:
+            if granted:  # handed to us, but we will not use it: pass it on
+                self.release(write)
+
+        wait_grant(w, wr.SYNC_MUTEX_LOCK, self, abandon)  # granted: the token is ours
+
+    def release(self, write: bool) -> None:
+        """Put the direction's token back (or hand it to the next in line)."""
+        self.st.append(_W if write else _R)
+        if (self.wq if write else self.rq) or self.closing:
+            self._released(write)
+
+    def _released(self, write: bool) -> None:
+        """After a token went back: a queued task gets it; a closing fd with
+        no call left in it is destroyed."""
+        q = self.wq if write else self.rq
+        if q:
+            t = None
+            with LOCK:
+                if q:
+                    try:
+                        self.st.remove(_W if write else _R)
+                    except ValueError:
+                        pass  # taken meanwhile: its holder hands it on
+                    else:
+                        t = grant(q)
+            if t is not None:
+                ready(t)
+                return
+        if self.closing:
+            self._maybe_destroy()
 
     def close(self) -> None:
-        """Evict the parked calls; close the socket once no call is in it."""
-        with self._mu:
-            if self._closing:
-                return  # idempotent
-            self._closing = True
-            last = self._refs == 0
+        """Evict the parked calls; close the socket once no call is in it.
+        Idempotent; any thread."""
+        if self.closing:
+            return
+        self.closing = True
         self.pd.evict()
-        if last:
+        self._maybe_destroy()
+
+    def _maybe_destroy(self) -> None:
+        st = self.st
+        if _R in st and _W in st and None not in st:  # no call in flight
+            with LOCK:
+                if self.destroyed:
+                    return
+                self.destroyed = True
             self._destroy()
 
     def _destroy(self) -> None:
+        self.pd.unlink()
         self.sock.close()
         if self.unlink:
             with contextlib.suppress(OSError):
                 os.unlink(self.unlink)
 
-    def io(self, write: bool, call: Callable[[], T], fail: Callable[[int], OSError]) -> T:
-        """Run ``call`` (a non-blocking system call) as Go's netFD does:
-        holding a reference and the direction's lock, waiting whenever it
-        would block; ``fail(status)`` makes the error for a poll status."""
-        if not self.incref():
-            raise fail(POLL_CLOSING)
+    def io(
+        self, write: bool, call: Callable[..., T], args: tuple[Any, ...], owner: Any, op: str
+    ) -> T:
+        """Run ``call(*args)`` (a non-blocking system call) as Go's netFD
+        does: holding the direction's token, waiting whenever it would
+        block. ``owner._error(status, op)`` makes the error for a status."""
+        tok = _W if write else _R
+        st = self.st
         try:
-            with self.wlock if write else self.rlock:
-                pd = self.pd
-                st = pd.prepare(write)
-                while not st:
+            st.remove(tok)
+        except ValueError:
+            self.acquire(write)
+        try:
+            pd = self.pd
+            # Fast path: not closing, no deadline, not known to block: the
+            # system call straight away (a deadline needs the clock: io_held).
+            if not self.closing and (pd.wd if write else pd.rd) is None:
+                seq = pd.wseq if write else pd.rseq
+                if seq != (pd.wseen if write else pd.rseen):
                     try:
-                        return call()
+                        return call(*args)
                     except (BlockingIOError, InterruptedError):
-                        pass
-                    st = pd.wait(write)
-                raise fail(st)
+                        if write:
+                            pd.wseen = seq
+                        else:
+                            pd.rseen = seq
+            return self.io_held(write, call, args, owner, op)
         finally:
-            self.decref()
+            st.append(tok)
+            if (self.wq if write else self.rq) or self.closing:
+                self._released(write)
+
+    def io_held(
+        self, write: bool, call: Callable[..., T], args: tuple[Any, ...], owner: Any, op: str
+    ) -> T:
+        """``io`` with the direction's token held: check the descriptor,
+        try the call if the fd may be ready, wait, go round again."""
+        pd = self.pd
+        status = pd.status(write)
+        while not status:
+            seq = pd.wseq if write else pd.rseq
+            if seq != (pd.wseen if write else pd.rseen):
+                try:
+                    return call(*args)
+                except (BlockingIOError, InterruptedError):
+                    if write:
+                        pd.wseen = seq
+                    else:
+                        pd.rseen = seq
+            status = pd.wait(write, seq)
+        raise owner._error(status, op)
+
+    def write_held(self, data: Any, sent: int, owner: Any) -> int:
+        """All of ``data`` from byte ``sent`` on, the write token held."""
+        view = memoryview(data).cast("B")
+        total = len(view)
+        sock = self.sock
+        pd = self.pd
+        try:
+            status = pd.status(True)
+            while not status:
+                seq = pd.wseq
+                if seq != pd.wseen:
+                    try:
+                        while sent < total:
+                            sent += sock.send(view[sent:])
+                        return total
+                    except (BlockingIOError, InterruptedError):
+                        pd.wseen = seq
+                status = pd.wait(True, seq)
+            raise owner._error(status, "write")
+        except OSError as e:
+            _raise_system_error(e, owner, "write", sent, total)
 
 
 def _deadline(t: object, what: str) -> float | None:
@@ -144,6 +299,21 @@ def _deadline(t: object, what: str) -> float | None:
         return None
     d = instant(t, monotonic(), what)
     return None if d == NEVER else d
+
+
+def _raise_system_error(e: OSError, conn: Any, op: str, sent: int, total: int) -> NoReturn:
+    """Raise ``e``, a read's or write's error, as Go words it: a system
+    error (reset, broken pipe) with the connection and the call in front,
+    keeping its type; ``ErrClosed`` and ``TimeoutError`` as they are. For a
+    write that got some bytes out, a note says how many."""
+    err = e
+    if not isinstance(e, (ErrClosed, TimeoutError)):
+        err = _socket_error(e, f"{op} {conn._where()}: {op}")
+    if sent:
+        err.add_note(f"{sent} of {total} bytes were written")
+    if err is e:
+        raise e
+    raise err from e
 
 
 def _socket_error(e: OSError, op: str) -> OSError:
@@ -185,15 +355,13 @@ class _Endpoint(ClosesOnExit):
     def _where(self) -> str:
         raise NotImplementedError
 
-    def _fail(self, op: str) -> Callable[[int], OSError]:
-        def fail(status: int) -> OSError:
-            if status == POLL_CLOSING:
-                e: OSError = ErrClosed()
-                e.add_note(f"{op} {self._where()}")
-                return e
-            return TimeoutError(f"{op} {self._where()}: i/o timeout")
-
-        return fail
+    def _error(self, status: int, op: str) -> OSError:
+        """The error of a call ``op`` that ended with poll status ``status``."""
+        if status == POLL_CLOSING:
+            e: OSError = ErrClosed()
+            e.add_note(f"{op} {self._where()}")
+            return e
+        return TimeoutError(f"{op} {self._where()}: i/o timeout")
 
     def close(self) -> None:
         """Close it; every task blocked in it wakes with ``ErrClosed``, and so
@@ -284,23 +452,77 @@ class Conn(_Endpoint):
         """Up to ``n`` bytes, as soon as some are there; ``b""`` at end of stream.
 
         ``TimeoutError`` once the read deadline has passed, ``ErrClosed`` if
-        the connection is closed before or during the call.
+        the connection is closed before or during the call. ``read(0)``
+        returns ``b""`` at once (as Go's ``Read`` of an empty buffer). A
+        system error keeps its type and reads as Go's
+        (``"read tcp 127.0.0.1:…->127.0.0.1:…: read: connection reset by peer"``).
         """
         n = byte_count(n, "Conn.read()")
-        sock = self._fd.sock
-        return self._fd.io(False, lambda: sock.recv(n), self._fail("read"))
+        fd = self._fd
+        if not n:
+            if fd.closing:
+                raise self._error(POLL_CLOSING, "read")
+            return b""
+        st = fd.st
+        try:
+            st.remove(_R)  # the read token (see _FD): one C call, atomic under the GIL
+        except ValueError:  # another task is reading: queue behind it
+            try:
+                return fd.io(False, fd.sock.recv, (n,), self, "read")
+            except OSError as e:
+                _raise_system_error(e, self, "read", 0, 0)
+        try:
+            pd = fd.pd
+            while True:
+                # Fast path (Go's read with prepareRead an atomic check): not
+                # closing (checked after taking the token, see _FD), no read
+                # deadline (else io_held, which reads the clock), and the fd
+                # not known to be empty: recv at once.
+                if fd.closing or pd.rd is not None:
+                    return fd.io_held(False, fd.sock.recv, (n,), self, "read")
+                seq = pd.rseq
+                if seq != pd.rseen:
+                    try:
+                        data = fd.sock.recv(n)
+                    except BlockingIOError:
+                        pd.rseen = seq  # empty: the next try waits for a report first
+                    else:
+                        if 0 < len(data) < n and not pd.sticky:
+                            # A short read took all there was (TCP's recv
+                            # returns what is queued, up to n; see sticky):
+                            # the next read waits for the poller's next
+                            # report, with no recv that would fail first.
+                            # seq was read before recv: a report that came
+                            # meanwhile has moved rseq, so nothing is missed.
+                            pd.rseen = seq
+                        return data
+                # pd.wait(False, seq), with the park made here: see PollDesc.arm
+                rec = pd.arm(False, seq)
+                if isinstance(rec, int):
+                    status = rec
+                else:
+                    try:
+                        rec.task.sched.park(IO_WAIT, rec, rec)
+                    finally:
+                        status = pd.disarm(rec)
+                if status:
+                    raise self._error(status, "read")
+        except OSError as e:
+            _raise_system_error(e, self, "read", 0, 0)
+        finally:
+            st.append(_R)
+            if fd.rq or fd.closing:
+                fd._released(False)
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         """``socket.recv``, blocking this task only (``read`` with flags)."""
         bufsize = byte_count(bufsize, "Conn.recv()")
-        sock = self._fd.sock
-        return self._fd.io(False, lambda: sock.recv(bufsize, flags), self._fail("read"))
+        return self._fd.io(False, self._fd.sock.recv, (bufsize, flags), self, "read")
 
     def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
         """``socket.recv_into``, blocking this task only."""
         nbytes = into_count(nbytes, "Conn.recv_into()")
-        sock = self._fd.sock
-        return self._fd.io(False, lambda: sock.recv_into(buffer, nbytes, flags), self._fail("read"))
+        return self._fd.io(False, self._fd.sock.recv_into, (buffer, nbytes, flags), self, "read")
 
     # -- writing --------------------------------------------------------------
 
@@ -310,28 +532,35 @@ class Conn(_Endpoint):
         call fails midway (deadline, close, reset), the error's note says how
         much was written. A system error keeps its type and reads as Go's
         (``"write tcp 127.0.0.1:…->127.0.0.1:…: write: broken pipe"``)."""
-        view = memoryview(data).cast("B")
-        total = len(view)
-        sent = 0
-        sock = self._fd.sock
-
-        def send() -> int:
-            nonlocal sent
-            while sent < total:
-                sent += sock.send(view[sent:])  # BlockingIOError: wait, come back
-            return total
-
+        fd = self._fd
+        st = fd.st
         try:
-            return self._fd.io(True, send, self._fail("write"))
-        except OSError as e:
-            err = e
-            if not isinstance(e, (ErrClosed, TimeoutError)):  # the system's: Go's prefix
-                err = _socket_error(e, f"write {self._where()}: write")
-            if sent:
-                err.add_note(f"{sent} of {total} bytes were written")
-            if err is e:
-                raise
-            raise err from e
+            st.remove(_W)  # the write token: writers never interleave their bytes
+        except ValueError:  # another task is writing: queue behind it
+            fd.acquire(True)
+        sent = 0
+        try:
+            pd = fd.pd
+            # Fast path: bytes, not closing, no write deadline, the fd not
+            # known to be full: one send, done if it took everything.
+            if type(data) is bytes and not fd.closing and pd.wd is None:
+                seq = pd.wseq
+                if seq != pd.wseen:
+                    try:
+                        sent = fd.sock.send(data)
+                    except BlockingIOError:
+                        pd.wseen = seq
+                    except OSError as e:
+                        _raise_system_error(e, self, "write", 0, len(data))
+                    else:
+                        if sent == len(data):
+                            return sent
+                        pd.wseen = seq  # a short send: the buffer is full
+            return fd.write_held(data, sent, self)
+        finally:
+            st.append(_W)
+            if fd.wq or fd.closing:
+                fd._released(True)
 
     def sendall(self, data: Any) -> None:
         """``socket.sendall``: ``write`` without the count."""
@@ -340,8 +569,7 @@ class Conn(_Endpoint):
     def send(self, data: Any) -> int:
         """``socket.send``: wait until some of ``data`` can be sent, send what
         fits, return how much."""
-        sock = self._fd.sock
-        return self._fd.io(True, lambda: sock.send(data), self._fail("write"))
+        return self._fd.io(True, self._fd.sock.send, (data,), self, "write")
 
     # -- halves, deadlines ----------------------------------------------------
 
@@ -349,7 +577,7 @@ class Conn(_Endpoint):
         """``socket.shutdown``: ``SHUT_WR`` sends end of stream to the peer."""
         how = shutdown_how(how, "Conn.shutdown()")
         if not self._fd.incref():
-            raise self._fail("shutdown")(POLL_CLOSING)
+            raise self._error(POLL_CLOSING, "shutdown")
         try:
             self._fd.sock.shutdown(how)
         finally:
@@ -532,7 +760,7 @@ class Listener(_Endpoint):
                 except ConnectionAbortedError:
                     continue  # the peer gave up in the queue: take the next (as Go)
 
-        s = self._fd.io(False, call, self._fail("accept"))
+        s = self._fd.io(False, call, (), self, "accept")
         try:
             return Conn(_FD(s), self._network)
         except BaseException:
@@ -642,9 +870,12 @@ def _connect(network: str, family: int, target: object, deadline: float | None, 
     ok = False
     try:
         fd.pd.set_deadline(deadline, read=False, write=True)
+        pd = fd.pd
+        seq = pd.wseq
         err = sock.connect_ex(target)  # type: ignore[arg-type]
         while err in _IN_PROGRESS:
-            st = fd.pd.wait(True)
+            st = pd.wait(True, seq)
+            seq = pd.wseq  # (before the check: a report meanwhile is not missed)
             if st:
                 raise TimeoutError(f"{op}: i/o timeout")
             err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)

@@ -563,6 +563,35 @@ def test_write_after_the_peer_reset_is_a_clear_error() -> None:
     assert again == prefix + "broken pipe"
 
 
+def test_read_after_the_peer_reset_is_a_clear_error() -> None:
+    def main() -> tuple[str | None, list[str]]:
+        ln, c, s = connected()
+        with ln, c:
+            s._fd.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()  # an abortive close: the peer gets a reset
+            with pytest.raises(ConnectionResetError) as e:
+                c.read(1)
+            assert c.read(1) == b""  # the error is reported once, then end of stream
+            return e.value.strerror, [str(c.local_addr), str(c.remote_addr)]
+
+    err, (local, remote) = run(main)
+    assert err == f"read tcp {local}->{remote}: read: connection reset by peer"
+
+
+def test_read_of_nothing_returns_at_once_until_closed() -> None:
+    def main() -> None:
+        ln, c, s = connected()
+        with ln, s:
+            assert c.read(0) == b""  # nothing sent: Go's Read of an empty buffer
+            c.set_read_deadline(gochan.monotonic() - 1)
+            assert c.read(0) == b""  # (Go checks neither readiness nor the deadline)
+            c.close()
+            with pytest.raises(ErrClosed):
+                c.read(0)
+
+    run(main)
+
+
 def test_close_is_idempotent_and_later_calls_fail() -> None:
     def main() -> None:
         ln, c, s = connected()

@@ -14,6 +14,13 @@ appends to ``incoming`` *before* it looks at ``sleeping``. Under the GIL's
 sequential consistency at least one of them sees the other, so a wakeup is
 never lost.
 
+gochan.net's sockets are registered differently (``register``, from
+io.PollDesc): once, edge-triggered for both directions, for the socket's
+whole life, as Go's netpoller does; each report goes to the socket's
+``PollDesc.notify``, which readies its parked task or just remembers the
+readiness. No system call per wait. The rest of this docstring is about
+the other waits.
+
 I/O readiness (``wait_readable``/``wait_writable``) uses the same poller:
 each watched fd carries the wait records of the tasks waiting on it, and
 ``wait`` fires the records of every fd that is ready. With epoll an fd is
@@ -80,22 +87,28 @@ if hasattr(select, "epoll"):
     READ, WRITE = select.EPOLLIN, select.EPOLLOUT
     _WAKES_READERS, _WAKES_WRITERS = ~select.EPOLLOUT, ~select.EPOLLIN
     ONESHOT = select.EPOLLONESHOT
+    # gochan.net's sockets (io.PollDesc): registered once, edge-triggered
+    EDGE = select.EPOLLIN | select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLET
 else:  # pragma: no cover - exercised on Linux by tests/runtime/test_io.py with the fallback forced
     _new_poller = _SelectorPoller
     READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
     _WAKES_READERS, _WAKES_WRITERS = selectors.EVENT_READ, selectors.EVENT_WRITE
     ONESHOT = 0
+    EDGE = 0
 
 
 class BuiltinBackend:
     __slots__ = (
         "_io",
         "_known",
+        "_pds",
         "_r",
         "_sel",
         "_w",
         "deadlines",
         "dirty",
+        "et",
+        "pdwaits",
         "poll",
         "sleeping",
         "stale",
@@ -121,6 +134,11 @@ class BuiltinBackend:
         # timeout -> the I/O waits with that timeout, in deadline order (io.py)
         self.deadlines: dict[float, Any] = {}
         self.dirty = False
+        # fd -> its io.PollDesc: sockets registered edge-triggered for their
+        # whole life (see io.py); ``et`` once the poller can (epoll)
+        self._pds: dict[int, Any] = {}
+        self.et = False
+        self.pdwaits = 0  # tasks parked on a PollDesc of ours
 
     def watch(self, fd: int, write: bool, rec: Any) -> None:
         """Fire ``rec`` once ``fd`` is readable (writable). Owner thread only."""
@@ -147,7 +165,11 @@ class BuiltinBackend:
         stays in the set for the next wait to re-arm."""
         want = (READ if entry[0] else 0) | (WRITE if entry[1] else 0)
         have = entry[2][0]
-        if want != have:
+        if want != have and fd in self._pds:
+            # A socket's edge-triggered registration (a PollDesc's) reports
+            # this fd already: wait() fires these records too. Hands off.
+            entry[2][0] = want
+        elif want != have:
             known = self._known
             with contextlib.suppress(KeyError, ValueError, OSError):
                 if not want:
@@ -197,7 +219,36 @@ class BuiltinBackend:
         sel.register(r.fileno(), READ)  # not one-shot: wakeups keep coming
         self._r, self._w, self._sel = r, w, sel
         self._known.clear()
+        self._pds.clear()
+        self.et = bool(EDGE and ONESHOT)
         return sel
+
+    def register(self, pd: Any) -> None:
+        """Register a socket's PollDesc edge-triggered, for both directions,
+        until ``unregister`` (owner thread). Its readiness is then reported
+        to ``pd.notify`` for as long as the socket lives: no system call
+        per wait."""
+        sel = self._sel or self._open()
+        fd = pd.fd
+        try:
+            sel.register(fd, EDGE)
+        except FileExistsError:  # a one-shot watch of wait_readable's: take it over
+            sel.modify(fd, EDGE)
+        self._known.discard(fd)
+        self._pds[fd] = pd
+        pd.poller, pd.sel = self, sel
+
+    def unregister(self, pd: Any) -> None:
+        """``pd``'s socket is about to be closed (any thread): forget it.
+        Before the close, so that the number cannot name a new file yet."""
+        fd, mine = pd.fd, pd.sel
+        if self._pds.get(fd) is not pd:
+            return
+        self._pds.pop(fd, None)
+        sel = self._sel
+        if sel is not None and sel is mine:
+            with contextlib.suppress(OSError, ValueError):
+                sel.unregister(fd)
 
     def wait(self, timeout: float | None, incoming: deque[Any]) -> None:
         sel = self._sel or self._open()
@@ -215,8 +266,14 @@ class BuiltinBackend:
             r = self._r
             assert r is not None
             wake_fd = r.fileno()
+            pds, io = self._pds, self._io
             for fd, events in sel.poll(timeout):
-                if fd == wake_fd:
+                pd = pds.get(fd)
+                if pd is not None:
+                    pd.notify(events, _WAKES_READERS, _WAKES_WRITERS)
+                    if fd in io:  # a wait_readable on a socket's fd too
+                        self._fire(sel, fd, events)
+                elif fd == wake_fd:
                     try:
                         while r.recv(4096):
                             pass
@@ -224,7 +281,7 @@ class BuiltinBackend:
                         pass
                 else:
                     self._fire(sel, fd, events)
-            self.poll = bool(self._io)
+            self.poll = bool(io) or self.pdwaits > 0
         finally:
             self.sleeping = False
 
