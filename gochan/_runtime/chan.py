@@ -199,7 +199,12 @@ class Chan(Generic[T]):
 
     # -- the blocking operations -----------------------------------------------
     # send and _recv inline their fast paths (the non-blocking halves above,
-    # minus a call each): these are the hottest lines in gochan.
+    # minus a call each): these are the hottest lines in gochan. Each begins
+    # with the buffered case (a value into the buffer, or out of it, with
+    # nobody parked on the other side), which keeps every invariant at the
+    # top of this module whenever they held before: that path is not
+    # re-checked in debug mode. Everything else (hand-offs, parking, close)
+    # is, and so re-checks what the fast paths left.
 
     def send(self, v: T) -> None:
         """Send ``v``, blocking until a receiver takes it (unbuffered) or it
@@ -209,6 +214,16 @@ class Chan(Generic[T]):
             _take()
         except IndexError:
             _wait_take()
+        buf = self._buf
+        if len(buf) < self._cap and not self._recvq and not self._closed:
+            # The fast path: room, no receiver parked, open. The append
+            # keeps invariant 1 (there was room) and 2 (no receiver); room
+            # meant no parked sender (3), so none is overtaken.
+            try:
+                buf.append(v)
+            finally:
+                _give(None)
+            return
         try:
             if self._closed:
                 raise Panic(SEND_ON_CLOSED)
@@ -224,8 +239,7 @@ class Chan(Generic[T]):
                 peer = w.task
                 break
             else:
-                buf = self._buf
-                if len(buf) < self._cap:
+                if len(buf) < self._cap:  # (receivers all refused: see above)
                     buf.append(v)
                     return
                 w = _task_waiter(v)
@@ -250,6 +264,14 @@ class Chan(Generic[T]):
             _take()
         except IndexError:
             _wait_take()
+        buf = self._buf
+        if buf and not self._sendq:
+            # The fast path: a buffered value (so no receiver is parked, 2)
+            # and no sender parked, so the room this leaves admits nobody (3).
+            try:
+                return buf.popleft()
+            finally:
+                _give(None)
         try:
             q = self._sendq
             while q:  # a parked sender (pop_waiter inlined)
@@ -259,7 +281,6 @@ class Chan(Generic[T]):
                 if g is not None and not g.claim(w):
                     continue  # refused: a coroutine whose loop is gone (LoopGroup)
                 w.ok = True
-                buf = self._buf
                 if buf:  # full buffer: take its head, the sender's value joins the tail
                     v = buf.popleft()
                     buf.append(w.value)
@@ -268,8 +289,7 @@ class Chan(Generic[T]):
                 peer = w.task
                 break
             else:
-                buf = self._buf
-                if buf:
+                if buf:  # (senders all refused: see send)
                     return buf.popleft()
                 if self._closed:
                     return CLOSED
@@ -321,8 +341,24 @@ class Chan(Generic[T]):
 
     def __iter__(self) -> Iterator[T]:
         """``for v in ch``: receive until the channel is closed and drained."""
-        recv = self._recv
-        while (v := recv()) is not CLOSED:
+        # _recv's buffered fast path inlined (a call less per value: the
+        # consumer side of a buffered stream spends most of its time here).
+        buf, sendq, recv = self._buf, self._sendq, self._recv
+        while True:
+            try:
+                _take()
+            except IndexError:
+                _wait_take()
+            if buf and not sendq:
+                try:
+                    v = buf.popleft()
+                finally:
+                    _give(None)
+            else:
+                _give(None)
+                v = recv()
+                if v is CLOSED:
+                    return
             yield v
 
     # -- the async face (coroutines on a loop backend; see bridge.py) ---------
