@@ -98,9 +98,9 @@ def test_a_failed_run_leaves_usable_greenlets() -> None:
 
     with pytest.raises(KeyError):
         gochan.run(crash)
-    assert gochan.run(lambda: [t.join() for t in [gochan.go(lambda i=i: i) for i in range(40)]]) == list(
-        range(40)
-    )
+    assert gochan.run(
+        lambda: [t.join() for t in [gochan.go(lambda i=i: i) for i in range(40)]]
+    ) == list(range(40))
 
 
 def test_carried_greenlets_are_bounded() -> None:

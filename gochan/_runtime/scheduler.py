@@ -1057,7 +1057,9 @@ atexit.register(_at_exit)
 
 def install(s: Scheduler | None) -> None:
     """Make ``s`` this thread's scheduler (None: forget it)."""
-    _home().sched = s
+    home = _home()
+    home.sched = s
+    home.installs += 1
     ident = get_ident()
     with _registry_lock:
         alive = {t.ident for t in threading.enumerate()}
@@ -1110,21 +1112,30 @@ class _Home:
     """One per thread: ``worker`` is the run callable of every task greenlet
     of the thread, and ``sched`` the scheduler installed on it (``install``),
     the one that such a greenlet serves whenever it is switched to with a
-    task. So an idle greenlet left by one run can serve the next."""
+    task. So an idle greenlet left by one run can serve the next.
+    ``installs`` counts ``install`` calls: a greenlet that serves a
+    scheduler installed since its last task starts with an empty context
+    (no context variable set in one run is seen in the next)."""
 
-    __slots__ = ("sched",)
+    __slots__ = ("installs", "sched")
 
     def __init__(self) -> None:
         self.sched: Scheduler | None = None
+        self.installs = 0
 
     def worker(self, *_: Any) -> None:
         """The body of every task greenlet: serve tasks until switched to
         with ``_END``. While idle it holds no scheduler (``s`` is cleared)
         and no task (``Scheduler._serve`` returns before the switch)."""
         g = getcurrent()
+        installs = self.installs
         while True:
             s = self.sched
             assert s is not None  # a task greenlet is only switched to by it
+            if self.installs != installs:
+                installs = self.installs
+                g.gr_context = None  # (on the running greenlet: a carried one
+                # may have no Python frame, and greenlet then refuses it)
             nxt = s._serve(g)
             s = None
             if nxt.switch() is _END:
@@ -1183,8 +1194,6 @@ def _carry_over(free: deque[greenlet]) -> None:
     """Leave idle greenlets ``free`` (the most recently idle on the right)
     to the thread's next scheduler; end those beyond CARRY_MAX."""
     gs = _take_carried()
-    for g in free:
-        g.gr_context = None  # no context variable of a finished run carries over
     gs.extend(free)
     while len(gs) > CARRY_MAX:
         _end_idle(gs.popleft())
