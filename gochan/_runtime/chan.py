@@ -343,22 +343,26 @@ class Chan(Generic[T]):
         """``for v in ch``: receive until the channel is closed and drained."""
         # _recv's buffered fast path inlined (a call less per value: the
         # consumer side of a buffered stream spends most of its time here).
+        # An empty buffer (always, unbuffered) goes straight to _recv: the
+        # look at it without LOCK is only a hint, checked again under it.
         buf, sendq, recv = self._buf, self._sendq, self._recv
         while True:
-            try:
-                _take()
-            except IndexError:
-                _wait_take()
-            if buf and not sendq:
+            if buf:
                 try:
-                    v = buf.popleft()
-                finally:
-                    _give(None)
-            else:
+                    _take()
+                except IndexError:
+                    _wait_take()
+                if buf and not sendq:
+                    try:
+                        v = buf.popleft()
+                    finally:
+                        _give(None)
+                    yield v
+                    continue
                 _give(None)
-                v = recv()
-                if v is CLOSED:
-                    return
+            v = recv()
+            if v is CLOSED:
+                return
             yield v
 
     # -- the async face (coroutines on a loop backend; see bridge.py) ---------
