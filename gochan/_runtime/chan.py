@@ -68,6 +68,10 @@ CLOSED: Final[Any] = _Closed()
 _take: Final = LOCK.take  # see lock.py
 _wait_take: Final = LOCK.wait_take
 _give: Final = LOCK.give
+# The buffer's methods on the fast paths, unbound: a compiled build then
+# calls the C method directly instead of looking ``append`` up on every call.
+_append: Final = deque.append
+_popleft: Final = deque.popleft
 
 
 class _Flags:
@@ -220,7 +224,7 @@ class Chan(Generic[T]):
             # keeps invariant 1 (there was room) and 2 (no receiver); room
             # meant no parked sender (3), so none is overtaken.
             try:
-                buf.append(v)
+                _append(buf, v)
             finally:
                 _give(None)
             return
@@ -269,7 +273,7 @@ class Chan(Generic[T]):
             # The fast path: a buffered value (so no receiver is parked, 2)
             # and no sender parked, so the room this leaves admits nobody (3).
             try:
-                return buf.popleft()
+                return _popleft(buf)
             finally:
                 _give(None)
         try:
@@ -354,7 +358,7 @@ class Chan(Generic[T]):
                     _wait_take()
                 if buf and not sendq:
                     try:
-                        v = buf.popleft()
+                        v = _popleft(buf)
                     finally:
                         _give(None)
                     yield v
