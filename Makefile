@@ -85,7 +85,7 @@ STRESS_PYTHONS ?= .venv/bin/python .venv-3.13/bin/python
 STRESS_TESTS := tests/test_threads.py tests/test_backends.py tests/test_sync.py \
 	tests/test_workqueue.py tests/test_await.py tests/test_run_async.py tests/test_io.py \
 	tests/test_blocking.py tests/test_time.py tests/test_deadlock.py tests/test_async_face.py \
-	tests/test_select.py tests/test_tasks.py tests/test_signals.py tests/test_thread_exit.py \
+	tests/test_select.py tests/test_tasks.py tests/test_greenlet_reuse.py tests/test_signals.py tests/test_thread_exit.py \
 	tests/test_exception_delivery.py tests/test_polling.py tests/test_durations.py \
 	tests/test_closed_loop.py tests/test_net.py tests/test_net_tls.py tests/gospec/test_go_net_timeout.py \
 	tests/gospec/test_go_net_close.py

@@ -77,10 +77,11 @@ TRIM_BATCH: Final = 256
 # instead of fresh ones (an mmap, page faults and later an munmap each, in
 # pure Python). The next scheduler trims what it does not use back to
 # FREE_MAX at its first idle moment, as it does its own. Until then they
-# hold memory: about 6 KB each in pure Python (a page of frame-stack chunk,
-# the saved C stack, the greenlet), under 2 KB compiled, so at most about
-# 100 MB (pure) after a run that ended with this many idle. They are ended
-# when the thread ends (at interpreter exit for the main thread).
+# hold memory: about 6.7 KB each in pure Python (a page of frame-stack
+# chunk, the saved C stack, the greenlet), 3.4 KB compiled, so at most
+# about 110 MB (pure) or 55 MB (compiled) after a run that ended with this
+# many idle. They are ended when the thread ends (at interpreter exit for
+# the main thread).
 CARRY_MAX: Final = 16384
 # How long an idle scheduler waits before re-checking for deadlock while
 # some other thread is alive (it could still wake us; we cannot be told
