@@ -6,6 +6,7 @@ from __future__ import annotations
 import _thread
 import contextvars
 import gc
+import os
 import subprocess
 import sys
 import threading
@@ -184,3 +185,33 @@ def test_the_main_threads_carried_greenlets_end_at_exit() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "100"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_reuses_the_forking_threads_greenlets() -> None:
+    # The forking thread's carried greenlets are the child's too (its own
+    # thread, copied); another thread's were left behind with that thread.
+    started = threading.Event()
+    stop = threading.Event()
+
+    def other() -> None:
+        gochan.run(burst, 10)  # carried on this thread, which the child lacks
+        started.set()
+        stop.wait(10)
+
+    th = threading.Thread(target=other)
+    th.start()
+    started.wait(10)
+    first = {id(r()) for r in gochan.run(burst, 20)}
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        ok = False
+        try:
+            again = {id(r()) for r in gochan.run(burst, 20)}
+            ok = again == first and carried() == 20
+        finally:
+            os._exit(0 if ok else 1)
+    stop.set()
+    th.join()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
