@@ -89,10 +89,11 @@ STRESS_TESTS := tests/runtime/test_threads.py tests/runtime/test_backends.py \
 	tests/sync/test_sync.py tests/sync/test_workqueue.py tests/runtime/test_await.py \
 	tests/runtime/test_run_async.py tests/runtime/test_io.py tests/runtime/test_blocking.py \
 	tests/runtime/test_time.py tests/runtime/test_deadlock.py tests/runtime/test_async_face.py \
-	tests/runtime/test_select.py tests/runtime/test_tasks.py tests/runtime/test_signals.py \
+	tests/runtime/test_select.py tests/runtime/test_tasks.py tests/runtime/test_greenlet_reuse.py tests/runtime/test_signals.py \
 	tests/runtime/test_thread_exit.py tests/runtime/test_exception_delivery.py \
 	tests/runtime/test_polling.py tests/runtime/test_durations.py tests/runtime/test_closed_loop.py \
-	tests/net/test_net.py tests/net/test_net_tls.py tests/net/test_net_hosted.py tests/gospec/test_go_net_timeout.py \
+	tests/net/test_net.py tests/net/test_net_tls.py tests/net/test_net_hosted.py \
+	tests/net/test_net_fastpath.py tests/gospec/test_go_net_timeout.py \
 	tests/gospec/test_go_net_close.py
 stress: .venv/stamp .venv-3.13/stamp
 	.ci/stress $(STRESS_ROUNDS) $(STRESS_PYTHONS) -- $(STRESS_TESTS)

@@ -68,6 +68,10 @@ CLOSED: Final[Any] = _Closed()
 _take: Final = LOCK.take  # see lock.py
 _wait_take: Final = LOCK.wait_take
 _give: Final = LOCK.give
+# The buffer's methods on the fast paths, unbound: a compiled build then
+# calls the C method directly instead of looking ``append`` up on every call.
+_append: Final = deque.append
+_popleft: Final = deque.popleft
 
 
 class _Flags:
@@ -199,7 +203,12 @@ class Chan(Generic[T]):
 
     # -- the blocking operations -----------------------------------------------
     # send and _recv inline their fast paths (the non-blocking halves above,
-    # minus a call each): these are the hottest lines in gochan.
+    # minus a call each): these are the hottest lines in gochan. Each begins
+    # with the buffered case (a value into the buffer, or out of it, with
+    # nobody parked on the other side), which keeps every invariant at the
+    # top of this module whenever they held before: that path is not
+    # re-checked in debug mode. Everything else (hand-offs, parking, close)
+    # is, and so re-checks what the fast paths left.
 
     def send(self, v: T) -> None:
         """Send ``v``, blocking until a receiver takes it (unbuffered) or it
@@ -209,6 +218,16 @@ class Chan(Generic[T]):
             _take()
         except IndexError:
             _wait_take()
+        buf = self._buf
+        if len(buf) < self._cap and not self._recvq and not self._closed:
+            # The fast path: room, no receiver parked, open. The append
+            # keeps invariant 1 (there was room) and 2 (no receiver); room
+            # meant no parked sender (3), so none is overtaken.
+            try:
+                _append(buf, v)
+            finally:
+                _give(None)
+            return
         try:
             if self._closed:
                 raise Panic(SEND_ON_CLOSED)
@@ -224,8 +243,7 @@ class Chan(Generic[T]):
                 peer = w.task
                 break
             else:
-                buf = self._buf
-                if len(buf) < self._cap:
+                if len(buf) < self._cap:  # (receivers all refused: see above)
                     buf.append(v)
                     return
                 w = _task_waiter(v)
@@ -250,6 +268,14 @@ class Chan(Generic[T]):
             _take()
         except IndexError:
             _wait_take()
+        buf = self._buf
+        if buf and not self._sendq:
+            # The fast path: a buffered value (so no receiver is parked, 2)
+            # and no sender parked, so the room this leaves admits nobody (3).
+            try:
+                return _popleft(buf)
+            finally:
+                _give(None)
         try:
             q = self._sendq
             while q:  # a parked sender (pop_waiter inlined)
@@ -259,7 +285,6 @@ class Chan(Generic[T]):
                 if g is not None and not g.claim(w):
                     continue  # refused: a coroutine whose loop is gone (LoopGroup)
                 w.ok = True
-                buf = self._buf
                 if buf:  # full buffer: take its head, the sender's value joins the tail
                     v = buf.popleft()
                     buf.append(w.value)
@@ -268,8 +293,7 @@ class Chan(Generic[T]):
                 peer = w.task
                 break
             else:
-                buf = self._buf
-                if buf:
+                if buf:  # (senders all refused: see send)
                     return buf.popleft()
                 if self._closed:
                     return CLOSED
@@ -321,8 +345,28 @@ class Chan(Generic[T]):
 
     def __iter__(self) -> Iterator[T]:
         """``for v in ch``: receive until the channel is closed and drained."""
-        recv = self._recv
-        while (v := recv()) is not CLOSED:
+        # _recv's buffered fast path inlined (a call less per value: the
+        # consumer side of a buffered stream spends most of its time here).
+        # An empty buffer (always, unbuffered) goes straight to _recv: the
+        # look at it without LOCK is only a hint, checked again under it.
+        buf, sendq, recv = self._buf, self._sendq, self._recv
+        while True:
+            if buf:
+                try:
+                    _take()
+                except IndexError:
+                    _wait_take()
+                if buf and not sendq:
+                    try:
+                        v = _popleft(buf)
+                    finally:
+                        _give(None)
+                    yield v
+                    continue
+                _give(None)
+            v = recv()
+            if v is CLOSED:
+                return
             yield v
 
     # -- the async face (coroutines on a loop backend; see bridge.py) ---------

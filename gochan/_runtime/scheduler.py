@@ -71,6 +71,18 @@ POLL_EVERY: Final = 15
 FREE_MAX: Final = 256
 # Greenlets ended per look at the clock and the other threads while trimming.
 TRIM_BATCH: Final = 256
+# Idle greenlets a finished scheduler (the end of run()) leaves to the next
+# one on the same thread, the most recently idle first: a program that calls
+# run() again and again starts each run's tasks on the last run's greenlets
+# instead of fresh ones (an mmap, page faults and later an munmap each, in
+# pure Python). The next scheduler trims what it does not use back to
+# FREE_MAX at its first idle moment, as it does its own. Until then they
+# hold memory: about 6.7 KB each in pure Python (a page of frame-stack
+# chunk, the saved C stack, the greenlet), 3.4 KB compiled, so at most
+# about 110 MB (pure) or 55 MB (compiled) after a run that ended with this
+# many idle. They are ended when the thread ends (at interpreter exit for
+# the main thread).
+CARRY_MAX: Final = 16384
 # How long an idle scheduler waits before re-checking for deadlock while
 # some other thread is alive (it could still wake us; we cannot be told
 # when a thread that never used gochan exits).
@@ -155,12 +167,14 @@ class Scheduler:
         self.budget = BUDGET
         self.failed_polls = 0  # non-blocking tries that found nothing (blocking.poll_failed)
         self._shutdown_wait: OneShot | None = None
-        # Idle task greenlets (see _worker): reused from the right (the most
+        # Idle task greenlets (see _serve): reused from the right (the most
         # recently idle, still warm), trimmed from the left (_trim_free).
-        self._free: deque[greenlet] = deque()
-        # Every task greenlet's run callable: one bound method for all (a
-        # greenlet keeps its run callable alive as long as it lives).
-        self._worker_run = self._worker
+        # Those the thread's last scheduler left come first (CARRY_MAX).
+        self._free: deque[greenlet] = _take_carried()
+        # Every task greenlet's run callable: one bound method for all the
+        # thread's greenlets (a greenlet keeps its run callable alive as
+        # long as it lives), which serves whichever scheduler is installed.
+        self._worker_run = _home().worker
         main = Task(self, "main")
         main.greenlet = main_greenlet
         self.main = main
@@ -251,47 +265,41 @@ class Scheduler:
         t.greenlet = g
         return g
 
-    def _worker(self, *_: Any) -> None:
-        """The body of every task greenlet: run tasks, one after another.
+    def _serve(self, g: greenlet) -> greenlet:
+        """Run the tasks of task greenlet ``g`` (``_Home.worker`` calls this
+        on ``g``, switched to with ``current`` set to a task bound to ``g``)
+        and return the greenlet to switch to next.
 
-        Switched to with ``current`` set to the task to run. When that task
-        is done, the greenlet runs the next queued task itself if that task
-        has not started yet (no switch at all), else parks itself on the
-        free list and switches away until ``_bind`` hands it a new task.
+        When the task is done, ``g`` runs the next queued task itself if
+        that task has not started yet (no switch at all); else ``g`` goes on
+        the free list, and the next runnable task's greenlet (or the hub) is
+        returned with ``current`` set for it. Returning rather than
+        switching here means no frame of this scheduler stays suspended on
+        an idle greenlet: it holds no task, and may serve the thread's next
+        scheduler (``CARRY_MAX``).
         """
-        g = getcurrent()
         runq = self.runq
+        t = self.current
         while True:
-            t = self.current
-            if t is None:
-                return  # switched to idle with no task: _end_idle ends us
-            assert t.greenlet is g
+            assert t is not None and t.greenlet is g
             self.task_main(t)
             t.greenlet = None
-            del t  # an idle greenlet must not keep its last task alive
-            if runq and self.budget and runq[0].greenlet is None:
-                self.budget -= 1
-                t = runq.popleft()
-                t.greenlet = g
-                self.current = t
-                continue  # (t is rebound at the top, and deleted after it ran)
-            self._free.append(g)
-            self._switch_away()
-
-    def _switch_away(self) -> None:
-        """Leave the running greenlet: to the next runnable task, else the hub."""
-        runq = self.runq
+            if not (runq and self.budget and runq[0].greenlet is None):
+                break
+            self.budget -= 1
+            t = runq.popleft()
+            t.greenlet = g
+            self.current = t
+        self._free.append(g)
         if runq and self.budget:
             self.budget -= 1
             nxt = runq.popleft()
-            g = nxt.greenlet or self._bind(nxt)
-            if g is not None:
+            g2 = nxt.greenlet or self._bind(nxt)
+            if g2 is not None:
                 self.current = nxt
-                del nxt  # idle on the free list, this frame must not pin a task
-                g.switch()
-                return
+                return g2
         self.current = None
-        self.hub.switch()
+        return self.hub
 
     def task_main(self, t: Task) -> None:
         """Run task ``t`` to completion; never raises."""
@@ -540,12 +548,9 @@ class Scheduler:
                 self._end_idle(free.popleft())
 
     def _end_idle(self, g: greenlet) -> None:
-        """End idle greenlet ``g`` (off the free list; its parent is the
-        caller's greenlet): switched to with no task, its _worker returns.
-        A plain return, not throw(): greenlet unwinds a throw with a C++
-        exception, several times the cost."""
+        """End idle greenlet ``g`` (off the free list; see ``_end_idle``)."""
         self.current = None
-        g.switch()
+        _end_idle(g)
 
     def _wait_for_work(self) -> None:
         """Block the thread until a task is runnable; report deadlocks."""
@@ -773,11 +778,13 @@ class Scheduler:
 
     # -- shutdown -------------------------------------------------------------
 
-    def shutdown(self) -> list[BaseException]:
+    def shutdown(self, carry: bool = True) -> list[BaseException]:
         """Cancel every task but main, newest first, and wait for them.
 
         Returns the exceptions delivered to main meanwhile (tasks that
-        raised something other than Cancelled while unwinding).
+        raised something other than Cancelled while unwinding). The idle
+        greenlets are left to the thread's next scheduler if ``carry``
+        (CARRY_MAX), else ended (the thread is ending).
         """
         main = self.main
         errors: list[BaseException] = []
@@ -806,11 +813,12 @@ class Scheduler:
                 break
         if main._throw is not None:  # a task raised while unwinding, after main woke
             errors.append(main._take_pending())
-        me = getcurrent()
         free, self._free = self._free, deque()
-        for g in free:  # end idle greenlets while we own them
-            g.parent = me  # so that the dying greenlet returns here, not to the hub
-            self._end_idle(g)
+        if carry:
+            _carry_over(free)  # the thread's next scheduler starts with them
+        else:
+            for g in free:  # end idle greenlets while we own them
+                self._end_idle(g)
         if self.hub:
             self.hub.throw()  # likewise the hub loop
         self.backend.close()
@@ -931,10 +939,12 @@ def end_of_thread() -> bool:
     """Shut down the scheduler this thread adopted, if it still has one
     (``thread_exit``); True if an undelivered exception was reported."""
     hook: _ThreadExit | None = getattr(_local, "exit_hook", None)
-    if hook is None or hook.sched is None:
-        return False
-    s, hook.sched = hook.sched, None
-    return thread_exit(s)
+    reported = False
+    if hook is not None and hook.sched is not None:
+        s, hook.sched = hook.sched, None
+        reported = thread_exit(s)
+    _end_carried()
+    return reported
 
 
 class _ThreadExit:
@@ -975,7 +985,7 @@ def thread_exit(s: Scheduler) -> bool:
     if owner and main.greenlet is getcurrent() and (len(s.tasks) > 1 or main._throw is not None):
         _exiting[ident] = s
         try:
-            errors = s.shutdown()
+            errors = s.shutdown(carry=False)
         except BaseException as e:  # pragma: no cover - shutdown reports, never raises
             errors = [e]
         finally:
@@ -1050,6 +1060,9 @@ atexit.register(_at_exit)
 
 def install(s: Scheduler | None) -> None:
     """Make ``s`` this thread's scheduler (None: forget it)."""
+    home = _home()
+    home.sched = s
+    home.installs += 1
     ident = get_ident()
     with _registry_lock:
         alive = {t.ident for t in threading.enumerate()}
@@ -1090,3 +1103,110 @@ def current_task() -> Task:
             "manage; start that code with gochan.go() instead"
         )
     return cur
+
+
+# -- task greenlets across schedulers (CARRY_MAX) ------------------------------
+
+# Switched into an idle task greenlet to end it (see _Home.worker).
+_END: Final = object()
+
+
+class _Home:
+    """One per thread: ``worker`` is the run callable of every task greenlet
+    of the thread, and ``sched`` the scheduler installed on it (``install``),
+    the one that such a greenlet serves whenever it is switched to with a
+    task. So an idle greenlet left by one run can serve the next.
+    ``installs`` counts ``install`` calls: a greenlet that serves a
+    scheduler installed since its last task starts with an empty context
+    (no context variable set in one run is seen in the next)."""
+
+    __slots__ = ("installs", "sched")
+
+    def __init__(self) -> None:
+        self.sched: Scheduler | None = None
+        self.installs = 0
+
+    def worker(self, *_: Any) -> None:
+        """The body of every task greenlet: serve tasks until switched to
+        with ``_END``. While idle it holds no scheduler (``s`` is cleared)
+        and no task (``Scheduler._serve`` returns before the switch)."""
+        g = getcurrent()
+        installs = self.installs
+        while True:
+            s = self.sched
+            assert s is not None  # a task greenlet is only switched to by it
+            if self.installs != installs:
+                installs = self.installs
+                g.gr_context = None  # (on the running greenlet: a carried one
+                # may have no Python frame, and greenlet then refuses it)
+            nxt = s._serve(g)
+            s = None
+            if nxt.switch() is _END:
+                return
+
+
+def _home() -> _Home:
+    """This thread's ``_Home``, created on first use."""
+    h: _Home | None = getattr(_local, "home", None)
+    if h is None:
+        h = _local.home = _Home()
+    return h
+
+
+def _end_idle(g: greenlet) -> None:
+    """End idle task greenlet ``g`` with a plain return of its worker, to
+    the caller (made its parent: the hub that started ``g`` may be gone).
+    Not throw(): greenlet unwinds a throw with a C++ exception, several
+    times the cost."""
+    g.parent = getcurrent()
+    g.switch(_END)
+
+
+class _Carried:
+    """The idle greenlets carried for the thread's next scheduler, in the
+    thread's locals. Ended when the thread ends: by ``end_of_thread``, else
+    as the thread's locals are dropped (``__del__``): an idle greenlet's
+    suspended frames refer to it, so dropping it alone would leave it to
+    the cyclic GC, on some other thread, where it cannot be ended."""
+
+    __slots__ = ("gs", "ident")
+
+    def __init__(self, gs: deque[greenlet]) -> None:
+        self.gs = gs
+        self.ident = get_ident()
+
+    def __del__(self) -> None:
+        gs, self.gs = self.gs, deque()
+        if gs and self.ident == get_ident():  # (not in a fork's child, for another thread)
+            for g in gs:
+                _end_idle(g)
+
+
+def _take_carried() -> deque[greenlet]:
+    """The idle greenlets the thread's last scheduler left (CARRY_MAX); the
+    caller owns them now."""
+    c: _Carried | None = getattr(_local, "carried", None)
+    if c is None:
+        return deque()
+    _local.carried = None
+    gs, c.gs = c.gs, deque()
+    return gs
+
+
+def _carry_over(free: deque[greenlet]) -> None:
+    """Leave idle greenlets ``free`` (the most recently idle on the right)
+    to the thread's next scheduler; end those beyond CARRY_MAX."""
+    gs = _take_carried()
+    gs.extend(free)
+    while len(gs) > CARRY_MAX:
+        _end_idle(gs.popleft())
+    if gs:
+        _local.carried = _Carried(gs)
+        _hook_thread_end()  # ended with the thread (end_of_thread)
+
+
+def _end_carried() -> None:
+    """End the idle greenlets carried for a next scheduler that will never
+    come (the thread is ending)."""
+    for g in _take_carried():
+        _end_idle(g)
