@@ -438,25 +438,34 @@ def _resource(server: APIServer, req: Request, route: Route) -> Result:
         return Response(200, store.get_json(resource, ns, route.name))
     assert ns is not None
     if verb == "create":
+        dry = params.dry_run(req, verb)
         body = params.object_body(req, resource, ns)
-        obj = store.create(resource, ns, body)
+        obj = store.create(resource, ns, body, dry_run=dry)
         return Response(201, with_kind(resource, dumps(obj)))
     if verb == "deletecollection":
         opts = params.list_options(req, False)
         labels = parse_label_selector(opts.label_selector)
         fields = parse_field_selector(opts.field_selector, resource.supports_field)
-        params.json_body(req, allow_empty=True)
-        deleted = store.delete_collection(resource, ns, labels, fields)
+        dry = params.dry_run(req, verb, params.json_body(req, allow_empty=True))
+        deleted = store.delete_collection(resource, ns, labels, fields, dry_run=dry)
         return Response(200, list_bytes(resource, [dumps(o) for o in deleted], store.rv, "", None))
     assert route.name is not None
     name = route.name
     if verb == "update":
+        dry = params.dry_run(req, verb)
         body = params.object_body(req, resource, ns)
         obj = store.update(
-            resource, ns, name, body, subresource=route.subresource, force_conflict=force_conflict
+            resource,
+            ns,
+            name,
+            body,
+            subresource=route.subresource,
+            force_conflict=force_conflict,
+            dry_run=dry,
         )
         return Response(200, with_kind(resource, dumps(obj)))
     if verb == "patch":
+        dry = params.dry_run(req, verb)
         ctype = req.header("content-type").split(";")[0].strip().lower()
         if ctype not in patches.ACCEPTED:
             raise st.unsupported_media_type(patches.ACCEPTED)
@@ -474,6 +483,7 @@ def _resource(server: APIServer, req: Request, route: Route) -> Result:
             patch_body,
             subresource=route.subresource,
             force_conflict=force_conflict,
+            dry_run=dry,
         )
         return Response(200, with_kind(resource, dumps(obj)))
     if verb == "delete":
@@ -483,6 +493,7 @@ def _resource(server: APIServer, req: Request, route: Route) -> Result:
         pre = options.get("preconditions") or {}
         if not isinstance(pre, dict):
             raise st.bad_request("preconditions must be an object")
+        dry = params.dry_run(req, verb, options)
         obj = store.delete(
             resource,
             ns,
@@ -490,6 +501,7 @@ def _resource(server: APIServer, req: Request, route: Route) -> Result:
             uid=pre.get("uid"),
             resource_version=pre.get("resourceVersion"),
             force_conflict=force_conflict,
+            dry_run=dry,
         )
         if resource.return_deleted_object:
             return Response(200, with_kind(resource, dumps(obj)))

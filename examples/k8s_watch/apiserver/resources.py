@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import schema as sch
 from .patch import clone
 from .status import JSON, invalid
 
@@ -247,6 +248,7 @@ class Resource:
     columns: list[JSON]
     row: Callable[[JSON, float], list[Any]]
     defaults: Callable[[JSON], None] | None = None
+    schema: Any = None  # the field types (`schema.py`), checked before anything else
     has_status: bool = False  # a /status subresource; the main resource keeps status as is
     return_deleted_object: bool = False  # DELETE answers with the object, not a Status
     categories: tuple[str, ...] = ()
@@ -310,6 +312,10 @@ class Resource:
 
     def check(self, obj: JSON, name: str) -> None:
         """Raise 422 Invalid when the object breaks a rule clients would notice."""
+        if self.schema is not None:
+            typed = sch.type_causes(obj, self.schema)
+            if typed:
+                raise invalid(self.kind, name, self.group, typed)
         causes: list[Cause] = []
         if not name:
             causes.append(
@@ -354,6 +360,7 @@ PODS = Resource(
     columns=_POD_COLUMNS,
     row=_pod_row,
     defaults=_pod_defaults,
+    schema=sch.POD,
     has_status=True,
     return_deleted_object=True,
     categories=("all",),
@@ -370,6 +377,7 @@ CONFIGMAPS = Resource(
     validate=_validate_configmap,
     columns=_CM_COLUMNS,
     row=_cm_row,
+    schema=sch.CONFIGMAP,
 )
 LEASES = Resource(
     plural="leases",
@@ -383,6 +391,7 @@ LEASES = Resource(
     validate=_validate_lease,
     columns=_LEASE_COLUMNS,
     row=_lease_row,
+    schema=sch.LEASE,
 )
 
 RESOURCES: tuple[Resource, ...] = (PODS, CONFIGMAPS, LEASES)

@@ -401,15 +401,19 @@ class Store:
         h = f"{n:032x}"
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
-    def create(self, resource: Resource, namespace: str, obj: JSON) -> JSON:
+    def create(
+        self, resource: Resource, namespace: str, obj: JSON, *, dry_run: bool = False
+    ) -> JSON:
+        """Create ``obj``; with ``dry_run``, validate and answer as if, storing nothing
+        (no revision, no event; the answer has no ``resourceVersion``, as the real one)."""
         try:
             with self.lock:
-                return clone(self._create_locked(resource, namespace, obj))
+                return clone(self._create_locked(resource, namespace, obj, dry_run=dry_run))
         finally:
             self._flush()
 
     def _create_locked(
-        self, resource: Resource, namespace: str, obj: JSON, owned: bool = False
+        self, resource: Resource, namespace: str, obj: JSON, owned: bool = False, dry_run: bool = False
     ) -> JSON:
         """Create ``obj`` (lock held); it is copied first unless ``owned`` (the caller's
         own fresh object, never touched again)."""
@@ -451,6 +455,9 @@ class Store:
         out.update({k: v for k, v in obj.items() if k != "metadata"})
         if resource.defaults is not None:
             resource.defaults(out)
+        if dry_run:
+            del new_md["resourceVersion"]
+            return out
         return self._commit(s, key, "ADDED", out, None)
 
     def update(
@@ -462,11 +469,14 @@ class Store:
         *,
         subresource: str = "",
         force_conflict: bool = False,
+        dry_run: bool = False,
     ) -> JSON:
         try:
             with self.lock:
                 return clone(
-                    self._update_locked(resource, namespace, name, obj, subresource, force_conflict)
+                    self._update_locked(
+                        resource, namespace, name, obj, subresource, force_conflict, dry_run
+                    )
                 )
         finally:
             self._flush()
@@ -479,6 +489,7 @@ class Store:
         obj: JSON,
         subresource: str,
         force_conflict: bool,
+        dry_run: bool = False,
     ) -> JSON:
         s = self._state[resource.plural]
         key = (namespace, name)
@@ -521,10 +532,12 @@ class Store:
                 else:
                     new.pop("status", None)
             new = {"metadata": new.pop("metadata"), **new}
-            resource.check(new, name)
+        resource.check(new, name)
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
         if new == old:
             return old  # a no-op write: no new revision, no event (as etcd's GuaranteedUpdate)
+        if dry_run:
+            return new  # what the update would store, at the old revision
         return self._commit(s, key, "MODIFIED", new, old)
 
     def patch(
@@ -537,6 +550,7 @@ class Store:
         *,
         subresource: str = "",
         force_conflict: bool = False,
+        dry_run: bool = False,
     ) -> JSON:
         try:
             with self.lock:
@@ -565,7 +579,7 @@ class Store:
                     md["resourceVersion"] = old["metadata"]["resourceVersion"]
                 return clone(
                     self._update_locked(
-                        resource, namespace, name, patched, subresource, force_conflict
+                        resource, namespace, name, patched, subresource, force_conflict, dry_run
                     )
                 )
         finally:
@@ -580,6 +594,7 @@ class Store:
         uid: str | None = None,
         resource_version: str | None = None,
         force_conflict: bool = False,
+        dry_run: bool = False,
     ) -> JSON:
         try:
             with self.lock:
@@ -608,6 +623,8 @@ class Store:
                         f"match the ResourceVersion in record ({md['resourceVersion']}). The "
                         "object might have been modified",
                     )
+                if dry_run:
+                    return clone(old)  # the object as it is: nothing deleted
                 return clone(self._commit(s, key, "DELETED", None, old))
         finally:
             self._flush()
@@ -618,6 +635,8 @@ class Store:
         namespace: str | None,
         labels: LabelSelector,
         fields: FieldSelector,
+        *,
+        dry_run: bool = False,
     ) -> list[JSON]:
         try:
             with self.lock:
@@ -629,7 +648,10 @@ class Store:
                     if labels.matches((obj.get("metadata") or {}).get("labels")) and fields.matches(
                         resource.field_labels(obj)
                     ):
-                        out.append(clone(self._commit(s, key, "DELETED", None, obj)))
+                        if dry_run:
+                            out.append(clone(obj))
+                        else:
+                            out.append(clone(self._commit(s, key, "DELETED", None, obj)))
                 return out
         finally:
             self._flush()
