@@ -83,7 +83,9 @@ def test_discovery_documents(srv: APIServer) -> None:
     code, v1 = call(srv, "GET", "/api/v1")
     assert v1["kind"] == "APIResourceList" and v1["groupVersion"] == "v1"
     names = {r["name"]: r for r in v1["resources"]}
-    assert set(names) == {"pods", "pods/status", "configmaps"}
+    assert set(names) == {"pods", "pods/status", "configmaps", "namespaces", "events"}
+    assert names["namespaces"]["namespaced"] is False
+    assert names["namespaces"]["shortNames"] == ["ns"]
     assert names["pods"]["kind"] == "Pod" and names["pods"]["namespaced"] is True
     assert "watch" in names["pods"]["verbs"] and names["pods"]["shortNames"] == ["po"]
     code, apis = call(srv, "GET", "/apis")

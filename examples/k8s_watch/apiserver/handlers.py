@@ -173,10 +173,14 @@ def _route(path: str) -> Route | JSON | None:
     namespace: str | None = None
     if rest[0] == "namespaces" and len(rest) >= 3:
         namespace, rest = rest[1], rest[2:]
-    if len(rest) > 3 or (namespace is None and len(rest) > 1):
-        return None
     resource = res.lookup(group, version, rest[0])
     if resource is None:
+        return None
+    if not resource.namespaced:  # /api/v1/namespaces[/{name}]: no subresources modelled
+        if namespace is not None or len(rest) > 2:
+            return None
+        return Route(resource, "", rest[1] if len(rest) > 1 else None, "", force_watch)
+    if len(rest) > 3 or (namespace is None and len(rest) > 1):
         return None
     name = rest[1] if len(rest) > 1 else None
     sub = rest[2] if len(rest) > 2 else ""
@@ -294,6 +298,7 @@ _SUB_VERBS = {"GET": "get", "PUT": "update", "PATCH": "patch"}
 _NAMED_VERBS = {"GET": "get", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 _ALL_NS_VERBS = {"GET": "list"}
 _NS_VERBS = {"GET": "list", "POST": "create", "DELETE": "deletecollection"}
+_CLUSTER_VERBS = {"GET": "list", "POST": "create"}  # namespaces: no deletecollection
 
 
 def _verb(method: str, route: Route, watch: bool) -> str:
@@ -303,6 +308,8 @@ def _verb(method: str, route: Route, watch: bool) -> str:
         verbs = _NAMED_VERBS
     elif route.namespace is None:
         verbs = _ALL_NS_VERBS
+    elif not route.resource.namespaced:
+        verbs = _CLUSTER_VERBS
     else:
         verbs = _NS_VERBS
     verb = verbs.get(method)
@@ -316,7 +323,7 @@ def _verb(method: str, route: Route, watch: bool) -> str:
 def _resource(server: APIServer, req: Request, route: Route) -> Result:
     resource = route.resource
     ns = route.namespace
-    if ns is not None and not _DNS_LABEL.match(ns):
+    if ns and not _DNS_LABEL.match(ns):
         raise st.not_found("namespaces", ns)
     watch = route.force_watch or (req.method == "GET" and bool(params.bool_param(req, "watch")))
     verb = _verb(req.method, route, watch)

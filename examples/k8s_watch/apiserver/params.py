@@ -226,7 +226,8 @@ def object_body(req: Request, resource: Resource, namespace: str) -> JSON:
     if md is not None and not isinstance(md, dict):
         raise st.bad_request("metadata must be an object")
     body_ns = (md or {}).get("namespace")
-    if body_ns and isinstance(body_ns, str) and body_ns != namespace:  # a non-string: 422
+    # A non-string is a 422 later; a cluster-scoped object's namespace is cleared.
+    if body_ns and isinstance(body_ns, str) and resource.namespaced and body_ns != namespace:
         raise st.bad_request(
             "the namespace of the provided object does not match the namespace sent on the request"
         )

@@ -22,7 +22,7 @@ from .status import JSON
 
 Type = Any
 
-S, I, B, OBJ = "string", "integer", "boolean", "object"
+S, INT, B, OBJ = "string", "integer", "boolean", "object"
 STRINGS: Type = ("list", S)
 STRING_MAP: Type = ("map", S)
 
@@ -32,10 +32,10 @@ OBJECT_META: Type = {
     "namespace": S,
     "uid": S,
     "resourceVersion": S,
-    "generation": I,
+    "generation": INT,
     "creationTimestamp": S,
     "deletionTimestamp": S,
-    "deletionGracePeriodSeconds": I,
+    "deletionGracePeriodSeconds": INT,
     "labels": STRING_MAP,
     "annotations": STRING_MAP,
     "finalizers": STRINGS,
@@ -67,7 +67,7 @@ CONTAINER: Type = {
     "env": ("list", {"name": S, "value": S, "valueFrom": OBJ}),
     "ports": (
         "list",
-        {"name": S, "containerPort": I, "hostPort": I, "protocol": S, "hostIP": S},
+        {"name": S, "containerPort": INT, "hostPort": INT, "protocol": S, "hostIP": S},
     ),
     "resources": {"limits": STRING_MAP, "requests": STRING_MAP},
 }
@@ -76,15 +76,15 @@ POD_SPEC: Type = {
     "containers": ("list", CONTAINER),
     "initContainers": ("list", CONTAINER),
     "restartPolicy": S,
-    "terminationGracePeriodSeconds": I,
-    "activeDeadlineSeconds": I,
+    "terminationGracePeriodSeconds": INT,
+    "activeDeadlineSeconds": INT,
     "dnsPolicy": S,
     "nodeSelector": STRING_MAP,
     "serviceAccountName": S,
     "nodeName": S,
     "hostNetwork": B,
     "schedulerName": S,
-    "priority": I,
+    "priority": INT,
     "priorityClassName": S,
     "preemptionPolicy": S,
     "enableServiceLinks": B,
@@ -95,7 +95,7 @@ CONTAINER_STATUS: Type = {
     "name": S,
     "ready": B,
     "started": B,
-    "restartCount": I,
+    "restartCount": INT,
     "image": S,
     "imageID": S,
     "containerID": S,
@@ -131,10 +131,10 @@ LEASE: Type = {
     "metadata": OBJECT_META,
     "spec": {
         "holderIdentity": S,
-        "leaseDurationSeconds": I,
+        "leaseDurationSeconds": INT,
         "acquireTime": S,
         "renewTime": S,
-        "leaseTransitions": I,
+        "leaseTransitions": INT,
         "strategy": S,
         "preferredHolder": S,
     },
@@ -162,15 +162,15 @@ EVENT: Type = {
     "firstTimestamp": S,
     "lastTimestamp": S,
     "eventTime": S,
-    "count": I,
+    "count": INT,
     "type": S,
     "action": S,
     "reportingComponent": S,
     "reportingInstance": S,
 }
 
-_PY = {S: str, I: int, B: bool}
-_EXPECT = {S: "string", I: "integer", B: "boolean", OBJ: "object"}
+_PY = {S: str, INT: int, B: bool}
+_EXPECT = {S: "string", INT: "integer", B: "boolean", OBJ: "object"}
 
 
 def _show(value: Any) -> str:
@@ -196,7 +196,7 @@ def _walk(value: Any, t: Type, path: str, out: list[tuple[str, str, str]]) -> No
     if isinstance(t, str):
         if t == OBJ:
             ok = isinstance(value, dict)
-        elif t == I:
+        elif t == INT:
             ok = isinstance(value, int) and not isinstance(value, bool)
         else:
             ok = isinstance(value, _PY[t])
