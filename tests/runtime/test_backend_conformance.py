@@ -393,5 +393,5 @@ def test_a_backend_instance_is_closed_after_its_run() -> None:
 
 
 def test_run_rejects_a_non_backend() -> None:
-    with pytest.raises(TypeError, match="backend name or a gochan.backend.Backend"):
+    with pytest.raises(TypeError, match=r"backend name or a gochan\.backend\.Backend"):
         gochan.run(lambda: None, backend=42)  # type: ignore[arg-type]
