@@ -36,72 +36,19 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from . import waitreason as wr
 from .backends import parked_coroutines
 from .chan import BLOCKED, CLOSED, Chan
-from .errors import SEND_ON_CLOSED, Cancelled, Panic
-from .scheduler import Scheduler, current_task, peek_scheduler, ready
+from .errors import SEND_ON_CLOSED, Panic
+from .scheduler import current_task, peek_scheduler, ready
 from .select import _Cases, select_start
 from .waiter import LOCK, LoopGroup, Waiter, push_waiter
 
 if TYPE_CHECKING:
-    from .backends.aio import AsyncioBackend
-    from .backends.trio import TrioBackend
-    from .task import Task
+    pass
 
 T = TypeVar("T")
 log = logging.getLogger("gochan")
 
 
-def _loop_backend(s: Scheduler | None, what: str) -> AsyncioBackend:
-    b = s.backend if s is not None else None
-    if b is None or not getattr(b, "poll", False):
-        raise RuntimeError(
-            f"{what} needs an async backend: start gochan with "
-            "gochan.run(main, backend='asyncio') (or 'uvloop', 'trio'), "
-            "or set GOCHAN_BACKEND; the builtin backend has no event loop"
-        )
-    return b  # type: ignore[return-value]
-
-
 # -- green task -> loop: await_ ----------------------------------------------
-
-
-class _AwaitRecord:
-    """The wait record of a green task in ``await_``."""
-
-    __slots__ = ("backend", "done", "future", "task")
-
-    def __init__(self, task: Task, backend: AsyncioBackend) -> None:
-        self.task = task
-        self.backend = backend
-        self.done = False
-        self.future: asyncio.Future[Any] | None = None
-
-    def withdraw(self) -> bool:  # LOCK held; any thread
-        if self.done:
-            return False
-        self.done = True
-        fut = self.future
-        if fut is not None:
-            loop = self.backend.loop
-            if get_ident() == self.task.sched.thread_id:
-                fut.cancel()
-            else:
-                loop.call_soon_threadsafe(fut.cancel)
-        return True
-
-    def completed(self, fut: asyncio.Future[Any]) -> None:
-        """Done callback, on the loop."""
-        self.backend.awaiting.discard(fut)
-        with LOCK:
-            mine = not self.done
-            self.done = True
-        if mine:
-            ready(self.task)
-            self.backend.poke()
-        elif not fut.cancelled() and fut.exception() is not None:
-            log.error(
-                "an await_()ed awaitable raised after its green task stopped waiting",
-                exc_info=fut.exception(),
-            )
 
 
 def await_(aw: Awaitable[T]) -> T:
@@ -134,142 +81,16 @@ def await_(aw: Awaitable[T]) -> T:
 
 def wait_on_loop(aw: Awaitable[T], reason: str, waiting_on: Any) -> T:
     """``await_(aw)``, parked as ``reason`` on ``waiting_on`` (what dump()
-    shows: an I/O wait that runs on the loop still reads as one)."""
+    shows: an I/O wait that runs on the loop still reads as one). The
+    backend runs it (``Backend.await_``; without a loop it raises)."""
     try:
         cur = current_task()
-        s = cur.sched
-        b = _loop_backend(s, "await_()")
-        if cur._throw is not None or cur._cancelled:
-            raise cur._take_pending()
     except BaseException:
         if asyncio.iscoroutine(aw):
             aw.close()  # never awaited: no "coroutine was never awaited" warning
         raise
-    if b.name == "trio":
-        return _await_trio(cur, b, aw, reason, waiting_on)  # type: ignore[arg-type]
-    rec = _AwaitRecord(cur, b)
-    escaped: list[BaseException] = []
-    if asyncio.isfuture(aw):
-        fut = asyncio.ensure_future(aw, loop=b.loop)
-    else:
-        fut = b.loop.create_task(_catch_exit(aw, escaped))
-        if inspect.iscoroutine(aw):
-            coro = aw  # cancelled before its first step: close it (as asyncio would)
-            fut.add_done_callback(lambda _: coro.close())
-    rec.future = fut
-    b.awaiting.add(fut)
-    fut.add_done_callback(rec.completed)
-    b.dirty = True
-    b.inflight += 1  # the loop's own busy() says it is pending work
-    try:
-        s.park(reason, waiting_on, rec)
-    finally:
-        b.inflight -= 1
-    if fut.cancelled():
-        exc = Cancelled()
-        exc.add_note("the awaitable passed to await_() was cancelled on the event loop")
-        raise exc
-    if escaped:
-        raise escaped[0]
-    result: T = fut.result()
+    result: T = cur.sched.backend.await_(cur, aw, reason, waiting_on)
     return result
-
-
-async def _catch_exit(aw: Awaitable[T], escaped: list[BaseException]) -> T | None:
-    """Await ``aw``, keeping a KeyboardInterrupt or SystemExit it raises for
-    the green task: an asyncio task re-raises those out of the event loop,
-    which would end the loop for every other task and await_()."""
-    try:
-        return await aw
-    except (KeyboardInterrupt, SystemExit) as e:
-        escaped.append(e)
-        return None
-
-
-class _TrioAwait:
-    """The wait record of a green task in ``await_`` under trio."""
-
-    __slots__ = ("backend", "done", "exc", "result", "scope", "task")
-
-    def __init__(self, task: Task, backend: TrioBackend) -> None:
-        self.task = task
-        self.backend = backend
-        self.done = False
-        self.result: Any = None
-        self.exc: BaseException | None = None
-        self.scope: Any = None
-
-    def withdraw(self) -> bool:  # LOCK held; any thread
-        if self.done:
-            return False
-        self.done = True
-        token = self.backend.token
-        if token is not None:
-            token.run_sync_soon(self._cancel)
-            self.backend.poke()
-        return True
-
-    def _cancel(self) -> None:
-        if self.scope is not None:
-            self.scope.cancel()
-
-
-def _await_trio(cur: Task, b: TrioBackend, aw: Awaitable[T], reason: str, waiting_on: Any) -> T:
-    import trio
-
-    try:
-        b.start()
-    except BaseException:
-        if inspect.iscoroutine(aw):
-            aw.close()  # it will never run: no "never awaited" warning
-        raise
-    rec = _TrioAwait(cur, b)
-
-    async def runner() -> None:
-        me = trio.lowlevel.current_task()
-        b.runners.add(me)
-        with trio.CancelScope() as scope:
-            rec.scope = scope
-            if rec.done:  # withdrawn before it started
-                scope.cancel()
-            try:
-                rec.result = await aw
-            except BaseException as e:  # handed to the green task
-                rec.exc = e
-        b.runners.discard(me)
-        b.tasks -= 1
-        with LOCK:
-            mine = not rec.done
-            rec.done = True
-        if mine:
-            ready(cur)
-            b.poke()
-        elif rec.exc is not None and not isinstance(rec.exc, trio.Cancelled):
-            log.error(
-                "an await_()ed awaitable raised after its green task stopped waiting",
-                exc_info=rec.exc,
-            )
-
-    assert b.nursery is not None
-    b.tasks += 1
-    b.nursery.start_soon(runner)
-    b.poke()
-    s = cur.sched
-    b.inflight += 1
-    try:
-        s.park(reason, waiting_on, rec)
-    finally:
-        b.inflight -= 1
-        if s.implicit and not b.tasks:
-            b.end_guest_run()  # leave trio free for a trio.run() on this thread
-    exc = rec.exc
-    if exc is not None:
-        if isinstance(exc, trio.Cancelled):
-            c = Cancelled()
-            c.add_note("the awaitable passed to await_() was cancelled by trio")
-            raise c from exc
-        raise exc
-    return rec.result  # type: ignore[no-any-return]
 
 
 # -- loop -> channels: the async face -----------------------------------------

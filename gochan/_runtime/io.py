@@ -1,21 +1,24 @@
 """wait_readable / wait_writable: park a green task until a file descriptor
 is ready, on any backend (Go's netpoller, reduced to its core).
 
-On the builtin backend the scheduler's own poller watches the fd (see
-backends/builtin.py); on asyncio and uvloop the loop's ``add_reader`` /
-``add_writer`` do, on trio ``trio.lowlevel.wait_readable`` / ``wait_writable``.
-A task waiting for I/O is pending work: never a deadlock.
+How an fd is watched is the backend's business, behind the seam
+(backends/__init__.py, ``Backend``): ``wait_fd`` for a one-shot wait, and
+``pd_attach`` for a socket's ``PollDesc`` below. The builtin backend
+watches with its own poller, through ``fd_wait`` here; asyncio and uvloop
+with the loop's ``add_reader`` / ``add_writer``, trio with
+``trio.lowlevel.wait_readable`` / ``wait_writable``. A task waiting for I/O
+is pending work: never a deadlock.
 
-A wait may carry a timeout (Go's read and write deadlines): on builtin a
-scheduler timer, on the loop backends the loop's own timeout (its clock
-follows the scheduler's, virtual included). Either way the wait ends in
-``TimeoutError`` and the fd is no longer watched.
+A wait may carry a timeout (Go's read and write deadlines): with
+``fd_wait`` a scheduler timer, on the loop backends the loop's own timeout
+(its clock follows the scheduler's, virtual included). Either way the
+wait ends in ``TimeoutError`` and the fd is no longer watched.
 
-On builtin, waits with the same timeout share one timer: their deadlines
-come in the order the waits begin, so a FIFO queue per timeout value
-(`_Deadlines`) holds them and one scheduler timer is armed for its head.
-A client that gives every read the same timeout (the common case) then
-pays an append and a pop per wait, not a timer of its own: that timer
+With ``fd_wait``, waits with the same timeout share one timer: their
+deadlines come in the order the waits begin, so a FIFO queue per timeout
+value (`_Deadlines`) holds them and one scheduler timer is armed for its
+head. A client that gives every read the same timeout (the common case)
+then pays an append and a pop per wait, not a timer of its own: that timer
 and its heap entry would live as long as the request, and with thousands
 of requests in flight the garbage collector keeps meeting them.
 """
@@ -24,10 +27,10 @@ from __future__ import annotations
 
 import select
 from collections import deque
+from collections.abc import Callable
 from typing import Any, Final, Protocol, SupportsFloat
 
 from . import waitreason as wr
-from .backends.builtin import BuiltinBackend
 from .duration import NEVER
 from .duration import seconds as _seconds
 from .scheduler import current_task, ready
@@ -40,26 +43,26 @@ class _HasFileno(Protocol):
 
 
 class _IOWait:
-    """The wait record of a task waiting for an fd: ``wait_readable`` /
-    ``wait_writable`` on the builtin backend, and every ``PollDesc`` wait.
+    """The wait record of a task waiting for an fd: every ``fd_wait`` and
+    every ``PollDesc`` wait (whatever watches the fd: it calls ``fire``).
 
     Ends once, under LOCK, by whichever comes first: the fd is ready
     (``fire``), the timeout's timer (``expire``) or a withdraw (cancel; for
     a PollDesc also a deadline change or an eviction). ``stale`` is the
-    builtin poller's queue of fds to tidy, None where a loop watches the fd.
+    backend's queue of fds to tidy after a withdraw (None: none).
     """
 
     __slots__ = (
+        "ctx",
         "deadline",
         "fd",
         "fired",
-        "loop",
-        "poller",
+        "reports",
         "stale",
         "task",
         "timed_out",
         "timer",
-        "watch",
+        "undo",
         "write",
     )
 
@@ -71,12 +74,15 @@ class _IOWait:
         self.timed_out = False
         self.stale = stale  # the backend's queue of fds to tidy
         self.deadline = 0.0  # with a timeout: when it expires (scheduler clock)
-        # a PollDesc wait's: its deadline's timer, the builtin poller that
-        # reports the fd (edge-triggered), or the loop watching it for the wait
-        self.timer: Any = None
-        self.poller: BuiltinBackend | None = None
-        self.loop: Any = None
-        self.watch: _TrioWatch | None = None  # under run_async() hosted by trio
+        self.timer: Any = None  # a PollDesc wait's: its deadline's timer
+        # True: the fd is registered for good with a backend that reports its
+        # readiness to the PollDesc (``notify``), not to this record only.
+        self.reports = False
+        # Set by the backend's watch, if it has anything to undo once the
+        # wait is over (its task calls it, after the park); ``ctx`` is the
+        # backend's own (the loop watching the fd, a trio task, ...).
+        self.undo: Callable[[_IOWait], None] | None = None
+        self.ctx: Any = None
 
     def __repr__(self) -> str:
         return f"<fd {self.fd} {'writable' if self.write else 'readable'}>"
@@ -186,7 +192,7 @@ def _fd(f: int | _HasFileno) -> int:
     return fd
 
 
-def _timeout_error(fd: int, write: bool, timeout: float) -> TimeoutError:
+def timeout_error(fd: int, write: bool, timeout: float) -> TimeoutError:
     what = "writable" if write else "readable"
     return TimeoutError(f"fd {fd} was not {what} within {timeout} s")
 
@@ -202,39 +208,11 @@ def _wait(f: int | _HasFileno, write: bool, timeout: SupportsFloat | None) -> No
     if cur._throw is not None or cur._cancelled:
         raise cur._take_pending()
     if secs is not None and secs <= 0:  # a deadline already past: fail, as Go's netpoller
-        raise _timeout_error(fd, write, secs)
-    s = cur.sched
-    b = s.backend
-    if isinstance(b, BuiltinBackend):
-        rec = _IOWait(cur, fd, write, b.stale)
-        b.watch(fd, write, rec)
-        queue = None
-        if secs is not None:
-            queue = b.deadlines.get(secs)
-            if queue is None:
-                queue = b.deadlines[secs] = _Deadlines(s, secs, b.deadlines)
-            queue.add(rec)
-        s.pending += 1
-        try:
-            s.park(wr.IO_WAIT, rec, rec)
-        finally:
-            s.pending -= 1
-            if queue is not None:
-                queue.prune()
-        if rec.timed_out:
-            assert secs is not None
-            raise _timeout_error(fd, write, secs)
-        return
-    from .bridge import wait_on_loop
-
-    what = _FdWait(fd, write)
-    if getattr(b, "name", "") == "trio":
-        wait_on_loop(_trio_wait(fd, write, secs), wr.IO_WAIT, what)
-    else:
-        wait_on_loop(_asyncio_wait(fd, write, secs), wr.IO_WAIT, what)
+        raise timeout_error(fd, write, secs)
+    cur.sched.backend.wait_fd(cur, fd, write, secs)
 
 
-class _FdWait:
+class FdWait:
     """What a task waiting for an fd on a loop backend waits on, for dump()."""
 
     __slots__ = ("fd", "write")
@@ -247,186 +225,45 @@ class _FdWait:
         return f"<fd {self.fd} {'writable' if self.write else 'readable'}>"
 
 
-# Waits shared per (loop, fd, direction). Both loops allow one waiter per fd
-# and direction (asyncio's add_reader keeps one callback, trio raises
-# BusyResourceError), while readiness is level-triggered for any number of
-# green tasks: every task waiting on the same fd must wake. An entry lives
-# while somebody waits; each loop runs on its own thread, so keys never mix.
-_shared: dict[tuple[object, int, bool], Any] = {}
-
-
-async def _asyncio_wait(fd: int, write: bool, timeout: float | None) -> None:
-    """``_asyncio_wait_fd`` within ``timeout`` seconds of the loop's clock."""
-    import asyncio
-
-    if timeout is None:
-        await _asyncio_wait_fd(fd, write)
-        return
+def fd_wait(
+    cur: Task,
+    fd: int,
+    write: bool,
+    secs: float | None,
+    watch: Callable[[_IOWait], None],
+    stale: deque[int] | None,
+    deadlines: dict[float, Any],
+) -> None:
+    """``Backend.wait_fd`` for a backend that watches fds itself: park
+    ``cur`` on a record that ``watch(record)`` arranges to ``fire`` once
+    ``fd`` is ready (one-shot; ``stale``: where a withdrawn record queues
+    its fd, see ``_IOWait``); the record's ``undo``, if ``watch`` set one,
+    runs after the park. ``secs``: the timeout (> 0, None: none), served by
+    the backend's ``deadlines`` (timeout -> its ``_Deadlines``, one timer
+    per timeout value). Raises TimeoutError once the timeout passed."""
+    s = cur.sched
+    rec = _IOWait(cur, fd, write, stale)
+    watch(rec)
+    queue = None
+    if secs is not None:
+        queue = deadlines.get(secs)
+        if queue is None:
+            queue = deadlines[secs] = _Deadlines(s, secs, deadlines)
+        queue.add(rec)
+    s.pending += 1
     try:
-        async with asyncio.timeout(timeout):
-            await _asyncio_wait_fd(fd, write)
-    except TimeoutError:
-        raise _timeout_error(fd, write, timeout) from None
-
-
-async def _asyncio_wait_fd(fd: int, write: bool) -> None:
-    """One add_reader/add_writer per fd, waking every future waiting on it."""
-    import asyncio
-
-    loop = asyncio.get_running_loop()
-    key = (loop, fd, write)
-    futs: list[asyncio.Future[None]] | None = _shared.get(key)
-    if futs is None:
-        futs = _shared[key] = []
-        waiting = futs
-
-        def on_ready() -> None:
-            _stop_watching(loop, key)
-            for f in waiting:
-                if not f.done():
-                    f.set_result(None)
-            waiting.clear()
-
-        (loop.add_writer if write else loop.add_reader)(fd, on_ready)
-    fut: asyncio.Future[None] = loop.create_future()
-    futs.append(fut)
-    try:
-        await fut
+        s.park(wr.IO_WAIT, rec, rec)
     finally:
-        if fut in futs:  # cancelled: the last one out stops the watch
-            futs.remove(fut)
-            if not futs and _shared.get(key) is futs:
-                _stop_watching(loop, key)
-
-
-def _stop_watching(loop: Any, key: tuple[Any, int, bool]) -> None:
-    del _shared[key]
-    (loop.remove_writer if key[2] else loop.remove_reader)(key[1])
-
-
-class _TrioShared:
-    """Waiters on one fd under trio: a leader runs trio's wait; followers
-    wait on ``changed``, which is set when the fd is ready (``fired``) or
-    the leader was cancelled (then one follower takes over)."""
-
-    __slots__ = ("changed", "count", "fired", "leading")
-
-    def __init__(self, event: Any) -> None:
-        self.changed = event
-        self.count = 0
-        self.fired = False
-        self.leading = False
-
-
-async def _trio_wait(fd: int, write: bool, timeout: float | None) -> None:
-    """``_trio_wait_fd`` within ``timeout`` seconds of trio's clock."""
-    import trio
-
-    if timeout is None:
-        await _trio_wait_fd(fd, write)
-        return
-    with trio.move_on_after(timeout) as scope:
-        await _trio_wait_fd(fd, write)
-    if scope.cancelled_caught:
-        raise _timeout_error(fd, write, timeout)
-
-
-async def _trio_wait_fd(fd: int, write: bool) -> None:
-    import trio
-
-    key = (trio.lowlevel.current_trio_token(), fd, write)
-    sh: _TrioShared = _shared.get(key) or _TrioShared(trio.Event())
-    _shared[key] = sh
-    sh.count += 1
-    try:
-        while not sh.fired:
-            if sh.leading:
-                await sh.changed.wait()
-                continue
-            sh.leading = True
-            try:
-                await (trio.lowlevel.wait_writable if write else trio.lowlevel.wait_readable)(fd)
-            except BaseException:
-                sh.leading = False  # hand the wait to a follower, if any
-                done, sh.changed = sh.changed, trio.Event()
-                done.set()
-                raise
-            sh.fired = True
-            if _shared.get(key) is sh:
-                del _shared[key]  # later waiters start a new wait
-            sh.changed.set()
-    finally:
-        sh.count -= 1
-        if not sh.count and _shared.get(key) is sh:
-            del _shared[key]
-
-
-class _TrioWatch:
-    """The trio task behind one ``PollDesc`` wait under ``run_async()`` on
-    trio: ``_trio_wait_fd`` (shared with ``wait_readable``), then fire the
-    wait record. ``stop()`` (the green task, after its park) cancels it and
-    parks until it has left trio's wait; its park record cannot be
-    withdrawn, so a cancelled task still waits for that one trio step."""
-
-    __slots__ = ("backend", "done", "exc", "joiner", "rec", "scope", "stopped")
-
-    def __init__(self, rec: _IOWait, backend: Any) -> None:
-        self.rec = rec
-        self.backend = backend
-        self.scope: Any = None
-        self.stopped = False
-        self.done = False
-        self.exc: BaseException | None = None
-        self.joiner: Task | None = None
-
-    async def run(self) -> None:
-        import trio
-
-        rec = self.rec
-        try:
-            if not self.stopped:
-                with trio.CancelScope() as scope:
-                    self.scope = scope
-                    await _trio_wait_fd(rec.fd, rec.write)
-        except (OSError, trio.ClosedResourceError):
-            pass  # the fd was closed under trio's wait: the next system call says how
-        except BaseException as e:  # handed to the green task (trio cancelled the run)
-            self.exc = e
-        self.done = True
-        rec.fire()  # (a no-op once the record has ended otherwise)
-        if self.joiner is not None:
-            ready(self.joiner)
-        self.backend.poke()
-
-    def withdraw(self) -> bool:  # the record of stop()'s park: never withdrawn
-        return False
-
-    def stop(self) -> None:
-        """Cancel the trio task, if still waiting, and wait until it has left."""
-        if self.done:
-            return
-        if self.scope is not None:
-            self.scope.cancel()
-        else:
-            self.stopped = True  # not started yet: it will not wait at all
-        cur = current_task()
-        self.joiner = cur
-        cur.sched.park(wr.IO_WAIT, self.rec, self)
-
-    def check(self) -> None:
-        """Raise what ended the trio task, if not the fd (trio cancelled it)."""
-        exc = self.exc
-        if exc is None:
-            return
-        import trio
-
-        if isinstance(exc, trio.Cancelled):
-            from .errors import Cancelled
-
-            c = Cancelled()
-            c.add_note("a gochan.net wait was cancelled by trio")
-            raise c from exc
-        raise exc
+        s.pending -= 1
+        if queue is not None:
+            queue.prune()
+        undo = rec.undo
+        if undo is not None:
+            rec.undo = None
+            undo(rec)
+    if rec.timed_out:
+        assert secs is not None
+        raise timeout_error(fd, write, secs)
 
 
 def wait_readable(f: int | _HasFileno, timeout: SupportsFloat | None = None) -> None:
@@ -483,18 +320,22 @@ def wait_writable(f: int | _HasFileno, timeout: SupportsFloat | None = None) -> 
 # reads the number *before* its system call and hands it to ``wait`` (or
 # stores it as seen): a report that comes while the call is in the kernel
 # (from another thread's poller) then changes the number, and the wait
-# returns at once instead of missing it. On builtin with epoll the fd is
-# registered edge-triggered (EPOLLET, as Go's netpoller) for both directions
-# the first time it is waited on, and stays registered until the socket is
-# closed (``unlink``); a report finds the parked task in ``rwait``/``wwait``
-# and readies it, or, with nobody parked, just bumps the number. No
-# ``epoll_ctl`` per wait. On asyncio and uvloop the loop's
-# add_reader/add_writer watch the fd for the length of one wait (which then
-# bumps the number itself); where there is no epoll (the selectors fallback)
-# the builtin poller's one-shot ``watch`` does the same. Under run_async()
-# hosted by trio, whose epoll gochan cannot share, a trio task waits in
-# trio's own wait for the length of one wait (``_TrioWatch``), and the wait
-# ends only once that task has left trio's wait.
+# returns at once instead of missing it.
+#
+# How the fd is watched is the backend's choice, made once per descriptor
+# and backend: the first wait calls ``backend.pd_attach(pd)``, which sets
+# ``pd.owner`` (the backend), ``pd.watch`` and ``pd.stale``. Either the
+# backend registers the fd for good and reports readiness to ``notify``
+# (``watch`` None: nothing to do per wait), as the builtin backend does
+# with epoll: edge-triggered (EPOLLET, as Go's netpoller) for both
+# directions until the socket is closed (``unlink`` -> ``pd_detach``); a
+# report finds the parked task in ``rwait``/``wwait`` and readies it, or,
+# with nobody parked, just bumps the number. No ``epoll_ctl`` per wait.
+# Or ``watch(record)`` watches the fd for the length of one wait and fires
+# the record (the wait then bumps the number itself), setting the record's
+# ``undo`` if something must be undone after it: asyncio's add_reader, the
+# builtin poller's one-shot watch where there is no epoll, a trio task in
+# trio's own wait under run_async() hosted by trio (see backends/).
 #
 # A parked task's wait record (``_IOWait``) ends exactly once, under LOCK,
 # by whichever comes first: the fd is ready, the deadline timer fires, a
@@ -561,13 +402,15 @@ class PollDesc:
     __slots__ = (
         "closing",
         "fd",
-        "poller",
+        "owner",
         "rd",
+        "reg",
         "rseen",
         "rseq",
         "rwait",
-        "sel",
+        "stale",
         "sticky",
+        "watch",
         "wd",
         "wseen",
         "wseq",
@@ -591,8 +434,14 @@ class PollDesc:
         # end a short read with the end of stream still to read, and its
         # report has come and gone).
         self.sticky = True
-        self.poller: BuiltinBackend | None = None  # registered with (edge-triggered)
-        self.sel: Any = None  # ... in this epoll of it
+        # Set by the backend's pd_attach (see above): the backend this fd is
+        # attached to, its per-wait watch (None: it reports to notify), and
+        # the queue a withdrawn record puts its fd in (None: none). ``reg``:
+        # the backend's own, e.g. the poller the fd is registered in.
+        self.owner: Any = None
+        self.watch: Callable[[_IOWait], None] | None = None
+        self.stale: deque[int] | None = None
+        self.reg: Any = None
 
     def __repr__(self) -> str:
         n = (self.rwait is not None) + (self.wwait is not None)
@@ -639,25 +488,10 @@ class PollDesc:
             raise cur._take_pending()
         s = cur.sched
         b = s.backend
-        poller: BuiltinBackend | None = None
-        loop: Any = None
-        if isinstance(b, BuiltinBackend):
-            poller = b
-        elif isinstance(getattr(b, "inner", None), BuiltinBackend):
-            poller = b.inner  # type: ignore[attr-defined]  # trio: the hub's own poller
-        else:
-            # asyncio/uvloop: the loop's add_reader; None: run_async() hosted
-            # by trio, whose epoll gochan cannot share (a trio task waits)
-            loop = getattr(b, "loop", None)
+        if self.owner is not b:
+            b.pd_attach(self)  # once per descriptor and backend (see above)
         fd = self.fd
-        if poller is not None and poller._sel is None:
-            poller._open()
-        et = poller is not None and poller.et
-        if et:
-            assert poller is not None
-            if self.sel is not poller._sel:
-                poller.register(self)  # once per socket (and poller)
-        rec = _IOWait(cur, fd, write, None if et or poller is None else poller.stale)
+        rec = _IOWait(cur, fd, write, self.stale)
         # Decide under LOCK, against a report from another thread's poller:
         # the status, a report since seq, else park in the direction's slot.
         _take()
@@ -684,23 +518,11 @@ class PollDesc:
         finally:
             _give(None)
         try:
-            if et:
-                assert poller is not None
-                poller.pdwaits += 1
-                poller.poll = True
-                rec.poller = poller
-            elif poller is not None:
-                poller.watch(fd, write, rec)
-            elif loop is not None:
-                (loop.add_writer if write else loop.add_reader)(fd, rec.fire)
-                rec.loop = loop
+            watch = self.watch
+            if watch is None:
+                rec.reports = True  # the backend reports the fd to notify()
             else:
-                watch = rec.watch = _TrioWatch(rec, b)
-                try:
-                    b.nursery.start_soon(watch.run)  # type: ignore[attr-defined]
-                except BaseException:
-                    watch.done = True  # never started: nothing to stop
-                    raise
+                watch(rec)  # watched for this wait (rec.undo: undone in disarm)
             if deadline is not None and deadline != NEVER:
                 # (the woken task reads the passed deadline itself)
                 rec.timer = s.add_timer(deadline, _expire, rec)
@@ -724,7 +546,7 @@ class PollDesc:
                     self.wwait = None
             elif self.rwait is rec:
                 self.rwait = None
-            if rec.poller is None:
+            if not rec.reports:
                 # Watched for this wait only (no reports): it saw the fd ready,
                 # or ended; either way the next call tries the system call.
                 if write:
@@ -733,23 +555,14 @@ class PollDesc:
                     self.rseq += 1
         finally:
             _give(None)
-        poller = rec.poller
-        if poller is not None:
-            rec.poller = None
-            poller.pdwaits -= 1
         timer = rec.timer
         if timer is not None:
             rec.timer = None
             s.cancel_timer(timer)
-        loop = rec.loop
-        if loop is not None:
-            rec.loop = None
-            (loop.remove_writer if write else loop.remove_reader)(rec.fd)
-        watch = rec.watch
-        if watch is not None:  # (so that no trio task or registration outlives the wait)
-            rec.watch = None
-            watch.stop()
-            watch.check()
+        undo = rec.undo
+        if undo is not None:  # (so that no watch outlives the wait)
+            rec.undo = None
+            undo(rec)
         if self.closing:
             return POLL_CLOSING
         d = self.wd if write else self.rd
@@ -792,12 +605,13 @@ class PollDesc:
             ready(w.task)
 
     def unlink(self) -> None:
-        """Before the fd is closed (any thread): out of the poller it is
-        registered with, so that its number can be reused."""
-        poller = self.poller
-        if poller is not None:
-            self.poller = None
-            poller.unregister(self)
+        """Before the fd is closed (any thread): detached from its backend
+        (out of the poller it is registered with, so that its number can
+        be reused)."""
+        owner = self.owner
+        if owner is not None:
+            self.owner = self.watch = None
+            owner.pd_detach(self)
 
     def set_deadline(self, t: float | None, read: bool = True, write: bool = True) -> None:
         """Set the read and/or write deadline (None: no deadline); waits of

@@ -64,7 +64,7 @@ def run(
     main: Callable[..., R],
     /,
     *args: Any,
-    backend: str | None = None,
+    backend: str | Backend | None = None,
     clock: str | Clock = "real",
     seed: int | None = None,
     debug: bool = False,
@@ -78,9 +78,11 @@ def run(
     (its ``finally`` blocks run) before ``run`` returns. An exception that
     escaped another task and was not yet delivered to ``main`` is raised.
 
-    Options: ``backend`` ("builtin"; default ``$GOCHAN_BACKEND`` or
-    builtin), ``clock`` ("real" or "virtual": time jumps to the next timer
-    whenever every task is blocked), ``seed`` (makes select's random
+    Options: ``backend`` ("builtin", "asyncio", "uvloop", "trio", or a
+    ``gochan.backend.Backend`` instance of your own, used for this run and
+    closed at its end; default ``$GOCHAN_BACKEND`` or builtin), ``clock``
+    ("real" or "virtual": time jumps to the next timer whenever every task
+    is blocked), ``seed`` (makes select's random
     choices reproducible), ``debug`` (check channel invariants after every
     operation), ``monitor`` (seconds: log a warning naming any task that
     holds the thread longer than that while others wait; default
@@ -92,15 +94,25 @@ def run(
     """
     if not callable(main):
         raise not_callable("run()", main, "; write run(f, arg) rather than run(f(arg))")
-    name = backend or os.environ.get("GOCHAN_BACKEND") or "builtin"
-    if name not in BACKENDS:
-        raise unknown_backend(name, "backend=" if backend else "GOCHAN_BACKEND")
+    chosen: str | Backend
+    if backend is None or isinstance(backend, str):
+        name = backend or os.environ.get("GOCHAN_BACKEND") or "builtin"
+        if name not in BACKENDS:
+            raise unknown_backend(name, "backend=" if backend else "GOCHAN_BACKEND")
+        chosen = name
+    else:
+        if not callable(getattr(backend, "wait", None)):
+            raise TypeError(
+                "backend= must be a backend name or a gochan.backend.Backend instance, "
+                f"got {backend!r}"
+            )
+        name, chosen = backend.name, backend
     busy = loop_in_use(name)
     if busy is not None:
         raise busy
     secs = _monitor.threshold(monitor, "run(monitor=...)") if monitor is not None else None
     return run_with(
-        main, args, kwargs, backend=name, clock=clock, seed=seed, debug=debug, monitor=secs
+        main, args, kwargs, backend=chosen, clock=clock, seed=seed, debug=debug, monitor=secs
     )
 
 

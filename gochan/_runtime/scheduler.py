@@ -101,7 +101,9 @@ _schedulers: dict[int, Scheduler] = {}
 # busy helper is working for some scheduler whose ``pending`` count is > 0.
 quiet_threads: set[int] = set()
 # Name prefixes of an event loop's own worker threads (trio's I/O waits):
-# the backend's busy() already says whether they could wake anyone.
+# the backend's busy() already says whether they could wake anyone. Each
+# backend states its own (``Backend.quiet_prefixes``); a scheduler adds
+# them here when it starts.
 quiet_prefixes: set[str] = set()
 
 
@@ -146,8 +148,10 @@ class Scheduler:
         self.tasks: dict[int, Task] = {}
         self.clock = clock
         self.rng = random.Random(seed)
-        self.backend = make_backend(backend) if isinstance(backend, str) else backend
+        self.backend = make_backend(backend)
         self.backend.bind_clock(clock)
+        if self.backend.quiet_prefixes:
+            quiet_prefixes.update(self.backend.quiet_prefixes)
         self.timers: list[tuple[float, int, TimerEntry]] = []
         self.timer_lock = threading.Lock()
         self._timer_seq = itertools.count()
@@ -500,17 +504,15 @@ class Scheduler:
                 self._run_timers()
             if not runq:
                 self._wait_for_work()
-            elif backend.poll and (
-                backend.dirty
-                or self.pending
-                or self.polling
-                or backend.inflight
-                or not rounds & POLL_EVERY
+            elif self.polling or (
+                backend.poll
+                and (backend.dirty or self.pending or backend.inflight or not rounds & POLL_EVERY)
             ):
-                # Green tasks keep us busy, but a loop (or watched fds) may
-                # have work too: give it a turn when it is known to have
-                # some, and every POLL_EVERY + 1 rounds in any case, so
-                # coroutines and I/O are never starved.
+                # Green tasks keep us busy, but a loop (or watched fds, or
+                # sockets: ``polling``, on any backend) may have work too:
+                # give it a turn when it is known to have some, and every
+                # POLL_EVERY + 1 rounds in any case, so coroutines and I/O
+                # are never starved.
                 backend.wait(0, self.incoming)
                 if self.incoming:
                     self._drain_incoming()
@@ -588,7 +590,7 @@ class Scheduler:
                             continue  # a socket was ready: time stands still
                         clock.advance_to(deadline)
                         self._run_timers()
-                        if b.poll:  # the loop fires what is due at the new time
+                        if b.poll or self.polling:  # the loop fires what is due at the new time
                             b.wait(0, self.incoming)
                             if self.incoming:
                                 self._drain_incoming()

@@ -1,18 +1,24 @@
-"""Backends: what the scheduler does when it has nothing to run.
+"""Backends: what the scheduler does when it has nothing to run, and how
+it waits for file descriptors and event-loop work.
 
-The seam is deliberately narrow (see docs/design.md): ``wait(timeout,
-incoming)`` blocks the OS thread until the timeout passes or ``wakeup()`` is
-called from another thread, and ``close()`` releases resources. Channels,
-select and timers are written once, above this seam.
+``Backend`` below is the whole seam: the scheduler (scheduler.py), the fd
+waits (io.py), ``await_`` (bridge.py) and the deadlock detector reach a
+backend through these methods and attributes only, and no code outside
+this package names a concrete backend. docs/design.md ("The backend
+seam") says who calls what; docs/backends.md how to add a backend.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
+import inspect
 import sys
 from collections import deque
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ..task import Task
 
 BACKENDS = ("builtin", "asyncio", "uvloop", "trio")
 # The backends that need a library of their own, and the pip extra for it.
@@ -26,48 +32,134 @@ parked_coroutines: set[Any] = set()
 
 
 class Backend(Protocol):
-    def wait(self, timeout: float | None, incoming: deque[Any]) -> None:
-        """Block until ``timeout`` seconds pass (None: forever) or a wakeup.
+    """The seam between the scheduler and what it waits on.
 
-        Must return at once if ``incoming`` is non-empty when it starts.
+    One backend per scheduler (so per OS thread); every method is called on
+    the scheduler's thread unless it says "any thread". The attributes are
+    read by the hub on every round: plain attributes, not properties.
+    """
+
+    name: str  # "builtin", "asyncio", ...: for messages and dump()
+    # True: the hub gives the backend a turn (``wait(0)``) between rounds of
+    # runnable tasks while ``dirty`` or ``inflight`` or work is pending, and
+    # every few rounds anyway; ``busy``/``loop_idle``/``loop_deadline``/
+    # ``poke`` are consulted only while it is True. False: the backend has
+    # nothing to run of its own (PollDesc waits are polled regardless).
+    poll: bool
+    dirty: bool  # loop-side work was readied: give the loop a turn soon
+    inflight: int  # await_() calls in flight: the hub polls while > 0
+    # Virtual clock: True if the backend's own timers (a loop's) run on the
+    # scheduler's clock; False if they stay real (uvloop's libuv clock), so
+    # the hub waits for the loop to wake it instead of polling it.
+    virtual: bool
+    # True: an event loop of a host program runs this scheduler (run_async):
+    # a loop seen running on the thread is the host's, not a coroutine's.
+    hosted: bool
+    # Name prefixes of the backend's own worker threads (trio's I/O thread):
+    # they never veto a deadlock report, as ``busy()`` speaks for them.
+    quiet_prefixes: tuple[str, ...]
+
+    # -- waiting -------------------------------------------------------------
+
+    def wait(self, timeout: float | None, incoming: deque[Any]) -> None:
+        """Block until ``timeout`` seconds pass (None: forever; 0: just look),
+        a wakeup, or the backend readied a task (I/O, loop work).
+
+        Must return at once if ``incoming`` is non-empty when it starts
+        (after a non-blocking look at its fds). Called by the hub only.
         """
 
     def wakeup(self) -> None:
-        """Thread-safe: make a current or the next ``wait`` return soon."""
-
-    def close(self) -> None:
-        """Release OS resources."""
-
-    # Loop-driven backends (asyncio, uvloop, trio) also have: ``poll``
-    # (True: the hub lets the loop run while loop work is pending),
-    # ``dirty``, ``poke()`` and ``busy()``; see aio.py.
-    poll: bool
-    dirty: bool
+        """Any thread: make a current or the next ``wait`` return soon."""
 
     def poke(self) -> None:
-        """Same thread: loop-side work readied a task; let the hub run."""
+        """Same thread, ``poll`` backends: loop-side work readied a task
+        (``ready()`` from outside any task); let the hub run."""
+
+    def close(self) -> None:
+        """Release OS resources; end the loop's leftover work. Idempotent."""
+
+    # -- the deadlock question -----------------------------------------------
 
     def busy(self) -> bool:
-        """True while work on the loop could still wake a task."""
+        """``poll`` backends: could anything of yours (loop work, a
+        coroutine, an await_) still wake a task without a gochan timer?
+        False lets the scheduler report a deadlock. Any thread (another
+        scheduler's deadlock check asks): must not block."""
 
-    inflight: int  # await_() calls running on the loop: the hub polls while > 0
-    # Virtual clock: True if the loop's own timers run on the scheduler's
-    # clock (asyncio, trio); False if they stay real (uvloop's libuv clock),
-    # so the hub waits for the loop to wake it instead of polling it.
-    virtual: bool
+    # -- the clock -------------------------------------------------------------
 
     def bind_clock(self, clock: Any) -> None:
-        """Use the scheduler's clock (a virtual one makes loop time virtual too)."""
+        """Use the scheduler's clock (once, at the start; a virtual one makes
+        the loop's time virtual too, or raises if it cannot)."""
 
     def loop_idle(self) -> bool:
-        """Virtual clock: True if nothing on the loop can run before a timer."""
+        """Virtual clock, ``poll`` backends: True if nothing on the loop can
+        run before a timer (then time may jump)."""
 
     def loop_deadline(self) -> float | None:
-        """Virtual clock: the loop's earliest timer, on the scheduler clock."""
+        """Virtual clock, ``poll`` backends: the loop's earliest timer, on
+        the scheduler clock (None: none)."""
+
+    # -- file descriptors ------------------------------------------------------
+
+    def wait_fd(self, cur: Task, fd: int, write: bool, timeout: float | None) -> None:
+        """``wait_readable``/``wait_writable``: park task ``cur`` (running
+        now) until ``fd`` is readable (writable); TimeoutError
+        (``io.timeout_error``) once ``timeout`` seconds (> 0; None: none)
+        passed. Several tasks may wait on one fd. Cancellation raises, as
+        any park. ``io.fd_wait`` does it all for a backend that can watch
+        fds one-shot; a loop backend may ``await_`` its loop's own wait."""
+
+    def pd_attach(self, pd: Any) -> None:
+        """A gochan.net socket's ``io.PollDesc`` waits here for the first
+        time: set ``pd.owner = self`` and choose how its waits are watched.
+        Either register ``pd.fd`` for good and report readiness to
+        ``pd.notify(events, readers, writers)`` from ``wait`` (then
+        ``pd.watch = None``), or set ``pd.watch`` to a callable that
+        watches the fd for one wait and ``fire()``s its record (``_IOWait``;
+        it may set ``record.undo``, called after the wait). ``pd.stale``:
+        the queue a withdrawn record puts its fd in (None: none); ``pd.reg``
+        is the backend's own."""
+
+    def pd_detach(self, pd: Any) -> None:
+        """Any thread: ``pd``'s socket is about to be closed: forget it."""
+
+    # -- the event loop --------------------------------------------------------
+
+    def await_(self, cur: Task, aw: Any, reason: str, waiting_on: Any) -> Any:
+        """``gochan.await_(aw)``: run awaitable ``aw`` on the loop and park
+        task ``cur`` (as ``reason`` on ``waiting_on``) until it is done;
+        return its result or raise its exception. A backend without a loop
+        raises ``no_loop(aw)``."""
 
 
-def make_backend(name: str) -> Backend:
-    """Instantiate the backend called ``name``, with an actionable error."""
+def no_loop(aw: Any) -> RuntimeError:
+    """The error for await_() on a backend without an event loop (``aw``
+    is closed if it is a coroutine, which will never run now)."""
+    if inspect.iscoroutine(aw):
+        aw.close()  # never awaited: no "coroutine was never awaited" warning
+    return RuntimeError(
+        "await_() needs an async backend: start gochan with "
+        "gochan.run(main, backend='asyncio') (or 'uvloop', 'trio'), "
+        "or set GOCHAN_BACKEND; the builtin backend has no event loop"
+    )
+
+
+def take_pending(cur: Task, aw: Any) -> None:
+    """Raise ``cur``'s pending cancellation or exception, if any, before an
+    ``await_`` starts (closing ``aw`` if it is a coroutine)."""
+    if cur._throw is not None or cur._cancelled:
+        if inspect.iscoroutine(aw):
+            aw.close()
+        raise cur._take_pending()
+
+
+def make_backend(name: str | Backend) -> Backend:
+    """Instantiate the backend called ``name``, with an actionable error
+    (a Backend instance is used as it is)."""
+    if not isinstance(name, str):
+        return name
     if name == "builtin":
         from .builtin import BuiltinBackend
 
@@ -128,7 +220,7 @@ def foreign_loop(backend: Any) -> str | None:
     if asyncio._get_running_loop() is not None:
         return "asyncio"
     trio = sys.modules.get("trio")
-    if trio is None or getattr(backend, "hosted", False):
+    if trio is None or (backend is not None and backend.hosted):
         return None
     try:
         trio.lowlevel.current_task()

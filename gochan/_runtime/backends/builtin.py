@@ -14,11 +14,12 @@ appends to ``incoming`` *before* it looks at ``sleeping``. Under the GIL's
 sequential consistency at least one of them sees the other, so a wakeup is
 never lost.
 
-gochan.net's sockets are registered differently (``register``, from
+gochan.net's sockets are registered differently (``pd_attach``, from
 io.PollDesc): once, edge-triggered for both directions, for the socket's
 whole life, as Go's netpoller does; each report goes to the socket's
 ``PollDesc.notify``, which readies its parked task or just remembers the
-readiness. No system call per wait. The rest of this docstring is about
+readiness. No system call per wait. (Where there is no epoll, a PollDesc
+wait is watched one-shot, as below.) The rest of this docstring is about
 the other waits.
 
 I/O readiness (``wait_readable``/``wait_writable``) uses the same poller:
@@ -48,6 +49,10 @@ import selectors
 import socket
 from collections import deque
 from typing import Any
+
+from ..io import _IOWait, fd_wait
+from ..task import Task
+from . import no_loop
 
 _Watch = tuple[list[Any], list[Any], list[int]]
 
@@ -108,14 +113,16 @@ class BuiltinBackend:
         "deadlines",
         "dirty",
         "et",
-        "pdwaits",
         "poll",
         "sleeping",
         "stale",
     )
 
+    name = "builtin"
     inflight = 0  # no await_ here
     virtual = True  # no loop timers of its own
+    hosted = False
+    quiet_prefixes: tuple[str, ...] = ()
 
     def __init__(self) -> None:
         self.sleeping = False
@@ -138,7 +145,51 @@ class BuiltinBackend:
         # whole life (see io.py); ``et`` once the poller can (epoll)
         self._pds: dict[int, Any] = {}
         self.et = False
-        self.pdwaits = 0  # tasks parked on a PollDesc of ours
+
+    # -- fd waits (the Backend protocol) -------------------------------------
+
+    def wait_fd(self, cur: Task, fd: int, write: bool, timeout: float | None) -> None:
+        """wait_readable/wait_writable: a one-shot watch on the poller."""
+        if self._sel is None:
+            self._open()
+        fd_wait(cur, fd, write, timeout, self._watch_rec, self.stale, self.deadlines)
+
+    def _watch_rec(self, rec: _IOWait) -> None:
+        self.watch(rec.fd, rec.write, rec)
+
+    def pd_attach(self, pd: Any) -> None:
+        """A PollDesc's first wait here (owner thread): with epoll, register
+        its fd edge-triggered, for both directions, until ``pd_detach``; its
+        readiness is then reported to ``pd.notify`` for as long as the socket
+        lives: no system call per wait. Without, each wait watches one-shot."""
+        sel = self._sel or self._open()
+        if self.et:
+            fd = pd.fd
+            try:
+                sel.register(fd, EDGE)
+            except FileExistsError:  # a one-shot watch of wait_readable's: take it over
+                sel.modify(fd, EDGE)
+            self._known.discard(fd)
+            self._pds[fd] = pd
+            pd.watch = pd.stale = None
+        else:
+            pd.watch, pd.stale = self._watch_rec, self.stale
+        pd.owner, pd.reg = self, sel
+
+    def pd_detach(self, pd: Any) -> None:
+        """``pd``'s socket is about to be closed (any thread): forget it.
+        Before the close, so that the number cannot name a new file yet."""
+        fd, mine = pd.fd, pd.reg
+        if self._pds.get(fd) is not pd:
+            return
+        self._pds.pop(fd, None)
+        sel = self._sel
+        if sel is not None and sel is mine:
+            with contextlib.suppress(OSError, ValueError):
+                sel.unregister(fd)
+
+    def await_(self, cur: Task, aw: Any, reason: str, waiting_on: Any) -> Any:
+        raise no_loop(aw)
 
     def watch(self, fd: int, write: bool, rec: Any) -> None:
         """Fire ``rec`` once ``fd`` is readable (writable). Owner thread only."""
@@ -223,33 +274,6 @@ class BuiltinBackend:
         self.et = bool(EDGE and ONESHOT)
         return sel
 
-    def register(self, pd: Any) -> None:
-        """Register a socket's PollDesc edge-triggered, for both directions,
-        until ``unregister`` (owner thread). Its readiness is then reported
-        to ``pd.notify`` for as long as the socket lives: no system call
-        per wait."""
-        sel = self._sel or self._open()
-        fd = pd.fd
-        try:
-            sel.register(fd, EDGE)
-        except FileExistsError:  # a one-shot watch of wait_readable's: take it over
-            sel.modify(fd, EDGE)
-        self._known.discard(fd)
-        self._pds[fd] = pd
-        pd.poller, pd.sel = self, sel
-
-    def unregister(self, pd: Any) -> None:
-        """``pd``'s socket is about to be closed (any thread): forget it.
-        Before the close, so that the number cannot name a new file yet."""
-        fd, mine = pd.fd, pd.sel
-        if self._pds.get(fd) is not pd:
-            return
-        self._pds.pop(fd, None)
-        sel = self._sel
-        if sel is not None and sel is mine:
-            with contextlib.suppress(OSError, ValueError):
-                sel.unregister(fd)
-
     def wait(self, timeout: float | None, incoming: deque[Any]) -> None:
         sel = self._sel or self._open()
         self.sleeping = True
@@ -281,7 +305,8 @@ class BuiltinBackend:
                         pass
                 else:
                     self._fire(sel, fd, events)
-            self.poll = bool(io) or self.pdwaits > 0
+            # (PollDesc waits: the hub polls while Scheduler.polling has any)
+            self.poll = bool(io)
         finally:
             self.sleeping = False
 
