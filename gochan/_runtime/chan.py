@@ -193,7 +193,8 @@ class Chan(Generic[T]):
 
     def _handoff_recv(self) -> Waiter | None:
         """Take the value of the first parked sender: returns its completed
-        waiter, whose ``value`` is now what the caller receives and whose
+        waiter, whose ``value`` is now what the caller receives (read it
+        before waking: the woken sender reuses its waiter) and whose
         ``task`` is the party to wake; None if no sender is parked (LOCK
         held). With a (full) buffer the receiver takes the buffer's head and
         the sender's value joins the tail (invariant 3)."""
@@ -273,7 +274,8 @@ class Chan(Generic[T]):
         try:
             if self._closed:
                 raise Panic(SEND_ON_CLOSED)
-            peer = self._handoff_send(v)
+            # (the queue is looked at first: no call when nobody is parked)
+            peer = self._handoff_send(v) if self._recvq else None
             if peer is None:
                 if len(buf) < self._cap:  # (receivers all refused: see _handoff_send)
                     buf.append(v)
@@ -312,7 +314,7 @@ class Chan(Generic[T]):
             finally:
                 _give(None)
         try:
-            s = self._handoff_recv()
+            s = self._handoff_recv() if self._sendq else None  # (as in send)
             if s is None:
                 if buf:  # (senders all refused: see _handoff_send)
                     return buf.popleft()
@@ -326,13 +328,16 @@ class Chan(Generic[T]):
             if FLAGS.debug:
                 self._debug_check()
         if s is not None:
+            # Read the value before the wake: once woken, the sender owns its
+            # waiter again (and may reuse it, on another thread).
+            v = s.value
             peer = s.task
             # wake_peer, inlined (as in send)
             if isinstance(peer, Task):
                 ready(peer)
             else:
                 peer.wake()
-            return s.value
+            return v
         task = cast("Task", w.task)
         task.sched.park(wr.CHAN_RECV, self, w)
         return w.value if w.ok else CLOSED
