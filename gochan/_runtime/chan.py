@@ -175,6 +175,10 @@ class Chan(Generic[T]):
     # first live waiter of the other side (pop_waiter, inlined) and
     # completes it under LOCK: marks it ok and moves the value. The caller
     # wakes the waiter's party after releasing LOCK (wake_peer).
+    # Measured (callgrind, instructions per op, inlined copies -> this one
+    # path): compiled W1 ping-pong 11984 -> 11774, W2 buffered 1521 -> 1533,
+    # W5 select 7831 -> 7822, so the copies did not pay; pure W1 25584 ->
+    # 27389 (+7%: a Python call per hand-off), W2 and W5 unchanged.
 
     def _handoff_send(self, v: T) -> Task | Parker | None:
         """Hand ``v`` to the first parked receiver; its party to wake, or
