@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ._runtime import waitreason as wr
 from ._runtime.blocking import poll_failed
 from ._runtime.errors import Panic, not_callable, plural
-from ._runtime.scheduler import current_task, ready
+from ._runtime.scheduler import current_task, ready, wake_peer
 from ._runtime.sema import enqueue, grant, wait_grant, wake
 from ._runtime.waiter import LOCK, Waiter
 from ._runtime.waitgroup import WaitGroup
@@ -639,4 +639,4 @@ def _give_up(w: Waiter) -> None:
     with LOCK:
         if not w.withdraw():
             return
-    ready(w.task)
+    wake_peer(w.task)

@@ -9,9 +9,9 @@ Two directions:
 * The async face of channels (``await ch.asend(v)``, ``await ch.arecv()``,
   ``async for``, ``await aselect(...)``): a coroutine queues a ``Waiter``
   on the channel exactly like a green task would, with a *coroutine
-  parker* standing in for the task. A peer completing that waiter calls
-  ``ready(parker)``, which reaches ``_LoopSide.ready_remote`` (its
-  ``thread_id`` matches no thread) and resolves the parker's future. So
+  parker* (``waiter.Parker``) standing in for the task. A peer completing
+  that waiter calls ``wake_peer(parker)`` (``scheduler.wake_peer``), which calls
+  ``parker.wake()``: that resolves the parker's future. So
   green tasks and coroutines are interchangeable ends of one channel, with
   the same hand-off, close and fairness rules, and the channel code knows
   nothing about coroutines.
@@ -37,12 +37,13 @@ from . import waitreason as wr
 from .backends import parked_coroutines
 from .chan import BLOCKED, CLOSED, Chan
 from .errors import SEND_ON_CLOSED, Panic
-from .scheduler import current_task, peek_scheduler, ready
+from .scheduler import current_task, peek_scheduler, wake_peer
 from .select import _Cases, select_start
-from .waiter import LOCK, LoopGroup, Waiter, push_waiter
+from .waiter import LOCK, LoopGroup, Waiter, WaitRecord, push_waiter
 
 if TYPE_CHECKING:
-    pass
+    from .task import Task
+    from .waiter import Parker
 
 T = TypeVar("T")
 log = logging.getLogger("gochan")
@@ -79,7 +80,7 @@ def await_(aw: Awaitable[T]) -> T:
     return wait_on_loop(aw, wr.AWAIT, aw)
 
 
-def wait_on_loop(aw: Awaitable[T], reason: str, waiting_on: Any) -> T:
+def wait_on_loop(aw: Awaitable[T], reason: str, waiting_on: object) -> T:
     """``await_(aw)``, parked as ``reason`` on ``waiting_on`` (what dump()
     shows: an I/O wait that runs on the loop still reads as one). The
     backend runs it (``Backend.await_``; without a loop it raises)."""
@@ -96,24 +97,11 @@ def wait_on_loop(aw: Awaitable[T], reason: str, waiting_on: Any) -> T:
 # -- loop -> channels: the async face -----------------------------------------
 
 
-class _LoopSide:
-    """Stands in for a Scheduler in ``ready()`` for coroutine parkers."""
-
-    __slots__ = ()
-    thread_id = -1  # matches no thread: ready() always calls ready_remote
-
-    def ready_remote(self, parker: _CoroParker) -> None:
-        parker.wake()
-
-
-_LOOP_SIDE = _LoopSide()
-
-
 class _CoroParker:
-    """Stands in for a Task in the waiters of an asyncio coroutine."""
+    """Stands in for a Task in the waiters of an asyncio coroutine
+    (a ``waiter.Parker``)."""
 
     __slots__ = ("future", "loop", "task", "thread_id")
-    sched = _LOOP_SIDE
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -158,7 +146,7 @@ class _CoroParker:
         if not self.future.done():
             self.future.set_result(None)
 
-    async def wait(self, record: Any) -> None:
+    async def wait(self, record: WaitRecord) -> None:
         """Wait until a peer completes ``record`` (see the module docstring
         for what cancellation does)."""
         task = self.task = asyncio.current_task()
@@ -181,10 +169,9 @@ class _CoroParker:
 
 
 class _TrioParker:
-    """Stands in for a Task in the waiters of a trio task."""
+    """Stands in for a Task in the waiters of a trio task (a ``waiter.Parker``)."""
 
     __slots__ = ("task", "thread_id", "token")
-    sched = _LOOP_SIDE
 
     def __init__(self) -> None:
         import trio
@@ -211,7 +198,7 @@ class _TrioParker:
         else:
             self.token.run_sync_soon(trio.lowlevel.reschedule, self.task)
 
-    async def wait(self, record: Any) -> None:
+    async def wait(self, record: WaitRecord) -> None:
         """Wait until a peer completes ``record``. On cancellation, withdraw
         it if no peer has taken it yet (the wait then raises Cancelled);
         else the operation stands and the peer's wake ends the wait."""
@@ -232,7 +219,7 @@ class _TrioParker:
             parked_coroutines.discard(self.task)
 
 
-def _parker() -> Any:  # duck-types a Task for Waiter and ready()
+def _parker() -> _CoroParker | _TrioParker:
     """A parker for the running coroutine: asyncio (any loop, uvloop
     included) or trio. No gochan scheduler is needed: a channel can connect
     plain coroutines with each other and with green tasks anywhere."""
@@ -257,8 +244,8 @@ def _poke() -> None:
         s.backend.poke()
 
 
-def _ready_peer(peer: Any) -> None:
-    ready(peer)
+def _ready_peer(peer: Task | Parker) -> None:
+    wake_peer(peer)
     _poke()
 
 

@@ -55,7 +55,7 @@ from .duration import MAX_DURATION, NEVER, wait_timeout
 from .errors import NOT_RUN, Cancelled, Deadlock, body_never_ran
 from .task import Task
 from .timers_core import TimerEntry, TimerFn
-from .waiter import LOCK, OneShot
+from .waiter import LOCK, OneShot, Parker, WaitRecord
 
 # Direct task-to-task switches allowed between two trips through the hub.
 BUDGET: Final = 64
@@ -408,13 +408,15 @@ class Scheduler:
 
     # -- park / ready -------------------------------------------------------
 
-    def park(self, reason: str, waiting_on: Any, waiting: Any) -> None:
+    def park(self, reason: str, waiting_on: object, waiting: WaitRecord | None) -> None:
         """Suspend the running task until ``ready`` is called for it.
 
         Preconditions: LOCK is not held; ``waiting`` (the wait record, or
         None for gosched) is already registered where a peer can complete
-        it. On return ``self.current`` is the caller again. Raises the
-        exception of whoever withdrew the wait (cancel, fatal, deadlock).
+        it; its completer will ``ready`` this task (``waiter.WaitRecord``).
+        ``waiting_on`` is only shown (``dump()``). On return
+        ``self.current`` is the caller again. Raises the exception of
+        whoever withdrew the wait (cancel, fatal, deadlock).
         """
         cur = self.current
         assert cur is not None
@@ -464,7 +466,7 @@ class Scheduler:
             cur._resume_exc = None
             raise exc
 
-    def _abandon_park(self, cur: Task, waiting: Any) -> None:
+    def _abandon_park(self, cur: Task, waiting: WaitRecord | None) -> None:
         self.current = cur
         if waiting is not None:
             with LOCK:
@@ -830,15 +832,13 @@ class Scheduler:
 # -- module-level helpers (the API layer calls these) -----------------------
 
 
-def ready(t: Task | Any) -> None:
+def ready(t: Task) -> None:
     """Make parked task ``t`` runnable. Any thread; LOCK must not be held.
 
-    ``t`` may also be a coroutine's parker (``bridge.py``): its ``sched``
-    matches no thread, so it is woken through ``ready_remote``.
+    Only the single winner of ``t``'s wait record calls this (see
+    ``waiter.WaitRecord``). A channel waiter's party may also be a
+    coroutine's ``Parker``: its completer calls ``wake`` instead.
     """
-    if not isinstance(t, Task):  # a parker (also: a compiled build then
-        t.sched.ready_remote(t)  # reads a Task's fields directly)
-        return
     s = t.sched
     if s.thread_id == get_ident():
         t._state = wr.RUNNABLE
@@ -850,6 +850,16 @@ def ready(t: Task | Any) -> None:
             s.backend.poke()
     else:
         s.ready_remote(t)
+
+
+def wake_peer(who: Task | Parker) -> None:
+    """Wake the party of a completed channel waiter (``Waiter.task``): a
+    Task is readied, a coroutine's Parker resolves its own wait. Any
+    thread; LOCK must not be held. The channel hot paths inline this."""
+    if isinstance(who, Task):
+        ready(who)
+    else:
+        who.wake()
 
 
 def get_scheduler() -> Scheduler:

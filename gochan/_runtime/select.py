@@ -14,14 +14,18 @@ from __future__ import annotations
 import random
 from collections import deque
 from types import MethodType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from . import waitreason as wr
 from .blocking import poll_failed
 from .chan import BLOCKED, Chan, _NilChan, nilchan
 from .errors import SEND_ON_CLOSED, Panic
-from .scheduler import current_task, peek_scheduler, ready
+from .scheduler import current_task, peek_scheduler, wake_peer
 from .waiter import LOCK, LoopGroup, SelectGroup, Waiter, push_waiter
+
+if TYPE_CHECKING:
+    from .task import Task
+    from .waiter import Parker
 
 # Final: a compiled build reads these as C constants (see chan.py).
 _take: Final = LOCK.take  # see lock.py
@@ -158,11 +162,12 @@ def select(*cases: Any) -> tuple[int, Any]:
         return r
     assert type(r) is _Cases
     g = r.group
-    g.task.sched.park(wr.SELECT if cases else wr.SELECT_NO_CASES, r, g)
+    task = cast("Task", g.task)  # a task's select: its group's party is the task
+    task.sched.park(wr.SELECT if cases else wr.SELECT_NO_CASES, r, g)
     return r.outcome()
 
 
-def select_start(cases: tuple[Any, ...], parker: Any) -> tuple[int, Any] | _Cases:
+def select_start(cases: tuple[Any, ...], parker: Parker | None) -> tuple[int, Any] | _Cases:
     """Passes 1 and 2 of ``select``: the chosen ``(index, value)`` if a case
     can proceed now (or ``default``); else the parked ``_Cases``, whose
     waiters stand for ``parker`` (None: the running task), for the caller to
@@ -249,11 +254,14 @@ def select_start(cases: tuple[Any, ...], parker: Any) -> tuple[int, Any] | _Case
             pass  # default: returned below, once LOCK is released
         else:
             # Pass 2: decode every case and park on each.
-            parker_is_task = parker is None
-            if parker_is_task:
-                parker = current_task()
+            who: Task | Parker
+            if parker is None:
+                who = current_task()
+                g = SelectGroup(who)
+            else:
+                who = parker
+                g = LoopGroup(who)
             ops: list[tuple[int, Chan[Any], Any]] = []
-            g = SelectGroup(parker) if parker_is_task else LoopGroup(parker)
             for i, c in enumerate(cases):
                 if type(c) is tuple:
                     kind, ch, v = SEND, c[0].__self__, c[1]
@@ -262,7 +270,7 @@ def select_start(cases: tuple[Any, ...], parker: Any) -> tuple[int, Any] | _Case
                 ops.append((kind, ch, v))
                 if ch is nilchan:
                     continue
-                w = Waiter(parker, v, g, i)
+                w = Waiter(who, v, g, i)
                 g.waiters.append(w)
                 q = ch._sendq if kind == SEND else ch._recvq
                 if q and q[-1].group is g:
@@ -275,7 +283,7 @@ def select_start(cases: tuple[Any, ...], parker: Any) -> tuple[int, Any] | _Case
         if peer is BLOCKED:
             return select_start(cases, parker)  # the refused waiters are gone now
         if peer is not None:
-            ready(peer)
+            wake_peer(peer)
         return i, result
     if dflt >= 0:
         if parker is None:  # a task's select (not a coroutine's): a failed poll

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from .scheduler import current_task, ready
 from .task import Task
@@ -50,7 +50,7 @@ def grant(q: deque[Waiter], value: Any = None) -> Task:
     w.queue = None
     w.ok = True
     w.value = value
-    return w.task
+    return cast(Task, w.task)  # a grant queue holds Tasks only (enqueue)
 
 
 def wake(tasks: list[Task]) -> None:
@@ -69,7 +69,7 @@ def wait_grant(
     the granted value. If the park raises instead, ``on_abandon(granted)``
     runs first (see the module docstring), then the exception propagates."""
     try:
-        w.task.sched.park(reason, waiting_on, w)
+        cast(Task, w.task).sched.park(reason, waiting_on, w)
     except BaseException:
         if on_abandon is not None:
             with LOCK:

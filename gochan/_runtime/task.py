@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from greenlet import greenlet
 
     from .scheduler import Scheduler
-    from .waiter import OneShot, Waiter
+    from .waiter import OneShot, Waiter, WaitRecord
 
 _ids = itertools.count(1)
 
@@ -67,9 +67,9 @@ class Task:
         # This task's reusable Waiter for plain sends and receives (a task
         # waits on at most one plain channel operation at a time).
         self._w: Waiter | None = None
-        self.waiting_on: Any = None
+        self.waiting_on: object = None
         # The wait record of the current park; withdraw() takes the task back.
-        self._waiting: Any = None
+        self._waiting: WaitRecord | None = None
         # An exception to raise at the next blocking point (fatal error).
         self._throw: BaseException | None = None
         # Raised when the current park resumes (set by whoever withdrew it).

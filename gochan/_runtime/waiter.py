@@ -18,7 +18,7 @@ never takes it; only channel operations do, for a few bytecodes at a time.
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 
 from .lock import TokenLock
 
@@ -27,6 +27,45 @@ if TYPE_CHECKING:
     from .timers_core import TimerEntry
 
 LOCK: Final = TokenLock()
+
+
+class WaitRecord(Protocol):
+    """The parking contract: what ``Scheduler.park`` needs from a wait record.
+
+    A record stands for one park of one task and ends exactly once, under
+    ``LOCK``, in one of two ways:
+
+    * *completed* by a peer (a send or receive, a release, a timer, an fd
+      becoming ready, a worker thread finishing), which then readies the
+      task (after releasing LOCK);
+    * *withdrawn*: ``withdraw()`` (LOCK held, any thread) returns True if
+      the record had not ended yet and is now ended without completing (the
+      task is taken back by whoever called it: cancel, a fatal error, a
+      deadlock report, a timeout, a select sibling, thread exit), False if a
+      completion won first (its ready() is on the way and belongs to the
+      park).
+
+    Whichever of the two comes first wins; the other sees the record ended
+    and does nothing. So every park is matched by exactly one ready.
+    tests/runtime/test_wait_records.py races the two for every record kind.
+    Every class passed to ``park`` is checked against this by mypy --strict.
+    """
+
+    def withdraw(self) -> bool: ...
+
+
+class Parker(Protocol):
+    """A coroutine's stand-in for a Task in channel waiters (``bridge.py``).
+
+    A peer that completes a waiter whose ``task`` is a Parker calls
+    ``wake()`` (any thread, LOCK released) instead of ``ready()``; see
+    ``scheduler.wake_peer``. ``dead()`` (LOCK held) says the coroutine can never
+    run again (``LoopGroup.claim`` then refuses the waiter).
+    """
+
+    def dead(self) -> bool: ...
+
+    def wake(self) -> None: ...
 
 
 WaitQueue = deque  # of Waiter; Go's waitq
@@ -77,8 +116,8 @@ class Waiter:
     value / the send was delivered: True; the channel was closed: False).
     ``group`` is the shared record of a blocking select, else None.
     ``queue`` is the wait queue holding it, None once dequeued.
-    ``task`` is the parked Task, or a coroutine's parker (``bridge.py``),
-    which stands in for one (hence ``Task | Any``).
+    ``task`` is the parked Task, or a coroutine's ``Parker`` (``bridge.py``),
+    which stands in for one: a peer wakes it with ``scheduler.wake_peer``.
 
     Wait queues are C deques rather than Go's intrusive linked lists: in
     CPython a deque's append/popleft beat any Python-level list surgery, and
@@ -89,7 +128,7 @@ class Waiter:
     __slots__ = ("group", "index", "ok", "queue", "task", "value")
 
     def __init__(
-        self, task: Task | Any, value: Any, group: SelectGroup | None = None, index: int = 0
+        self, task: Task | Parker, value: Any, group: SelectGroup | None = None, index: int = 0
     ):
         self.task = task
         self.value = value
@@ -116,7 +155,7 @@ class SelectGroup:
 
     __slots__ = ("fired", "task", "waiters", "winner")
 
-    def __init__(self, task: Task | Any) -> None:  # Task | Any: as Waiter.task
+    def __init__(self, task: Task | Parker) -> None:  # as Waiter.task
         self.task = task
         self.fired = False
         self.winner: Waiter | None = None
@@ -164,7 +203,7 @@ class LoopGroup(SelectGroup):
     __slots__ = ()
 
     def claim(self, w: Waiter | None) -> bool:
-        parker: Any = self.task  # bridge._CoroParker or _TrioParker
+        parker = cast("Parker", self.task)  # bridge._CoroParker or _TrioParker
         if w is not None and parker.dead():
             SelectGroup.claim(self, None)
             return False
@@ -202,3 +241,33 @@ class OneShot:
         if t is not None:
             t.disarm()
         return True
+
+
+if TYPE_CHECKING:
+    # Every wait record and parker class, checked against the contracts by
+    # mypy --strict: a class that stops conforming fails the type check
+    # here, even if no call site happens to pass it to park() directly.
+    from .backends.aio import _AwaitRecord
+    from .backends.trio import _TrioAwait, _TrioWatch
+    from .blocking import SleepTimer
+    from .bridge import _CoroParker, _TrioParker
+    from .io import _IOWait
+    from .offload import _Abandonable, _Job
+
+    def _records(
+        a: Waiter,
+        b: SelectGroup,
+        c: LoopGroup,
+        d: OneShot,
+        e: SleepTimer,
+        f: _AwaitRecord,
+        g: _TrioAwait,
+        h: _IOWait,
+        i: _TrioWatch,
+        j: _Job,
+        k: _Abandonable,
+    ) -> list[WaitRecord]:
+        return [a, b, c, d, e, f, g, h, i, j, k]
+
+    def _parkers(a: _CoroParker, b: _TrioParker) -> list[Parker]:
+        return [a, b]
