@@ -499,16 +499,8 @@ def test_python_dash_m_runs_the_server(tmp_path: Path) -> None:
 
 
 def test_request_latency_delays_every_answer_and_changes_nothing_else() -> None:
-    import asyncio
-
-    made: list[asyncio.AbstractEventLoop] = []
-
-    def factory() -> asyncio.AbstractEventLoop:
-        made.append(asyncio.new_event_loop())
-        return made[-1]
-
-    with serve(request_latency=0.05, loop_factory=factory) as s:
-        assert len(made) == 1  # the server runs on the loop the factory made
+    with serve(request_latency=0.05, backend="asyncio") as s:  # on gochan's asyncio backend
+        assert s.backend == "asyncio"
         t0 = time.monotonic()
         created = request(s.url, "POST", "/api/v1/namespaces/default/pods", pod("slow"))
         got = request(s.url, "GET", "/api/v1/namespaces/default/pods/slow")
