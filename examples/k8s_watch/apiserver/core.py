@@ -256,8 +256,10 @@ class ServerCore:
             w.poke(action)
         self._release_holds()
         for conn, state in list(self._conns.items()):
-            if state.idle or action == "abort":
+            if action == "abort":
                 abort(conn)
+            elif state.idle:
+                conn.close()  # its task, blocked reading, sees ErrClosed and ends
         if not self._wait_conns(wait):
             for conn in list(self._conns):
                 abort(conn)
