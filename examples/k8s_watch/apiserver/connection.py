@@ -215,9 +215,7 @@ def _read(conn: net.Conn) -> bytes:
         return b""  # reset: h11 sees the end of the stream
 
 
-def _reject(
-    core: ServerCore, conn: net.Conn, h: h11.Connection, e: Exception
-) -> None:
+def _reject(core: ServerCore, conn: net.Conn, h: h11.Connection, e: Exception) -> None:
     """Answer a request that cannot be read with a ``Status``, then close."""
     err: APIError
     if isinstance(e, BodyTooLarge):
@@ -228,9 +226,7 @@ def _reject(
         err = st.bad_request(f"malformed HTTP request: {e}")
         hint = getattr(e, "error_status_hint", None) or getattr(e, "code", 400)
         if hint == 431:
-            err = APIError(
-                {**err.status, "code": 431, "reason": "RequestHeaderFieldsTooLarge"}
-            )
+            err = APIError({**err.status, "code": 431, "reason": "RequestHeaderFieldsTooLarge"})
     if h.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
         return
     resp = error_response(err)

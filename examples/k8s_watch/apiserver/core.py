@@ -333,7 +333,7 @@ class ServerCore:
                 gochan.go(fn)
             else:
                 self._calls.send(fn)
-        except Exception:  # the server closed meanwhile  # noqa: BLE001
+        except Exception:  # the server closed meanwhile
             return False
         return True
 

@@ -168,7 +168,9 @@ class APIServer(ServerCore):
         """``writes`` creates/updates/deletes over ``keys`` names, as fast as the store takes
         them (watchers run between batches); returns the number of writes."""
         return self._run_task(
-            lambda: self.burst_green(writes, keys, namespace=namespace, resource=resource, seed=seed)
+            lambda: self.burst_green(
+                writes, keys, namespace=namespace, resource=resource, seed=seed
+            )
         )
 
     def burst_green(

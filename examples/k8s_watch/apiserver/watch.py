@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import h11
+from h11._writers import ChunkedWriter
 
 import gochan
 from gochan import net
@@ -50,6 +51,12 @@ HIGH_WATER = 64 * 1024
 CORRUPTIONS = ("json", "type", "truncated")  # what `Watcher.corrupt` can write
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 _ids = itertools.count(1)
+# h11's own chunk framer (what h11.Connection.send(Data) runs once its state machine has
+# checked the event): a watch sends hundreds of thousands of chunks, all in the SEND_BODY
+# state where the state machine has nothing to do, so the batches are framed by this
+# directly, at a third of the cost per event. The head and the last chunk go through
+# h11.Connection.send as usual.
+_CHUNKS = ChunkedWriter()
 
 
 @dataclass
@@ -209,18 +216,21 @@ class Watcher:
             return True
         room = HIGH_WATER
         batch: list[bytes] = []
-        send = self.h.send
+        frame = _CHUNKS.send_data
+        out = batch.append
+        n = 0
         for ev in events:
             maybe = self._line_for(ev)
             self.cursor = ev.rv
             if maybe is not None:
-                batch.append(send(h11.Data(data=maybe)))  # type: ignore[arg-type]
+                frame(maybe, out)
+                n += 1
                 room -= len(maybe)
                 if room < 0:
                     break
-        if batch:
-            self.sent += len(batch)
-            self.server.counters["watch_events"] += len(batch)
+        if n:
+            self.sent += n
+            self.server.counters["watch_events"] += n
             if not self._write(b"".join(batch)):
                 return False
         return self.action is None
