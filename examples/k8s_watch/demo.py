@@ -50,10 +50,12 @@ from examples.k8s_watch.apiserver import APIError, APIServer, serve
 from examples.k8s_watch.controller import Controller
 from examples.k8s_watch.convergence import Verdict, check
 from examples.k8s_watch.informer import EventHandlerFuncs, Informer
+from examples.k8s_watch.metrics import ControllerMetrics, Samples, scrape, value
 from examples.k8s_watch.reconcile import ConfigMapReconciler, PodConfigMaps
 from examples.k8s_watch.reflector import Backoff
 from examples.k8s_watch.store import JSON
 from examples.k8s_watch.transport import Client
+from gochan import workqueue
 
 NAMESPACE = "default"
 
@@ -302,15 +304,25 @@ class Screen:
 # ---- main ---------------------------------------------------------------------------------------
 
 
-def run_demo(s: Settings, *, seed: int, live: bool) -> int:
+def run_demo(s: Settings, *, seed: int, live: bool, metrics_port: int = 0) -> int:
     srv = serve(bookmark_interval=s.bookmark_interval, seed=seed)
+    metrics = ControllerMetrics()
+    server = metrics.serve(metrics_port)
     try:
-        return gochan.run(_main, s, srv, seed, live, seed=seed)
+        return gochan.run(_main, s, srv, seed, live, metrics, server.url, seed=seed)
     finally:
+        server.close()
         srv.close()
 
 
-def _main(s: Settings, srv: APIServer, seed: int, live: bool) -> int:
+def _main(
+    s: Settings,
+    srv: APIServer,
+    seed: int,
+    live: bool,
+    metrics: ControllerMetrics,
+    metrics_url: str,
+) -> int:
     rng = random.Random(seed)
     client = Client(srv.url, timeout=5.0)
     # client-go's backoff resets after 2 minutes without a fault; this demo packs
@@ -322,8 +334,13 @@ def _main(s: Settings, srv: APIServer, seed: int, live: bool) -> int:
         workers=s.workers,
         bookmark_interval=s.bookmark_interval,
         backoff=Backoff(initial, cap, reset_after=reset_after, rng=random.Random(seed)),
+        # client-go's workqueue metrics, served on /metrics (examples/k8s_watch/metrics.py)
+        queue=workqueue.Queue[str]("pods", metrics_provider=metrics.provider),
     )
     inf, ctl, rec = c.pods, c.controller, c.reconciler
+    metrics.add_reflector("pods", c.pods.reflector)
+    metrics.add_reflector("configmaps", c.configmaps.reflector)
+    metrics.add_controller(ctl)
     seen: set[str] = set()
     inf.add_event_handler(
         EventHandlerFuncs(add=lambda o, _i: seen.add(o["metadata"]["name"])), name="seen"
@@ -333,7 +350,8 @@ def _main(s: Settings, srv: APIServer, seed: int, live: bool) -> int:
     screen = Screen(live)
     print(
         f"K8s-watch demo ({s.name}): apiserver {srv.url}, {s.workers} workers, "
-        f"{s.duration:g} s of load with {len(fault_schedule(s))} faults, seed {seed}",
+        f"{s.duration:g} s of load with {len(fault_schedule(s))} faults, seed {seed}; "
+        f"metrics on {metrics_url}",
         flush=True,
     )
     c.start(sync_timeout=30)
@@ -373,13 +391,13 @@ def _main(s: Settings, srv: APIServer, seed: int, live: bool) -> int:
         screen.close()
         c.stop()
         client.close()
-    return summary(s, srv, inf, ctl, rec, load, p, verdict, settle, seen)
+    scraped = gochan.blocking(scrape, metrics_url)
+    return summary(s, srv, ctl, rec, load, p, verdict, settle, seen, scraped)
 
 
 def summary(
     s: Settings,
     srv: APIServer,
-    inf: Informer,
     ctl: Controller,
     rec: ConfigMapReconciler,
     load: Load,
@@ -387,8 +405,18 @@ def summary(
     v: Verdict,
     settle: float,
     seen: set[str],
+    scraped: Samples,
 ) -> int:
-    r, st, m = inf.reflector.stats, ctl.stats, ctl.queue.metrics()
+    """The last lines; the reflector's and the workers' numbers come from /metrics."""
+
+    def r(counter: str) -> int:
+        return int(value(scraped, f"reflector_{counter}_total", name="pods"))
+
+    def c(metric: str, **labels: str) -> int:
+        return int(value(scraped, metric, controller=ctl.name, **labels))
+
+    reconciles = c("controller_reconciles_started_total")
+    retries = int(value(scraped, "workqueue_retries_total", name=ctl.queue.name))
     injected = srv.faults.describe()["injected"]
     print(
         f"load: {load.created} pods created, {load.updated} updated, {load.deleted} deleted "
@@ -399,17 +427,18 @@ def summary(
         f"injected by the apiserver: {dict(sorted(injected.items()))}"
     )
     print(
-        f"reflector: {r.lists} lists ({r.list_pages} pages), {r.watches} watches, "
-        f"{r.events} events, {r.bookmarks} bookmarks, {r.relists} relists, "
-        f"{r.dead_streams} dead streams, {r.backoffs} backoffs, "
+        f"reflector: {r('lists')} lists ({r('list_pages')} pages), {r('watches')} watches, "
+        f"{r('watch_events')} events, {r('bookmarks')} bookmarks, {r('relists')} relists, "
+        f"{r('dead_streams')} dead streams, {r('backoffs')} backoffs, "
         f"peak {p.peak_events_per_s:.0f} events/s"
     )
     print(
-        f"workers: {st.started} reconciles by {ctl.workers} workers (at most "
-        f"{st.max_in_flight} at once), {m.retries} retries, {st.errors + st.panics} errors; "
+        f"workers: {reconciles} reconciles by {ctl.workers} workers (at most "
+        f"{c('controller_max_in_flight')} at once), {retries} retries, "
+        f"{c('controller_runtime_reconcile_errors_total')} errors; "
         f"ConfigMaps {rec.created} created, {rec.updated} updated, {rec.deleted} deleted"
     )
-    dup = st.concurrent
+    dup = c("controller_concurrent_reconciles_total")
     ok = v.ok and dup == 0
     verdict = "OK" if ok else "FAILED"
     print(
@@ -441,6 +470,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--plain", action="store_true", help="plain progress lines, even on a terminal")
     ap.add_argument("-v", "--verbose", action="store_true", help="log the reflector's warnings")
+    ap.add_argument(
+        "--metrics-port",
+        type=int,
+        default=0,
+        help="serve the controller's /metrics on this port of 127.0.0.1 (0: any free port)",
+    )
     args = ap.parse_args(argv)
     s = FAST if args.fast else FULL
     if args.duration is not None:
@@ -457,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
             import rich  # noqa: F401
         except ImportError:  # the dev extra brings it; without it, plain lines
             live = False
-    return run_demo(s, seed=args.seed, live=live)
+    return run_demo(s, seed=args.seed, live=live, metrics_port=args.metrics_port)
 
 
 if __name__ == "__main__":

@@ -514,3 +514,57 @@ def test_request_latency_delays_every_answer_and_changes_nothing_else() -> None:
 def test_request_latency_must_be_a_non_negative_number(bad: float) -> None:
     with pytest.raises(ValueError, match="request_latency must be a number of seconds >= 0"):
         APIServer(request_latency=bad)
+
+
+# ---- issue 21: what kubectl does with dryRun, namespaces and events ------------------------------
+
+
+@needs_kubectl
+def test_kubectl_server_dry_run_changes_nothing(
+    srv: APIServer, kubectl: Any, tmp_path: Path
+) -> None:
+    srv.create("pods", pod("x"))
+    rv = srv.resource_version
+    assert (
+        'pod "x" deleted from default namespace (server dry run)'
+        in kubectl("delete", "pod", "x", "--dry-run=server").stdout
+    )
+    manifest = tmp_path / "cm.yaml"
+    manifest.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: b}\n")
+    out = kubectl("apply", "-f", str(manifest), "--dry-run=server").stdout
+    assert "configmap/c created (server dry run)" in out
+    assert srv.objects("configmaps") == [] and [
+        p["metadata"]["name"] for p in srv.objects("pods")
+    ] == ["x"]
+    assert srv.resource_version == rv
+
+
+@needs_kubectl
+def test_kubectl_refuses_bad_field_types(srv: APIServer, kubectl: Any, tmp_path: Path) -> None:
+    srv.create("pods", pod("good"))
+    manifest = tmp_path / "bad.json"
+    bad = pod("bad")
+    bad["spec"]["containers"][0]["image"] = 5
+    manifest.write_text(json.dumps(bad))
+    out = kubectl("create", "--validate=false", "-f", str(manifest), check=False)
+    assert out.returncode == 1 and "spec.containers[0].image: Invalid value: 5" in out.stderr
+    assert "Name:" in kubectl("describe", "pods").stdout  # nothing stored breaks describe
+
+
+@needs_kubectl
+def test_kubectl_get_namespaces_and_events(srv: APIServer, kubectl: Any, tmp_path: Path) -> None:
+    out = kubectl("get", "ns").stdout.splitlines()
+    assert out[0].split() == ["NAME", "STATUS", "AGE"]
+    assert [line.split()[:2] for line in out[1:]] == [
+        ["default", "Active"],
+        ["kube-node-lease", "Active"],
+        ["kube-public", "Active"],
+        ["kube-system", "Active"],
+    ]
+    # `kubectl create namespace` sends protobuf (415 here); apply sends JSON.
+    ns = tmp_path / "ns.yaml"
+    ns.write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: team}\n")
+    assert "namespace/team created" in kubectl("apply", "-f", str(ns)).stdout
+    assert kubectl("get", "namespace", "team", "-o", "jsonpath={.status.phase}").stdout == "Active"
+    got = kubectl("get", "events", "-A")
+    assert "No resources found" in got.stderr

@@ -83,7 +83,9 @@ def test_discovery_documents(srv: APIServer) -> None:
     code, v1 = call(srv, "GET", "/api/v1")
     assert v1["kind"] == "APIResourceList" and v1["groupVersion"] == "v1"
     names = {r["name"]: r for r in v1["resources"]}
-    assert set(names) == {"pods", "pods/status", "configmaps"}
+    assert set(names) == {"pods", "pods/status", "configmaps", "namespaces", "events"}
+    assert names["namespaces"]["namespaced"] is False
+    assert names["namespaces"]["shortNames"] == ["ns"]
     assert names["pods"]["kind"] == "Pod" and names["pods"]["namespaced"] is True
     assert "watch" in names["pods"]["verbs"] and names["pods"]["shortNames"] == ["po"]
     code, apis = call(srv, "GET", "/apis")
@@ -894,3 +896,180 @@ def test_lists_are_sorted_and_page_exactly_whatever_order_keys_arrive_in() -> No
 
 def pod_body(name: str) -> dict[str, Any]:
     return {"metadata": {"name": name}, "spec": {"containers": [{"name": "c", "image": "i"}]}}
+
+
+# ---- issue 21: dryRun, field types, namespaces and events --------------------------------------
+
+
+def test_dry_run_all_stores_nothing_on_every_write_verb(srv: APIServer) -> None:
+    rv0 = srv.resource_version
+    code, body = call(srv, "POST", PODS + "?dryRun=All", pod("dry"))
+    assert code == 201 and body["metadata"]["name"] == "dry" and body["metadata"]["uid"]
+    assert "resourceVersion" not in body["metadata"] and body["status"]["phase"] == "Pending"
+    assert srv.objects("pods") == [] and srv.resource_version == rv0
+    call(srv, "POST", PODS, pod("real"))
+    rv1 = srv.resource_version
+    code, body = call(
+        srv,
+        "PATCH",
+        PODS + "/real?dryRun=All",
+        {"metadata": {"labels": {"a": "b"}}},
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert code == 200 and body["metadata"]["labels"] == {"a": "b"}
+    live = srv.get("pods", "real")
+    assert live["metadata"]["labels"] == {} and srv.resource_version == rv1
+    code, body = call(
+        srv,
+        "PUT",
+        PODS + "/real?dryRun=All",
+        {**live, "metadata": {**live["metadata"], "labels": {"x": "y"}}},
+    )
+    assert code == 200 and body["metadata"]["labels"] == {"x": "y"}
+    code, body = call(srv, "DELETE", PODS + "/real?dryRun=All")
+    assert code == 200 and body["metadata"]["name"] == "real"
+    code, body = call(srv, "DELETE", PODS + "/real", {"dryRun": ["All"]})  # kubectl's way
+    assert code == 200
+    code, body = call(srv, "DELETE", PODS + "?dryRun=All")
+    assert code == 200 and [i["metadata"]["name"] for i in body["items"]] == ["real"]
+    assert [p["metadata"]["name"] for p in srv.objects("pods")] == ["real"]
+    assert srv.resource_version == rv1
+    srv.store.check()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kind"),
+    [
+        ("POST", PODS, "CreateOptions"),
+        ("PUT", PODS + "/real", "UpdateOptions"),
+        ("DELETE", PODS + "/real", "DeleteOptions"),
+    ],
+)
+def test_dry_run_other_values_are_refused(
+    srv: APIServer, method: str, path: str, kind: str
+) -> None:
+    created = srv.create("pods", pod("real"))
+    code, body = call(srv, method, path + "?dryRun=Bogus", created if method != "DELETE" else None)
+    assert code == 422
+    assert_status(
+        body,
+        422,
+        "Invalid",
+        f'{kind}.meta.k8s.io "" is invalid: dryRun: Unsupported value: []string{{"Bogus"}}: '
+        'supported values: "All"',
+    )
+    assert body["details"]["causes"][0]["field"] == "dryRun"
+    assert (
+        srv.get("pods", "real")["metadata"]["resourceVersion"]
+        == created["metadata"]["resourceVersion"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field", "shown"),
+    [
+        (
+            PODS,
+            pod("p", image=None) | {"spec": {"containers": [{"name": "c", "image": 5}]}},
+            "spec.containers[0].image",
+            "5",
+        ),
+        (
+            PODS,
+            {"metadata": {"name": 123}, "spec": {"containers": [{"name": "c", "image": "i"}]}},
+            "metadata.name",
+            "123",
+        ),
+        (
+            PODS,
+            pod("p") | {"metadata": {"name": "p", "labels": {"a": 1}}},
+            "metadata.labels[a]",
+            "1",
+        ),
+        (
+            PODS,
+            pod("p") | {"metadata": {"name": "p", "annotations": []}},
+            "metadata.annotations",
+            "[]",
+        ),
+        (PODS, pod("p") | {"metadata": {"name": "p", "namespace": 7}}, "metadata.namespace", "7"),
+        (CMS, {"metadata": {"name": "c"}, "data": {"k": True}}, "data[k]", "true"),
+        (
+            LEASES,
+            {"metadata": {"name": "l"}, "spec": {"holderIdentity": 1}},
+            "spec.holderIdentity",
+            "1",
+        ),
+        (
+            LEASES,
+            {"metadata": {"name": "l"}, "spec": {"leaseDurationSeconds": "15"}},
+            "spec.leaseDurationSeconds",
+            '"15"',
+        ),
+    ],
+)
+def test_field_types_are_validated(
+    srv: APIServer, path: str, body: Any, field: str, shown: str
+) -> None:
+    rv0 = srv.resource_version
+    code, out = call(srv, "POST", path, body)
+    assert code == 422, out
+    assert_status(out, 422, "Invalid", f"{field}: Invalid value: {shown}: must be of type")
+    assert out["details"]["causes"][0]["field"] == field
+    assert out["details"]["causes"][0]["reason"] == "FieldValueTypeInvalid"
+    assert srv.resource_version == rv0
+
+
+def test_field_types_are_validated_on_update_patch_and_status(srv: APIServer) -> None:
+    srv.create("pods", pod("p"))
+    code, out = call(
+        srv,
+        "PATCH",
+        PODS + "/p",
+        {"spec": {"containers": [{"name": "main", "image": 5}]}},
+        headers={"Content-Type": "application/strategic-merge-patch+json"},
+    )
+    assert code == 422 and out["details"]["causes"][0]["field"] == "spec.containers[0].image"
+    code, out = call(
+        srv,
+        "PATCH",
+        PODS + "/p/status",
+        {"status": {"podIP": 5}},
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert code == 422 and out["details"]["causes"][0]["field"] == "status.podIP"
+    assert srv.get("pods", "p")["spec"]["containers"][0]["image"] == "busybox"
+
+
+def test_namespaces_and_events(srv: APIServer) -> None:
+    code, body = call(srv, "GET", "/api/v1/namespaces")
+    assert code == 200 and body["kind"] == "NamespaceList"
+    names = [i["metadata"]["name"] for i in body["items"]]
+    assert names == ["default", "kube-node-lease", "kube-public", "kube-system"]
+    code, ns = call(srv, "POST", "/api/v1/namespaces", {"metadata": {"name": "team"}})
+    assert code == 201 and ns["status"] == {"phase": "Active"} and "namespace" not in ns["metadata"]
+    assert ns["metadata"]["labels"] == {"kubernetes.io/metadata.name": "team"}
+    code, got = call(srv, "GET", "/api/v1/namespaces/team")
+    assert code == 200 and got["kind"] == "Namespace"
+    code, body = call(srv, "POST", "/api/v1/namespaces", {"metadata": {"name": "Bad.Name"}})
+    assert code == 422
+    code, body = call(srv, "DELETE", "/api/v1/namespaces")
+    assert code == 405
+    code, body = call(srv, "GET", "/api/v1/namespaces/default/namespaces")
+    assert code == 404
+    code, _ = call(srv, "DELETE", "/api/v1/namespaces/team")
+    assert code == 200
+    code, body = call(srv, "GET", "/api/v1/events")
+    assert code == 200 and body["kind"] == "EventList" and body["items"] == []
+    event = {
+        "metadata": {"name": "e1"},
+        "involvedObject": {"kind": "Pod", "name": "p"},
+        "reason": "Started",
+        "message": "hi",
+        "type": "Normal",
+        "count": 1,
+    }
+    code, _ = call(srv, "POST", "/api/v1/namespaces/default/events", event)
+    assert code == 201
+    code, table = call(srv, "GET", "/api/v1/namespaces/default/events", headers={"Accept": TABLE})
+    assert table["rows"][0]["cells"][1:5] == ["Normal", "Started", "pod/p", "hi"]

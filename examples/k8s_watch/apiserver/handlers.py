@@ -174,10 +174,14 @@ def _route(path: str) -> Route | JSON | None:
     namespace: str | None = None
     if rest[0] == "namespaces" and len(rest) >= 3:
         namespace, rest = rest[1], rest[2:]
-    if len(rest) > 3 or (namespace is None and len(rest) > 1):
-        return None
     resource = res.lookup(group, version, rest[0])
     if resource is None:
+        return None
+    if not resource.namespaced:  # /api/v1/namespaces[/{name}]: no subresources modelled
+        if namespace is not None or len(rest) > 2:
+            return None
+        return Route(resource, "", rest[1] if len(rest) > 1 else None, "", force_watch)
+    if len(rest) > 3 or (namespace is None and len(rest) > 1):
         return None
     name = rest[1] if len(rest) > 1 else None
     sub = rest[2] if len(rest) > 2 else ""
@@ -295,6 +299,7 @@ _SUB_VERBS = {"GET": "get", "PUT": "update", "PATCH": "patch"}
 _NAMED_VERBS = {"GET": "get", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 _ALL_NS_VERBS = {"GET": "list"}
 _NS_VERBS = {"GET": "list", "POST": "create", "DELETE": "deletecollection"}
+_CLUSTER_VERBS = {"GET": "list", "POST": "create"}  # namespaces: no deletecollection
 
 
 def _verb(method: str, route: Route, watch: bool) -> str:
@@ -304,6 +309,8 @@ def _verb(method: str, route: Route, watch: bool) -> str:
         verbs = _NAMED_VERBS
     elif route.namespace is None:
         verbs = _ALL_NS_VERBS
+    elif not route.resource.namespaced:
+        verbs = _CLUSTER_VERBS
     else:
         verbs = _NS_VERBS
     verb = verbs.get(method)
@@ -317,7 +324,7 @@ def _verb(method: str, route: Route, watch: bool) -> str:
 def _resource(server: APIServer, req: Request, route: Route) -> Result:
     resource = route.resource
     ns = route.namespace
-    if ns is not None and not _DNS_LABEL.match(ns):
+    if ns and not _DNS_LABEL.match(ns):
         raise st.not_found("namespaces", ns)
     watch = route.force_watch or (req.method == "GET" and bool(params.bool_param(req, "watch")))
     verb = _verb(req.method, route, watch)
@@ -439,25 +446,34 @@ def _resource(server: APIServer, req: Request, route: Route) -> Result:
         return Response(200, store.get_json(resource, ns, route.name))
     assert ns is not None
     if verb == "create":
+        dry = params.dry_run(req, verb)
         body = params.object_body(req, resource, ns)
-        obj = store.create(resource, ns, body)
+        obj = store.create(resource, ns, body, dry_run=dry)
         return Response(201, with_kind(resource, dumps(obj)))
     if verb == "deletecollection":
         opts = params.list_options(req, False)
         labels = parse_label_selector(opts.label_selector)
         fields = parse_field_selector(opts.field_selector, resource.supports_field)
-        params.json_body(req, allow_empty=True)
-        deleted = store.delete_collection(resource, ns, labels, fields)
+        dry = params.dry_run(req, verb, params.json_body(req, allow_empty=True))
+        deleted = store.delete_collection(resource, ns, labels, fields, dry_run=dry)
         return Response(200, list_bytes(resource, [dumps(o) for o in deleted], store.rv, "", None))
     assert route.name is not None
     name = route.name
     if verb == "update":
+        dry = params.dry_run(req, verb)
         body = params.object_body(req, resource, ns)
         obj = store.update(
-            resource, ns, name, body, subresource=route.subresource, force_conflict=force_conflict
+            resource,
+            ns,
+            name,
+            body,
+            subresource=route.subresource,
+            force_conflict=force_conflict,
+            dry_run=dry,
         )
         return Response(200, with_kind(resource, dumps(obj)))
     if verb == "patch":
+        dry = params.dry_run(req, verb)
         ctype = req.header("content-type").split(";")[0].strip().lower()
         if ctype not in patches.ACCEPTED:
             raise st.unsupported_media_type(patches.ACCEPTED)
@@ -475,6 +491,7 @@ def _resource(server: APIServer, req: Request, route: Route) -> Result:
             patch_body,
             subresource=route.subresource,
             force_conflict=force_conflict,
+            dry_run=dry,
         )
         return Response(200, with_kind(resource, dumps(obj)))
     if verb == "delete":
@@ -484,6 +501,7 @@ def _resource(server: APIServer, req: Request, route: Route) -> Result:
         pre = options.get("preconditions") or {}
         if not isinstance(pre, dict):
             raise st.bad_request("preconditions must be an object")
+        dry = params.dry_run(req, verb, options)
         obj = store.delete(
             resource,
             ns,
@@ -491,6 +509,7 @@ def _resource(server: APIServer, req: Request, route: Route) -> Result:
             uid=pre.get("uid"),
             resource_version=pre.get("resourceVersion"),
             force_conflict=force_conflict,
+            dry_run=dry,
         )
         if resource.return_deleted_object:
             return Response(200, with_kind(resource, dumps(obj)))

@@ -226,8 +226,52 @@ def object_body(req: Request, resource: Resource, namespace: str) -> JSON:
     if md is not None and not isinstance(md, dict):
         raise st.bad_request("metadata must be an object")
     body_ns = (md or {}).get("namespace")
-    if body_ns and body_ns != namespace:
+    # A non-string is a 422 later; a cluster-scoped object's namespace is cleared.
+    if body_ns and isinstance(body_ns, str) and resource.namespaced and body_ns != namespace:
         raise st.bad_request(
             "the namespace of the provided object does not match the namespace sent on the request"
         )
     return body
+
+
+# ---- dryRun --------------------------------------------------------------------------------
+
+_OPTIONS_KIND = {
+    "create": "CreateOptions",
+    "update": "UpdateOptions",
+    "patch": "PatchOptions",
+    "delete": "DeleteOptions",
+    "deletecollection": "DeleteOptions",
+}
+
+
+def _go_strings(values: list[str]) -> str:
+    """A ``[]string`` as Go's ``%#v`` prints it (field.NotSupported's value)."""
+    return "[]string{" + ", ".join(json.dumps(v) for v in values) + "}"
+
+
+def dry_run(req: Request, verb: str, options: Any = None) -> bool:
+    """Whether a write is a dry run: ``dryRun=All`` in the query (or, for deletes, in the
+    DeleteOptions body, which wins as in the real handler). Any other value is what
+    ``ValidateDryRun`` makes of it: 422 ``Invalid`` on the verb's options kind."""
+    values: Any = req.query.get("dryRun") or []
+    if isinstance(options, dict) and options.get("dryRun") is not None:
+        values = options["dryRun"]
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise st.bad_request(
+                "json: cannot unmarshal into Go struct field DeleteOptions.dryRun of type []string"
+            )
+    if all(v == "All" for v in values):
+        return bool(values)
+    raise st.invalid(
+        _OPTIONS_KIND[verb],
+        "",
+        "meta.k8s.io",
+        [
+            (
+                "FieldValueNotSupported",
+                "dryRun",
+                f'Unsupported value: {_go_strings(values)}: supported values: "All"',
+            )
+        ],
+    )

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import schema as sch
 from .patch import clone
 from .status import JSON, invalid
 
@@ -247,6 +248,8 @@ class Resource:
     columns: list[JSON]
     row: Callable[[JSON, float], list[Any]]
     defaults: Callable[[JSON], None] | None = None
+    schema: Any = None  # the field types (`schema.py`), checked before anything else
+    namespaced: bool = True  # False: cluster-scoped (namespaces), stored under namespace ""
     has_status: bool = False  # a /status subresource; the main resource keeps status as is
     return_deleted_object: bool = False  # DELETE answers with the object, not a Status
     categories: tuple[str, ...] = ()
@@ -287,7 +290,7 @@ class Resource:
         main: JSON = {
             "name": self.plural,
             "singularName": self.singular,
-            "namespaced": True,
+            "namespaced": self.namespaced,
             "kind": self.kind,
             "verbs": list(self.verbs),
         }
@@ -301,7 +304,7 @@ class Resource:
                 {
                     "name": f"{self.plural}/status",
                     "singularName": "",
-                    "namespaced": True,
+                    "namespaced": self.namespaced,
                     "kind": self.kind,
                     "verbs": ["get", "patch", "update"],
                 }
@@ -310,6 +313,10 @@ class Resource:
 
     def check(self, obj: JSON, name: str) -> None:
         """Raise 422 Invalid when the object breaks a rule clients would notice."""
+        if self.schema is not None:
+            typed = sch.type_causes(obj, self.schema)
+            if typed:
+                raise invalid(self.kind, name, self.group, typed)
         causes: list[Cause] = []
         if not name:
             causes.append(
@@ -354,6 +361,7 @@ PODS = Resource(
     columns=_POD_COLUMNS,
     row=_pod_row,
     defaults=_pod_defaults,
+    schema=sch.POD,
     has_status=True,
     return_deleted_object=True,
     categories=("all",),
@@ -370,6 +378,7 @@ CONFIGMAPS = Resource(
     validate=_validate_configmap,
     columns=_CM_COLUMNS,
     row=_cm_row,
+    schema=sch.CONFIGMAP,
 )
 LEASES = Resource(
     plural="leases",
@@ -383,9 +392,120 @@ LEASES = Resource(
     validate=_validate_lease,
     columns=_LEASE_COLUMNS,
     row=_lease_row,
+    schema=sch.LEASE,
 )
 
-RESOURCES: tuple[Resource, ...] = (PODS, CONFIGMAPS, LEASES)
+
+def _validate_namespace(obj: JSON) -> list[Cause]:
+    name = str((obj.get("metadata") or {}).get("name") or "")
+    if name and (len(name) > 63 or not _DNS_LABEL.match(name)):
+        return [("FieldValueInvalid", "metadata.name", f'Invalid value: "{name}": {_LABEL_MSG}')]
+    return []
+
+
+def _namespace_defaults(obj: JSON) -> None:
+    md = obj["metadata"]
+    md["labels"] = {**(md.get("labels") or {}), "kubernetes.io/metadata.name": md["name"]}
+    spec = obj.setdefault("spec", {})
+    if isinstance(spec, dict):
+        spec.setdefault("finalizers", ["kubernetes"])
+    obj["status"] = {"phase": "Active"}
+
+
+def _namespace_row(obj: JSON, now: float) -> list[Any]:
+    phase = (obj.get("status") or {}).get("phase") or ""
+    return [obj["metadata"]["name"], phase, _age(obj, now)]
+
+
+def _event_row(obj: JSON, now: float) -> list[Any]:
+    inv = obj.get("involvedObject") or {}
+    seen = parse_rfc3339(str(obj.get("lastTimestamp") or obj.get("eventTime") or ""))
+    src = obj.get("source") or {}
+    first = parse_rfc3339(str(obj.get("firstTimestamp") or ""))
+    return [
+        "<unknown>" if seen is None else human_age(now - seen),
+        obj.get("type") or "",
+        obj.get("reason") or "",
+        f"{str(inv.get('kind', '')).lower()}/{inv.get('name', '')}",
+        obj.get("message") or "",
+        inv.get("fieldPath") or "",
+        src.get("component") or obj.get("reportingComponent") or "",
+        "<unknown>" if first is None else human_age(now - first),
+        obj.get("count") or 1,
+        obj["metadata"]["name"],
+    ]
+
+
+def _event_fields(obj: JSON) -> dict[str, str]:
+    inv = obj.get("involvedObject") or {}
+    f = _meta_fields(obj)
+    for k in ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath"):
+        f[f"involvedObject.{k}"] = str(inv.get(k, ""))
+    f["reason"] = str(obj.get("reason", ""))
+    f["type"] = str(obj.get("type", ""))
+    f["source"] = str((obj.get("source") or {}).get("component", ""))
+    return f
+
+
+NAMESPACES = Resource(
+    plural="namespaces",
+    singular="namespace",
+    kind="Namespace",
+    group="",
+    version="v1",
+    short_names=("ns",),
+    zero={"spec": {}, "status": {}},
+    field_labels=_meta_fields,
+    validate=_validate_namespace,
+    columns=[
+        _col("Name", "string", "Name must be unique within a namespace.", fmt="name"),
+        _col("Status", "string", "The status of the namespace"),
+        _col("Age", "string", "CreationTimestamp is a timestamp representing the server time."),
+    ],
+    row=_namespace_row,
+    defaults=_namespace_defaults,
+    schema=sch.NAMESPACE,
+    namespaced=False,
+    verbs=("create", "delete", "get", "list", "patch", "update", "watch"),
+)
+EVENTS = Resource(
+    plural="events",
+    singular="event",
+    kind="Event",
+    group="",
+    version="v1",
+    short_names=("ev",),
+    zero={
+        "involvedObject": {},
+        "source": {},
+        "firstTimestamp": None,
+        "lastTimestamp": None,
+        "eventTime": None,
+        "reportingComponent": "",
+        "reportingInstance": "",
+    },
+    field_labels=_event_fields,
+    validate=lambda obj: [],
+    columns=[
+        _col("Last Seen", "string", "Time when this Event was last seen"),
+        _col("Type", "string", "Type of this event (Normal, Warning), new types could be added"),
+        _col("Reason", "string", "This should be a short, machine understandable string"),
+        _col("Object", "string", "The object that this event is about."),
+        _col("Message", "string", "A human-readable description of the status of this operation."),
+        _col("Subobject", "string", "The part of the object the event is about.", 1),
+        _col("Source", "string", "The component reporting this event.", 1),
+        _col("First Seen", "string", "The time at which the event was first recorded.", 1),
+        _col("Count", "string", "The number of times this event has occurred.", 1),
+        _col("Name", "string", "Name must be unique within a namespace.", 1, fmt="name"),
+    ],
+    row=_event_row,
+    schema=sch.EVENT,
+)
+
+# Namespaces that exist in every cluster: the store holds them from the start.
+SEED_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
+
+RESOURCES: tuple[Resource, ...] = (PODS, CONFIGMAPS, LEASES, NAMESPACES, EVENTS)
 BY_GROUP_VERSION: dict[tuple[str, str], dict[str, Resource]] = {}
 for _r in RESOURCES:
     BY_GROUP_VERSION.setdefault((_r.group, _r.version), {})[_r.plural] = _r

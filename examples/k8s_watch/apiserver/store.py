@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 from . import status as st
 from .patch import PatchError, apply_patch, clone
-from .resources import RESOURCES, Resource, rfc3339
+from .resources import NAMESPACES, RESOURCES, SEED_NAMESPACES, Resource, rfc3339
 from .selectors import FieldSelector, LabelSelector
 from .sharding import ShardSelector
 from .status import JSON, APIError
@@ -192,6 +192,14 @@ CONTINUE_EXPIRED = (
 )
 
 
+def _uid(rng: random.Random) -> str:
+    """A random (seeded) version-4 UUID, as ``str(uuid.UUID(int=n, version=4))``
+    spells it, without building the UUID object (a create's hot path)."""
+    n = rng.getrandbits(128) & _UUID_KEEP | _UUID_V4
+    h = f"{n:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 class Store:
     """See the module docstring. Thread-safe; every public method takes the lock."""
 
@@ -211,11 +219,33 @@ class Store:
         self.max_events = max_events
         self._rng = random.Random(seed)
         self._state = {r.plural: _ResourceState(r) for r in RESOURCES}
+        self._seed_locked()
         self._event_rvs: deque[int] = deque()
         self._listeners: list[Callable[[set[str]], None]] = []
         self._changed: set[str] = set()
         self.writes = 0
         self.compactions = 0
+
+    def _seed_locked(self) -> None:
+        """The namespaces every cluster has, there from the start: at the current revision,
+        with no event and no revision of their own (they predate every watch)."""
+        s = self._state[NAMESPACES.plural]
+        for name in SEED_NAMESPACES:
+            obj: JSON = {
+                "metadata": {
+                    "name": name,
+                    "uid": _uid(random.Random(f"namespace/{name}")),  # not self._rng's
+                    "resourceVersion": str(self.rv),
+                    "creationTimestamp": rfc3339(self._now()),
+                },
+                "spec": {},
+            }
+            assert NAMESPACES.defaults is not None
+            NAMESPACES.defaults(obj)
+            key = ("", name)
+            s.live[key] = obj
+            s.history[key] = [Version(self.rv, obj)]
+            s.fresh.append(key)
 
     # ---- notification ----------------------------------------------------------------
 
@@ -234,6 +264,7 @@ class Store:
     # ---- reads -------------------------------------------------------------------------
 
     def get(self, resource: Resource, namespace: str, name: str) -> JSON:
+        namespace = namespace if resource.namespaced else ""
         with self.lock:
             obj = self._state[resource.plural].live.get((namespace, name))
             if obj is None:
@@ -241,6 +272,7 @@ class Store:
             return clone(obj)
 
     def get_json(self, resource: Resource, namespace: str, name: str) -> bytes:
+        namespace = namespace if resource.namespaced else ""
         with self.lock:
             s = self._state[resource.plural]
             hist = s.history.get((namespace, name))
@@ -395,21 +427,27 @@ class Store:
         return event_obj
 
     def _new_uid(self) -> str:
-        """A random (seeded) version-4 UUID, as ``str(uuid.UUID(int=n, version=4))``
-        spells it, without building the UUID object (a create's hot path)."""
-        n = self._rng.getrandbits(128) & _UUID_KEEP | _UUID_V4
-        h = f"{n:032x}"
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        return _uid(self._rng)
 
-    def create(self, resource: Resource, namespace: str, obj: JSON) -> JSON:
+    def create(
+        self, resource: Resource, namespace: str, obj: JSON, *, dry_run: bool = False
+    ) -> JSON:
+        """Create ``obj``; with ``dry_run``, validate and answer as if, storing nothing
+        (no revision, no event; the answer has no ``resourceVersion``, as the real one)."""
+        namespace = namespace if resource.namespaced else ""
         try:
             with self.lock:
-                return clone(self._create_locked(resource, namespace, obj))
+                return clone(self._create_locked(resource, namespace, obj, dry_run=dry_run))
         finally:
             self._flush()
 
     def _create_locked(
-        self, resource: Resource, namespace: str, obj: JSON, owned: bool = False
+        self,
+        resource: Resource,
+        namespace: str,
+        obj: JSON,
+        owned: bool = False,
+        dry_run: bool = False,
     ) -> JSON:
         """Create ``obj`` (lock held); it is copied first unless ``owned`` (the caller's
         own fresh object, never touched again)."""
@@ -434,12 +472,14 @@ class Store:
         new_md: JSON = {"name": name}
         if md.get("generateName"):
             new_md["generateName"] = md["generateName"]
-        new_md["namespace"] = namespace
+        if resource.namespaced:
+            new_md["namespace"] = namespace
         new_md["uid"] = self._new_uid()
         new_md["resourceVersion"] = ""
         new_md["creationTimestamp"] = rfc3339(self._now())
         for k, v in md.items():
             if k not in new_md and k not in (
+                "namespace",
                 "resourceVersion",
                 "uid",
                 "creationTimestamp",
@@ -451,6 +491,9 @@ class Store:
         out.update({k: v for k, v in obj.items() if k != "metadata"})
         if resource.defaults is not None:
             resource.defaults(out)
+        if dry_run:
+            del new_md["resourceVersion"]
+            return out
         return self._commit(s, key, "ADDED", out, None)
 
     def update(
@@ -462,11 +505,15 @@ class Store:
         *,
         subresource: str = "",
         force_conflict: bool = False,
+        dry_run: bool = False,
     ) -> JSON:
+        namespace = namespace if resource.namespaced else ""
         try:
             with self.lock:
                 return clone(
-                    self._update_locked(resource, namespace, name, obj, subresource, force_conflict)
+                    self._update_locked(
+                        resource, namespace, name, obj, subresource, force_conflict, dry_run
+                    )
                 )
         finally:
             self._flush()
@@ -479,6 +526,7 @@ class Store:
         obj: JSON,
         subresource: str,
         force_conflict: bool,
+        dry_run: bool = False,
     ) -> JSON:
         s = self._state[resource.plural]
         key = (namespace, name)
@@ -521,10 +569,12 @@ class Store:
                 else:
                     new.pop("status", None)
             new = {"metadata": new.pop("metadata"), **new}
-            resource.check(new, name)
+        resource.check(new, name)
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
         if new == old:
             return old  # a no-op write: no new revision, no event (as etcd's GuaranteedUpdate)
+        if dry_run:
+            return new  # what the update would store, at the old revision
         return self._commit(s, key, "MODIFIED", new, old)
 
     def patch(
@@ -537,7 +587,9 @@ class Store:
         *,
         subresource: str = "",
         force_conflict: bool = False,
+        dry_run: bool = False,
     ) -> JSON:
+        namespace = namespace if resource.namespaced else ""
         try:
             with self.lock:
                 s = self._state[resource.plural]
@@ -565,7 +617,7 @@ class Store:
                     md["resourceVersion"] = old["metadata"]["resourceVersion"]
                 return clone(
                     self._update_locked(
-                        resource, namespace, name, patched, subresource, force_conflict
+                        resource, namespace, name, patched, subresource, force_conflict, dry_run
                     )
                 )
         finally:
@@ -580,7 +632,9 @@ class Store:
         uid: str | None = None,
         resource_version: str | None = None,
         force_conflict: bool = False,
+        dry_run: bool = False,
     ) -> JSON:
+        namespace = namespace if resource.namespaced else ""
         try:
             with self.lock:
                 s = self._state[resource.plural]
@@ -608,6 +662,8 @@ class Store:
                         f"match the ResourceVersion in record ({md['resourceVersion']}). The "
                         "object might have been modified",
                     )
+                if dry_run:
+                    return clone(old)  # the object as it is: nothing deleted
                 return clone(self._commit(s, key, "DELETED", None, old))
         finally:
             self._flush()
@@ -618,6 +674,8 @@ class Store:
         namespace: str | None,
         labels: LabelSelector,
         fields: FieldSelector,
+        *,
+        dry_run: bool = False,
     ) -> list[JSON]:
         try:
             with self.lock:
@@ -629,7 +687,10 @@ class Store:
                     if labels.matches((obj.get("metadata") or {}).get("labels")) and fields.matches(
                         resource.field_labels(obj)
                     ):
-                        out.append(clone(self._commit(s, key, "DELETED", None, obj)))
+                        if dry_run:
+                            out.append(clone(obj))
+                        else:
+                            out.append(clone(self._commit(s, key, "DELETED", None, obj)))
                 return out
         finally:
             self._flush()
@@ -702,6 +763,7 @@ class Store:
             if reset_rv:
                 self.rv = self.initial_rv
             self._state = {r.plural: _ResourceState(r) for r in RESOURCES}
+            self._seed_locked()
             self._event_rvs.clear()
             self.horizon = self.rv
             self._changed.update(r.plural for r in RESOURCES)
