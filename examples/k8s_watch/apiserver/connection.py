@@ -77,6 +77,7 @@ class Monitor:
         self._on_gone = on_gone
         self._done: gochan.Chan[None] = gochan.Chan()
         self._stopping = False
+        conn.set_read_deadline(None)  # whatever the request's read left (see _read_request)
         gochan.go(self._run)
 
     def _run(self) -> None:
@@ -116,6 +117,7 @@ def serve_conn(core: ServerCore, state: ConnState) -> None:
     """Serve one connection until either side is done (see the module docstring)."""
     conn = state.conn
     h = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
+    dispatch = core._dispatch
     while True:
         try:
             req = _read_request(core, state, h)
@@ -128,55 +130,60 @@ def serve_conn(core: ServerCore, state: ConnState) -> None:
             return
         if core.request_latency:
             gochan.sleep(core.request_latency)
-        result = core._dispatch(req)
-        if isinstance(result, Later):
-            result = finish(core, result)
-        if isinstance(result, WatchPlan):
-            if not core._watch(state, h, result):
-                return
-        elif result is HOLD:  # never answered: closed once released, reset if we shut down
-            if not _hold(core, state) and core._closing is False:
-                abort(conn)
-            return
-        else:
-            assert isinstance(result, Response)
+        result = dispatch(req)
+        if type(result) is Response:  # the usual case, first
             if not _answer(core, state, h, req, result):
                 return
+        else:
+            if isinstance(result, Later):
+                result = finish(core, result)
+            if isinstance(result, WatchPlan):
+                if not core._watch(state, h, result):
+                    return
+            elif result is HOLD:  # never answered: closed once released, reset if we shut down
+                if not _hold(core, state) and core._closing is False:
+                    abort(conn)
+                return
+            else:
+                assert isinstance(result, Response)
+                if not _answer(core, state, h, req, result):
+                    return
         if h.our_state is not h11.DONE or h.their_state is not h11.DONE:
             return
         h.start_next_cycle()
 
 
 def _read_request(core: ServerCore, state: ConnState, h: h11.Connection) -> Request | None:
-    """The next request with its body; None at a clean end (or an idle close)."""
+    """The next request with its body; None at a clean end (or an idle close).
+
+    Deadlines: the idle one while nothing of a request is here, the header one
+    from its first byte on (set once, not per read), and the same span again
+    for each read of the body. The read deadline is left as it is afterwards:
+    the next read sets its own, and a `Monitor` clears it before it reads.
+    """
     conn = state.conn
     state.idle = True
-    deadline: float | None = None
-    head_started = False
-    while True:
-        ev = h.next_event()
-        if ev is h11.NEED_DATA:
-            if not head_started and h.trailing_data[0].strip():
-                head_started = True  # some of a request is here: its head has a deadline now
-                deadline = gochan.monotonic() + core.read_header_timeout
-            elif deadline is None:
-                if core._closing:
-                    return None  # idle, and the server shuts down
-                deadline = gochan.monotonic() + core.idle_timeout
-            conn.set_read_deadline(deadline)
+    buffered = h.trailing_data[0]  # what the client pipelined behind the last request
+    ev = h.next_event() if buffered else h11.NEED_DATA
+    if ev is h11.NEED_DATA:
+        if not buffered.strip():  # nothing of a request yet: idle
+            if core._closing:
+                return None  # idle, and the server shuts down
+            conn.set_read_deadline(gochan.monotonic() + core.idle_timeout)
             data = _read(conn)
-            if not data and not head_started and not h.trailing_data[0].strip():
+            if not data:
                 return None  # a clean end between requests
-            if data and not head_started:
-                head_started = True
-                deadline = gochan.monotonic() + core.read_header_timeout
             h.receive_data(data)
-            continue
+            ev = h.next_event()
+        if ev is h11.NEED_DATA:  # a head in pieces: all of it within read_header_timeout
+            conn.set_read_deadline(gochan.monotonic() + core.read_header_timeout)
+            while ev is h11.NEED_DATA:
+                h.receive_data(_read(conn))
+                ev = h.next_event()
+    if type(ev) is not h11.Request:
         if isinstance(ev, h11.ConnectionClosed):
             return None
-        if not isinstance(ev, h11.Request):  # pragma: no cover - h11 gives a Request first
-            raise BadHTTP(f"unexpected {type(ev).__name__}")
-        break
+        raise BadHTTP(f"unexpected {type(ev).__name__}")  # pragma: no cover - h11 raises first
     state.idle = False
     req = from_h11(ev)
     length = req.headers.get("content-length")
@@ -184,24 +191,25 @@ def _read_request(core: ServerCore, state: ConnState, h: h11.Connection) -> Requ
         raise BodyTooLarge(core.max_body)
     if h.they_are_waiting_for_100_continue:
         conn.write(h.send(h11.InformationalResponse(status_code=100, headers=[])))
+    ev = h.next_event()
+    if type(ev) is h11.EndOfMessage:  # no body (or none left to read): the usual GET
+        return req
     chunks: list[bytes] = []
     total = 0
     while True:
-        ev = h.next_event()
         if ev is h11.NEED_DATA:
             conn.set_read_deadline(gochan.monotonic() + core.read_header_timeout)
             h.receive_data(_read(conn))
-            continue
-        if isinstance(ev, h11.Data):
+        elif type(ev) is h11.Data:
             total += len(ev.data)
             if total > core.max_body:
                 raise BodyTooLarge(core.max_body)
             chunks.append(ev.data)
-            continue
-        if isinstance(ev, h11.EndOfMessage):
+        elif type(ev) is h11.EndOfMessage:
             break
-        raise BadHTTP("truncated body")  # pragma: no cover - h11 raises first
-    conn.set_read_deadline(None)
+        else:  # pragma: no cover - h11 raises first
+            raise BadHTTP("truncated body")
+        ev = h.next_event()
     req.body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     return req
 

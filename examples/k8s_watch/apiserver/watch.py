@@ -1,4 +1,4 @@
-"""One watch stream: chunked, newline-delimited ``{"type","object"}``, one chunk per event.
+"""One watch stream: chunked, newline-delimited ``{"type","object"}`` events.
 
 A `Watcher` owns its HTTP response from the headers to the last chunk. It
 reads the store's event log from its cursor (the revision of the last event
@@ -7,7 +7,12 @@ misses an event: the log is the buffer. Bookmarks, ``timeoutSeconds`` and
 the default timeout run on the server's clock.
 
 The stream runs in its connection's green task; HTTP framing (the head,
-one chunk per event, the last chunk) is h11's. Control comes from outside
+the chunks, the last chunk) is h11's, through its public API: the events
+of a batch (up to `HIGH_WATER` bytes) go out as one chunk, one
+``h11.Data`` for the batch. A client splits the stream into events by their
+newlines, not by chunks: the kube-apiserver's own chunks do not follow
+events either (Go's response writer buffers what the watch encoder writes
+and frames a chunk per flush). Control comes from outside
 through `Watcher.poke` (the fault methods and the server's shutdown, on the
 server's thread): it sets ``action`` and wakes the stream, which acts at
 once, including while it waits for a slow client to read: a write blocked
@@ -31,7 +36,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import h11
-from h11._writers import ChunkedWriter
 
 import gochan
 from gochan import net
@@ -51,12 +55,6 @@ HIGH_WATER = 64 * 1024
 CORRUPTIONS = ("json", "type", "truncated")  # what `Watcher.corrupt` can write
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 _ids = itertools.count(1)
-# h11's own chunk framer (what h11.Connection.send(Data) runs once its state machine has
-# checked the event): a watch sends hundreds of thousands of chunks, all in the SEND_BODY
-# state where the state machine has nothing to do, so the batches are framed by this
-# directly, at a third of the cost per event. The head and the last chunk go through
-# h11.Connection.send as usual.
-_CHUNKS = ChunkedWriter()
 
 
 @dataclass
@@ -199,10 +197,9 @@ class Watcher:
     def _send_events(self, events: list[Event]) -> bool:
         """Send what ``events`` hold for this stream; False if an action came first.
 
-        Each event is its own chunk (h11 frames it), but the chunks go out in
-        one write per batch of up to `HIGH_WATER` bytes, not one ``send()``
-        each; the rest is read again from the cursor. Slowed or trickled
-        streams pace every event through `_send`.
+        The events' lines go out as one chunk (one ``h11.Data``) and one write
+        per batch of up to `HIGH_WATER` bytes; the rest is read again from the
+        cursor. Slowed or trickled streams pace every event through `_send`.
         """
         faults = self.server.faults
         if faults.slow_delay > 0 or faults.trickle is not None:
@@ -216,22 +213,21 @@ class Watcher:
             return True
         room = HIGH_WATER
         batch: list[bytes] = []
-        frame = _CHUNKS.send_data
         out = batch.append
-        n = 0
+        line_for = self._line_for
         for ev in events:
-            maybe = self._line_for(ev)
+            maybe = line_for(ev)
             self.cursor = ev.rv
             if maybe is not None:
-                frame(maybe, out)
-                n += 1
+                out(maybe)
                 room -= len(maybe)
                 if room < 0:
                     break
-        if n:
+        if batch:
+            n = len(batch)
             self.sent += n
             self.server.counters["watch_events"] += n
-            if not self._write(b"".join(batch)):
+            if not self._write(self._chunk(b"".join(batch))):
                 return False
         return self.action is None
 

@@ -59,13 +59,20 @@ class Request:
 
 def from_h11(ev: h11.Request) -> Request:
     """The handlers' `Request` for h11's request event (the body is added later)."""
-    if ev.http_version not in (b"1.1", b"1.0"):
-        raise BadHTTP(f"unsupported version HTTP/{ev.http_version.decode()[:10]}")
+    v = ev.http_version
+    if v == b"1.1":
+        version = "HTTP/1.1"
+    elif v == b"1.0":
+        version = "HTTP/1.0"
+    else:
+        raise BadHTTP(f"unsupported version HTTP/{v.decode()[:10]}")
     headers: dict[str, str] = {}
     for name, value in ev.headers:  # h11 gives lower-case names
         key = name.decode("latin-1")
-        v = value.decode("latin-1")
-        headers[key] = f"{headers[key]}, {v}" if key in headers else v
+        if key in headers:
+            headers[key] = f"{headers[key]}, {value.decode('latin-1')}"
+        else:
+            headers[key] = value.decode("latin-1")
     target = ev.target.decode("latin-1")
     if _plain_target(target):
         path, query = target, {}  # the usual case: a plain path, nothing to split or decode
@@ -78,9 +85,12 @@ def from_h11(ev: h11.Request) -> Request:
         except ValueError:
             raise BadHTTP("malformed query string") from None
         path = unquote(split.path)
-    version = "HTTP/" + ev.http_version.decode()
-    conn = headers.get("connection", "").lower()
-    keep_alive = "close" not in conn if version == "HTTP/1.1" else "keep-alive" in conn
+    conn = headers.get("connection")
+    if conn is None:
+        keep_alive = version == "HTTP/1.1"
+    else:
+        conn = conn.lower()
+        keep_alive = "close" not in conn if version == "HTTP/1.1" else "keep-alive" in conn
     method = ev.method.decode("latin-1")
     if not method.isalpha() or not method.isupper():
         raise BadHTTP(f"malformed method {method[:20]!r}")
@@ -99,13 +109,30 @@ def http_date() -> bytes:
     return _date_cache[1]
 
 
+# Validated response heads, by everything they hold: an h11 event is immutable, so one
+# built for the same code, type, headers, length and second is used again instead of
+# having h11 validate every header of every answer anew. Emptied as the Date moves on.
+_heads: dict[tuple[object, ...], h11.Response] = {}
+_heads_date = b""
+_MAX_HEADS = 256
+
+
 def response(
     code: int, content_type: str, extra: list[tuple[str, str]], length: int | None, keep: bool
 ) -> h11.Response:
     """h11's response event: ``Date``, ``Cache-Control``, ``Content-Type``, ``extra``,
     ``Content-Length`` (None: a chunked stream) and ``Connection: close`` unless ``keep``."""
+    global _heads_date
+    date = http_date()
+    if date is not _heads_date:
+        _heads.clear()
+        _heads_date = date
+    key = (code, content_type, length, keep, *extra)
+    head = _heads.get(key)
+    if head is not None:
+        return head
     headers: list[tuple[bytes | str, bytes | str]] = [
-        (b"Date", http_date()),
+        (b"Date", date),
         (b"Cache-Control", b"no-cache, private"),
         (b"Content-Type", content_type),
         *extra,
@@ -116,4 +143,8 @@ def response(
         headers.append((b"Transfer-Encoding", b"chunked"))
     if not keep:
         headers.append((b"Connection", b"close"))
-    return h11.Response(status_code=code, headers=headers, reason=PHRASES.get(code, b"Unknown"))
+    head = h11.Response(status_code=code, headers=headers, reason=PHRASES.get(code, b"Unknown"))
+    if len(_heads) >= _MAX_HEADS:
+        _heads.clear()
+    _heads[key] = head
+    return head
