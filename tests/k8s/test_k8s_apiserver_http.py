@@ -564,7 +564,8 @@ def test_oversized_body_is_413() -> None:
         _, body = call(srv, "POST", PODS, big)
         assert_status(body, 413, "RequestEntityTooLarge", "limit is 1000")
         chunked = (
-            b"POST /api/v1/namespaces/default/pods HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"POST /api/v1/namespaces/default/pods HTTP/1.1\r\nHost: x\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
             + b"".join(b"%x\r\n%s\r\n" % (300, b"x" * 300) for _ in range(4))
             + b"0\r\n\r\n"
         )
