@@ -185,6 +185,41 @@ def test_generate_name(srv: APIServer) -> None:
     assert name.startswith("web-") and len(name) == len("web-") + 5
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "ctype", "prefix"),
+    [
+        ("POST", PODS, "application/json", "json parse error"),
+        ("PUT", PODS + "/a", "application/json", "json parse error"),
+        ("PATCH", PODS + "/a", "application/merge-patch+json", "error decoding patch"),
+        ("PATCH", PODS + "/a", "application/json-patch+json", "error decoding patch"),
+        ("PATCH", PODS + "/a", "application/strategic-merge-patch+json", "error decoding patch"),
+    ],
+)
+def test_bodies_nested_past_the_decoder_are_a_400(
+    srv: APIServer, method: str, path: str, ctype: str, prefix: str
+) -> None:
+    """100,000 nested ``[`` (past Python's recursion limit, as past Go's max depth): a
+    400 BadRequest Status, not a 500 with a RecursionError; the connection serves on."""
+    call(srv, "POST", PODS, pod("a"))
+    rv = srv.resource_version
+    code, body = call(srv, method, path, b"[" * 100_000, headers={"Content-Type": ctype})
+    assert code == 400
+    assert_status(body, 400, "BadRequest", f"{prefix}: exceeded max depth")
+    assert "RecursionError" not in body["message"]
+    # A body the decoder takes but too deep for what follows (the store's copy): also 400.
+    deep: Any = []
+    for _ in range(700):
+        deep = [deep]
+    obj = {**pod("a"), "extra": deep} if method != "PATCH" else {"extra": deep}
+    if ctype == "application/json-patch+json":
+        obj = [{"op": "add", "path": "/metadata/annotations", "value": {"x": deep}}]
+    code, body = call(srv, method, path, obj, headers={"Content-Type": ctype})
+    assert code == 400, body
+    assert_status(body, 400, "BadRequest", "exceeded max depth")
+    assert srv.resource_version == rv and srv.counters["internal_errors"] == 0  # nothing written
+    assert call(srv, "GET", PODS + "/a")[0] == 200
+
+
 def test_already_exists_not_found_and_bad_bodies(srv: APIServer) -> None:
     call(srv, "POST", PODS, pod("a"))
     code, body = call(srv, "POST", PODS, pod("a"))

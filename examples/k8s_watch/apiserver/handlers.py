@@ -211,6 +211,8 @@ def _failed(server: ServerCore, e: Exception) -> Response:
         return error_response(e)
     if isinstance(e, (SelectorError, ShardSelectorError)):
         return error_response(st.bad_request(str(e)))
+    if isinstance(e, RecursionError):  # a body the decoder took, nested too deep for the rest
+        return error_response(st.bad_request("the object is nested too deeply: exceeded max depth"))
     server.counters["internal_errors"] += 1  # a bug: never let it kill the connection
     return error_response(st.internal(f"{type(e).__name__}: {e}"))
 
@@ -478,8 +480,8 @@ def _resource(server: APIServer, req: Request, route: Route) -> Result:
         if ctype not in patches.ACCEPTED:
             raise st.unsupported_media_type(patches.ACCEPTED)
         try:
-            patch_body = json.loads(req.body) if req.body.strip() else None
-        except (ValueError, UnicodeDecodeError) as e:
+            patch_body = params.decode_json(req.body) if req.body.strip() else None
+        except ValueError as e:
             raise st.bad_request(f"error decoding patch: {e}") from None
         if patch_body is None:
             raise st.bad_request("the body of the request was empty")
