@@ -12,7 +12,6 @@ request never kills a connection.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
