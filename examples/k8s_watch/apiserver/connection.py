@@ -7,11 +7,15 @@ client pipelines meanwhile waits in h11's buffer (or the kernel's: a client
 that does not read its answers blocks the task's write, and then nothing
 more is read from it).
 
-Timeouts are read deadlines, as Go's ``http.Server`` has them: between
-requests a connection may stay idle ``idle_timeout`` s; once the first byte
-of a request has come, its head must be in within ``read_header_timeout``
-s, and its body may not stall longer than that between reads. Either
-closes the connection without an answer, as Go does.
+Timeouts are read deadlines, as Go's ``http.Server`` has them (the
+kube-apiserver sets ``ReadHeaderTimeout`` 32 s and ``IdleTimeout`` 90 s,
+no ``ReadTimeout``): between requests a connection may stay idle
+``idle_timeout`` s; once the first byte of a request has come, its whole
+head must be in within ``read_header_timeout`` s (a new connection's first
+head, from the accept); a body may not stall longer than
+``read_header_timeout`` between two reads, however long it takes in all
+while it progresses (its size is bounded by ``max_body``). Each closes the
+connection without an answer, as Go does.
 
 While a request is held (an injected fault) or a watch streams, a monitor
 task reads the connection: end of stream means the client left; bytes mean
@@ -24,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import struct
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import h11
@@ -44,13 +49,16 @@ READ_SIZE = 64 * 1024
 
 
 class ConnState:
-    """What the server knows of a connection: idle (waiting for a request) or not."""
+    """What the server knows of a connection: idle (waiting for a request) or not,
+    writing an answer or not, and its h11 state (what the client pipelined waits in it)."""
 
-    __slots__ = ("conn", "dropped", "idle")
+    __slots__ = ("conn", "dropped", "h", "idle", "writing")
 
     def __init__(self, conn: net.Conn) -> None:
         self.conn = conn
+        self.h: h11.Connection | None = None
         self.idle = True
+        self.writing = False  # in a write of an answer (parked in it: the client is not reading)
         self.dropped = False  # bytes sent during a hold were read and lost: close after it
 
 
@@ -70,11 +78,14 @@ class Monitor:
     """Reads a connection while its task waits elsewhere (a watch, a hold): end of stream
     or an error calls ``on_gone``; bytes set ``data`` (a pipelined request)."""
 
-    def __init__(self, conn: net.Conn, on_gone: object) -> None:
+    def __init__(
+        self, conn: net.Conn, on_gone: Callable[[], None], on_data: Callable[[], None] | None = None
+    ) -> None:
         self.conn = conn
         self.data = False
         self.gone = False
         self._on_gone = on_gone
+        self._on_data = on_data
         self._done: gochan.Chan[None] = gochan.Chan()
         self._stopping = False
         conn.set_read_deadline(None)  # whatever the request's read left (see _read_request)
@@ -93,9 +104,12 @@ class Monitor:
                     got = b""
                 if not got:
                     self.gone = True
-                    self._on_gone()  # type: ignore[operator]
+                    self._on_gone()
                     return
-                self.data = True
+                if not self.data:
+                    self.data = True
+                    if self._on_data is not None:
+                        self._on_data()
         finally:
             self._done.close()
 
@@ -116,7 +130,7 @@ class _Closed(Exception):
 def serve_conn(core: ServerCore, state: ConnState) -> None:
     """Serve one connection until either side is done (see the module docstring)."""
     conn = state.conn
-    h = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
+    h = state.h = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
     dispatch = core._dispatch
     while True:
         try:
@@ -156,30 +170,37 @@ def serve_conn(core: ServerCore, state: ConnState) -> None:
 def _read_request(core: ServerCore, state: ConnState, h: h11.Connection) -> Request | None:
     """The next request with its body; None at a clean end (or an idle close).
 
-    Deadlines: the idle one while nothing of a request is here, the header one
-    from its first byte on (set once, not per read), and the same span again
-    for each read of the body. The read deadline is left as it is afterwards:
-    the next read sets its own, and a `Monitor` clears it before it reads.
+    Deadlines (see the module docstring): the idle one while nothing of a
+    request is here, the header one from its first byte on (set once, not per
+    read; for a connection's first request, from the accept), and that span
+    again before each read of the body. The read deadline is left as it is
+    afterwards: the next read sets its own, and a `Monitor` clears it first.
     """
     conn = state.conn
     state.idle = True
     buffered = h.trailing_data[0]  # what the client pipelined behind the last request
     ev = h.next_event() if buffered else h11.NEED_DATA
     if ev is h11.NEED_DATA:
+        head_deadline = None
         if not buffered.strip():  # nothing of a request yet: idle
             if core._closing:
                 return None  # idle, and the server shuts down
-            conn.set_read_deadline(gochan.monotonic() + core.idle_timeout)
+            if h.their_http_version:  # h11 has seen a request: between two, the idle timeout
+                conn.set_read_deadline(gochan.monotonic() + core.idle_timeout)
+            else:  # the first request: its whole head within the header timeout (Go's rule)
+                head_deadline = gochan.monotonic() + core.read_header_timeout
+                conn.set_read_deadline(head_deadline)
             data = _read(conn)
             if not data:
                 return None  # a clean end between requests
             h.receive_data(data)
             ev = h.next_event()
-        if ev is h11.NEED_DATA:  # a head in pieces: all of it within read_header_timeout
+        if ev is h11.NEED_DATA and head_deadline is None:
+            # a head in pieces: all of it within read_header_timeout of its first byte
             conn.set_read_deadline(gochan.monotonic() + core.read_header_timeout)
-            while ev is h11.NEED_DATA:
-                h.receive_data(_read(conn))
-                ev = h.next_event()
+        while ev is h11.NEED_DATA:
+            h.receive_data(_read(conn))
+            ev = h.next_event()
     if type(ev) is not h11.Request:
         if isinstance(ev, h11.ConnectionClosed):
             return None
@@ -190,7 +211,9 @@ def _read_request(core: ServerCore, state: ConnState, h: h11.Connection) -> Requ
     if length is not None and length.isdigit() and int(length) > core.max_body:
         raise BodyTooLarge(core.max_body)
     if h.they_are_waiting_for_100_continue:
-        conn.write(h.send(h11.InformationalResponse(status_code=100, headers=[])))
+        conn.write(
+            h.send(h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue"))
+        )
     ev = h.next_event()
     if type(ev) is h11.EndOfMessage:  # no body (or none left to read): the usual GET
         return req
@@ -279,14 +302,18 @@ def _answer(
         rest = h.send(h11.EndOfMessage())
     else:
         rest = h.send(h11.Data(data=resp.body)) + h.send(h11.EndOfMessage())  # type: ignore[operator]
+    state.writing = True
     if resp.stall:  # an injected fault: the head now, the rest once released
         conn.write(head)
+        state.writing = False
         if not _hold(core, state):
             return False
+        state.writing = True
         conn.write(rest)
         keep = keep and not state.dropped
     else:
         conn.write(head + rest)  # type: ignore[operator]
+    state.writing = False
     if resp.after is not None:  # e.g. a restart: once this answer is out
         conn.close()
         core._run_after(resp.after)

@@ -96,7 +96,7 @@ class Watcher:
         self.established = False  # headers and initial events sent: events from here are live
         self.blocked = False  # waiting for the client to read
         self.sent = 0
-        self.pipelined = False
+        self.pipelined = False  # a request came behind the watch: not reused after it
         self.stalled = False  # an injected stall: headers sent, nothing else until released
         self._selecting = (
             not plan.labels.empty
@@ -313,14 +313,19 @@ class Watcher:
             self.h.send(response(200, "application/json", [], None, True))  # type: ignore[arg-type]
         ):
             return self._act()
-        monitor = Monitor(self.conn, lambda: self.poke("gone"))
+        if self.h.trailing_data[0]:  # bytes behind the watch request, read with it
+            self.pipelined = True
+        monitor = Monitor(self.conn, lambda: self.poke("gone"), self._on_pipelined)
         try:
-            return self._run() and not monitor.data
+            return self._run() and not self.pipelined
         except OSError:  # reset, broken pipe
             return False
         finally:
             if not monitor.gone:
                 monitor.stop()  # its read ended: the connection serves the next request
+
+    def _on_pipelined(self) -> None:
+        self.pipelined = True  # a request behind the watch: the connection closes after it
 
     def _run(self) -> bool:
         server, store, clock = self.server, self.server.store, self.server.clock
