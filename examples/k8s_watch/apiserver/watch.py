@@ -32,6 +32,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -231,6 +232,31 @@ class Watcher:
                 return False
         return self.action is None
 
+    def _send_lines(self, lines: Iterable[bytes]) -> bool:
+        """Send ``lines`` (the initial events), a chunk and a write per `HIGH_WATER`
+        bytes; False if an action came first. Slowed or trickled streams pace each."""
+        faults = self.server.faults
+        if faults.slow_delay > 0 or faults.trickle is not None:
+            return all(self.action is None and self._send(line) for line in lines)
+        batch: list[bytes] = []
+        size = 0
+        for line in lines:
+            batch.append(line)
+            size += len(line)
+            if size >= HIGH_WATER and not self._flush(batch):
+                return False
+            if size >= HIGH_WATER:
+                batch, size = [], 0
+        return self._flush(batch) if batch else self.action is None
+
+    def _flush(self, batch: list[bytes]) -> bool:
+        """One chunk, one write for ``batch``; False if an action came first."""
+        if self.action is not None:
+            return False
+        self.sent += len(batch)
+        self.server.counters["watch_events"] += len(batch)
+        return self._write(self._chunk(b"".join(batch))) and self.action is None
+
     # ---- what to send ----------------------------------------------------------------
 
     def _matches(self, obj: JSON) -> bool:
@@ -359,16 +385,14 @@ class Watcher:
                 shard=plan.shard,
             )
             self.cursor = snap.rv
-            for item in snap.items:
-                if self.action is not None:
-                    return self._act()
-                line = (
-                    self._line("ADDED", json.loads(item))
-                    if plan.table is not None
-                    else event_line("ADDED", with_kind(self.resource, item))
-                )
-                if not self._send(line):
-                    return self._act()
+            lines = (
+                self._line("ADDED", json.loads(item))
+                if plan.table is not None
+                else event_line("ADDED", with_kind(self.resource, item))
+                for item in snap.items
+            )
+            if not self._send_lines(lines):
+                return self._act()
             end = {INITIAL_EVENTS_END: "true"}
             if plan.send_initial and not self._send(self._bookmark_line(snap.rv, end)):
                 return self._act()
