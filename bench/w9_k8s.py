@@ -6,7 +6,7 @@ with the same number of workers, in a fraction of its memory.
 
 What runs, each piece in a process of its own:
 
-* **the apiserver** (``examples.k8s_watch.apiserver``, on uvloop) in a
+* **the apiserver** (``examples.k8s_watch.apiserver``: gochan on its uvloop backend) in a
   process of its own (``python bench/w9_k8s.py serve``), away from the
   clients' GIL. It answers every request ``LATENCY`` seconds after reading
   it (``request_latency``: a timer, no CPU), so a reconcile's round trip
@@ -61,7 +61,6 @@ the decode rate in events/s and client CPU µs per event.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import os
@@ -190,16 +189,16 @@ def serve_main(latency: float) -> None:
     from examples.k8s_watch.apiserver import serve
 
     try:
-        import uvloop
+        import uvloop  # noqa: F401
 
-        loop_factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+        backend: str | None = "uvloop"
     except ImportError:  # pragma: no cover
-        loop_factory = asyncio.new_event_loop
+        backend = None  # gochan's default backend
     srv = serve(
         bookmark_interval=60.0,
         max_events=2_000_000,
         request_latency=latency,
-        loop_factory=loop_factory,
+        backend=backend,
     )
     print(json.dumps({"api": srv.url}), flush=True)
     try:

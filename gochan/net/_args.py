@@ -29,10 +29,16 @@ def byte_count(n: object, what: str) -> int:
     ...
     ValueError: Conn.read() got n=-1; ask for a positive number of bytes (0 returns at once)
     """
+    if type(n) is int and 0 <= n <= MAX_READ:  # the usual case, without the checks below
+        return n
     return min(_count(n, what, "n"), MAX_READ)
 
 
 def _count(n: object, what: str, name: str) -> int:
+    # (isinstance on a Protocol walks the protocol's attributes on every call: the
+    # int fast paths above and below keep it off the per-read path.)
+    if type(n) is int and n >= 0:
+        return n
     if isinstance(n, bool) or not isinstance(n, SupportsIndex):
         raise TypeError(f"{what} takes a number of bytes (an int) as {name}, got {n!r}")
     i = operator.index(n)

@@ -416,7 +416,7 @@ def test_kubectl_get_and_describe_versions(srv: APIServer, kubectl: Any) -> None
         ["data", "db", "0/1", "Pending"],
         ["default", "web", "0/1", "Pending"],
     ]
-    assert "Server Version: v1.32.0-gochan" in kubectl("version").stdout
+    assert "Server Version: v1.37.0-gochan" in kubectl("version").stdout
     resources = kubectl("api-resources").stdout
     assert "leases" in resources and "coordination.k8s.io/v1" in resources
     got = json.loads(kubectl("get", "pod", "web", "-o", "json").stdout)
@@ -425,6 +425,23 @@ def test_kubectl_get_and_describe_versions(srv: APIServer, kubectl: Any) -> None
     assert missing.returncode == 1 and 'pods "nope" not found' in missing.stderr
     srv.create("leases", {"metadata": {"name": "l"}, "spec": {"holderIdentity": "me"}})
     assert kubectl("get", "leases").stdout.splitlines()[1].split()[:2] == ["l", "me"]
+
+
+@needs_kubectl
+def test_kubectl_version_is_within_the_supported_skew(srv: APIServer, kubectl: Any) -> None:
+    """The server's version is one the bundled kubectl supports (its minor, one either
+    side): ``kubectl version`` prints no skew warning. If this fails after kubectl moved
+    on, move ``VERSION_INFO`` in resources.py with it."""
+    proc = kubectl("version", "-o", "json")
+    versions = json.loads(proc.stdout)
+    client, server = versions["clientVersion"], versions["serverVersion"]
+    assert server["gitVersion"] == "v1.37.0-gochan"
+    skew = abs(int(client["minor"].rstrip("+")) - int(server["minor"]))
+    assert client["major"] == server["major"] == "1"
+    assert skew <= 1, f"kubectl {client['gitVersion']} against server {server['gitVersion']}"
+    plain = kubectl("version")
+    for out in (proc.stderr, plain.stdout, plain.stderr):
+        assert "version difference" not in out and "skew" not in out, out
 
 
 @needs_kubectl
@@ -499,16 +516,8 @@ def test_python_dash_m_runs_the_server(tmp_path: Path) -> None:
 
 
 def test_request_latency_delays_every_answer_and_changes_nothing_else() -> None:
-    import asyncio
-
-    made: list[asyncio.AbstractEventLoop] = []
-
-    def factory() -> asyncio.AbstractEventLoop:
-        made.append(asyncio.new_event_loop())
-        return made[-1]
-
-    with serve(request_latency=0.05, loop_factory=factory) as s:
-        assert len(made) == 1  # the server runs on the loop the factory made
+    with serve(request_latency=0.05, backend="asyncio") as s:  # on gochan's asyncio backend
+        assert s.backend == "asyncio"
         t0 = time.monotonic()
         created = request(s.url, "POST", "/api/v1/namespaces/default/pods", pod("slow"))
         got = request(s.url, "GET", "/api/v1/namespaces/default/pods/slow")

@@ -1,137 +1,172 @@
-"""The apiserver's listener: closing it never loses an accepted connection.
-
-``asyncio.start_server`` drops a connection accepted in the loop round
-before ``Server.close()`` (the transport is built a round later and the
-closed server refuses it; the socket is left to the garbage collector). The
-tests here close the listener exactly in that window, on asyncio and uvloop,
-and check that every accepted socket reached the owner and was closed.
+"""The apiserver's listeners (examples/k8s_watch/apiserver/listener.py, and the accept
+loops in core.py): every address a host name resolves to on one port, a taken port
+fails cleanly, and closing never loses a connection the kernel had accepted: each
+one is served or closed (reset), none is left hanging or to the garbage collector.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import doctest
 import gc
 import socket
 import sys
 import warnings
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+import gochan
+from gochan import net
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from examples.k8s_watch.apiserver import listener as listener_mod  # noqa: E402
-from examples.k8s_watch.apiserver.listener import Listener, streams  # noqa: E402
+from examples.k8s_watch.apiserver import serve  # noqa: E402
+from examples.k8s_watch.apiserver.client import request  # noqa: E402
+from examples.k8s_watch.apiserver.listener import listen_all  # noqa: E402
+
+TIMEOUT = 10.0
 
 
-def loops() -> list[tuple[str, Callable[[], asyncio.AbstractEventLoop]]]:
-    out: list[tuple[str, Callable[[], asyncio.AbstractEventLoop]]] = [
-        ("asyncio", asyncio.new_event_loop)
-    ]
+def _has_ipv6_loopback() -> bool:
     try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dev dependency
-        return out
-    out.append(("uvloop", uvloop.new_event_loop))
-    return out
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
 
 
-LOOPS = loops()
-
-
-def run(factory: Callable[[], asyncio.AbstractEventLoop], coro: object) -> object:
-    with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(coro)  # type: ignore[arg-type]
-
-
-async def _never(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    raise AssertionError("a handler ran; this test closes before any can")
-
-
-@pytest.mark.parametrize(("name", "factory"), LOOPS, ids=[n for n, _ in LOOPS])
-def test_close_in_the_accept_window_hands_over_every_connection(
-    name: str, factory: Callable[[], asyncio.AbstractEventLoop]
-) -> None:
-    n = 20
-    clients: list[socket.socket] = []
-
-    async def main() -> list[asyncio.Transport]:
-        adopted: list[asyncio.Transport] = []
-        lis = await Listener.open("127.0.0.1", 0, streams(_never))
-        lis.on_transport = adopted.append
-        for _ in range(n):  # the kernel completes each handshake, no accept yet
-            clients.append(socket.create_connection(("127.0.0.1", lis.port)))
-        # Let the loop accept: the reader callback takes all n in one round
-        # and schedules their adoption. Close in that same window.
-        while not lis._adopting:
-            await asyncio.sleep(0)
-        await lis.close()
-        assert len(adopted) == n  # close() returned with every one handed over
-        for t in adopted:
-            t.abort()
-        await asyncio.sleep(0)
-        return adopted
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", ResourceWarning)
-        adopted = run(factory, main())
-        gc.collect()
-    assert isinstance(adopted, list)
-    assert len(adopted) == n
-    # Every client sees its connection end (EOF or reset), none hangs.
-    for c in clients:
-        c.settimeout(5)
-        with contextlib.suppress(ConnectionResetError):
-            assert c.recv(1) == b""
-        c.close()
-
-
-@pytest.mark.parametrize(("name", "factory"), LOOPS, ids=[n for n, _ in LOOPS])
-def test_connections_after_close_are_refused(
-    name: str, factory: Callable[[], asyncio.AbstractEventLoop]
-) -> None:
-    async def main() -> int:
-        lis = await Listener.open("127.0.0.1", 0, streams(_never))
-        await lis.close()
-        return lis.port
-
-    port = run(factory, main())
-    assert isinstance(port, int)
-    with pytest.raises(ConnectionRefusedError):
-        socket.create_connection(("127.0.0.1", port), timeout=5)
+def _ends(c: socket.socket) -> bool:
+    """True once the peer has closed the connection (FIN or reset), nothing unread."""
+    c.settimeout(TIMEOUT)
+    try:
+        return c.recv(1) == b""
+    except ConnectionResetError:
+        return True
 
 
 def test_localhost_listens_on_one_port_for_every_address() -> None:
-    socks = listener_mod._bind("localhost", 0, 8)
-    try:
-        ports = {s.getsockname()[1] for s in socks}
-        assert len(ports) == 1
-        assert {s.family for s in socks} <= {socket.AF_INET, socket.AF_INET6}
-    finally:
-        for s in socks:
-            s.close()
+    def main() -> list[tuple[str, int]]:
+        lns = listen_all("localhost", 0)
+        try:
+            return [(ln.addr.host, ln.addr.port) for ln in lns]
+        finally:
+            for ln in lns:
+                ln.close()
+
+    got = gochan.run(main)
+    infos = {a[4][0] for a in socket.getaddrinfo("localhost", 0, type=socket.SOCK_STREAM)}
+    assert {ip for ip, _ in got} == infos  # each address once
+    assert len({port for _, port in got}) == 1 and got[0][1] > 0
+
+
+@pytest.fixture
+def both_loopbacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``localhost`` resolves to 127.0.0.1 and ::1 (as on most hosts; not every
+    /etc/hosts lists both)."""
+    real = socket.getaddrinfo
+
+    def fake(host: Any, *args: Any, **kw: Any) -> Any:
+        if host != "localhost":
+            return real(host, *args, **kw)
+        return real("127.0.0.1", *args, **kw) + real("::1", *args, **kw)
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback here")
+def test_a_server_on_localhost_answers_on_ipv4_and_ipv6(both_loopbacks: None) -> None:
+    with serve("localhost") as srv:
+        assert [ln.addr.host for ln in srv._listeners] == ["127.0.0.1", "::1"]
+        for host in ("127.0.0.1", "[::1]"):
+            r = request(f"http://{host}:{srv.port}", "GET", "/version")
+            assert r.status == 200 and r.json()["major"] == "1", host
+        assert srv.counters["connections"] == 2
+    with pytest.raises(ConnectionRefusedError):  # closed: both refuse
+        socket.create_connection(("::1", srv.port), timeout=5)
 
 
 def test_a_taken_port_fails_to_open_and_leaks_nothing() -> None:
     busy = socket.create_server(("127.0.0.1", 0))
     try:
         port = busy.getsockname()[1]
-
-        async def main() -> None:
-            await Listener.open("127.0.0.1", port, streams(_never))
-
         with warnings.catch_warnings():
             warnings.simplefilter("error", ResourceWarning)
             with pytest.raises(OSError):
-                asyncio.run(main())
+                gochan.run(lambda: listen_all("127.0.0.1", port))
+            with pytest.raises(OSError):  # the server: start() raises, its thread is gone
+                serve("127.0.0.1", port)
             gc.collect()
     finally:
         busy.close()
+
+
+def test_connections_after_close_are_refused() -> None:
+    def main() -> int:
+        lns = listen_all("127.0.0.1", 0)
+        for ln in lns:
+            ln.close()
+        return lns[0].addr.port
+
+    port = gochan.run(main)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=5)
+    srv = serve()
+    port = srv.port
+    srv.close()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=5)
+
+
+def test_close_never_loses_an_accepted_connection() -> None:
+    """Connections the kernel completed, accepted or not yet, when the server closes:
+    every client sees its connection end (EOF or reset), none hangs, and no socket is
+    left to the garbage collector."""
+    n = 20
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        srv = serve()
+        clients = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(n)]
+        try:
+            # Some are accepted (and idle), the rest may still queue in the kernel.
+            srv.close()
+            for c in clients:
+                assert _ends(c)
+            assert not srv._conns
+        finally:
+            for c in clients:
+                c.close()
+        gc.collect()
+    assert srv.counters["connections"] <= n
+
+
+def test_a_listener_closed_under_a_waiting_accept_ends_the_loop() -> None:
+    """Closing a listener wakes its accept loop with ErrClosed (the loop ends, no task
+    outlives the run); a connection queued in the kernel meanwhile is reset."""
+
+    def main() -> bool:
+        (ln,) = listen_all("127.0.0.1", 0)
+        port = ln.addr.port
+        ended: gochan.Chan[None] = gochan.Chan()
+
+        def loop() -> None:
+            with contextlib.suppress(net.ErrClosed):
+                while True:
+                    ln.accept().close()
+            ended.close()
+
+        gochan.go(loop)
+        gochan.gosched()
+        ln.close()
+        ended.recv()
+        return port > 0
+
+    assert gochan.run(main)
 
 
 def test_module_doctests() -> None:

@@ -1,50 +1,253 @@
-"""One client connection, answered straight from the socket's callbacks.
+"""One client connection: a green task on ``gochan.net``, HTTP/1.1 by h11.
 
-Most requests (a GET, a write whose body has arrived) are answered from
-`Connection.data_received`: parse the head, wait out the server's
-``request_latency`` with a timer, dispatch, write. A callback per request:
-no task, no stream buffers, no coroutine per read. That is most of what the
-apiserver does, so it is worth the separate path. Injected holds and stalls
-are kept here too: the connection answers nothing more until the server
-releases them (or the client leaves), and what the client pipelines
-meanwhile waits in the buffer.
+`serve_conn` runs in the connection's own task and reads and writes in
+blocking style: read when h11 needs data, dispatch, write what h11 frames.
+Requests on a connection are answered one at a time, in order; what the
+client pipelines meanwhile waits in h11's buffer (or the kernel's: a client
+that does not read its answers blocks the task's write, and then nothing
+more is read from it).
 
-A request that needs more turns the connection over to asyncio streams for
-the rest of its life: a watch, an answer that waits on the loop (`Later`), a
-chunked or ``Expect: 100-continue`` body. The transport gets a
-``StreamReaderProtocol``, the bytes not consumed yet are fed to its reader,
-and `ServerCore._on_conn` serves on, starting with the request already
-dispatched if there is one (its side effects, a taken fault say, happen
-once).
+Timeouts are read deadlines, as Go's ``http.Server`` has them (the
+kube-apiserver sets ``ReadHeaderTimeout`` 32 s and ``IdleTimeout`` 90 s,
+no ``ReadTimeout``): between requests a connection may stay idle
+``idle_timeout`` s; once the first byte of a request has come, its whole
+head must be in within ``read_header_timeout`` s (a new connection's first
+head, from the accept); a body may not stall longer than
+``read_header_timeout`` between two reads, however long it takes in all
+while it progresses (its size is bounded by ``max_body``). Each closes the
+connection without an answer, as Go does.
 
-Requests on one connection are answered one at a time, in order: while one
-waits out its latency or is held, or while the client is not reading (the
-transport paused writing), later bytes are only buffered, and past
-`READ_HIGH` of them the connection stops reading until they are used.
+While a request is held (an injected fault) or a watch streams, a monitor
+task reads the connection: end of stream means the client left; bytes mean
+a request pipelined behind it, and the connection closes after the answer
+(the client sends it again).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import socket
+import struct
 from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
+
+import h11
+
+import gochan
+from gochan import net
 
 from . import status as st
-from .handlers import HOLD, Response, Result, error_response
+from .handlers import HOLD, Later, Response, error_response, finish
 from .status import APIError
-from .wire import MAX_HEADER_BYTES, BadHTTP, BodyTooLarge, Request, parse_head, response_bytes
+from .watch import WatchPlan
+from .wire import MAX_HEADER_BYTES, BadHTTP, BodyTooLarge, Request, from_h11, response
 
 if TYPE_CHECKING:
     from .core import ServerCore
 
-READ_HIGH = 2 * MAX_HEADER_BYTES  # buffered bytes no request can use yet: stop reading
+READ_SIZE = 64 * 1024
 
 
-def rejection(core: ServerCore, e: BadHTTP | BodyTooLarge) -> bytes:
-    """The answer to a request that cannot be read (a ``Status``, then the connection
-    closes), counted in the server's counters."""
+class ConnState:
+    """What the server knows of a connection: idle (waiting for a request) or not,
+    writing an answer or not, and its h11 state (what the client pipelined waits in it)."""
+
+    __slots__ = ("conn", "dropped", "h", "idle", "writing")
+
+    def __init__(self, conn: net.Conn) -> None:
+        self.conn = conn
+        self.h: h11.Connection | None = None
+        self.idle = True
+        self.writing = False  # in a write of an answer (parked in it: the client is not reading)
+        self.dropped = False  # bytes sent during a hold were read and lost: close after it
+
+
+def abort(conn: net.Conn) -> None:
+    """Reset the connection (RST, not FIN), as a crashed server's kernel would."""
+    with contextlib.suppress(OSError, ValueError):
+        s = socket.socket(fileno=conn.fileno())  # the same socket: set SO_LINGER 0 on it
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        finally:
+            s.detach()
+    with contextlib.suppress(OSError):
+        conn.close()
+
+
+class Monitor:
+    """Reads a connection while its task waits elsewhere (a watch, a hold): end of stream
+    or an error calls ``on_gone``; bytes set ``data`` (a pipelined request)."""
+
+    def __init__(
+        self, conn: net.Conn, on_gone: Callable[[], None], on_data: Callable[[], None] | None = None
+    ) -> None:
+        self.conn = conn
+        self.data = False
+        self.gone = False
+        self._on_gone = on_gone
+        self._on_data = on_data
+        self._done: gochan.Chan[None] = gochan.Chan()
+        self._stopping = False
+        conn.set_read_deadline(None)  # whatever the request's read left (see _read_request)
+        gochan.go(self._run)
+
+    def _run(self) -> None:
+        try:
+            while True:
+                try:
+                    got = self.conn.read(READ_SIZE)
+                except TimeoutError:
+                    if self._stopping:
+                        return
+                    continue
+                except OSError:
+                    got = b""
+                if not got:
+                    self.gone = True
+                    self._on_gone()
+                    return
+                if not self.data:
+                    self.data = True
+                    if self._on_data is not None:
+                        self._on_data()
+        finally:
+            self._done.close()
+
+    def stop(self) -> None:
+        """End the monitor's read; the connection can be read again after this."""
+        self._stopping = True
+        with contextlib.suppress(OSError):
+            self.conn.set_read_deadline(gochan.monotonic() - 1)
+        self._done.recv()
+        with contextlib.suppress(OSError):
+            self.conn.set_read_deadline(None)
+
+
+class _Closed(Exception):
+    """The client is gone, or went quiet past a timeout: close without an answer."""
+
+
+def serve_conn(core: ServerCore, state: ConnState) -> None:
+    """Serve one connection until either side is done (see the module docstring)."""
+    conn = state.conn
+    h = state.h = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
+    dispatch = core._dispatch
+    while True:
+        try:
+            req = _read_request(core, state, h)
+        except _Closed:
+            return
+        except (BadHTTP, BodyTooLarge, h11.RemoteProtocolError) as e:
+            _reject(core, conn, h, e)
+            return
+        if req is None:
+            return
+        if core.request_latency:
+            gochan.sleep(core.request_latency)
+        result = dispatch(req)
+        if type(result) is Response:  # the usual case, first
+            if not _answer(core, state, h, req, result):
+                return
+        else:
+            if isinstance(result, Later):
+                result = finish(core, result)
+            if isinstance(result, WatchPlan):
+                if not core._watch(state, h, result):
+                    return
+            elif result is HOLD:  # never answered: closed once released, reset if we shut down
+                if not _hold(core, state) and core._closing is False:
+                    abort(conn)
+                return
+            else:
+                assert isinstance(result, Response)
+                if not _answer(core, state, h, req, result):
+                    return
+        if h.our_state is not h11.DONE or h.their_state is not h11.DONE:
+            return
+        h.start_next_cycle()
+
+
+def _read_request(core: ServerCore, state: ConnState, h: h11.Connection) -> Request | None:
+    """The next request with its body; None at a clean end (or an idle close).
+
+    Deadlines (see the module docstring): the idle one while nothing of a
+    request is here, the header one from its first byte on (set once, not per
+    read; for a connection's first request, from the accept), and that span
+    again before each read of the body. The read deadline is left as it is
+    afterwards: the next read sets its own, and a `Monitor` clears it first.
+    """
+    conn = state.conn
+    state.idle = True
+    buffered = h.trailing_data[0]  # what the client pipelined behind the last request
+    ev = h.next_event() if buffered else h11.NEED_DATA
+    if ev is h11.NEED_DATA:
+        head_deadline = None
+        if not buffered.strip():  # nothing of a request yet: idle
+            if core._closing:
+                return None  # idle, and the server shuts down
+            if h.their_http_version:  # h11 has seen a request: between two, the idle timeout
+                conn.set_read_deadline(gochan.monotonic() + core.idle_timeout)
+            else:  # the first request: its whole head within the header timeout (Go's rule)
+                head_deadline = gochan.monotonic() + core.read_header_timeout
+                conn.set_read_deadline(head_deadline)
+            data = _read(conn)
+            if not data:
+                return None  # a clean end between requests
+            h.receive_data(data)
+            ev = h.next_event()
+        if ev is h11.NEED_DATA and head_deadline is None:
+            # a head in pieces: all of it within read_header_timeout of its first byte
+            conn.set_read_deadline(gochan.monotonic() + core.read_header_timeout)
+        while ev is h11.NEED_DATA:
+            h.receive_data(_read(conn))
+            ev = h.next_event()
+    if type(ev) is not h11.Request:
+        if isinstance(ev, h11.ConnectionClosed):
+            return None
+        raise BadHTTP(f"unexpected {type(ev).__name__}")  # pragma: no cover - h11 raises first
+    state.idle = False
+    req = from_h11(ev)
+    length = req.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > core.max_body:
+        raise BodyTooLarge(core.max_body)
+    if h.they_are_waiting_for_100_continue:
+        conn.write(
+            h.send(h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue"))
+        )
+    ev = h.next_event()
+    if type(ev) is h11.EndOfMessage:  # no body (or none left to read): the usual GET
+        return req
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        if ev is h11.NEED_DATA:
+            conn.set_read_deadline(gochan.monotonic() + core.read_header_timeout)
+            h.receive_data(_read(conn))
+        elif type(ev) is h11.Data:
+            total += len(ev.data)
+            if total > core.max_body:
+                raise BodyTooLarge(core.max_body)
+            chunks.append(ev.data)
+        elif type(ev) is h11.EndOfMessage:
+            break
+        else:  # pragma: no cover - h11 raises first
+            raise BadHTTP("truncated body")
+        ev = h.next_event()
+    req.body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    return req
+
+
+def _read(conn: net.Conn) -> bytes:
+    try:
+        return conn.read(READ_SIZE)
+    except TimeoutError:
+        raise _Closed from None
+    except OSError:
+        return b""  # reset: h11 sees the end of the stream
+
+
+def _reject(core: ServerCore, conn: net.Conn, h: h11.Connection, e: Exception) -> None:
+    """Answer a request that cannot be read with a ``Status``, then close."""
     err: APIError
     if isinstance(e, BodyTooLarge):
         core.counters["too_large"] += 1
@@ -52,295 +255,87 @@ def rejection(core: ServerCore, e: BadHTTP | BodyTooLarge) -> bytes:
     else:
         core.counters["bad_http"] += 1
         err = st.bad_request(f"malformed HTTP request: {e}")
+        hint = getattr(e, "error_status_hint", None) or getattr(e, "code", 400)
+        if hint == 431:
+            err = APIError({**err.status, "code": 431, "reason": "RequestHeaderFieldsTooLarge"})
+    if h.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+        return
     resp = error_response(err)
-    return response_bytes(resp.code, resp.body, resp.content_type, resp.headers, False)
+    if isinstance(e, BodyTooLarge) or h.their_state is h11.ERROR:
+        # h11 frames nothing more once the peer broke the protocol: our answer is
+        # framed by a fresh h11 connection that is told the request was a GET.
+        h = _framer()
+    with contextlib.suppress(OSError):
+        conn.set_read_deadline(None)
+        conn.write(
+            h.send(response(resp.code, resp.content_type, resp.headers, len(resp.body), False))
+            + h.send(h11.Data(data=resp.body))
+            + h.send(h11.EndOfMessage())
+        )
 
 
-def answer_bytes(req: Request, resp: Response, closing: bool) -> tuple[bytes, int, bool]:
-    """(the answer's bytes, how many of them are the head, keep the connection?).
+def _framer() -> h11.Connection:
+    h = h11.Connection(h11.SERVER)
+    h.receive_data(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    h.next_event()
+    return h
 
-    ``closing``: the server shuts down after this answer, which then says
-    ``Connection: close`` (a client does not send another request into it).
-    """
+
+def _answer(
+    core: ServerCore, state: ConnState, h: h11.Connection, req: Request, resp: Response
+) -> bool:
+    """Write the answer; False if the connection closes after it."""
+    conn = state.conn
     extra = resp.headers
     keep = (
-        not closing
+        not core._closing
         and req.keep_alive
         and not (
             extra and any(k.lower() == "connection" and "close" in v.lower() for k, v in extra)
         )
     )
-    data = response_bytes(resp.code, resp.body, resp.content_type, extra, keep)
-    head_len = len(data) - len(resp.body)
+    if extra and not keep:
+        extra = [(k, v) for k, v in extra if k.lower() != "connection"]
+    head = h.send(response(resp.code, resp.content_type, extra, len(resp.body), keep))
+    assert head is not None
     if req.method == "HEAD":
-        data = data[:head_len]
-    return data, head_len, keep
+        rest = h.send(h11.EndOfMessage())
+    else:
+        rest = h.send(h11.Data(data=resp.body)) + h.send(h11.EndOfMessage())  # type: ignore[operator]
+    state.writing = True
+    if resp.stall:  # an injected fault: the head now, the rest once released
+        conn.write(head)
+        state.writing = False
+        if not _hold(core, state):
+            return False
+        state.writing = True
+        conn.write(rest)
+        keep = keep and not state.dropped
+    else:
+        conn.write(head + rest)  # type: ignore[operator]
+    state.writing = False
+    if resp.after is not None:  # e.g. a restart: once this answer is out
+        conn.close()
+        core._run_after(resp.after)
+        return False
+    return keep
 
 
-class Connection(asyncio.Protocol):
-    """The protocol of one accepted connection (see the module docstring)."""
+def _hold(core: ServerCore, state: ConnState) -> bool:
+    """Wait until the holds are released (True), or the client hangs up or we close.
 
-    def __init__(self, core: ServerCore) -> None:
-        self.core = core
-        self.transport: asyncio.Transport | None = None
-        self.buf = bytearray()
-        self.busy = False  # a request is being answered (its latency, or held)
-        self.paused = False  # the client is not reading: take no further request
-        self.eof = False
-        self.done = False  # closed, closing or handed over: no further request here
-        self.closing = False  # the server shuts down: close after the answer in progress
-        self._reading = True
-        self._timer: asyncio.TimerHandle | None = None
-        self._on_release: Callable[[], None] | None = None  # while held or stalled
-        self._stalled = False  # (not held): the answer's head is out, the body waits
-        self._ended: asyncio.Future[None] | None = None
-
-    # ---- asyncio.Protocol ---------------------------------------------------------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport = cast(asyncio.Transport, transport)
-        core = self.core
-        if core._closing:  # accepted just as the server shuts down
-            self.done = True
-            transport.abort()
-            return
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        core.counters["connections"] += 1
-        core._fast.add(self)
-
-    def data_received(self, data: bytes) -> None:
-        self.buf += data
-        if self.busy:
-            self._flow()
-        else:
-            self._next()
-
-    def eof_received(self) -> bool:
-        self.eof = True
-        if self._on_release is not None:  # the client left a held request: end it
-            self._unhold()
-            if self._stalled:
-                self._close()
-            else:
-                self.abort()
-        elif not self.busy:
-            self._next()
-        return True  # keep the transport: an answer may still be on its way
-
-    def pause_writing(self) -> None:
-        self.paused = True
-
-    def resume_writing(self) -> None:
-        self.paused = False
-        if not self.busy:
-            self._next()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.busy = False
-        self._finish()
-        self._end()
-
-    # ---- for the server ----------------------------------------------------------------
-
-    def abort(self) -> None:
-        """Reset the connection now, answered or not."""
-        if self.transport is not None:
-            self.transport.abort()
-        self._finish()
-
-    def quiet(self) -> bool:
-        """Nothing being answered, nothing left to send."""
-        t = self.transport
-        return not self.busy and (t is None or t.get_write_buffer_size() == 0)
-
-    def close_when_answered(self) -> asyncio.Future[None]:
-        """Close once the answer in progress (if any) is out; done when the
-        connection has ended (closed, or handed over and served)."""
-        if self._ended is None:
-            self._ended = asyncio.get_running_loop().create_future()
-        self.closing = True
-        if not self.busy:
-            self._close()  # what is written still goes out first
-        return self._ended
-
-    def release(self) -> None:
-        """The server released its holds: a stalled answer goes on, a held one ends."""
-        hold = self._on_release
-        if hold is not None:
-            self._unhold()
-            hold()
-
-    # ---- one request at a time ---------------------------------------------------------
-
-    def _next(self) -> None:
-        """Answer the buffered requests in order, as far as nothing holds them back."""
-        core = self.core
-        while not (self.busy or self.paused or self.done):
-            req = self._take()
-            if req is None:
-                break
-            self.busy = True
-            if core.request_latency:
-                loop = asyncio.get_running_loop()
-                self._timer = loop.call_later(core.request_latency, self._answer_later, req)
-                break
-            self._answer(req)
-        self._flow()
-
-    def _flow(self) -> None:
-        """Read on while the bytes buffered can be used; stop past `READ_HIGH` otherwise."""
-        t = self.transport
-        if t is None or self.done:
-            return
-        want = not (self.busy or self.paused) or len(self.buf) <= READ_HIGH
-        if want != self._reading:
-            self._reading = want
-            if want:
-                t.resume_reading()
-            else:
-                t.pause_reading()
-
-    def _take(self) -> Request | None:
-        """The next whole request out of the buffer; None if there is none (yet)."""
-        buf = self.buf
-        end = buf.find(b"\r\n\r\n")
-        if end < 0:
-            if len(buf) > MAX_HEADER_BYTES:
-                self._reject(BadHTTP("request head too large"))
-            elif self.eof:
-                if buf.strip():
-                    self._reject(BadHTTP("truncated request head"))
-                else:
-                    self._close()
-            return None
-        try:
-            req = parse_head(bytes(buf[: end + 4]), self.core.max_body)
-        except (BadHTTP, BodyTooLarge) as e:
-            self._reject(e)
-            return None
-        if req is None:  # nothing but blank lines: the client is done
-            self._close()
-            return None
-        start = end + 4
-        if req.meta:
-            if set(req.meta) != {"length"}:  # chunked, or 100-continue: streams read it
-                self._hand_over(bytes(buf), None)
-                return None
-            stop = start + int(req.meta["length"])
-            if len(buf) < stop:
-                if self.eof:
-                    self._reject(BadHTTP("truncated body"))
-                return None  # wait for the rest of the body
-            req.body = bytes(buf[start:stop])
-            start = stop
-        del buf[:start]
-        return req
-
-    def _answer_later(self, req: Request) -> None:
-        self._timer = None
-        self._answer(req)
-        self._next()
-
-    def _answer(self, req: Request) -> None:
-        core = self.core
-        result = core._dispatch(req)
-        if result is HOLD:  # an injected fault: read, never answered until released
-            self._hold(self.abort, stalled=False)
-            return
-        if not isinstance(result, Response):
-            self._hand_over(bytes(self.buf), (req, result))
-            return
-        transport = self.transport
-        assert transport is not None
-        data, head_len, keep = answer_bytes(req, result, self.closing or core._closing)
-        if result.stall:  # an injected fault: the head now, the rest once released
-            transport.write(data[:head_len])
-
-            def resume() -> None:
-                self._sent(data[head_len:], keep)
-                self._next()
-
-            self._hold(resume, stalled=True)
-            return
-        transport.write(data)
-        if result.after is not None:  # e.g. a restart: once this answer is out
-            self.busy = False
-            self._close()
-            core._run_after(result.after)
-            return
-        self._sent(b"", keep)
-
-    def _sent(self, rest: bytes, keep: bool) -> None:
-        """The answer is written (with ``rest``); close unless the next request may come
-        (the caller takes it)."""
-        if rest and self.transport is not None:
-            self.transport.write(rest)
-        self.busy = False
-        if not keep or self.closing or self.core._closing:
-            self._close()
-
-    def _hold(self, on_release: Callable[[], None], *, stalled: bool) -> None:
-        self.core.counters["held"] += 1
-        self._on_release = on_release
-        self._stalled = stalled
-        self.core._held.add(self)
-        self._flow()
-
-    def _unhold(self) -> None:
-        self._on_release = None
-        self.core._held.discard(self)
-
-    # ---- endings -----------------------------------------------------------------------
-
-    def _reject(self, e: BadHTTP | BodyTooLarge) -> None:
-        assert self.transport is not None
-        self.transport.write(rejection(self.core, e))
-        self._close()
-
-    def _close(self) -> None:
-        """Close once what was written is sent."""
-        if self.transport is not None:
-            self.transport.close()
-        self._finish()
-
-    def _hand_over(self, rest: bytes, first: tuple[Request, Result] | None) -> None:
-        """Serve the rest of this connection on streams (see the module docstring)."""
-        transport = self.transport
-        assert transport is not None
-        self._finish()
-        core = self.core
-        reader = asyncio.StreamReader(limit=MAX_HEADER_BYTES)
-
-        async def serve(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-            try:
-                await core._on_conn(r, w, first)
-            finally:
-                self._end()
-
-        proto = asyncio.StreamReaderProtocol(reader, serve)
-        transport.set_protocol(proto)
-        proto.connection_made(transport)
-        if not self._reading:
-            transport.resume_reading()  # the stream reader has its own limit
-        if rest:
-            reader.feed_data(rest)
-        if self.eof:
-            reader.feed_eof()
-        if self.paused:
-            proto.pause_writing()
-
-    def _finish(self) -> None:
-        """No further request here: out of the server's lists, the timer stopped."""
-        self.done = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._unhold()
-        self.core._fast.discard(self)
-
-    def _end(self) -> None:
-        if self._ended is not None and not self._ended.done():
-            self._ended.set_result(None)
+    The client's end is noticed by reading: bytes it pipelines meanwhile are
+    read and dropped (``state.dropped``), so the connection closes after this
+    answer.
+    """
+    core.counters["held"] += 1
+    release = core._release
+    gone: gochan.Chan[None] = gochan.Chan()
+    mon = Monitor(state.conn, gone.close)
+    try:
+        i, _ = gochan.select(release.recv, gone.recv)
+    finally:
+        if not mon.gone:
+            mon.stop()
+    state.dropped = mon.data
+    return i == 0 and not core._closing

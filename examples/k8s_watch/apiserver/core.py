@@ -1,43 +1,43 @@
-"""The engine: an asyncio loop in one thread, its connections and watch streams.
+"""The engine: a gochan scheduler on one thread, its connections and watch streams.
 
-`ServerCore` owns the loop thread, the `Listener`, every connection
-and every `Watcher`; `APIServer` (server.py) adds the public API on top
-(faults, the Python face of the store). ``close()`` ends every stream and
-connection and joins the one thread it started, so tests that check for
-leaked threads stay green. One loop thread serves hundreds of watchers (each
-a coroutine reading the store's event log), which is also why this is
-asyncio and not ``ThreadingHTTPServer``: a thread per watcher would make
-"close a watcher whose backlog is too large" and "stall" racy to test.
+`ServerCore` owns the server thread (``gochan.run``), the listeners
+(``gochan.net``), every connection (a green task each, connection.py) and
+every `Watcher`; `APIServer` (server.py) adds the public API on top (faults,
+the Python face of the store). ``close()`` ends every stream and connection
+and joins the one thread it started, so tests that check for leaked threads
+stay green. One thread serves hundreds of watchers, each the task of its
+connection reading the store's event log.
 
 Thread model: the store is locked and may be written from any thread (the
 Python API); watchers, connections and fault actions on live streams belong
-to the loop, and the public methods hop onto it (`_call`). Store writes wake
-watchers through one coalesced callback per loop iteration.
+to the server thread, and the public methods hop onto it (`_call`) through a
+channel that a task of the server drains (channels cross OS threads). Store
+writes wake watchers through one coalesced call per batch of writes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import contextlib
 import ipaddress
 import threading
-import weakref
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, Self, TypeVar
 
+import gochan
+from gochan import net
+
 from .clock import Clock, RealClock
-from .connection import Connection, answer_bytes, rejection
+from .connection import ConnState, abort, serve_conn
 from .faults import Faults
-from .handlers import HOLD, Later, Response, Result, finish, make_table
-from .listener import Listener
+from .handlers import Result, make_table
+from .listener import listen_all
 from .resources import Resource, by_name
 from .status import JSON
 from .store import Store
 from .watch import Watcher, WatchPlan
-from .wire import BadHTTP, BodyTooLarge, Request, read_body, read_request
+from .wire import Request
 
 T = TypeVar("T")
 
@@ -49,14 +49,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-@dataclass(eq=False)
-class _Conn:
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
-    idle: bool = True
-    dropped: bool = False  # bytes sent during a hold were read and lost: close after it
 
 
 class ServerCore:
@@ -78,16 +70,22 @@ class ServerCore:
         allow_remote: bool = False,
         seed: int = 0,
         request_latency: float = 0.0,
-        loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+        read_header_timeout: float = 32.0,
+        idle_timeout: float = 90.0,
+        backend: str | None = None,
     ) -> None:
         if not allow_remote and not is_loopback(host):
             raise ValueError(
                 f"refusing to listen on {host!r}: loopback only unless allow_remote=True"
             )
-        if not request_latency >= 0:
-            raise ValueError(
-                f"request_latency must be a number of seconds >= 0, got {request_latency!r}"
-            )
+        for name, value in (
+            ("request_latency", request_latency),
+            ("read_header_timeout", read_header_timeout),
+            ("idle_timeout", idle_timeout),
+        ):
+            if not value >= 0 or (name != "request_latency" and not value > 0):
+                sign = ">=" if name == "request_latency" else ">"
+                raise ValueError(f"{name} must be a number of seconds {sign} 0, got {value!r}")
         self.host = host
         self.port = port
         self.clock: Clock = clock or RealClock()
@@ -99,7 +97,11 @@ class ServerCore:
         # Real seconds every request waits, once read, before it is handled:
         # the round trip to a distant apiserver, without a proxy's CPU.
         self.request_latency = request_latency
-        self._loop_factory = loop_factory or asyncio.new_event_loop
+        # Go's http.Server ReadHeaderTimeout (the kube-apiserver's 32 s) and
+        # IdleTimeout (its 90 s): real seconds, as read deadlines.
+        self.read_header_timeout = read_header_timeout
+        self.idle_timeout = idle_timeout
+        self.backend = backend  # gochan's backend for the server thread (None: the default)
         self.store = Store(
             now=self.clock.now, initial_rv=initial_rv, max_events=max_events, seed=seed
         )
@@ -109,27 +111,22 @@ class ServerCore:
         self.audit: Counter[tuple[str, str, str]] = Counter()
         self._watchers: set[Watcher] = set()
         self._watch_cond = threading.Condition()
-        self._conns: dict[asyncio.Task[Any], _Conn] = {}  # connections served on streams
-        self._fast: set[Connection] = set()  # the others (see connection.py)
-        self._held: set[Connection] = set()  # of those, the ones held by a fault
-        # Every connection's transport, ended or not: one closed with unsent
-        # data still buffered (a watch whose client stopped reading) stays
-        # open until the data drains, so shutdown aborts them all.
-        self._transports: weakref.WeakSet[asyncio.Transport] = weakref.WeakSet()
-        self._bg: set[asyncio.Task[Any]] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._conns: dict[net.Conn, ConnState] = {}
+        self._conn_tasks = gochan.WaitGroup()
         self._thread: threading.Thread | None = None
-        self._listener: Listener | None = None
+        self._listeners: list[net.Listener] = []
         self._ready = threading.Event()
         self._start_error: BaseException | None = None
+        self._running = False  # the server thread takes calls (`_calls` is drained)
         self._closing = False
         self._closed = False
         self._pending: set[str] = set()
         self._pending_lock = threading.Lock()
         self._notify_scheduled = False
-        self._stop: asyncio.Event | None = None
-        self._release: asyncio.Event | None = None
-        self._changed: asyncio.Event | None = None
+        self._calls: gochan.Chan[Callable[[], None]] = gochan.Chan(4096)
+        self._stop: gochan.Chan[None] = gochan.Chan()
+        self._release: gochan.Chan[None] = gochan.Chan()  # closed: holds released
+        self._changed: gochan.Chan[None] = gochan.Chan()  # closed: the store moved
         self.store.subscribe(self._on_store_change)
         self._unsubscribe_clock = self.clock.subscribe(self._on_clock)
 
@@ -165,11 +162,12 @@ class ServerCore:
             return
         self._closed = True
         self._unsubscribe_clock()
-        loop, thread, stop = self._loop, self._thread, self._stop
-        if loop is not None and thread is not None and stop is not None and thread.is_alive():
+        thread = self._thread
+        if thread is not None and thread.is_alive():
             if threading.current_thread() is thread:
                 raise RuntimeError("close() from the server's own thread")
-            loop.call_soon_threadsafe(stop.set)
+            with contextlib.suppress(Exception):
+                self._calls.send(self._stop.close)
             thread.join(timeout=30)
             if thread.is_alive():  # pragma: no cover - a bug, not a condition
                 raise RuntimeError("the apiserver thread did not stop")
@@ -181,257 +179,173 @@ class ServerCore:
         self.close()
 
     def _run(self) -> None:
-        loop = self._loop_factory()
-        self._loop = loop
         try:
-            loop.run_until_complete(self._main())
+            gochan.run(self._main, backend=self.backend)
         except BaseException as e:  # pragma: no cover - reported through start()
             if not self._ready.is_set():
                 self._start_error = e
                 self._ready.set()
         finally:
-            try:
-                loop.run_until_complete(loop.shutdown_asyncgens())
-                loop.run_until_complete(loop.shutdown_default_executor())
-            finally:
-                loop.close()
+            self._running = False
+            self._ready.set()
 
-    async def _main(self) -> None:
-        self._stop = asyncio.Event()
-        self._release = asyncio.Event()
-        self._changed = asyncio.Event()
+    def _main(self) -> None:
         try:
-            await self._listen()
+            self._listen()
         except OSError as e:
             self._start_error = e
             self._ready.set()
             return
+        self._running = True
+        gochan.go(self._serve_calls)
         self._ready.set()
-        await self._stop.wait()
-        await self._shutdown()
+        self._stop.recv()
+        self._shutdown()
+        self._running = False
+        self._calls.close()
 
-    async def _listen(self) -> None:
-        self._listener = await Listener.open(
-            self.host, self.port, lambda: Connection(self), backlog=1024
-        )
-        self._listener.on_transport = self._transports.add
-        self.port = self._listener.port
+    def _serve_calls(self) -> None:
+        """Run what other threads (and this one) hand over through `_calls`."""
+        while (fn := self._calls.recv()) is not None:
+            fn()
 
-    async def _stop_listening(self) -> None:
-        """Refuse new connections; every one accepted so far is in `_transports`."""
-        if self._listener is not None:
-            listener, self._listener = self._listener, None
-            await listener.close()
+    def _listen(self) -> None:
+        self._listeners = listen_all(self.host, self.port)
+        self.port = self._listeners[0].addr.port
+        for ln in self._listeners:
+            gochan.go(self._accept, ln)
 
-    async def _drop_connections(self, action: str, wait: float) -> None:
+    def _accept(self, ln: net.Listener) -> None:
+        while True:
+            try:
+                conn = ln.accept()
+            except net.ErrClosed:
+                return
+            except OSError:  # EMFILE and kin: not now
+                gochan.sleep(0.01)
+                continue
+            if self._closing:
+                abort(conn)
+                continue
+            self.counters["connections"] += 1
+            state = ConnState(conn)
+            self._conns[conn] = state
+            self._conn_tasks.add(1)
+            gochan.go(self._on_conn, state)
+
+    def _stop_listening(self) -> None:
+        """Refuse new connections (those queued in the kernel are reset)."""
+        listeners, self._listeners = self._listeners, []
+        for ln in listeners:
+            ln.close()
+
+    def _wait_conns(self, timeout: float) -> bool:
+        """Wait (up to ``timeout`` s) until every connection task has ended."""
+        done: gochan.Chan[None] = gochan.Chan()
+
+        def wait() -> None:
+            self._conn_tasks.wait()
+            done.close()
+
+        gochan.go(wait)
+        return gochan.select(done.recv, gochan.after(timeout).recv)[0] == 0
+
+    def _drop_connections(self, action: str, wait: float) -> None:
         """End every watcher with ``action``, release holds, close connections."""
         for w in list(self._watchers):
             w.poke(action)
         self._release_holds()
-        me = asyncio.current_task()
-        for conn in list(self._conns.values()):
-            if conn.idle or action == "abort":
-                conn.writer.transport.abort()
-        answering: list[asyncio.Future[None]] = []
-        for fast in list(self._fast):
-            if action == "abort" or fast.quiet():
-                fast.abort()
-            else:  # its answer (or what is left of it) goes out first
-                answering.append(fast.close_when_answered())
-        if action == "abort":
-            # Also those adopted but not yet in a handler. Not those already
-            # closing: an answer being flushed (the restart's own) is kept.
-            for transport in list(self._transports):
-                if not transport.is_closing():
-                    transport.abort()
-        tasks = [t for t in self._conns if t is not me]
-        if tasks or answering:
-            _, pending = await asyncio.wait([*tasks, *answering], timeout=wait)
-            for conn in list(self._conns.values()):
-                conn.writer.transport.abort()
-            for fast in list(self._fast):
-                fast.abort()
-            for t in pending:
-                t.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        for conn, state in list(self._conns.items()):
+            if action == "abort":
+                abort(conn)
+            elif state.idle:
+                conn.close()  # its task, blocked reading, sees ErrClosed and ends
+        if not self._wait_conns(wait):
+            for conn in list(self._conns):
+                abort(conn)
+            self._wait_conns(30)
 
-    async def _shutdown(self) -> None:
+    def _shutdown(self) -> None:
         self._closing = True
-        await self._stop_listening()
-        await self._drop_connections("close", wait=2.0)
-        # A connection adopted but not yet in its handler (which will see
-        # _closing and abort it) or one closed with unsent data: abort all.
-        for transport in list(self._transports):
-            transport.abort()
-        await asyncio.sleep(0)  # their sockets close in the next round
-        for t in list(self._bg):
-            t.cancel()
-        await asyncio.gather(*self._bg, return_exceptions=True)
+        self._stop_listening()
+        self._drop_connections("close", wait=2.0)
 
     # ---- connections -------------------------------------------------------------------
 
-    async def _on_conn(
-        self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        first: tuple[Request, Result] | None = None,
-    ) -> None:
-        """Serve a connection that `Connection` handed over to streams (``first``: a
-        request it has already dispatched, to be answered first)."""
-        if (self._closing and first is None) or writer.transport.is_closing():
-            # Handed over just before the shutdown, but only now running,
-            # after _drop_connections looked (or aborted by it already).
-            writer.transport.abort()
-            return
-        task = asyncio.current_task()
-        assert task is not None
-        conn = _Conn(reader, writer)
-        self._conns[task] = conn
+    def _on_conn(self, state: ConnState) -> None:
+        conn = state.conn
         try:
-            await self._serve(conn, first)
-        except (ConnectionError, OSError, asyncio.IncompleteReadError):
+            serve_conn(self, state)
+        except OSError:
             pass
         except Exception:  # pragma: no cover - a bug; the connection closes, the server lives
             self.counters["internal_errors"] += 1
         finally:
-            try:
-                if not writer.transport.is_closing():
-                    writer.close()
-                with contextlib.suppress(Exception):  # what is written goes out first
-                    await writer.wait_closed()
-            finally:
-                self._conns.pop(task, None)
+            with contextlib.suppress(OSError):
+                conn.close()
+            self._conns.pop(conn, None)
+            self._conn_tasks.done()
 
     def _dispatch(self, req: Request) -> Result:
         """Answer one request (the REST layer; `APIServer` provides it)."""
         raise NotImplementedError
 
-    def _run_after(self, after: Callable[[], Awaitable[None]]) -> None:
-        """Run ``after`` (a restart, say) once the answer that asked for it is out."""
-        task = asyncio.ensure_future(after())
-        self._bg.add(task)
-        task.add_done_callback(self._bg.discard)
+    def _run_after(self, after: Callable[[], None]) -> None:
+        """Run ``after`` (a restart, say) in a task of its own, once the answer is out."""
+        gochan.go(after)
 
-    async def _serve(self, conn: _Conn, first: tuple[Request, Result] | None) -> None:
-        reader, writer = conn.reader, conn.writer
-        while first is not None or not self._closing:
-            if first is not None:
-                (req, result), first = first, None
-                conn.idle = False
-            else:
-                conn.idle = True
-                try:
-                    req_or_none = await read_request(reader, self.max_body)
-                    if req_or_none is None:
-                        return
-                    req = req_or_none
-                    conn.idle = False
-                    if req.meta:  # a body, or Expect: 100-continue, was announced
-                        await read_body(req, reader, writer, self.max_body)
-                except (BadHTTP, BodyTooLarge) as e:
-                    writer.write(rejection(self, e))
-                    return
-                if self.request_latency:
-                    await asyncio.sleep(self.request_latency)
-                result = self._dispatch(req)
-            if isinstance(result, Later):
-                result = await finish(self, result)
-            if isinstance(result, WatchPlan):
-                if not await self._watch(conn, result):
-                    return
-                continue
-            if result is HOLD:
-                await self._hold(conn)
-                writer.transport.abort()
-                return
-            assert isinstance(result, Response)
-            data, head_len, keep = answer_bytes(req, result, self._closing)
-            if result.stall:
-                writer.write(data[:head_len])
-                if not await self._hold(conn):
-                    return
-                writer.write(data[head_len:])
-                keep = keep and not conn.dropped
-            else:
-                writer.write(data)
-            await writer.drain()
-            if result.after is not None:
-                writer.close()
-                self._run_after(result.after)
-                return
-            if not keep:
-                return
-
-    async def _watch(self, conn: _Conn, plan: WatchPlan) -> bool:
-        w = Watcher(self, plan, conn.reader, conn.writer)
+    def _watch(self, state: ConnState, h: Any, plan: WatchPlan) -> bool:
+        """Serve a watch on the connection; True if it can carry another request."""
+        w = Watcher(self, plan, state.conn, h)
         with self._watch_cond:
             self._watchers.add(w)
         self.counters["watches"] += 1
         try:
-            keep = await w.run()
+            keep = w.run()
         finally:
             with self._watch_cond:
                 self._watchers.discard(w)
                 self._watch_cond.notify_all()
-        if not keep and w.action == "tear":
-            with contextlib.suppress(TimeoutError, ConnectionError, OSError):
-                await asyncio.wait_for(conn.writer.drain(), 5.0)
+        # What the stream has left to write (its end, the half of a torn event, what a
+        # blocked write had not sent) goes out now, the watcher already off the list.
+        if w.tail and w.action not in ("gone", "abort"):
+            conn = state.conn
+            try:
+                conn.set_write_deadline(gochan.monotonic() + (5.0 if w.action == "tear" else 60.0))
+                conn.write(w.tail)
+                conn.set_write_deadline(None)
+            except OSError:  # TimeoutError included
+                return False
         return keep
 
-    async def _hold(self, conn: _Conn) -> bool:
-        """Wait until the holds are released (True), or the client hangs up or we close.
-
-        The client's end is noticed by reading: bytes it pipelines meanwhile
-        are read and dropped (``conn.dropped``), so the connection must close
-        after this answer. (Connections not yet handed over to streams hold in
-        `Connection`, where such bytes wait their turn instead.)
-        """
-        assert self._release is not None
-        self.counters["held"] += 1
-        release = asyncio.ensure_future(self._release.wait())
-        try:
-            while not release.done():
-                read = asyncio.ensure_future(conn.reader.read(65536))
-                try:
-                    await asyncio.wait({release, read}, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    if not read.done():
-                        read.cancel()
-                        await asyncio.wait({read})  # the reader is free again after this
-                if read.cancelled():
-                    continue
-                if read.exception() is not None or not read.result():
-                    return False  # the client hung up
-                conn.dropped = True
-        finally:
-            release.cancel()
-        return not self._closing
-
     def _release_holds(self) -> None:
-        if self._release is not None:
-            self._release.set()
-            self._release = asyncio.Event()
-        for fast in list(self._held):
-            fast.release()
+        release, self._release = self._release, gochan.Chan()
+        release.close()
 
     # ---- wakeups -----------------------------------------------------------------------
 
+    def _post(self, fn: Callable[[], None]) -> bool:
+        """Have the server thread run ``fn`` soon (from any thread); False if it is gone."""
+        if not self._running:
+            return False
+        try:
+            if self._in_loop():
+                gochan.go(fn)
+            else:
+                self._calls.send(fn)
+        except Exception:  # the server closed meanwhile
+            return False
+        return True
+
     def _on_store_change(self, plurals: set[str]) -> None:
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
         with self._pending_lock:
             self._pending |= plurals
             if self._notify_scheduled:
                 return
             self._notify_scheduled = True
-        try:
-            if self._in_loop():
-                loop.call_soon(self._notify)
-            else:
-                loop.call_soon_threadsafe(self._notify)
-        except RuntimeError:  # the loop closed meanwhile
-            pass
+        if not self._post(self._notify):
+            with self._pending_lock:
+                self._notify_scheduled = False
 
     def _notify(self) -> None:
         with self._pending_lock:
@@ -441,21 +355,15 @@ class ServerCore:
             if w.resource.plural in plurals:
                 w.poke()
                 self.check_backlog(w)
-        if self._changed is not None:
-            self._changed.set()
-            self._changed = asyncio.Event()
+        changed, self._changed = self._changed, gochan.Chan()
+        changed.close()
 
     def _on_clock(self) -> None:
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-
         def poke_all() -> None:
             for w in list(self._watchers):
                 w.poke()
 
-        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-            loop.call_soon_threadsafe(poke_all)
+        self._post(poke_all)
 
     def check_backlog(self, w: Watcher) -> None:
         limit = self.watch_backlog_limit
@@ -465,18 +373,14 @@ class ServerCore:
             self.counters["backlog_closed"] += 1
             w.poke("backlog")
 
-    async def wait_for_rv(self, rv: int) -> bool:
+    def wait_for_rv(self, rv: int) -> bool:
         """Wait (up to ``too_large_wait`` real seconds) for the store to reach ``rv``."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.too_large_wait
+        deadline = gochan.monotonic() + self.too_large_wait
         while self.store.rv < rv:
-            left = deadline - loop.time()
-            if left <= 0 or self._changed is None:
+            left = deadline - gochan.monotonic()
+            if left <= 0:
                 return False
-            try:
-                await asyncio.wait_for(self._changed.wait(), left)
-            except TimeoutError:
-                return self.store.rv >= rv
+            gochan.select(self._changed.recv, gochan.after(left).recv)
         return True
 
     def watcher_established(self) -> None:
@@ -494,8 +398,9 @@ class ServerCore:
         return self._thread is not None and threading.current_thread() is self._thread
 
     def _call(self, fn: Callable[[], T]) -> T:
-        loop = self._loop
-        if self._in_loop() or loop is None or self._closed or loop.is_closed():
+        """``fn()`` on the server thread (in the task that drains `_calls`: it must not
+        block), its result here."""
+        if self._in_loop() or not self._running or self._closed:
             return fn()
         fut: concurrent.futures.Future[T] = concurrent.futures.Future()
 
@@ -505,18 +410,31 @@ class ServerCore:
             except BaseException as e:
                 fut.set_exception(e)
 
-        loop.call_soon_threadsafe(run)
+        if not self._post(run):
+            return fn()
         return fut.result(timeout=60)
 
-    def _run_coro(self, coro: Coroutine[Any, Any, T]) -> T:
-        loop = self._loop
+    def _run_task(self, fn: Callable[[], T]) -> T:
+        """``fn()`` in a task of its own on the server thread (it may block), its result
+        here; not from the server thread."""
         if self._in_loop():
-            coro.close()
-            raise RuntimeError("call the *_async variant from the server's loop")
-        if loop is None or self._closed:
-            coro.close()
+            raise RuntimeError("not from the server's thread")
+        if not self._running or self._closed:
             raise RuntimeError("the server is not running")
-        return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout=120)
+        fut: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                fut.set_result(fn())
+            except BaseException as e:
+                fut.set_exception(e)
+
+        def spawn() -> None:
+            gochan.go(run)
+
+        if not self._post(spawn):
+            raise RuntimeError("the server is not running")
+        return fut.result(timeout=120)
 
     # ---- watchers ----------------------------------------------------------------------
 

@@ -179,10 +179,10 @@ def restart_args(body: JSON) -> JSON:
     }
 
 
-async def dispatch(server: APIServer, body: Any) -> JSON:
+def dispatch(server: APIServer, body: Any) -> JSON:
     """Run one ``POST /debug/faults`` body, e.g. ``{"action": "tear", "resource": "pods"}``.
 
-    Runs on the server's loop. A restart is not done here: the HTTP layer
+    Runs in a connection's task on the server's thread. A restart is not done here: the HTTP layer
     answers first and then restarts (see ``restart_args``).
     """
     if not isinstance(body, dict) or not isinstance(body.get("action"), str):
@@ -229,7 +229,7 @@ async def dispatch(server: APIServer, body: Any) -> JSON:
         elif action == "compact":
             result = server.compact(_opt_int(body, "resourceVersion", None))
         elif action == "burst":
-            result = await server.burst_async(
+            result = server.burst_green(
                 writes=_opt_int(body, "writes", 10_000) or 0,
                 keys=_opt_int(body, "keys", 1000) or 1,
                 namespace=_opt_str(body, "namespace", "default") or "default",

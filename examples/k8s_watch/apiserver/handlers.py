@@ -5,16 +5,15 @@ returns a `Response`, a `WatchPlan` (the connection turns it into a
 `Watcher`), `HOLD` (an injected "accept and never answer") or, for the few
 requests that must wait on the loop (a fault action, a list at a
 resourceVersion the store has not reached yet), a `Later` that `finish`
-awaits. Every failure is an `APIError` rendered as a ``Status``; an
+calls (in the connection's task). Every failure is an `APIError` rendered as a ``Status``; an
 unexpected exception becomes a 500 ``InternalError`` Status, so a bad
 request never kills a connection.
 """
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +43,7 @@ class Response:
     body: bytes
     content_type: str = "application/json"
     headers: list[tuple[str, str]] = field(default_factory=list)
-    after: Callable[[], Awaitable[None]] | None = None  # run once the answer is out
+    after: Callable[[], None] | None = None  # run (in a task of its own) once the answer is out
     stall: bool = False  # an injected fault: send the headers, hold the body back
 
 
@@ -57,9 +56,10 @@ HOLD = _Hold()
 
 @dataclass
 class Later:
-    """The answer needs the loop: `finish` awaits ``run()`` (errors mapped as by `handle`)."""
+    """The answer has to wait (in the connection's task): `finish` calls ``run()`` (errors
+    mapped as by `handle`)."""
 
-    run: Callable[[], Awaitable[Response]]
+    run: Callable[[], Response]
 
 
 Result = Response | WatchPlan | _Hold | Later
@@ -197,10 +197,10 @@ def handle(server: APIServer, req: Request) -> Result:
         return _failed(server, e)
 
 
-async def finish(server: ServerCore, later: Later) -> Response:
-    """Await a `Later` answer; failures become a ``Status`` as in `handle`."""
+def finish(server: ServerCore, later: Later) -> Response:
+    """Wait for a `Later` answer; failures become a ``Status`` as in `handle`."""
     try:
-        return await later.run()
+        return later.run()
     except Exception as e:
         return _failed(server, e)
 
@@ -210,6 +210,8 @@ def _failed(server: ServerCore, e: Exception) -> Response:
         return error_response(e)
     if isinstance(e, (SelectorError, ShardSelectorError)):
         return error_response(st.bad_request(str(e)))
+    if isinstance(e, RecursionError):  # a body the decoder took, nested too deep for the rest
+        return error_response(st.bad_request("the object is nested too deeply: exceeded max depth"))
     server.counters["internal_errors"] += 1  # a bug: never let it kill the connection
     return error_response(st.internal(f"{type(e).__name__}: {e}"))
 
@@ -259,8 +261,8 @@ def _handle(server: APIServer, req: Request) -> Result:
 
 
 def _fault_action(server: APIServer, body: Any) -> Later:
-    async def run() -> Response:
-        return json_response(await flt.dispatch(server, body))
+    def run() -> Response:
+        return json_response(flt.dispatch(server, body))
 
     return Later(run)
 
@@ -282,7 +284,7 @@ def _debug(server: APIServer, req: Request, path: str) -> Result:
                     200,
                     dumps({"action": "restart", "result": None}),
                     headers=[("Connection", "close")],
-                    after=lambda: server.restart_async(**args),
+                    after=lambda: server.restart_green(**args),
                 )
             return _fault_action(server, body)
         raise st.method_not_allowed()
@@ -419,8 +421,8 @@ def _resource(server: APIServer, req: Request, route: Route) -> Result:
         if rv and rv > store.rv:  # a revision not reached yet: wait a little for it
             wanted = rv
 
-            async def when_reached() -> Response:
-                if not await server.wait_for_rv(wanted):
+            def when_reached() -> Response:
+                if not server.wait_for_rv(wanted):
                     raise st.too_large_rv(wanted, store.rv)
                 return listed()
 
@@ -477,8 +479,8 @@ def _resource(server: APIServer, req: Request, route: Route) -> Result:
         if ctype not in patches.ACCEPTED:
             raise st.unsupported_media_type(patches.ACCEPTED)
         try:
-            patch_body = json.loads(req.body) if req.body.strip() else None
-        except (ValueError, UnicodeDecodeError) as e:
+            patch_body = params.decode_json(req.body) if req.body.strip() else None
+        except ValueError as e:
             raise st.bad_request(f"error decoding patch: {e}") from None
         if patch_body is None:
             raise st.bad_request("the body of the request was empty")

@@ -199,9 +199,22 @@ def json_body(req: Request, allow_empty: bool = False) -> Any:
             return None
         raise st.bad_request("the body of the request was empty")
     try:
-        return json.loads(req.body)
-    except (ValueError, UnicodeDecodeError) as e:
+        return decode_json(req.body)
+    except ValueError as e:
         raise st.bad_request(f"couldn't get version/kind; json parse error: {e}") from None
+
+
+def decode_json(body: bytes) -> Any:
+    """``json.loads``, with what it cannot take as a ``ValueError`` (a 400 for the caller):
+    bad JSON, bad UTF-8, and nesting deeper than the decoder can recurse (Go's decoder
+    stops at 10,000 levels with "exceeded max depth"; Python's recursion limit comes
+    first, and its ``RecursionError`` must not become a 500)."""
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise ValueError("exceeded max depth") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(str(e)) from None
 
 
 def object_body(req: Request, resource: Resource, namespace: str) -> JSON:

