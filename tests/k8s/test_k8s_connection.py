@@ -280,8 +280,9 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> Reads:
 
 
 def held_bytes(srv: APIServer, state: ConnState) -> int:
-    """Bytes the server has read from the connection and not consumed (h11's buffer)."""
-    return int(on_thread(srv, lambda: len(state.h.trailing_data[0]) if state.h else 0))
+    """Bytes the server has read from the connection and not answered (by reads: see
+    `Parser.held`)."""
+    return int(on_thread(srv, lambda: state.parser.held if state.parser else 0))
 
 
 def settle(srv: APIServer, rounds: int = 10) -> None:
@@ -455,7 +456,8 @@ def test_pieces_mid_header_line_and_mid_body_with_keep_alive(
         a = raw.answer()
         assert (a.status, name_of(a)) == (200, "a")
         reads.wait(state, len(first) + mid_line)
-        assert held_bytes(srv, state) == mid_line  # the POST's first piece, in h11's buffer
+        # the POST's first piece is held (counted by reads: with the GET it came in)
+        assert mid_line <= held_bytes(srv, state) <= len(first) + mid_line
         cuts = [head_end - 3, head_end - 1, head_end, head_end + 7, len(post) - 1]
         _send_in_pieces(
             reads, raw, state, post[mid_line:], [c - mid_line for c in cuts], len(first) + mid_line
