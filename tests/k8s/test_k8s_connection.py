@@ -972,19 +972,17 @@ def test_stats_count_connections(start: Callable[..., APIServer]) -> None:
     assert srv.counters["connections"] == 3  # accepted in all
 
 
-# ---- 11. h11, through its public API only -------------------------------------------------------
+# ---- 11. httptools, no parser of our own ---------------------------------------------------------
 
 
-def test_the_server_uses_only_h11s_public_api() -> None:
-    """h11 parses and frames all of the server's HTTP through its public API: no module
-    of the server imports or reaches into h11's private modules (``h11._writers`` and
-    kin change without notice between releases; a watch batch is one public
-    ``h11.Data``), so no version pin is needed beyond ``h11>=0.14``."""
+def test_the_server_parses_requests_with_httptools_only() -> None:
+    """httptools (llhttp) parses every request: no module of the server reaches into
+    its private parts, and none imports h11 (the parser it had before)."""
     pkg = ROOT / "examples" / "k8s_watch" / "apiserver"
     offenders = [
         f"{path.name}:{n}: {line.strip()}"
         for path in sorted(pkg.glob("*.py"))
         for n, line in enumerate(path.read_text().splitlines(), 1)
-        if "h11._" in line or "from h11 import _" in line
+        if "httptools._" in line or "import h11" in line
     ]
     assert offenders == []

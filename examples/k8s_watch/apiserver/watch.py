@@ -8,10 +8,11 @@ the default timeout run on the server's clock.
 
 The stream runs in its connection's green task; its HTTP framing (the
 head, the chunks, the last chunk) is wire.py's output formatting: the
-events of a batch (up to `HIGH_WATER` bytes) go out as one chunk. A client splits the stream into events by their
-newlines, not by chunks: the kube-apiserver's own chunks do not follow
-events either (Go's response writer buffers what the watch encoder writes
-and frames a chunk per flush). Control comes from outside
+events of a batch (up to `HIGH_WATER` bytes) go out as one chunk. A
+client splits the stream into events by their newlines, not by chunks:
+the kube-apiserver's own chunks do not follow events either (Go's
+response writer buffers what the watch encoder writes and frames a chunk
+per flush). Control comes from outside
 through `Watcher.poke` (the fault methods and the server's shutdown, on the
 server's thread): it sets ``action`` and wakes the stream, which acts at
 once, including while it waits for a slow client to read: a write blocked
@@ -34,7 +35,6 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-
 
 import gochan
 from gochan import net
