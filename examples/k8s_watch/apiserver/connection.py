@@ -1,9 +1,10 @@
-"""One client connection: a green task on ``gochan.net``, HTTP/1.1 by h11.
+"""One client connection: a green task on ``gochan.net``, requests parsed by httptools.
 
 `serve_conn` runs in the connection's own task and reads and writes in
-blocking style: read when h11 needs data, dispatch, write what h11 frames.
+blocking style: read and feed the parser until a request is whole, dispatch,
+write the answer.
 Requests on a connection are answered one at a time, in order; what the
-client pipelines meanwhile waits in h11's buffer (or the kernel's: a client
+client pipelines meanwhile waits parsed in the parser's queue (or the kernel's: a client
 that does not read its answers blocks the task's write, and then nothing
 more is read from it).
 
@@ -31,8 +32,6 @@ import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import h11
-
 import gochan
 from gochan import net
 
@@ -40,23 +39,24 @@ from . import status as st
 from .handlers import HOLD, Later, Response, error_response, finish
 from .status import APIError
 from .watch import WatchPlan
-from .wire import MAX_HEADER_BYTES, BadHTTP, BodyTooLarge, Request, from_h11, response
+from .wire import BadHTTP, BodyTooLarge, Parser, Request, response
 
 if TYPE_CHECKING:
     from .core import ServerCore
 
 READ_SIZE = 64 * 1024
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 class ConnState:
     """What the server knows of a connection: idle (waiting for a request) or not,
-    writing an answer or not, and its h11 state (what the client pipelined waits in it)."""
+    writing an answer or not, and its request parser (what the client pipelined waits in it)."""
 
-    __slots__ = ("conn", "dropped", "h", "idle", "writing")
+    __slots__ = ("conn", "dropped", "idle", "parser", "writing")
 
     def __init__(self, conn: net.Conn) -> None:
         self.conn = conn
-        self.h: h11.Connection | None = None
+        self.parser: Parser | None = None
         self.idle = True
         self.writing = False  # in a write of an answer (parked in it: the client is not reading)
         self.dropped = False  # bytes sent during a hold were read and lost: close after it
@@ -130,15 +130,15 @@ class _Closed(Exception):
 def serve_conn(core: ServerCore, state: ConnState) -> None:
     """Serve one connection until either side is done (see the module docstring)."""
     conn = state.conn
-    h = state.h = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
+    p = state.parser = Parser(core.max_body)
     dispatch = core._dispatch
     while True:
         try:
-            req = _read_request(core, state, h)
+            req = _read_request(core, state, p)
         except _Closed:
             return
-        except (BadHTTP, BodyTooLarge, h11.RemoteProtocolError) as e:
-            _reject(core, conn, h, e)
+        except (BadHTTP, BodyTooLarge) as e:
+            _reject(core, conn, e)
             return
         if req is None:
             return
@@ -146,13 +146,13 @@ def serve_conn(core: ServerCore, state: ConnState) -> None:
             gochan.sleep(core.request_latency)
         result = dispatch(req)
         if type(result) is Response:  # the usual case, first
-            if not _answer(core, state, h, req, result):
+            if not _answer(core, state, req, result):
                 return
         else:
             if isinstance(result, Later):
                 result = finish(core, result)
             if isinstance(result, WatchPlan):
-                if not core._watch(state, h, result):
+                if not core._watch(state, p, result):
                     return
             elif result is HOLD:  # never answered: closed once released, reset if we shut down
                 if not _hold(core, state) and core._closing is False:
@@ -160,14 +160,11 @@ def serve_conn(core: ServerCore, state: ConnState) -> None:
                 return
             else:
                 assert isinstance(result, Response)
-                if not _answer(core, state, h, req, result):
+                if not _answer(core, state, req, result):
                     return
-        if h.our_state is not h11.DONE or h.their_state is not h11.DONE:
-            return
-        h.start_next_cycle()
 
 
-def _read_request(core: ServerCore, state: ConnState, h: h11.Connection) -> Request | None:
+def _read_request(core: ServerCore, state: ConnState, p: Parser) -> Request | None:
     """The next request with its body; None at a clean end (or an idle close).
 
     Deadlines (see the module docstring): the idle one while nothing of a
@@ -178,62 +175,54 @@ def _read_request(core: ServerCore, state: ConnState, h: h11.Connection) -> Requ
     """
     conn = state.conn
     state.idle = True
-    buffered = h.trailing_data[0]  # what the client pipelined behind the last request
-    ev = h.next_event() if buffered else h11.NEED_DATA
-    if ev is h11.NEED_DATA:
-        head_deadline = None
-        if not buffered.strip():  # nothing of a request yet: idle
-            if core._closing:
-                return None  # idle, and the server shuts down
-            if h.their_http_version:  # h11 has seen a request: between two, the idle timeout
-                conn.set_read_deadline(gochan.monotonic() + core.idle_timeout)
-            else:  # the first request: its whole head within the header timeout (Go's rule)
-                head_deadline = gochan.monotonic() + core.read_header_timeout
-                conn.set_read_deadline(head_deadline)
-            data = _read(conn)
-            if not data:
-                return None  # a clean end between requests
-            h.receive_data(data)
-            ev = h.next_event()
-        if ev is h11.NEED_DATA and head_deadline is None:
+    if p.ready:  # what the client pipelined behind the last request, parsed with it
+        return _take(state, p)
+    p.check()
+    while not p.in_message:  # nothing of a request yet: idle
+        if core._closing:
+            return None  # idle, and the server shuts down
+        first = not p.seen
+        if first:  # the first request: its whole head within the header timeout (Go's rule)
+            conn.set_read_deadline(gochan.monotonic() + core.read_header_timeout)
+        else:  # a request has been here: between two, the idle timeout
+            conn.set_read_deadline(gochan.monotonic() + core.idle_timeout)
+        data = _read(conn)
+        if not data:
+            return None  # a clean end between requests
+        p.feed(data)
+        if p.ready:
+            return _take(state, p)
+        if p.in_head and not first:
             # a head in pieces: all of it within read_header_timeout of its first byte
             conn.set_read_deadline(gochan.monotonic() + core.read_header_timeout)
-        while ev is h11.NEED_DATA:
-            h.receive_data(_read(conn))
-            ev = h.next_event()
-    if type(ev) is not h11.Request:
-        if isinstance(ev, h11.ConnectionClosed):
-            return None
-        raise BadHTTP(f"unexpected {type(ev).__name__}")  # pragma: no cover - h11 raises first
+    while p.in_head:
+        data = _read(conn)
+        if not data:
+            p.eof()
+            return None  # bytes that were no request (blank lines)
+        p.feed(data)
     state.idle = False
-    req = from_h11(ev)
-    length = req.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > core.max_body:
-        raise BodyTooLarge(core.max_body)
-    if h.they_are_waiting_for_100_continue:
-        conn.write(
-            h.send(h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue"))
-        )
-    ev = h.next_event()
-    if type(ev) is h11.EndOfMessage:  # no body (or none left to read): the usual GET
-        return req
-    chunks: list[bytes] = []
-    total = 0
-    while True:
-        if ev is h11.NEED_DATA:
-            conn.set_read_deadline(gochan.monotonic() + core.read_header_timeout)
-            h.receive_data(_read(conn))
-        elif type(ev) is h11.Data:
-            total += len(ev.data)
-            if total > core.max_body:
-                raise BodyTooLarge(core.max_body)
-            chunks.append(ev.data)
-        elif type(ev) is h11.EndOfMessage:
-            break
-        else:  # pragma: no cover - h11 raises first
-            raise BadHTTP("truncated body")
-        ev = h.next_event()
-    req.body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    while not p.ready:
+        cur = p.current
+        if cur is not None and cur.expect_continue:
+            cur.expect_continue = False
+            conn.write(CONTINUE)
+        conn.set_read_deadline(gochan.monotonic() + core.read_header_timeout)
+        data = _read(conn)
+        if not data:
+            p.eof()
+            return None  # pragma: no cover - eof raises mid-message
+        p.feed(data)
+    return _take(state, p)
+
+
+def _take(state: ConnState, p: Parser) -> Request:
+    """The next whole request, with its ``100 Continue`` if it is still owed one."""
+    state.idle = False
+    req = p.pop()
+    if req.expect_continue:
+        req.expect_continue = False
+        state.conn.write(CONTINUE)
     return req
 
 
@@ -243,10 +232,10 @@ def _read(conn: net.Conn) -> bytes:
     except TimeoutError:
         raise _Closed from None
     except OSError:
-        return b""  # reset: h11 sees the end of the stream
+        return b""  # reset: the end of the stream
 
 
-def _reject(core: ServerCore, conn: net.Conn, h: h11.Connection, e: Exception) -> None:
+def _reject(core: ServerCore, conn: net.Conn, e: Exception) -> None:
     """Answer a request that cannot be read with a ``Status``, then close."""
     err: APIError
     if isinstance(e, BodyTooLarge):
@@ -255,35 +244,17 @@ def _reject(core: ServerCore, conn: net.Conn, h: h11.Connection, e: Exception) -
     else:
         core.counters["bad_http"] += 1
         err = st.bad_request(f"malformed HTTP request: {e}")
-        hint = getattr(e, "error_status_hint", None) or getattr(e, "code", 400)
-        if hint == 431:
+        if getattr(e, "code", 400) == 431:
             err = APIError({**err.status, "code": 431, "reason": "RequestHeaderFieldsTooLarge"})
-    if h.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
-        return
     resp = error_response(err)
-    if isinstance(e, BodyTooLarge) or h.their_state is h11.ERROR:
-        # h11 frames nothing more once the peer broke the protocol: our answer is
-        # framed by a fresh h11 connection that is told the request was a GET.
-        h = _framer()
     with contextlib.suppress(OSError):
         conn.set_read_deadline(None)
         conn.write(
-            h.send(response(resp.code, resp.content_type, resp.headers, len(resp.body), False))
-            + h.send(h11.Data(data=resp.body))
-            + h.send(h11.EndOfMessage())
+            response(resp.code, resp.content_type, resp.headers, len(resp.body), False) + resp.body
         )
 
 
-def _framer() -> h11.Connection:
-    h = h11.Connection(h11.SERVER)
-    h.receive_data(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-    h.next_event()
-    return h
-
-
-def _answer(
-    core: ServerCore, state: ConnState, h: h11.Connection, req: Request, resp: Response
-) -> bool:
+def _answer(core: ServerCore, state: ConnState, req: Request, resp: Response) -> bool:
     """Write the answer; False if the connection closes after it."""
     conn = state.conn
     extra = resp.headers
@@ -296,12 +267,8 @@ def _answer(
     )
     if extra and not keep:
         extra = [(k, v) for k, v in extra if k.lower() != "connection"]
-    head = h.send(response(resp.code, resp.content_type, extra, len(resp.body), keep))
-    assert head is not None
-    if req.method == "HEAD":
-        rest = h.send(h11.EndOfMessage())
-    else:
-        rest = h.send(h11.Data(data=resp.body)) + h.send(h11.EndOfMessage())  # type: ignore[operator]
+    head = response(resp.code, resp.content_type, extra, len(resp.body), keep)
+    rest = b"" if req.method == "HEAD" else resp.body
     state.writing = True
     if resp.stall:  # an injected fault: the head now, the rest once released
         conn.write(head)
@@ -312,7 +279,7 @@ def _answer(
         conn.write(rest)
         keep = keep and not state.dropped
     else:
-        conn.write(head + rest)  # type: ignore[operator]
+        conn.write(head + rest)
     state.writing = False
     if resp.after is not None:  # e.g. a restart: once this answer is out
         conn.close()

@@ -294,9 +294,9 @@ class ServerCore:
         """Run ``after`` (a restart, say) in a task of its own, once the answer is out."""
         gochan.go(after)
 
-    def _watch(self, state: ConnState, h: Any, plan: WatchPlan) -> bool:
+    def _watch(self, state: ConnState, p: Any, plan: WatchPlan) -> bool:
         """Serve a watch on the connection; True if it can carry another request."""
-        w = Watcher(self, plan, state.conn, h)
+        w = Watcher(self, plan, state.conn, p)
         with self._watch_cond:
             self._watchers.add(w)
         self.counters["watches"] += 1

@@ -6,13 +6,13 @@ it has looked at), so a write never waits for a watcher and a watcher never
 misses an event: the log is the buffer. Bookmarks, ``timeoutSeconds`` and
 the default timeout run on the server's clock.
 
-The stream runs in its connection's green task; HTTP framing (the head,
-the chunks, the last chunk) is h11's, through its public API: the events
-of a batch (up to `HIGH_WATER` bytes) go out as one chunk, one
-``h11.Data`` for the batch. A client splits the stream into events by their
-newlines, not by chunks: the kube-apiserver's own chunks do not follow
-events either (Go's response writer buffers what the watch encoder writes
-and frames a chunk per flush). Control comes from outside
+The stream runs in its connection's green task; its HTTP framing (the
+head, the chunks, the last chunk) is wire.py's output formatting: the
+events of a batch (up to `HIGH_WATER` bytes) go out as one chunk. A
+client splits the stream into events by their newlines, not by chunks:
+the kube-apiserver's own chunks do not follow events either (Go's
+response writer buffers what the watch encoder writes and frames a chunk
+per flush). Control comes from outside
 through `Watcher.poke` (the fault methods and the server's shutdown, on the
 server's thread): it sets ``action`` and wakes the stream, which acts at
 once, including while it waits for a slow client to read: a write blocked
@@ -36,8 +36,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import h11
-
 import gochan
 from gochan import net
 
@@ -47,7 +45,7 @@ from .selectors import FieldSelector, LabelSelector
 from .sharding import ShardSelector
 from .status import JSON, APIError
 from .store import Event, dumps, event_line, with_kind
-from .wire import response
+from .wire import LAST_CHUNK, Parser, chunk, response
 
 if TYPE_CHECKING:
     from .core import ServerCore
@@ -79,14 +77,14 @@ class Watcher:
         server: ServerCore,
         plan: WatchPlan,
         conn: net.Conn,
-        h: h11.Connection,
+        parser: Parser,
     ) -> None:
         self.id = next(_ids)
         self.server = server
         self.plan = plan
         self.resource = plan.resource
         self.conn = conn
-        self.h = h
+        self.parser = parser
         self.wake: gochan.Chan[None] = gochan.Chan(1)
         self._woken = False
         self.tail = b""  # what is still to be written after the stream, outside it
@@ -163,7 +161,7 @@ class Watcher:
                     conn.set_write_deadline(None)
 
     def _chunk(self, line: bytes) -> bytes:
-        return self.h.send(h11.Data(data=line))  # type: ignore[return-value]
+        return chunk(line)
 
     def _pause(self, seconds: float) -> bool:
         """Sleep in real time unless an action comes first; False if one did."""
@@ -198,7 +196,7 @@ class Watcher:
     def _send_events(self, events: list[Event]) -> bool:
         """Send what ``events`` hold for this stream; False if an action came first.
 
-        The events' lines go out as one chunk (one ``h11.Data``) and one write
+        The events' lines go out as one chunk and one write
         per batch of up to `HIGH_WATER` bytes; the rest is read again from the
         cursor. Slowed or trickled streams pace every event through `_send`.
         """
@@ -326,7 +324,7 @@ class Watcher:
             obj = self.resource.bookmark(self.cursor)
             return self._write(self._chunk(event_line("SURPRISE", dumps(obj))))
         line = self._bookmark_line(self.cursor)
-        # A framing error on purpose: h11 frames only whole chunks, so this one is raw.
+        # A framing error on purpose: unlike `chunk`, not a whole chunk.
         return self._write(b"%x\r\n" % len(line) + line[: len(line) // 2] + b"\r\n")
 
     # ---- the stream ------------------------------------------------------------------
@@ -335,11 +333,9 @@ class Watcher:
         """Serve the stream; True if the connection can carry another request."""
         from .connection import Monitor
 
-        if not self._write(
-            self.h.send(response(200, "application/json", [], None, True))  # type: ignore[arg-type]
-        ):
+        if not self._write(response(200, "application/json", [], None, True)):
             return self._act()
-        if self.h.trailing_data[0]:  # bytes behind the watch request, read with it
+        if self.parser.in_message or self.parser.ready:  # a request behind it, read with it
             self.pipelined = True
         monitor = Monitor(self.conn, lambda: self.poke("gone"), self._on_pipelined)
         try:
@@ -432,8 +428,8 @@ class Watcher:
                 self._wait(None if delay is None else delay + 0.001)
 
     def _end(self) -> bool:
-        """The last chunk (h11's); True: the stream ended cleanly."""
-        self.tail += self.h.send(h11.EndOfMessage())  # type: ignore[operator]
+        """The last chunk; True: the stream ended cleanly."""
+        self.tail += LAST_CHUNK
         return True
 
     def _finish_error(self, err: APIError) -> bool:
@@ -451,7 +447,7 @@ class Watcher:
         if action == "tear":
             events, _, _ = self.server.store.events_since(self.resource, self.cursor, 1)
             line = events[0].wire() if events else self._bookmark_line(self.cursor)
-            # A torn chunk on purpose: h11 frames only whole chunks, so this one is raw.
+            # A torn chunk on purpose: unlike `chunk`, not a whole chunk.
             self.tail += b"%x\r\n" % len(line) + line[: len(line) // 2]
             return False  # the caller closes the connection after flushing the half event
         if action in ("end", "backlog", "close"):
