@@ -815,3 +815,19 @@ def test_runs_back_to_back_leave_nothing_behind(backend: str) -> None:
         assert peek_scheduler() is None
         with pytest.raises(RuntimeError):
             asyncio.get_running_loop()
+
+
+def test_a_trio_being_imported_by_another_thread_is_no_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # While one thread imports trio, sys.modules holds it partly initialised
+    # (no ``lowlevel`` yet): another thread's run() must not fail on it (seen:
+    # AttributeError from three threads starting run(backend="trio") at once).
+    import sys
+    import types
+
+    from gochan._runtime.backends import foreign_loop
+
+    monkeypatch.setitem(sys.modules, "trio", types.ModuleType("trio"))
+    assert foreign_loop(None) is None
+    assert gochan.run(lambda: 42) == 42

@@ -222,8 +222,14 @@ def foreign_loop(backend: Any) -> str | None:
     trio = sys.modules.get("trio")
     if trio is None or (backend is not None and backend.hosted):
         return None
+    # Another thread may be importing trio right now: sys.modules then holds
+    # it partly initialised, without ``lowlevel`` yet. No trio run can be on
+    # this thread before trio is imported, so that is "no loop".
+    lowlevel = getattr(trio, "lowlevel", None)
+    if lowlevel is None:
+        return None
     try:
-        trio.lowlevel.current_task()
+        lowlevel.current_task()
     except RuntimeError:
         return None
     return "trio"
