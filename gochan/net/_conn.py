@@ -231,19 +231,6 @@ class _FD:
         except ValueError:
             self.acquire(write)
         try:
-            pd = self.pd
-            # Fast path: not closing, no deadline, not known to block: the
-            # system call straight away (a deadline needs the clock: io_held).
-            if not self.closing and (pd.wd if write else pd.rd) is None:
-                seq = pd.wseq if write else pd.rseq
-                if seq != (pd.wseen if write else pd.rseen):
-                    try:
-                        return call(*args)
-                    except (BlockingIOError, InterruptedError):
-                        if write:
-                            pd.wseen = seq
-                        else:
-                            pd.rseen = seq
             return self.io_held(write, call, args, owner, op)
         finally:
             st.append(tok)
