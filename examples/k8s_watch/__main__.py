@@ -39,13 +39,14 @@ import gochan
 from examples.k8s_watch.health import Probes
 from examples.k8s_watch.settings import SettingsError, build_parser, resolve
 from examples.k8s_watch.shard import ShardedReplica, run_for
-from examples.k8s_watch.transports import KubeClient, make_transport
+from examples.k8s_watch.transport import Client
+from examples.k8s_watch.transports import make_transport
 from gochan import context
 
 
-def make_client(args: argparse.Namespace) -> KubeClient:
+def make_client(args: argparse.Namespace) -> Client:
     """The ``--transport`` client for ``--server``, else in-cluster, else kubeconfig."""
-    client: KubeClient = make_transport(
+    client: Client = make_transport(
         args.transport,
         args.server,
         args.token,
@@ -62,7 +63,7 @@ def say(identity: str, text: str) -> None:
     print(f"{identity}: {text}", flush=True)
 
 
-def make_replica(client: KubeClient, args: argparse.Namespace) -> ShardedReplica:
+def make_replica(client: Client, args: argparse.Namespace) -> ShardedReplica:
     return ShardedReplica(
         client,
         None if args.all_namespaces else args.namespace,

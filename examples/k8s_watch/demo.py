@@ -54,7 +54,7 @@ from examples.k8s_watch.metrics import ControllerMetrics, Samples, scrape, value
 from examples.k8s_watch.reconcile import ConfigMapReconciler, PodConfigMaps
 from examples.k8s_watch.reflector import Backoff
 from examples.k8s_watch.store import JSON
-from examples.k8s_watch.transport import Client
+from examples.k8s_watch.transport_green import GreenClient
 from gochan import workqueue
 
 NAMESPACE = "default"
@@ -324,7 +324,7 @@ def _main(
     metrics_url: str,
 ) -> int:
     rng = random.Random(seed)
-    client = Client(srv.url, timeout=5.0)
+    client = GreenClient(srv.url, timeout=5.0)
     # client-go's backoff resets after 2 minutes without a fault; this demo packs
     # eight faults into a minute, so it resets sooner, or the pauses would stack up.
     initial, cap, reset_after = s.backoff

@@ -124,7 +124,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "transport",
         str,
-        "stdlib",
+        "green",
         "HTTP client: " + "; ".join(f"{k}: {v}" for k, v in TRANSPORTS.items()),
         _choice(*TRANSPORTS),
         "{" + ",".join(TRANSPORTS) + "}",

@@ -1,38 +1,24 @@
-"""The Kubernetes REST client on httpx, for green tasks on an async backend.
+"""The Kubernetes REST client on httpx, for green tasks on an asyncio backend.
 
-The same face as `transport.Client` (list, get, create, update, patch,
-delete, watch, close), so the reflector, the reconciler and the lease lock
-take either. Every request is one ``httpx.AsyncClient`` call handed to the
-event loop with `gochan.await_`: the green task that asks parks, the loop
-does the I/O for all of them at once, and there is no thread pool in the
-way. N green workers have N requests in the air, up to ``max_connections``
-(a thread-pool transport stops at the pool's size).
+The same face as every transport (`transport.Client`), on an asyncio
+library: every request is one ``httpx.AsyncClient`` call handed to the event
+loop with `gochan.await_`. The green task that asks parks, the loop does the
+I/O for all of them at once, and there is no thread pool in the way: N
+green workers have N requests in the air, up to ``max_connections``. This is
+the way to use any asyncio library (aiohttp, kubernetes_asyncio...) from
+green tasks.
 
-A WATCH is an asyncio task on the loop that reads the chunked answer, splits
-it into lines, decodes each one and hands it to the green side through a
-gochan channel (``await events.asend(event)``, the channels' async face);
-the reflector reads `HttpxWatchStream.events` exactly as it reads the
-stdlib stream's. The stream ends with one `StreamEnd`, whose ``error`` says
-why, mapped onto the errors the reflector already handles:
-
-=====================================  ===========================================
-httpx / the bytes say                  StreamEnd(error=...)
-=====================================  ===========================================
-clean last chunk                       None (a server ``timeoutSeconds``)
-``RemoteProtocolError`` (a cut chunk)  `StreamDecodeError` ("torn stream")
-a line that is not JSON / an object    `StreamDecodeError` ("corrupt event")
-the last bytes are half an event       `StreamDecodeError` ("inside an event")
-``ReadTimeout`` (silent socket)        `TransportError` ("client read timeout")
-refused, reset, other ``HTTPError``    `TransportError`
-an error answer to the WATCH itself    `APIStatusError` (with ``Retry-After``)
-=====================================  ===========================================
-
-Timeouts are always set: ``timeout`` for connect, write, pool waits and the
-read of each request, and the watch's own ``read_timeout`` for every read of
-a stream (a half-open TCP connection otherwise hangs a reader for ever).
+A WATCH is opened through ``await_`` too (the answer's head within
+``header_timeout``, an ``asyncio.wait_for``); its body is then read by an
+asyncio task on the loop, which decodes it (`transport.EventDecoder`) and
+hands each event to the green side through a gochan channel
+(``await events.asend(event)``, the channels' async face). How a stream
+ends is in `transport`'s table; httpx's errors map onto it: a
+``ReadTimeout`` is the client read timeout, a connection closed inside the
+body a torn stream, any other protocol error bad framing.
 
 Needs ``backend="asyncio"`` or ``"uvloop"`` (``await_`` has no loop on the
-builtin backend) and ``pip install httpx``.
+builtin backend).
 """
 
 from __future__ import annotations
@@ -40,39 +26,52 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 import gochan
 
+from . import kubeconfig
 from .transport import (
+    HEADER_TIMEOUT,
     JSON,
-    APIStatusError,
-    ClientStats,
+    TIMEOUT,
+    ClientBase,
+    EventDecoder,
     Resource,
     RestVerbs,
     StreamDecodeError,
     StreamEnd,
-    StreamRegistry,
     TransportError,
     WatchItem,
-    _query,
-    _status_error,
-    decode_event,
-    loads_json,
+    decode_answer,
+    status_error,
 )
+from .transport import query as query_string
 
 
-class HttpxClient(RestVerbs, StreamRegistry["HttpxWatchStream"]):
-    """A Kubernetes REST client: `httpx.AsyncClient` calls through `gochan.await_`.
+class _Auth(httpx.Auth):
+    """The ``Authorization`` header from a callable, per request (a refreshed token)."""
 
-    ``timeout`` is the client-side timeout of every request (connect, read,
-    write, waiting for a pooled connection); a watch has its own
-    ``read_timeout``. ``max_connections`` bounds the requests in the air.
-    Create it inside `gochan.run` (an async backend) and close it there.
+    def __init__(self, value: Callable[[], str | None]) -> None:
+        self.value = value
+
+    def auth_flow(self, request: httpx.Request) -> Any:
+        if v := self.value():
+            request.headers["Authorization"] = v
+        yield request
+
+
+class HttpxClient(ClientBase, RestVerbs):
+    """A Kubernetes REST client: ``httpx.AsyncClient`` calls through `gochan.await_`.
+
+    ``timeout`` bounds each request (connect, write, each read, the wait for
+    a pooled connection); ``header_timeout`` a watch until its answer's
+    head. ``authorization``, ``token`` and ``ssl_context`` as for
+    `transport_green.GreenClient`. Create it inside `gochan.run` (an asyncio
+    backend) and close it there.
     """
 
     def __init__(
@@ -80,24 +79,25 @@ class HttpxClient(RestVerbs, StreamRegistry["HttpxWatchStream"]):
         url: str,
         *,
         token: str | None = None,
-        timeout: float = 10.0,
+        authorization: str | Callable[[], str | None] | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        timeout: float = TIMEOUT,
+        header_timeout: float = HEADER_TIMEOUT,
         max_connections: int = 256,
-        user_agent: str = "gochan-k8s-watch/0.1 (httpx)",
+        user_agent: str = "gochan-k8s-watch/0.2 (httpx)",
     ) -> None:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"not an http(s) URL: {url!r}")
-        self.url = url.rstrip("/")
-        self.token = token
-        self.timeout = timeout
-        self.ssl_context = ssl_context
-        self.stats = ClientStats()
+        super().__init__(url, timeout, header_timeout)
         headers = {"Accept": "application/json", "User-Agent": user_agent}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
+        if token and authorization is None:
+            authorization = f"Bearer {token}"
+        if isinstance(authorization, str):
+            headers["Authorization"] = authorization
         self._client = httpx.AsyncClient(
             base_url=self.url,
             headers=headers,
+            auth=_Auth(authorization) if callable(authorization) else None,
             timeout=httpx.Timeout(timeout),
             limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections
@@ -105,12 +105,14 @@ class HttpxClient(RestVerbs, StreamRegistry["HttpxWatchStream"]):
             verify=ssl_context if ssl_context is not None else True,
             trust_env=False,
         )
-        self._streams: set[HttpxWatchStream] = set()
-        self._closed = False
-        self._lock = threading.Lock()  # the streams (StreamRegistry)
 
-    def __repr__(self) -> str:
-        return f"<HttpxClient {self.url} streams={len(self._streams)}>"
+    @classmethod
+    def from_config(cls, cfg: kubeconfig.Configuration, **options: Any) -> HttpxClient:
+        """A client for a ``kubernetes`` Configuration: its host, TLS and credentials."""
+        auth: Any = kubeconfig.authorization(cfg)
+        if cfg.refresh_api_key_hook is not None:
+            auth = lambda: kubeconfig.authorization(cfg)  # refreshed per request
+        return cls(cfg.host, authorization=auth, ssl_context=kubeconfig.ssl_context(cfg), **options)
 
     # -- one request (a coroutine on the loop) ---------------------------------------------
 
@@ -124,39 +126,32 @@ class HttpxClient(RestVerbs, StreamRegistry["HttpxWatchStream"]):
         content_type: str = "application/json",
     ) -> JSON:
         """One request on the loop; the JSON answer, or an exception."""
-        self.stats.requests += 1
-        self.stats.by_verb[method] = self.stats.by_verb.get(method, 0) + 1
+        self.stats.count(method)
         data = None if body is None else json.dumps(body).encode()
+        what = f"{method} {path}"
         try:
             resp = await self._client.request(
                 method,
                 path,
-                params=_query(query) if query else None,
+                params=query_string(query) if query else None,
                 content=data,
                 headers={"Content-Type": content_type} if data is not None else None,
             )
-        except httpx.TimeoutException as e:
-            self.stats.errors += 1
-            raise TransportError(
-                f"{method} {path}: {type(e).__name__} after {self.timeout:g} s "
-                "(client read timeout)"
-            ) from e
         except httpx.HTTPError as e:
             self.stats.errors += 1
-            raise TransportError(f"{method} {path}: {type(e).__name__}: {e}") from e
-        raw = resp.content
+            raise self._failure(what, e) from e
         if resp.status_code >= 400:
             self.stats.errors += 1
-            raise _status_error(resp.status_code, resp.headers.get("Retry-After"), raw)
-        try:
-            answer = loads_json(raw) if raw else {}
-        except ValueError as e:
-            raise TransportError(f"{method} {path}: bad JSON in the answer: {e}") from e
-        if not isinstance(answer, dict):
-            raise TransportError(f"{method} {path}: the answer is not an object")
-        return answer
+        return decode_answer(what, resp.status_code, resp.headers.get("Retry-After"), resp.content)
 
-    # -- the green face ----------------------------------------------------------------------
+    def _failure(self, what: str, e: Exception) -> TransportError:
+        if self.closed:
+            return TransportError(f"{what}: the client is closed")
+        if isinstance(e, httpx.TimeoutException):
+            return TransportError(
+                f"{what}: {type(e).__name__} after {self.timeout:g} s (client timeout)"
+            )
+        return TransportError(f"{what}: {type(e).__name__}: {e}")
 
     def request(
         self,
@@ -168,6 +163,8 @@ class HttpxClient(RestVerbs, StreamRegistry["HttpxWatchStream"]):
         content_type: str = "application/json",
     ) -> JSON:
         """`request_async` on the loop; only the calling task waits."""
+        if self.closed:
+            raise TransportError(f"{method} {path}: the client is closed")
         result: JSON = gochan.await_(
             self.request_async(method, path, query=query, body=body, content_type=content_type)
         )
@@ -183,132 +180,125 @@ class HttpxClient(RestVerbs, StreamRegistry["HttpxWatchStream"]):
         read_timeout: float = 120.0,
         buffer: int = 1024,
         **params: Any,
-    ) -> HttpxWatchStream:
-        """Open a watch; returns at once (from a green task).
-
-        The stream's loop task connects, reads the answer (an error answer
-        ends the stream with ``StreamEnd(APIStatusError)``) and then the
-        events, with ``read_timeout`` on every read.
-        """
+    ) -> HttpxWatch:
+        """Open a watch; returns once the answer's head is in (see the module doc)."""
         params["watch"] = "true"
-        stream = self._register(
-            HttpxWatchStream(self, resource.path(namespace), _query(params), read_timeout, buffer)
-        )
-        stream.start()
+        stream = HttpxWatch(self, read_timeout, buffer)
+        self._register(stream)
+        try:
+            resp = gochan.await_(self._open(resource.path(namespace), params, read_timeout))
+        except BaseException:
+            self._forget(stream)
+            raise
+        stream.start(resp)
         return stream
 
+    async def _open(self, path: str, params: dict[str, Any], read_timeout: float) -> httpx.Response:
+        what = f"WATCH {path}"
+        timeout = httpx.Timeout(self.timeout, read=read_timeout)
+        request = self._client.build_request("GET", path, params=query_string(params))
+        request.extensions["timeout"] = timeout.as_dict()
+        try:
+            resp = await asyncio.wait_for(
+                self._client.send(request, stream=True), self.header_timeout
+            )
+        except TimeoutError:
+            self.stats.errors += 1
+            raise TransportError(
+                f"{what}: no answer within {self.header_timeout:g} s (header timeout)"
+            ) from None
+        except httpx.HTTPError as e:
+            self.stats.errors += 1
+            raise self._failure(what, e) from e
+        if resp.status_code != 200:
+            self.stats.errors += 1
+            try:
+                raw = await resp.aread()
+            except httpx.HTTPError:
+                raw = b""
+            finally:
+                await resp.aclose()
+            raise status_error(resp.status_code, resp.headers.get("Retry-After"), raw)
+        return resp
+
     def close(self, timeout: float = 5.0) -> None:
-        """Close every stream and the connection pool (call it from a green task)."""
-        self._closed = True
-        streams = list(self._streams)
-        for s in streams:
-            s.close()
-        for s in streams:
-            s.join(timeout)
+        """Close every stream and the connection pool, aborting requests in flight
+        (call it from a green task)."""
+        self._close_streams(timeout)
         gochan.await_(self._client.aclose())
 
 
-class HttpxWatchStream:
-    """One watch response, read by a task on the event loop into ``events``.
+class HttpxWatch:
+    """One watch, its body read by an asyncio task into ``events``.
 
-    ``events`` carries each event as a dict (``{"type", "object"}``) and then
-    one `StreamEnd`, after which the loop task closes the channel. `close()`
-    cancels the loop task from anywhere without blocking; `join()` waits for
-    it from a green task.
+    `close()` cancels the task from any thread without blocking (no
+    `StreamEnd` follows); `join()` waits for it from a green task.
     """
 
-    def __init__(
-        self,
-        client: HttpxClient,
-        path: str,
-        query: dict[str, str],
-        read_timeout: float,
-        buffer: int,
-    ) -> None:
-        self._client = client
-        self.path = path
-        self.query = query
+    def __init__(self, client: HttpxClient, read_timeout: float, buffer: int) -> None:
+        self.client = client
         self.read_timeout = read_timeout
         self.events: gochan.Chan[WatchItem] = gochan.Chan(buffer)
         self.received = 0
-        self._closed = False
+        self.closed = False
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else "open"
-        return f"<HttpxWatchStream {state} received={self.received}>"
+        state = "closed" if self.closed else "open"
+        return f"<HttpxWatch {state} received={self.received}>"
 
-    def __iter__(self) -> Iterator[WatchItem]:
-        yield from self.events
-
-    def start(self) -> None:
+    def start(self, resp: httpx.Response) -> None:
         async def spawn() -> None:
             self._loop = asyncio.get_running_loop()
-            self._task = self._loop.create_task(self._read(), name=f"watch {self.path}")
+            self._task = self._loop.create_task(self._read(resp), name=f"watch {resp.url.path}")
 
         gochan.await_(spawn())
 
-    async def _read(self) -> None:
-        client = self._client
-        end = StreamEnd()
-        timeout = httpx.Timeout(client.timeout, read=self.read_timeout)
+    async def _read(self, resp: httpx.Response) -> None:
+        error: BaseException | None = None
+        decoder = EventDecoder()
         try:
-            try:
-                async with client._client.stream(
-                    "GET", self.path, params=self.query, timeout=timeout
-                ) as resp:
-                    if resp.status_code != 200:
-                        raw = await resp.aread()
-                        client.stats.errors += 1
-                        raise _status_error(resp.status_code, resp.headers.get("Retry-After"), raw)
-                    await self._events(resp)
-            except httpx.TimeoutException as e:
-                raise TransportError(
-                    f"no data for {self.read_timeout:g} s (client read timeout)"
-                ) from e
-            except httpx.RemoteProtocolError as e:
-                raise StreamDecodeError(f"torn stream: {e}") from e
-            except httpx.HTTPError as e:
-                raise TransportError(f"WATCH {self.path}: {type(e).__name__}: {e}") from e
-        except (StreamDecodeError, APIStatusError, TransportError) as e:
-            end = StreamEnd(e)
+            async for chunk in resp.aiter_raw():
+                for event in decoder.feed(chunk):
+                    self.received += 1
+                    await self.events.asend(event)
+            decoder.end()
+        except (StreamDecodeError, TransportError) as e:
+            error = e
+        except httpx.ReadTimeout:
+            error = TransportError(f"no data for {self.read_timeout:g} s (client read timeout)")
+        except httpx.RemoteProtocolError as e:
+            # h11 says "peer closed connection without sending complete message
+            # body" when the connection ends inside the body; anything else it
+            # refuses is broken framing.
+            if "peer closed" in str(e):
+                error = TransportError(f"torn stream: {e}")
+            else:
+                error = StreamDecodeError(f"bad framing in the stream: {e}")
+        except httpx.HTTPError as e:
+            error = TransportError(f"torn stream: {type(e).__name__}: {e}")
         except BaseException:  # cancelled by close(), or a bug: no StreamEnd
             self._finish()
             raise
+        finally:
+            await resp.aclose()
         try:
-            if not self._closed:
-                await self.events.asend(end)
+            if not self.closed:
+                await self.events.asend(StreamEnd(error))
         finally:
             self._finish()
-
-    async def _events(self, resp: httpx.Response) -> None:
-        """Decode the body's lines into events and hand each one over."""
-        pending = b""
-        send = self.events.asend
-        async for chunk in resp.aiter_raw():
-            pending = pending + chunk if pending else chunk
-            if b"\n" not in pending:
-                continue
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                if (event := decode_event(line)) is None:
-                    continue
-                self.received += 1
-                await send(event)
-        if pending.strip():
-            raise StreamDecodeError(f"stream ended inside an event: {pending!r:.80}")
 
     def _finish(self) -> None:
         if not self.events.closed:
             self.events.close()
-        self._client._forget(self)
+        self.client._forget(self)
 
     def close(self) -> None:
         """Stop reading (from any thread, without blocking)."""
-        if self._closed:
+        if self.closed:
             return
-        self._closed = True
+        self.closed = True
         task, loop = self._task, self._loop
         if task is not None and loop is not None and not task.done():
             loop.call_soon_threadsafe(task.cancel)
@@ -329,4 +319,4 @@ class HttpxWatchStream:
         return self._task is not None and not self._task.done()
 
 
-__all__ = ["HttpxClient", "HttpxWatchStream"]
+__all__ = ["HttpxClient", "HttpxWatch"]

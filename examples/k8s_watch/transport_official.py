@@ -1,43 +1,41 @@
 """The Kubernetes REST client on the official ``kubernetes`` package, for green tasks.
 
-The same face as `transport.Client` (list, get, create, update, patch,
-delete, watch, close), so the reflector, the reconciler and the lease lock
-take either, but every call goes through the official client's generated
-APIs: ``CoreV1Api`` for pods and configmaps, ``CoordinationV1Api`` for
-leases (``list_namespaced_pod``, ``replace_namespaced_config_map``,
-``read_namespaced_lease``...), with its configuration, authentication and
-TLS (``kubernetes.config.load_kube_config`` / ``load_incluster_config``,
-exec plugins included).
+The same face as every transport (`transport.Client`), but every call goes
+through the official client's generated APIs: ``CoreV1Api`` for pods and
+configmaps, ``CoordinationV1Api`` for leases (``list_namespaced_pod``,
+``replace_namespaced_config_map``, ``read_namespaced_lease``...), with its
+configuration, authentication and TLS (`kubeconfig.load`).
 
 * Every call passes ``_preload_content=False`` and decodes the body with
-  ``json.loads`` into plain dicts: the typed models cost about 12x more per
-  object and the reflector wants dicts anyway.
+  `transport.decode_answer` into plain dicts: the typed models cost about
+  12x more per object and the reflector wants dicts anyway.
 * Every call passes ``_request_timeout=(connect, read)``: a client-side
   read timeout is always set.
 * Calls block (urllib3), so each one runs in `gochan.blocking`: the green
   task that asks parks, a pool thread waits on the socket.
-* A WATCH is the same list call with ``watch=True``, read by a thread of its
-  own (off the scheduler's thread and outside the blocking pool, so a busy
-  worker pool cannot delay a watch), which decodes each line into a dict
-  event and sends it into a gochan channel (`OfficialWatchStream.events`).
+* A WATCH is the same list call with ``watch=True``, made and then read by a
+  thread of its own (a busy blocking pool cannot delay a watch). The calling
+  task waits for the answer's head (``header_timeout``, after which the
+  socket's timeout becomes the watch's ``read_timeout``); the thread then
+  decodes the body (`transport.EventDecoder`) into ``events``.
   ``watch.Watch().stream`` is not used: it retries a 410 once with the same
-  expired resourceVersion instead of letting the reflector relist, and with
-  ``deserialize=False`` it fails with ``KeyError: 'raw_object'`` on the
-  ``ERROR`` event that carries a 410.
-
-Errors map onto `transport`'s: an ``ApiException`` becomes `APIStatusError`
-(code, reason, ``Retry-After``), a urllib3 failure becomes `TransportError`
-(a read timeout says "client read timeout"), and a stream cut inside a
-chunk or an event, or a line that is not JSON, ends the stream with
-`StreamDecodeError`.
+  expired resourceVersion instead of letting the reflector relist.
+* **Aborting.** A thread blocked in urllib3 cannot be interrupted, but its
+  socket can be shut down. The client's urllib3 pools make connections of
+  their own class, which tell the call they serve (a per-thread record,
+  `_Call`) which socket it uses; ``close()`` of a stream, of the client, or a
+  cancelled watch call shuts that socket down, and the blocked call returns
+  at once, even while it waits for an answer that will never come.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
+import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import urllib3
@@ -46,19 +44,18 @@ from kubernetes.client.exceptions import ApiException
 
 import gochan
 
+from . import kubeconfig
 from .transport import (
+    HEADER_TIMEOUT,
     JSON,
-    APIStatusError,
-    ClientStats,
+    TIMEOUT,
+    ClientBase,
     Resource,
     StreamDecodeError,
-    StreamEnd,
-    StreamRegistry,
-    ThreadStream,
     TransportError,
-    _status_error,
-    decode_event,
-    loads_json,
+    WatchStream,
+    decode_answer,
+    status_error,
 )
 
 # The generated method names use the kind in snake case: list_namespaced_config_map.
@@ -82,10 +79,86 @@ def _kwargs(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class OfficialClient(StreamRegistry["OfficialWatchStream"]):
+# ---- aborting a call blocked in urllib3 ---------------------------------------------------------
+
+_calls = threading.local()  # .current: the _Call this thread is making
+
+
+class _Call:
+    """One call on one thread, and the socket under it once it has one."""
+
+    __slots__ = ("aborted", "lock", "sock")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.sock: socket.socket | None = None
+        self.aborted = False
+
+    def attach(self, sock: socket.socket | None) -> None:
+        with self.lock:
+            self.sock = sock
+            aborted = self.aborted
+        if aborted:
+            _shut(sock)
+
+    def abort(self) -> None:
+        """Make the call return now (from any thread): shut its socket down."""
+        with self.lock:
+            self.aborted = True
+            sock = self.sock
+        _shut(sock)
+
+    def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)`` on this thread, as this call."""
+        _calls.current = self
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _calls.current = None
+
+
+def _shut(sock: socket.socket | None) -> None:
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Tracked:
+    """urllib3's connection, telling the thread's `_Call` which socket it sends on."""
+
+    sock: socket.socket | None
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        super().request(*args, **kwargs)  # type: ignore[misc]
+        call: _Call | None = getattr(_calls, "current", None)
+        if call is not None:
+            call.attach(self.sock)
+
+
+class _HTTPConnection(_Tracked, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_Tracked, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+# ---- the client ---------------------------------------------------------------------------------
+
+
+class OfficialClient(ClientBase):
     """A Kubernetes REST client over the official package's generated APIs.
 
-    ``timeout`` is the connect and read timeout of every request; a watch
+    ``timeout`` is the connect and read timeout of every request;
+    ``header_timeout`` bounds a watch until its answer's head, and the watch
     has its own ``read_timeout``. ``pool_size`` is urllib3's connection pool
     (the official default, 4, would make most of the workers' requests wait
     for a connection).
@@ -93,11 +166,13 @@ class OfficialClient(StreamRegistry["OfficialWatchStream"]):
 
     def __init__(
         self,
-        configuration: k8s.Configuration,
+        configuration: kubeconfig.Configuration,
         *,
-        timeout: float = 10.0,
+        timeout: float = TIMEOUT,
+        header_timeout: float = HEADER_TIMEOUT,
         pool_size: int = 64,
     ) -> None:
+        super().__init__(configuration.host, timeout, header_timeout)
         configuration.connection_pool_maxsize = pool_size
         # urllib3 retries GETs on read errors and 429s by default: a read
         # timeout or a Retry-After must reach the caller, which has its own
@@ -112,55 +187,19 @@ class OfficialClient(StreamRegistry["OfficialWatchStream"]):
             respect_retry_after_header=False,
         )
         self.configuration = configuration
-        self.url = configuration.host.rstrip("/")
-        self.timeout = timeout
         self.api_client = k8s.ApiClient(configuration)
+        self.api_client.rest_client.pool_manager.pool_classes_by_scheme = {
+            "http": _HTTPPool,
+            "https": _HTTPSPool,
+        }
         self.core = k8s.CoreV1Api(self.api_client)
         self.coordination = k8s.CoordinationV1Api(self.api_client)
-        self.stats = ClientStats()
-        self._lock = threading.Lock()
-        self._streams: set[OfficialWatchStream] = set()
-        self._closed = False
+        self._calls: set[_Call] = set()  # requests in flight: close() aborts them
 
     @classmethod
-    def for_server(
-        cls, url: str, *, token: str | None = None, timeout: float = 10.0, pool_size: int = 64
-    ) -> OfficialClient:
+    def for_server(cls, url: str, *, token: str | None = None, **options: Any) -> OfficialClient:
         """A client for ``url`` with an optional bearer token (the embedded apiserver)."""
-        cfg = k8s.Configuration()
-        cfg.host = url.rstrip("/")
-        if token:
-            cfg.api_key = {"authorization": token}
-            cfg.api_key_prefix = {"authorization": "Bearer"}
-        return cls(cfg, timeout=timeout, pool_size=pool_size)
-
-    @classmethod
-    def from_kubeconfig(
-        cls,
-        path: str | None = None,
-        context: str | None = None,
-        *,
-        timeout: float = 10.0,
-        pool_size: int = 64,
-    ) -> OfficialClient:
-        """The official ``load_kube_config`` (exec and auth plugins included)."""
-        from kubernetes import config
-
-        cfg = k8s.Configuration()
-        config.load_kube_config(config_file=path, context=context, client_configuration=cfg)
-        return cls(cfg, timeout=timeout, pool_size=pool_size)
-
-    @classmethod
-    def in_cluster(cls, *, timeout: float = 10.0, pool_size: int = 64) -> OfficialClient:
-        """The official ``load_incluster_config`` (the pod's service account)."""
-        from kubernetes import config
-
-        cfg = k8s.Configuration()
-        config.load_incluster_config(client_configuration=cfg)
-        return cls(cfg, timeout=timeout, pool_size=pool_size)
-
-    def __repr__(self) -> str:
-        return f"<OfficialClient {self.url} streams={len(self._streams)}>"
+        return cls(kubeconfig.load(url, token), **options)
 
     # -- the generated method for a (verb, resource) ----------------------------------------
 
@@ -188,11 +227,15 @@ class OfficialClient(StreamRegistry["OfficialWatchStream"]):
 
     def call_sync(self, verb: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> JSON:
         """One generated-API call on this thread; the JSON answer, or an exception."""
+        call = _Call()
         with self._lock:
-            self.stats.requests += 1
-            self.stats.by_verb[verb] = self.stats.by_verb.get(verb, 0) + 1
+            if self.closed:
+                raise TransportError(f"{verb}: the client is closed")
+            self._calls.add(call)
+            self.stats.count(verb)
         try:
-            resp = fn(
+            resp = call.run(
+                fn,
                 *args,
                 _preload_content=False,
                 _request_timeout=(self.timeout, self.timeout),
@@ -205,14 +248,11 @@ class OfficialClient(StreamRegistry["OfficialWatchStream"]):
             raise _api_error(e) from None
         except (urllib3.exceptions.HTTPError, OSError) as e:
             self._count_error()
-            raise _transport_error(f"{verb} {fn.__name__}", e, self.timeout) from e
-        try:
-            answer = loads_json(raw) if raw else {}
-        except ValueError as e:
-            raise TransportError(f"{fn.__name__}: bad JSON in the answer: {e}") from e
-        if not isinstance(answer, dict):
-            raise TransportError(f"{fn.__name__}: the answer is not an object")
-        return answer
+            raise _transport_error(f"{verb} {fn.__name__}", e, self.timeout, self.closed) from e
+        finally:
+            with self._lock:
+                self._calls.discard(call)
+        return decode_answer(fn.__name__, resp.status, resp.headers.get("Retry-After"), raw)
 
     def _count_error(self) -> None:
         with self._lock:
@@ -274,138 +314,140 @@ class OfficialClient(StreamRegistry["OfficialWatchStream"]):
         read_timeout: float = 120.0,
         buffer: int = 1024,
         **params: Any,
-    ) -> OfficialWatchStream:
-        """Open a watch; returns at once, its thread connects and reads."""
+    ) -> OfficialWatch:
+        """Open a watch; returns once the answer's head is in (see the module doc)."""
         fn, lead = self.method("list", resource, namespace)
         kwargs = _kwargs(params)
         kwargs["watch"] = True
-        stream = self._register(
-            OfficialWatchStream(self, fn, lead, kwargs, read_timeout, buffer, resource.plural)
-        )
-        stream.start()
+        stream = OfficialWatch(self, read_timeout, buffer)
+        self._register(stream)
+        try:
+            stream.open(resource.plural, functools.partial(fn, *lead, **kwargs))
+        except BaseException:
+            stream.close()
+            self._forget(stream)
+            raise
         return stream
 
     def close(self, timeout: float = 5.0) -> None:
-        """Close every stream, wait for their threads, close the connection pools."""
+        """Abort the requests in flight, close every stream and wait (``timeout``) for
+        their threads; close the connection pools."""
+        self._close_streams(timeout)
         with self._lock:
-            self._closed = True
-            streams = list(self._streams)
-        for s in streams:
-            s.close()
-        for s in streams:
-            s.join(timeout)
+            calls = list(self._calls)
+        for call in calls:
+            call.abort()
         self.api_client.close()
 
 
-def _api_error(e: ApiException) -> APIStatusError:
+def _api_error(e: ApiException) -> Exception:
     headers = e.headers or {}
     body = e.body
     raw = body.encode() if isinstance(body, str) else (body or b"")
-    return _status_error(int(e.status or 500), headers.get("Retry-After"), raw)
+    if not e.status:  # the client's own failure (an SSL error), not an answer
+        return TransportError(f"{e.reason}")
+    return status_error(int(e.status), headers.get("Retry-After"), raw)
 
 
-def _transport_error(what: str, e: BaseException, read_timeout: float) -> TransportError:
+def _transport_error(what: str, e: BaseException, timeout: float, closed: bool) -> TransportError:
+    if closed:
+        return TransportError(f"{what}: the client is closed")
     if isinstance(e, urllib3.exceptions.ReadTimeoutError | TimeoutError) or (
         isinstance(e, urllib3.exceptions.MaxRetryError)
         and isinstance(e.reason, urllib3.exceptions.ReadTimeoutError)
     ):
-        return TransportError(f"{what}: no data for {read_timeout:g} s (client read timeout)")
+        return TransportError(f"{what}: no data for {timeout:g} s (client read timeout)")
     return TransportError(f"{what}: {type(e).__name__}: {e}")
 
 
-class OfficialWatchStream(ThreadStream):
-    """One watch response of the official client, read by its own thread into ``events``.
+class OfficialWatch(WatchStream):
+    """One watch of the official client: made and read by a thread of its own."""
 
-    ``events`` carries each event as a dict (``{"type", "object"}``) and then
-    one `StreamEnd`, after which the thread closes the channel and ends.
-    `close()` may be called from any thread at any time, without blocking.
-    """
+    def __init__(self, client: OfficialClient, read_timeout: float, buffer: int) -> None:
+        super().__init__(client, read_timeout, buffer)
+        self._official = client
+        self._call = _Call()
+        self._opened: gochan.Chan[BaseException | None] = gochan.Chan(1)
+        self._thread: threading.Thread | None = None
 
-    def __init__(
-        self,
-        client: OfficialClient,
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        read_timeout: float,
-        buffer: int,
-        name: str,
-    ) -> None:
-        super().__init__(client, read_timeout, buffer, name)
-        self._fn = fn
-        self._args = args
-        self._kwargs = kwargs
-        self._resp: Any = None
+    def open(self, name: str, request: Callable[..., Any]) -> None:
+        """Start the thread; wait (this task only) for the answer's head, or raise."""
+        self._thread = threading.Thread(
+            target=self._run, args=(request,), name=f"watch-{name}-{id(self):x}", daemon=True
+        )
+        self._thread.start()
+        error = self._opened.recv()
+        if error is not None:
+            raise error
 
-    def _lines(self, resp: Any) -> Iterator[bytes]:
-        """The body's lines (urllib3 decodes the chunks and raises on a cut one)."""
-        pending = b""
-        for chunk in resp.stream(amt=None, decode_content=False):
-            pending = pending + chunk if pending else chunk
-            if b"\n" not in pending:
-                continue
-            *lines, pending = pending.split(b"\n")
-            yield from lines
-        if pending.strip():
-            raise StreamDecodeError(f"stream ended inside an event: {pending!r:.80}")
-
-    def _read(self) -> None:
-        end = StreamEnd()
-        client = self._client
+    def _run(self, request: Callable[..., Any]) -> None:
+        client = self._official
         try:
-            try:
-                try:
-                    resp = self._fn(
-                        *self._args,
-                        _preload_content=False,
-                        _request_timeout=(client.timeout, self.read_timeout),
-                        **self._kwargs,
-                    )
-                except ApiException as e:
-                    client._count_error()
-                    raise _api_error(e) from None
-                with self._lock:  # close() either sees the response or we see the flag
-                    self._resp = resp
-                    if self._closed:
-                        return
-                for line in self._lines(resp):
-                    if (event := decode_event(line)) is None:
-                        continue
-                    self.received += 1
-                    if not self._hand_over(event):
-                        return
-            except (StreamDecodeError, APIStatusError, TransportError) as e:
-                end = StreamEnd(e)
-            except urllib3.exceptions.ProtocolError as e:
-                if self._closed:
-                    return
-                end = StreamEnd(StreamDecodeError(f"torn stream: {e}"))
-            except (urllib3.exceptions.HTTPError, OSError, ValueError) as e:
-                if self._closed:
-                    return
-                end = StreamEnd(_transport_error("WATCH", e, self.read_timeout))
-            if not self._closed:
-                self._hand_over(end)
+            resp = self._call.run(
+                request,
+                _preload_content=False,
+                _request_timeout=(client.timeout, client.header_timeout),
+            )
+            sock = resp.connection.sock if resp.connection is not None else None
+            if sock is not None:
+                sock.settimeout(self.read_timeout)  # the head is in: now each read's bound
+        except BaseException as e:
+            client._count_error()
+            self._opened.send(self._open_error(e))
+            return
+        self._opened.send(None)
+        try:
+            self.finish(self._body(resp))
         finally:
-            resp = self._resp
-            if resp is not None:
-                with contextlib.suppress(Exception):
-                    resp.close()
-                    resp.release_conn()
-            self.events.close()
-            client._forget(self)
-
-    def close(self) -> None:
-        """Stop reading (from any thread, without blocking)."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            resp = self._resp
-        self._stop.close()
-        if resp is not None:
             with contextlib.suppress(Exception):
-                resp.shutdown()  # urllib3 2.3+: SHUT_RD wakes the reader's recv
+                resp.release_conn()
+
+    def _open_error(self, e: BaseException) -> BaseException:
+        if isinstance(e, ApiException):
+            return _api_error(e)
+        if self.closed:
+            return TransportError("WATCH: closed before the answer")
+        if isinstance(e, urllib3.exceptions.HTTPError | OSError):
+            if isinstance(e, urllib3.exceptions.ReadTimeoutError) or (
+                isinstance(e, urllib3.exceptions.MaxRetryError)
+                and isinstance(e.reason, urllib3.exceptions.ReadTimeoutError)
+            ):
+                t = self._official.header_timeout
+                return TransportError(f"WATCH: no answer within {t:g} s (header timeout)")
+            return TransportError(f"WATCH: {type(e).__name__}: {e}")
+        return e
+
+    def _body(self, resp: Any) -> BaseException | None:
+        """Read the body into events; what ended it (None: its end, or closed)."""
+        try:
+            for chunk in resp.stream(amt=None, decode_content=False):
+                if not self.deliver(chunk):
+                    return None
+        except StreamDecodeError as e:
+            return e
+        except (urllib3.exceptions.HTTPError, OSError) as e:
+            if self.closed:
+                return None
+            if isinstance(e, urllib3.exceptions.ReadTimeoutError):
+                return TransportError(f"no data for {self.read_timeout:g} s (client read timeout)")
+            # urllib3 wraps a bad chunk size line: ProtocolError("...", InvalidChunkLength)
+            if any(isinstance(a, urllib3.exceptions.InvalidChunkLength) for a in (e, *e.args)):
+                return StreamDecodeError(f"bad framing in the stream: {e}")
+            return TransportError(f"torn stream: {e}")
+        return None
+
+    def _abort(self) -> None:
+        self._call.abort()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the thread (from a task: through `gochan.blocking`)."""
+        t = self._thread
+        if t is not None and t.is_alive() and t is not threading.current_thread():
+            gochan.blocking(t.join, timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
 
-__all__ = ["OfficialClient", "OfficialWatchStream"]
+__all__ = ["OfficialClient", "OfficialWatch"]

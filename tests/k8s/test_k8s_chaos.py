@@ -42,7 +42,7 @@ from examples.k8s_watch.convergence import settle  # noqa: E402
 from examples.k8s_watch.reconcile import PodConfigMaps  # noqa: E402
 from examples.k8s_watch.reflector import Backoff  # noqa: E402
 from examples.k8s_watch.store import JSON  # noqa: E402
-from examples.k8s_watch.transport import Client  # noqa: E402
+from examples.k8s_watch.transport_green import GreenClient  # noqa: E402
 
 NS = "default"
 KEYS = 300  # pod names the churn writes over
@@ -196,7 +196,7 @@ def test_random_faults_during_churn_converge_with_nothing_lost(seed: int) -> Non
         churn = Churn(srv, random.Random(seed))
 
         def main() -> None:
-            client = Client(srv.url, timeout=5)
+            client = GreenClient(srv.url, timeout=5)
             queue = workqueue.Queue[str](
                 "pods", rate_limiter=workqueue.ItemExponentialFailureRateLimiter(0.005, 0.2)
             )

@@ -33,7 +33,7 @@ from examples.k8s_watch.reconcile import (  # noqa: E402
     desired_data,
 )
 from examples.k8s_watch.store import JSON  # noqa: E402
-from examples.k8s_watch.transport import Client  # noqa: E402
+from examples.k8s_watch.transport_green import GreenClient  # noqa: E402
 
 
 @pytest.fixture
@@ -311,7 +311,7 @@ def converged(srv: APIServer) -> tuple[list[str], list[str]]:
 
 def run_controller(srv: APIServer, body: Callable[[Controller, ConfigMapReconciler], None]) -> None:
     def main() -> None:
-        client = Client(srv.url, timeout=5)
+        client = GreenClient(srv.url, timeout=5)
         queue = workqueue.Queue[str](
             "pods", rate_limiter=workqueue.ItemExponentialFailureRateLimiter(0.001, 0.05)
         )

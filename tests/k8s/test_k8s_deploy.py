@@ -28,7 +28,7 @@ if str(ROOT) not in sys.path:
 from examples.k8s_watch.__main__ import parse  # noqa: E402
 from examples.k8s_watch.apiserver import APIServer, serve  # noqa: E402
 from examples.k8s_watch.shard import ShardedReplica, run_for  # noqa: E402
-from examples.k8s_watch.transport import Client  # noqa: E402
+from examples.k8s_watch.transport_green import GreenClient  # noqa: E402
 
 DEPLOY = ROOT / "examples" / "k8s_watch" / "deploy"
 K8S_VERSION = "1.36.0"
@@ -192,7 +192,7 @@ def test_rbac_grants_exactly_what_the_controller_calls(srv: APIServer, shards: i
         )
 
     def main() -> None:
-        client = Client(srv.url, timeout=5)
+        client = GreenClient(srv.url, timeout=5)
         rep = ShardedReplica(
             client,
             "k8s-watch",

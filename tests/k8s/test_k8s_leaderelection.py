@@ -36,7 +36,7 @@ from examples.k8s_watch.leaderelection import (  # noqa: E402
     MemoryLease,
 )
 from examples.k8s_watch.reconcile import configmap_name, desired_data  # noqa: E402
-from examples.k8s_watch.transport import Client  # noqa: E402
+from examples.k8s_watch.transport_green import GreenClient  # noqa: E402
 
 
 @pytest.fixture
@@ -232,7 +232,7 @@ def test_three_replicas_on_a_real_lease_the_leader_crashes(srv: APIServer) -> No
     log: list[tuple[float, str, str]] = []
 
     def main() -> None:
-        client = Client(srv.url, timeout=2)
+        client = GreenClient(srv.url, timeout=2)
         replicas = [
             Replica(
                 LeaseLock(client, "k8s-watch", "default", f"replica-{i}"),
@@ -267,7 +267,7 @@ def test_three_replicas_on_a_real_lease_the_leader_crashes(srv: APIServer) -> No
 def test_a_clean_shutdown_releases_the_real_lease(srv: APIServer) -> None:
     def main() -> None:
         log: list[tuple[float, str, str]] = []
-        client = Client(srv.url, timeout=2)
+        client = GreenClient(srv.url, timeout=2)
         a = Replica(LeaseLock(client, "k8s-watch", "default", "a"), log, **FAST).start()
         _until(lambda: a.leading, "a leads")
         b = Replica(LeaseLock(client, "k8s-watch", "default", "b"), log, **FAST).start()

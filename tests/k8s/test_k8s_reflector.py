@@ -46,11 +46,12 @@ from examples.k8s_watch.store import JSON, Store  # noqa: E402
 from examples.k8s_watch.transport import (  # noqa: E402
     PODS,
     APIStatusError,
-    Client,
     StreamDecodeError,
     StreamEnd,
     TransportError,
 )
+from examples.k8s_watch.transport_green import GreenClient  # noqa: E402
+from examples.k8s_watch.transports import make_transport  # noqa: E402
 
 # ---- harness ----------------------------------------------------------------------------------
 
@@ -743,7 +744,7 @@ def test_informer_follows_the_real_apiserver_through_every_fault(srv: APIServer)
     trace: list[str] = []
 
     def main() -> None:
-        client = Client(srv.url, timeout=5)
+        client = GreenClient(srv.url, timeout=5)
         inf = Informer(
             ListWatch(client, PODS),
             name="pods",
@@ -801,7 +802,7 @@ def test_watch_list_against_the_real_apiserver(srv: APIServer) -> None:
         srv.create("pods", pod(f"p{i}"))
 
     def main() -> None:
-        client = Client(srv.url, timeout=5)
+        client = GreenClient(srv.url, timeout=5)
         inf = Informer(ListWatch(client, PODS), name="pods", use_watch_list=True)
         inf.start()
         assert inf.wait_for_sync(10)
@@ -872,18 +873,44 @@ def error_answer(code: int, reason: str, extra: str = "") -> bytes:
 A, B = event_line("ADDED", "a", "1"), event_line("MODIFIED", "a", "2")
 
 
+# Each transport decodes the same bytes the same way (transport.py's table).
+TRANSPORTS = [
+    pytest.param(("green", "builtin"), id="green"),
+    pytest.param(("official", "builtin"), id="official"),
+    pytest.param(("httpx", "asyncio"), id="httpx"),
+]
+
+
+def run_watch(transport: tuple[str, str], url: str, read_timeout: float = 5) -> list[Any]:
+    """Open a watch on ``url`` with ``transport``; every item of its stream."""
+    name, backend = transport
+
+    def main() -> list[Any]:
+        client = make_transport(name, url, timeout=5)
+        try:
+            stream = client.watch(PODS, "default", read_timeout=read_timeout)
+            items = list(stream.events)
+            stream.join(5)
+            return items
+        finally:
+            client.close()
+
+    return gochan.run(main, backend=backend)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize(
-    "payload, events, error",
+    "payload, events, error, message",
     [
-        (chunked(A, B), 2, None),
-        (chunked(A[:10], A[10:30], A[30:] + B), 2, None),  # an event across chunks
-        (chunked(A + B), 2, None),  # two events in one chunk
-        (chunked(A, b'{"type": "ADDED", "obj\n'), 1, "corrupt event"),
-        (chunked(A, b"[1, 2]\n"), 1, "not an object"),
-        (chunked(A, last=False), 1, "torn stream: connection ended"),
-        (chunked(A, last=False) + b"64\r\n" + B[:10], 1, "torn stream: a chunk cut"),
-        (chunked(A, B[:20]), 1, "stream ended inside an event"),
-        (chunked(A, last=False) + b"zz\r\n", 1, "bad chunk header"),
+        (chunked(A, B), 2, None, ""),
+        (chunked(A[:10], A[10:30], A[30:] + B), 2, None, ""),  # an event across chunks
+        (chunked(A + B), 2, None, ""),  # two events in one chunk
+        (chunked(A, b'{"type": "ADDED", "obj\n'), 1, StreamDecodeError, "corrupt event"),
+        (chunked(A, b"[1, 2]\n"), 1, StreamDecodeError, "not a JSON object"),
+        (chunked(A, last=False), 1, TransportError, "torn stream"),
+        (chunked(A, last=False) + b"64\r\n" + B[:10], 1, TransportError, "torn stream"),
+        (chunked(A, B[:20]), 1, TransportError, "torn stream"),
+        (chunked(A, last=False) + b"zz\r\n", 1, StreamDecodeError, "bad framing"),
     ],
     ids=[
         "clean",
@@ -898,36 +925,27 @@ A, B = event_line("ADDED", "a", "1"), event_line("MODIFIED", "a", "2")
     ],
 )
 def test_the_stream_decoder_tells_a_clean_end_from_a_torn_one(
-    payload: bytes, events: int, error: str | None
+    transport: tuple[str, str],
+    payload: bytes,
+    events: int,
+    error: type[Exception] | None,
+    message: str,
 ) -> None:
     server = CannedServer(payload)
-
-    def main() -> tuple[int, StreamEnd | None]:
-        client = Client(server.url, timeout=5)
-        stream = client.watch(PODS, "default", read_timeout=5)
-        got = 0
-        end = None
-        for item in stream.events:
-            if isinstance(item, StreamEnd):
-                end = item
-            else:
-                got += 1
-        stream.join(5)
-        client.close()
-        return got, end
-
     try:
-        got, end = gochan.run(main)
+        items = run_watch(transport, server.url)
     finally:
         server.close()
-    assert got == events
-    assert end is not None
+    assert len(items) == events + 1 and all(isinstance(i, dict) for i in items[:-1])
+    end = items[-1]
+    assert isinstance(end, StreamEnd)
     if error is None:
         assert end.error is None
     else:
-        assert isinstance(end.error, StreamDecodeError) and error in str(end.error), end
+        assert isinstance(end.error, error) and message in str(end.error), end
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize(
     "payload, code, retry_after",
     [
@@ -936,41 +954,23 @@ def test_the_stream_decoder_tells_a_clean_end_from_a_torn_one(
         (error_answer(500, "InternalError"), 500, None),
     ],
 )
-def test_an_error_answer_to_a_watch_ends_the_stream_with_the_status(
-    payload: bytes, code: int, retry_after: float | None
+def test_an_error_answer_to_a_watch_raises_its_status(
+    transport: tuple[str, str], payload: bytes, code: int, retry_after: float | None
 ) -> None:
     server = CannedServer(payload)
-
-    def main() -> list[Any]:
-        client = Client(server.url, timeout=5)
-        stream = client.watch(PODS, "default", read_timeout=5)
-        items = list(stream.events)
-        stream.join(5)
-        client.close()
-        return items
-
     try:
-        items = gochan.run(main)
+        with pytest.raises(APIStatusError) as e:
+            run_watch(transport, server.url)
     finally:
         server.close()
-    assert len(items) == 1 and isinstance(items[0], StreamEnd)
-    err = items[0].error
-    assert isinstance(err, APIStatusError) and err.code == code and err.retry_after == retry_after
+    assert e.value.code == code and e.value.retry_after == retry_after
 
 
-def test_a_silent_stream_hits_the_client_read_timeout() -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_silent_stream_hits_the_client_read_timeout(transport: tuple[str, str]) -> None:
     server = CannedServer(chunked(A, last=False), hold=True)
-
-    def main() -> list[Any]:
-        client = Client(server.url, timeout=5)
-        stream = client.watch(PODS, "default", read_timeout=0.2)
-        items = list(stream.events)
-        stream.join(5)
-        client.close()
-        return items
-
     try:
-        items = gochan.run(main)
+        items = run_watch(transport, server.url, read_timeout=0.2)
     finally:
         server.close()
     assert len(items) == 2 and isinstance(items[1], StreamEnd)
@@ -1025,7 +1025,7 @@ BAD_INPUT = {
     # kind: (the reflector's error counter, what its warning says)
     "json": ("stream decode", "corrupt event"),
     "type": ("bad event", "unknown event type 'SURPRISE'"),
-    "truncated": ("stream decode", "torn stream"),
+    "truncated": ("stream decode", "corrupt event"),
 }
 
 
@@ -1039,7 +1039,7 @@ def test_bad_input_on_the_real_stream_is_logged_counted_and_the_watch_restarts(
     steps: list[str] = []
 
     def main() -> Informer:
-        client = Client(srv.url, timeout=5)
+        client = GreenClient(srv.url, timeout=5)
         notes: gochan.Chan[str] = gochan.Chan(10_000)
         inf = Informer(
             ListWatch(client, PODS),
@@ -1090,7 +1090,7 @@ def test_the_controller_lives_through_every_kind_of_bad_input(srv: APIServer) ->
         srv.create("pods", pod(f"p{i}"))
 
     def main() -> PodConfigMaps:
-        client = Client(srv.url, timeout=5)
+        client = GreenClient(srv.url, timeout=5)
         c = PodConfigMaps(
             client,
             "default",

@@ -124,7 +124,7 @@ def test_bad_values_name_the_setting_the_source_and_what_is_accepted(
 
 def test_transport_and_backend_settings() -> None:
     a = resolve(["--server", "http://127.0.0.1:1"], {})
-    assert (a.transport, a.backend) == ("stdlib", "builtin")
+    assert (a.transport, a.backend) == ("green", "builtin")
     a = resolve(["--server", "http://127.0.0.1:1", "--transport", "httpx"], {})
     assert (a.transport, a.backend) == ("httpx", "uvloop")  # the transport's own default
     env = {"K8S_WATCH_TRANSPORT": "official", "K8S_WATCH_BACKEND": "trio"}

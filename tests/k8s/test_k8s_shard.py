@@ -42,7 +42,8 @@ from examples.k8s_watch.shard import (  # noqa: E402
     shard_range,
     shard_selector,
 )
-from examples.k8s_watch.transport import PODS, APIStatusError, Client  # noqa: E402
+from examples.k8s_watch.transport import PODS, APIStatusError  # noqa: E402
+from examples.k8s_watch.transport_green import GreenClient  # noqa: E402
 
 # ---- FNV-1a 64 ---------------------------------------------------------------------------------
 
@@ -237,7 +238,7 @@ def test_list_with_shard_selector_returns_the_shard_and_echoes_it(srv: APIServer
     everything = srv.objects("pods")
 
     def main() -> None:
-        client = Client(srv.url, timeout=5)
+        client = GreenClient(srv.url, timeout=5)
         try:
             names: list[set[str]] = []
             for i in range(4):
@@ -297,7 +298,7 @@ def test_watch_with_shard_selector_sees_only_its_shard(srv: APIServer) -> None:
     want += [("DELETED", f"p{i}") for i in range(15, 25) if f"p{i}" in ours]
 
     def main() -> list[tuple[str, str]]:
-        client = Client(srv.url, timeout=5)
+        client = GreenClient(srv.url, timeout=5)
         try:
             stream = client.watch(
                 PODS,
@@ -370,7 +371,7 @@ def test_three_replicas_four_shards_exactly_once_and_a_crash_moves_shards(
         clients, replicas, cancels, tasks = [], [], [], []
         for r in range(3):
             name = f"replica-{r}"
-            client = Client(srv.url, timeout=5)
+            client = GreenClient(srv.url, timeout=5)
             rep = ShardedReplica(
                 client,
                 "default",

@@ -1,40 +1,55 @@
-"""The K8s-watch transports against the embedded apiserver: httpx, official and green.
+"""The K8s-watch transports against the embedded apiserver: green, official and httpx.
 
-Each transport (``httpx`` through ``await_`` on the uvloop and asyncio
-backends, ``official`` in ``blocking()`` and a reader thread on the builtin
-backend, ``green`` on non-blocking sockets and ``wait_readable`` on the
-builtin, asyncio and trio backends, and ``stdlib`` as the reference) must give the reflector and the
-controller the same face and the same errors:
+Each transport (``green`` on ``gochan.net`` and httptools on the builtin,
+asyncio and trio backends, ``official`` in ``blocking()`` and a thread per
+watch on the builtin backend, ``httpx`` through ``await_`` on the uvloop and
+asyncio backends) must give the reflector and the controller the same face,
+the same errors and the same timeouts:
 
 * requests: paging, get / create / update / patch / delete, leases, Status
-  errors (404, 409, 429 with Retry-After), a read timeout on a request the
-  server never answers;
+  errors (404, 409, 429 with Retry-After), a timeout on a request the server
+  never answers;
 * watch streams: events as dicts, a torn stream, an ERROR 410, a corrupt JSON
-  line, an error answer to the WATCH itself, and a client read timeout when
-  the server stalls after the headers;
+  line, an error answer to the WATCH itself, a client read timeout when the
+  server stalls after the headers, and the header timeout when it never
+  answers at all (fix 2); ``close()`` aborts a watch that waits for its
+  answer (fix 3);
+* configuration through the official loader: a kubeconfig (token, CA and
+  client certificate given inline) and the in-cluster files;
 * the reflector: bookmarks move the resume RV (on the apiserver's manual
-  clock, so each bookmark is sent on cue);
+  clock, so each bookmark is sent on cue), and a watch that got no answer
+  is retried;
 * the whole controller converges through torn streams, 410s (ERROR event and
   HTTP answer), a corrupt line (logged, counted, the watch restarted) and a
   stall after headers.
 
 Waits are explicit hand-offs: the apiserver's ``wait_for_watchers``, the
-reflector's observer feeding a channel, and a bounded poll of a convergence
-condition (a safety deadline, never a guess at how long something takes).
+reflector's observer feeding a channel, a canned server's events, and a
+bounded poll of a convergence condition (a safety deadline, never a guess at
+how long something takes).
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
 import logging
+import queue
+import socket
+import ssl
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httptools
 import pytest
 
 import gochan
+from gochan import net
+from gochan.net import tls
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -67,7 +82,6 @@ TRANSPORTS = [
     pytest.param(("httpx", "uvloop"), id="httpx-uvloop"),
     pytest.param(("httpx", "asyncio"), id="httpx-asyncio"),
     pytest.param(("official", "builtin"), id="official-builtin"),
-    pytest.param(("stdlib", "builtin"), id="stdlib-builtin"),
     pytest.param(("green", "builtin"), id="green-builtin"),
     pytest.param(("green", "asyncio"), id="green-asyncio"),
     pytest.param(("green", "trio"), id="green-trio"),
@@ -135,7 +149,6 @@ def until(cond: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
 
 
 def test_the_factory_knows_each_transport_and_its_backends() -> None:
-    assert default_backend("stdlib") == "builtin"
     assert default_backend("official") == "builtin"
     assert default_backend("green") == "builtin"
     for backend in ("builtin", "asyncio", "uvloop", "trio"):
@@ -246,7 +259,7 @@ def test_watch_events_then_a_torn_stream(transport: tuple[str, str], srv: APISer
 
     items = run_with(transport, srv.url, body)
     assert len(items) == 1 and isinstance(items[0], StreamEnd)
-    assert isinstance(items[0].error, StreamDecodeError), items[0]
+    assert isinstance(items[0].error, TransportError), items[0]
     assert "torn stream" in str(items[0].error)
 
 
@@ -282,15 +295,18 @@ def test_watch_corrupt_json_line_ends_the_stream(
     assert "corrupt event" in str(items[0].error)
 
 
-def test_an_error_answer_to_a_watch_ends_it_with_the_status(
+def test_an_error_answer_to_a_watch_raises_its_status(
     transport: tuple[str, str], srv: APIServer
 ) -> None:
     srv.fail_requests(429, verbs=["watch"], retry_after=2)
 
-    items = run_with(transport, srv.url, lambda c: _drain(_open(c, srv)[0]))
-    assert len(items) == 1 and isinstance(items[0], StreamEnd)
-    err = items[0].error
-    assert isinstance(err, APIStatusError) and err.code == 429 and err.retry_after == 2.0
+    def body(c: Any) -> None:
+        with pytest.raises(APIStatusError) as e:
+            _open(c, srv)
+        assert e.value.code == 429 and e.value.retry_after == 2.0
+        assert c.streams() == []
+
+    run_with(transport, srv.url, body)
 
 
 def test_a_stall_after_headers_hits_the_client_read_timeout(
@@ -428,10 +444,11 @@ def test_the_controller_converges_through_every_fault(
             if name in ("torn stream", "corrupt JSON line"):
                 # The watcher count may include a stream that is just ending,
                 # which takes the fault unseen: inject until the live one fails.
-                failed = r.errors.get("stream decode", 0)
+                counter = "stream transport" if name == "torn stream" else "stream decode"
+                failed = r.errors.get(counter, 0)
                 for _ in range(50):
                     gochan.blocking(inject)
-                    if _within(1.0, lambda f=failed: r.errors.get("stream decode", 0) > f):
+                    if _within(1.0, lambda f=failed, k=counter: r.errors.get(k, 0) > f):
                         break
                     gochan.blocking(srv.wait_for_watchers, 2)
             else:
@@ -446,74 +463,78 @@ def test_the_controller_converges_through_every_fault(
 
     seen = run_with(transport, srv.url, body)
     assert seen["relists"] >= 2, seen  # ERROR 410 and HTTP 410
-    assert seen["errors"].get("stream decode", 0) >= 2, seen  # torn and corrupt
-    assert seen["dead"] >= 1 or seen["errors"].get("stream transport", 0) >= 1, seen  # the stall
+    assert seen["errors"].get("stream decode", 0) >= 1, seen  # corrupt
+    assert seen["errors"].get("stream transport", 0) >= 1, seen  # torn (and the stall, or dead)
     failed = [r.getMessage() for r in caplog.records if "watch stream failed" in r.getMessage()]
     assert any("corrupt event" in m for m in failed), failed
 
 
-# ---- the green transport's own HTTP/1.1: framing, stale connections, timeouts ----------
+# ---- servers for the tests below: requests parsed by httptools --------------------------
 
 
-def _raw_server(
-    answers: list[Callable[[bytes], bytes] | None],
-) -> tuple[Any, gochan.Task, list[bytes]]:
-    """A one-connection-at-a-time HTTP server in a green task (wait_readable, no threads).
+class Requests:
+    """httptools' request parser, collecting whole requests: (method, target, headers)."""
+
+    def __init__(self) -> None:
+        self.parser = httptools.HttpRequestParser(self)
+        self.done: list[tuple[str, str, dict[str, str]]] = []
+        self._url = b""
+        self._headers: dict[str, str] = {}
+
+    def feed(self, data: bytes) -> None:
+        self.parser.feed_data(data)
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers[name.decode().lower()] = value.decode()
+
+    def on_message_complete(self) -> None:
+        method = self.parser.get_method().decode()
+        self.done.append((method, self._url.decode(), self._headers))
+        self._url, self._headers = b"", {}
+
+    def next(self, conn: Any) -> tuple[str, str, dict[str, str]] | None:
+        """The next request read from ``conn``; None at its end."""
+        while not self.done:
+            data = conn.read(65536)
+            if not data:
+                return None
+            self.feed(data)
+        return self.done.pop(0)
+
+
+Answer = Callable[[tuple[str, str, dict[str, str]]], bytes] | None
+
+
+def _serve(answers: list[Answer]) -> tuple[net.Listener, gochan.Task, list[Any]]:
+    """A one-connection-at-a-time HTTP server in a green task.
 
     Each request gets the next answer of ``answers`` (the request in, the
     bytes to send back out); a None answer closes the connection unanswered.
     """
-    import socket
-
-    lsock = socket.socket()
-    lsock.bind(("127.0.0.1", 0))
-    lsock.listen(8)
-    lsock.setblocking(False)
-    seen: list[bytes] = []
-
-    def read_request(conn: socket.socket, buf: bytearray) -> bytes | None:
-        while b"\r\n\r\n" not in buf:
-            gochan.wait_readable(conn)
-            data = conn.recv(65536)
-            if not data:
-                return None
-            buf += data
-        end = buf.index(b"\r\n\r\n") + 4
-        head = bytes(buf[:end])
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":")[1])
-        while len(buf) < end + length:
-            gochan.wait_readable(conn)
-            buf += conn.recv(65536)
-        del buf[: end + length]
-        return head
+    ln = net.listen("tcp", "127.0.0.1:0")
+    seen: list[tuple[str, str, dict[str, str]]] = []
 
     def serve() -> None:
-        try:
+        with ln:
             while answers:
-                gochan.wait_readable(lsock)
-                conn, _ = lsock.accept()
-                conn.setblocking(False)
-                buf = bytearray()
-                with conn:
-                    while answers:
-                        head = read_request(conn, buf)
-                        if head is None:
-                            break
-                        seen.append(head)
+                with ln.accept() as conn:
+                    requests = Requests()
+                    while answers and (req := requests.next(conn)) is not None:
+                        seen.append(req)
                         answer = answers.pop(0)
                         if answer is None:
                             break
-                        conn.sendall(answer(head))
-        finally:
-            lsock.close()
+                        conn.write(answer(req))
+                        if getattr(answer, "hang_up", False):
+                            break
 
-    return lsock, gochan.go(serve), seen
+    return ln, gochan.go(serve), seen
 
 
-def _ok(body: bytes, chunked: bool = False) -> Callable[[bytes], bytes]:
+def _ok(body: bytes, chunked: bool = False) -> Answer:
     if chunked:
         mid = len(body) // 2
         framed = b"".join(
@@ -525,15 +546,324 @@ def _ok(body: bytes, chunked: bool = False) -> Callable[[bytes], bytes]:
     return lambda _: b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
 
 
-def test_green_refuses_https_with_a_pointer_to_the_other_transports() -> None:
-    with pytest.raises(ValueError, match="use the stdlib or official transport"):
-        make_transport("green", "https://127.0.0.1:6443")
+def _ok_then_hang_up(body: bytes) -> Answer:
+    """An answer after which the server closes the connection (without saying so)."""
+
+    def answer(req: tuple[str, str, dict[str, str]]) -> bytes:
+        ok = _ok(body)
+        assert ok is not None
+        return ok(req)
+
+    answer.hang_up = True  # type: ignore[attr-defined]
+    return answer
+
+
+class SilentServer:
+    """Accepts, reads each request and never answers (in a thread, any backend):
+    ``arrived`` is set once a request is in; ``close()`` hangs up."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.arrived = threading.Event()
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._serve, name="silent-server")
+        self.thread.start()
+
+    def _serve(self) -> None:
+        conns = []
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = self.sock.accept()
+                conns.append(conn)
+                requests = Requests()
+                while not requests.done:
+                    requests.feed(conn.recv(65536))
+                self.arrived.set()
+        for conn in conns:
+            conn.close()
+        self.done.set()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        self.thread.join(10)
+
+
+# ---- fix 2: one header timeout; fix 3: close() aborts a watch waiting for its answer --------
+
+
+def test_a_watch_never_answered_fails_at_the_header_timeout(transport: tuple[str, str]) -> None:
+    name, backend = transport
+    server = SilentServer()
+
+    def main() -> None:
+        c = make_transport(name, server.url, timeout=5, header_timeout=0.2)
+        try:
+            with pytest.raises(TransportError, match=r"no answer within 0.2 s \(header timeout\)"):
+                c.watch(PODS, "default", read_timeout=3600)
+            assert server.arrived.is_set() and c.streams() == []
+        finally:
+            c.close()
+
+    try:
+        gochan.run(main, backend=backend)
+    finally:
+        server.close()
+
+
+def test_the_informer_retries_a_watch_that_got_no_answer(
+    transport: tuple[str, str], srv: APIServer
+) -> None:
+    for i in range(3):
+        srv.create("pods", pod(f"p{i}"))
+    srv.never_answer(verbs=["watch"], resource="pods")  # the first watch only
+    name, backend = transport
+    notes: gochan.Chan[tuple[str, dict[str, Any]]] = gochan.Chan(10_000)
+
+    def main() -> list[str]:
+        c = make_transport(name, srv.url, timeout=5, header_timeout=0.2)
+        inf = Informer(
+            ListWatch(c, PODS, "default"),
+            name="pods",
+            backoff=Backoff(0.01, 0.05, jitter=0),
+            observer=lambda kind, detail: notes.offer((kind, detail)),
+        )
+        try:
+            inf.start()
+            assert inf.wait_for_sync(10)
+            seen = []
+            while len([k for k in seen if k == "watch"]) < 2:
+                kind, detail = notes.recv() or ("", {})
+                seen.append(kind)
+                if kind == "watch_error":
+                    assert "header timeout" in str(detail["error"])
+            gochan.blocking(srv.create, "pods", pod("late"))
+            until(lambda: len(inf.store.list()) == 4, "the late pod through the second watch")
+            return seen
+        finally:
+            inf.stop()
+            inf.reflector.join_streams()
+            c.close()
+
+    seen = gochan.run(main, backend=backend)
+    assert seen[seen.index("watch") :] == ["watch", "watch_error", "sleep", "watch"], seen
+
+
+def test_close_aborts_a_watch_waiting_for_its_answer(transport: tuple[str, str]) -> None:
+    """Fix 3: the header timeout is an hour, the server never answers: ``close()``
+    must end the watch call (and its reader) without waiting for either."""
+    name, backend = transport
+    server = SilentServer()
+
+    def main() -> None:
+        c = make_transport(name, server.url, timeout=5, header_timeout=3600)
+        outcome: gochan.Chan[BaseException | None] = gochan.Chan(1)
+
+        def watcher() -> None:
+            try:
+                c.watch(PODS, "default", read_timeout=3600)
+            except BaseException as e:
+                outcome.send(e)
+            else:
+                outcome.send(None)
+
+        gochan.go(watcher)
+        gochan.blocking(server.arrived.wait)  # the request is in; no answer will come
+        c.close()
+        error = outcome.recv()
+        assert isinstance(error, TransportError) and "closed" in str(error), error
+        assert c.streams() == []
+        assert not [t for t in threading.enumerate() if t.name.startswith("watch-")]
+
+    try:
+        gochan.run(main, backend=backend)
+    finally:
+        server.close()
+
+
+def test_stopping_an_informer_aborts_its_watch_waiting_for_an_answer(
+    transport: tuple[str, str],
+) -> None:
+    """The SIGTERM path: the reflector is cancelled while its watch waits for an answer
+    that will never come; the informer stops, and no reader is left behind."""
+    name, backend = transport
+    server = SilentServer()
+    pods = {"kind": "PodList", "metadata": {"resourceVersion": "7"}, "items": []}
+
+    class Lists(ListWatch):
+        def list(self, *, limit: int, continue_: str | None) -> JSON:
+            return pods  # the silent server answers no LIST either
+
+    def main() -> None:
+        c = make_transport(name, server.url, timeout=5, header_timeout=3600)
+        inf = Informer(Lists(c, PODS, "default"), name="pods")
+        inf.start()
+        assert inf.wait_for_sync(10)
+        gochan.blocking(server.arrived.wait)
+        inf.stop()
+        inf.reflector.join_streams()
+        gochan.blocking(_no_watch_threads)
+        assert c.streams() == []
+        c.close()
+
+    try:
+        gochan.run(main, backend=backend)
+    finally:
+        server.close()
+
+
+def _no_watch_threads() -> None:
+    """Wait for the reader threads of aborted watches (they end at once; the
+    test's timeout is the bound)."""
+    for t in threading.enumerate():
+        if t.name.startswith("watch-"):
+            t.join()
+
+
+# ---- configuration through the official loader: kubeconfig and in-cluster, over TLS ---------
+
+
+class TLSServer:
+    """An HTTPS server (``gochan.net.tls``, in a thread of its own) that checks a
+    client certificate if it gets one: every request gets a small Pod; it
+    records each request's ``Authorization`` and the client certificate's
+    common name ("" for none)."""
+
+    def __init__(self, ca: Any) -> None:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert("127.0.0.1").configure_cert(ctx)
+        ca.configure_trust(ctx)
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+        self.seen: list[tuple[str, str]] = []
+        ready: queue.Queue[int] = queue.Queue()
+
+        def run() -> None:
+            def handle(conn: Any) -> None:
+                with conn, contextlib.suppress(OSError, ssl.SSLError):
+                    requests = Requests()
+                    while (req := requests.next(conn)) is not None:
+                        peer = conn.peer_certificate or {}
+                        subject = dict(x[0] for x in peer.get("subject", ()))
+                        name = subject.get("commonName", "")
+                        self.seen.append((req[2].get("authorization", ""), name))
+                        body = b'{"kind": "Pod", "metadata": {"name": "tls"}}'
+                        conn.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body))
+                        conn.write(body)
+
+            self.ln = tls.listen("tcp", "127.0.0.1:0", ctx)
+            ready.put(self.ln.addr.port)
+            with contextlib.suppress(OSError):
+                net.serve(self.ln, handle)
+
+        self.thread = threading.Thread(target=gochan.run, args=(run,), name="tls-server")
+        self.thread.start()
+        self.port = ready.get(timeout=10)
+
+    def close(self) -> None:
+        self.ln.close()
+        self.thread.join(10)
+
+
+@pytest.fixture
+def ca() -> Any:
+    trustme = pytest.importorskip("trustme")
+    return trustme.CA()
+
+
+def _client_cert(ca: Any) -> tuple[bytes, bytes]:
+    cert = ca.issue_cert("k8s-watch@example.org", common_name="k8s-watch")
+    return cert.cert_chain_pems[0].bytes(), cert.private_key_pem.bytes()
+
+
+def test_every_transport_reads_a_kubeconfig_with_inline_certificates(
+    transport: tuple[str, str], ca: Any, tmp_path: Path
+) -> None:
+    cert, key = _client_cert(ca)
+    server = TLSServer(ca)
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode()
+
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "test",
+                "cluster": {
+                    "server": f"https://127.0.0.1:{server.port}",
+                    "certificate-authority-data": b64(ca.cert_pem.bytes()),
+                },
+            }
+        ],
+        "users": [
+            {
+                "name": "me",
+                "user": {
+                    "token": "s3cret",
+                    "client-certificate-data": b64(cert),
+                    "client-key-data": b64(key),
+                },
+            }
+        ],
+        "contexts": [{"name": "here", "context": {"cluster": "test", "user": "me"}}],
+        "current-context": "here",
+    }
+    path = tmp_path / "kubeconfig"
+    path.write_text(json.dumps(config))  # JSON is YAML
+    name, backend = transport
+
+    def main() -> str:
+        c = make_transport(name, kubeconfig=str(path), timeout=5)
+        try:
+            return str(c.get(PODS, "tls", "default")["metadata"]["name"])
+        finally:
+            c.close()
+
+    try:
+        assert gochan.run(main, backend=backend) == "tls"
+    finally:
+        server.close()
+    assert server.seen == [("Bearer s3cret", "k8s-watch")]
+
+
+def test_every_transport_reads_the_in_cluster_config(
+    transport: tuple[str, str], ca: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kubernetes.config import incluster_config
+
+    server = TLSServer(ca)
+    (tmp_path / "token").write_text("pod-token")
+    (tmp_path / "ca.crt").write_bytes(ca.cert_pem.bytes())
+    monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(tmp_path / "token"))
+    monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(tmp_path / "ca.crt"))
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(server.port))
+    name, backend = transport
+
+    def main() -> str:
+        c = make_transport(name, in_cluster_config=True, timeout=5)
+        try:
+            return str(c.get(PODS, "tls", "default")["metadata"]["name"])
+        finally:
+            c.close()
+
+    try:
+        assert gochan.run(main, backend=backend) == "tls"
+    finally:
+        server.close()
+    assert server.seen == [("bearer pod-token", "")]  # the token; no client certificate
+
+
+# ---- the green transport: framing, stale connections, timeouts ----------------------------
 
 
 @pytest.mark.parametrize("backend", ["builtin", "asyncio"])
 def test_green_framing_keep_alive_and_the_bearer_token(backend: str) -> None:
     def main() -> None:
-        lsock, server, seen = _raw_server(
+        ln, server, seen = _serve(
             [
                 _ok(b'{"kind": "Pod", "n": 1}'),
                 _ok(b'{"kind": "Pod", "n": 2}', chunked=True),
@@ -543,8 +873,7 @@ def test_green_framing_keep_alive_and_the_bearer_token(backend: str) -> None:
                 ),
             ]
         )
-        port = lsock.getsockname()[1]
-        c = make_transport("green", f"http://127.0.0.1:{port}", token="s3cret", timeout=5)
+        c = make_transport("green", f"http://{ln.addr}", token="s3cret", timeout=5)
         try:
             assert c.get(PODS, "a", "default")["n"] == 1
             assert c.get(PODS, "b", "default")["n"] == 2  # chunked, same connection
@@ -553,8 +882,8 @@ def test_green_framing_keep_alive_and_the_bearer_token(backend: str) -> None:
             c.close()
         server.join(5)
         assert len(seen) == 3  # one connection served all three: keep-alive
-        assert all(b"Authorization: Bearer s3cret\r\n" in h for h in seen)
-        assert seen[2].startswith(b"POST /api/v1/namespaces/default/pods HTTP/1.1\r\n")
+        assert all(h["authorization"] == "Bearer s3cret" for _, _, h in seen)
+        assert seen[2][:2] == ("POST", "/api/v1/namespaces/default/pods")
         assert c.stats.requests == 3 and c.stats.by_verb == {"GET": 2, "POST": 1}
 
     gochan.run(main, backend=backend)
@@ -563,12 +892,9 @@ def test_green_framing_keep_alive_and_the_bearer_token(backend: str) -> None:
 def test_green_retries_a_stale_connection_once_for_idempotent_requests_only() -> None:
     def main() -> None:
         # Each connection answers one request, then closes without answering the next:
-        # the client sees no FIN before it reuses the connection (the peek passes).
-        lsock, server, _ = _raw_server(
-            [_ok(b"{}"), None, _ok(b'{"again": true}'), _ok(b"{}"), None]
-        )
-        port = lsock.getsockname()[1]
-        c = make_transport("green", f"http://127.0.0.1:{port}", timeout=5)
+        # the client sees no FIN before it reuses the connection (the poll passes).
+        ln, server, _ = _serve([_ok(b"{}"), None, _ok(b'{"again": true}'), _ok(b"{}"), None])
+        c = make_transport("green", f"http://{ln.addr}", timeout=5)
         try:
             c.get(PODS, "a", "default")
             assert c.get(PODS, "a", "default") == {"again": True}  # retried on a fresh one
@@ -585,55 +911,26 @@ def test_green_retries_a_stale_connection_once_for_idempotent_requests_only() ->
 
 
 def test_green_checks_an_idle_connection_only_before_a_request_it_cannot_retry() -> None:
-    """The server closes each connection right after its answer. A POST peeks at
+    """The server closes each connection right after its answer. A POST polls
     the idle connection first, sees the FIN and takes a fresh one (no failure,
-    no retry); a GET skips the peek, fails on the stale connection and is
+    no retry); a GET skips the poll, fails on the stale connection and is
     retried once on a fresh one."""
-    import socket
 
     def main() -> None:
-        lsock = socket.socket()
-        lsock.bind(("127.0.0.1", 0))
-        lsock.listen(8)
-        lsock.setblocking(False)
-        requests: list[bytes] = []
-
-        def serve() -> None:
-            while len(requests) < 3:
-                gochan.wait_readable(lsock, 5)
-                conn, _ = lsock.accept()
-                conn.setblocking(False)
-                with conn:
-                    buf = b""
-                    while b"\r\n\r\n" not in buf:
-                        gochan.wait_readable(conn, 5)
-                        buf += conn.recv(65536)
-                    head, _, body = buf.partition(b"\r\n\r\n")
-                    length = 0
-                    for line in head.split(b"\r\n"):
-                        if line.lower().startswith(b"content-length:"):
-                            length = int(line.split(b":")[1])
-                    while len(body) < length:
-                        gochan.wait_readable(conn, 5)
-                        body += conn.recv(65536)
-                    requests.append(head.split(b" ", 1)[0])
-                    conn.sendall(_ok(b"{}")(head))  # then close: the FIN follows the answer
-
-        server = gochan.go(serve)
-        c = make_transport("green", f"http://127.0.0.1:{lsock.getsockname()[1]}", timeout=5)
+        ln, server, seen = _serve([_ok_then_hang_up(b"{}") for _ in range(3)])
+        c = make_transport("green", f"http://{ln.addr}", timeout=5)
         try:
             c.get(PODS, "a", "default")
-            gochan.wait_readable(c._idle[0].sock, 5)  # the server's FIN has arrived
+            until(lambda: c._idle[0].dropped(), "the server's FIN")
             c.create(PODS, pod("x"), "default")
-            assert c.stats.retried_stale == 0  # the peek saw the FIN: a fresh connection
-            gochan.wait_readable(c._idle[0].sock, 5)
+            assert c.stats.retried_stale == 0  # the poll saw the FIN: a fresh connection
+            until(lambda: c._idle[0].dropped(), "the server's FIN")
             c.get(PODS, "a", "default")
-            assert c.stats.retried_stale == 1  # no peek: failed once, retried
-            assert requests == [b"GET", b"POST", b"GET"]
+            assert c.stats.retried_stale == 1  # no poll: failed once, retried
+            assert [m for m, _, _ in seen] == ["GET", "POST", "GET"]
         finally:
             c.close()
         server.join(5)
-        lsock.close()
 
     gochan.run(main, backend="builtin")
 
