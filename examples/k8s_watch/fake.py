@@ -19,7 +19,7 @@ from typing import Any
 import gochan
 
 from .store import JSON
-from .transport import APIStatusError, StreamDecodeError, StreamEnd, TransportError, WatchItem
+from .transport import APIStatusError, StreamEnd, TransportError, WatchItem
 
 
 def obj(name: str, rv: str, namespace: str = "default", **extra: Any) -> JSON:
@@ -88,7 +88,7 @@ class FakeWatch:
             self.events.close()
 
     def tear(self) -> None:
-        self.end(StreamDecodeError("torn stream: a chunk cut after 10 of 20 bytes"))
+        self.end(TransportError("torn stream: the connection ended mid-body"))
 
     def reset(self) -> None:
         self.end(TransportError("ConnectionResetError: connection reset by peer"))

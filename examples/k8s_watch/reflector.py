@@ -14,22 +14,27 @@ client-go's ``tools/cache/reflector.go`` in gochan terms. One green task
    mode), which are not in RV order: there the RV comes only from the
    ``k8s.io/initial-events-end`` bookmark.
 
-What each way a stream ends leads to:
+What each way a watch ends leads to, as in client-go (``watch`` and
+``handleAnyWatch`` re-watch at once after a stream that worked; every error
+backs off, as ``Run``'s ``BackoffUntil`` does before the next ListAndWatch):
 
 ============================================  ==========================================
-the stream ...                                the reflector ...
+the watch ...                                 the reflector ...
 ============================================  ==========================================
 ends cleanly (server ``timeoutSeconds``)      re-watches from the last RV at once
-sends ERROR 410 ``Expired`` / answers 410     relists: never re-watches with that RV
-answers 504 "Too large resource version"      relists
-is cut (torn chunk, reset, read timeout),     backs off (0.8 s doubling to 30 s, with
-or the server refuses the connection          jitter; reset after 2 min healthy), then
-                                              re-watches from the last RV
-answers 429                                   waits ``Retry-After`` (else backs off)
-is silent for 2x the bookmark interval        treats it as dead and reconnects
-sends garbage (corrupt JSON, unknown type)    counts it, backs off, re-watches
-ends within 1 s having delivered nothing      backs off first (client-go's "very short
-                                              watch"), so a broken server is not hammered
+is cut (torn chunk, reset, read timeout)      re-watches from the last RV at once
+is silent for 2x the bookmark interval        treats it as dead, re-watches at once
+ends within 1 s having delivered nothing      backs off, re-watches (client-go's "very
+                                              short watch": a broken server is not
+                                              hammered)
+cannot open (refused, no answer within the    backs off (0.8 s doubling to 30 s, with
+header timeout), or sends garbage (corrupt    jitter; reset after 2 min without one),
+JSON, broken framing, an event it cannot      then re-watches from the last RV
+apply)
+answers or sends 410 ``Expired``, 504 "Too    backs off, then relists: never re-watches
+large resource version", or another error     with that RV
+answers or sends 429                          waits ``Retry-After`` (else backs off),
+                                              then re-watches
 ============================================  ==========================================
 
 Any other error (a bug in a handler, a store that raises) escapes `run`; the
@@ -204,11 +209,9 @@ class Backoff:
 class _Outcome:
     """Why a watch ended, and what comes next."""
 
-    REWATCH = "rewatch"  # clean end: re-watch from the last RV now
-    DEAD = "dead"  # silent for 2x the bookmark interval: reconnect now
-    BACKOFF = "backoff"  # a fault: back off, then re-watch from the last RV
-    RELIST = "relist"  # 410, 504 too large, other API errors: list again
-    WAIT = "wait"  # 429: wait Retry-After, then re-watch
+    REWATCH = "rewatch"  # the stream ended (cleanly, cut, or dead): re-watch now
+    RETRY = "retry"  # an error: back off (429: Retry-After), then re-watch from the last RV
+    RELIST = "relist"  # the server refused the RV, or answered an error: back off, then list
 
 
 @dataclass
@@ -290,20 +293,12 @@ class Reflector:
                         self._sleep(delay)
                         continue
                 relist = False
-            started = gochan.monotonic()
-            outcome, delivered, retry_after = self._watch()
-            short = (
-                outcome != _Outcome.DEAD and delivered == 0 and gochan.monotonic() - started < 1.0
-            )
+            outcome, retry_after = self._watch()
+            if outcome != _Outcome.REWATCH:
+                self._sleep(retry_after if retry_after is not None else self._backoff())
             if outcome == _Outcome.RELIST:
                 self.stats.relists += 1
                 relist = True
-                if short:  # a server that answers every watch with 410 is not hammered
-                    self._sleep(self._backoff())
-            elif outcome == _Outcome.WAIT:
-                self._sleep(retry_after if retry_after is not None else self._backoff())
-            elif outcome == _Outcome.BACKOFF or short:
-                self._sleep(self._backoff())
             if self.use_watch_list and not self.last_sync_resource_version:
                 relist = True  # the initial events never finished: start over
 
@@ -351,12 +346,13 @@ class Reflector:
         self._note("listed", resource_version=rv, items=len(items))
         return None
 
-    def _watch(self) -> tuple[str, int, float | None]:
-        """One watch; returns (outcome, events delivered, Retry-After)."""
+    def _watch(self) -> tuple[str, float | None]:
+        """One watch; returns (outcome, Retry-After)."""
         rv = self.last_sync_resource_version
         watch_list = self.use_watch_list and not rv
         timeout = int(self.min_watch_timeout * (1.0 + self.rng.random()))
         self._note("watch", resource_version=rv, timeout_seconds=timeout, watch_list=watch_list)
+        started = gochan.monotonic()
         try:
             stream = self.lw.watch(
                 resource_version=rv or None,
@@ -366,23 +362,29 @@ class Reflector:
                 read_timeout=self.dead_after + 1.0,
             )
         except APIStatusError as e:
-            return self._refused(e, watch_list), 0, e.retry_after
+            return self._refused(e, watch_list), e.retry_after
         except TransportError as e:
             self.errors["watch transport"] += 1
+            log.warning("%s: watch failed: %s", self.name, e)
             self._note("watch_error", error=e)
-            return _Outcome.BACKOFF, 0, None
+            return _Outcome.RETRY, None
         self.stats.watches += 1
         try:
-            result = self._consume(stream, watch_list)
+            outcome, delivered, retry_after = self._consume(stream, watch_list)
         finally:
             stream.close()
-            # The reader thread ends by itself in a moment; it is joined at
-            # stop (join_streams), not here: a join would wait its turn in the
-            # blocking() pool behind the workers' requests.
+            # The reader ends by itself in a moment; it is joined at stop
+            # (join_streams), not here: a thread's join would wait its turn
+            # in the blocking() pool behind the workers' requests.
             self._closed_streams = [
                 s for s in self._closed_streams if getattr(s, "alive", True)
             ] + [stream]
-        return result
+        if outcome == _Outcome.REWATCH and delivered == 0 and gochan.monotonic() - started < 1.0:
+            # client-go's "very short watch": a server that ends every watch at
+            # once with nothing in it is not hammered.
+            self._note("short_watch")
+            return _Outcome.RETRY, None
+        return outcome, retry_after
 
     def _refused(self, e: APIStatusError, watch_list: bool) -> str:
         """The server answered the WATCH request itself with an error."""
@@ -396,14 +398,13 @@ class Reflector:
         return self._on_status(e)
 
     def _on_status(self, e: APIStatusError) -> str:
-        if e.expired or e.too_large_resource_version:
-            return _Outcome.RELIST
         if e.code == 429:
             self.stats.retry_afters += 1
-            return _Outcome.WAIT
-        return _Outcome.RELIST  # client-go: any other error ends ListAndWatch
+            return _Outcome.RETRY
+        return _Outcome.RELIST  # 410, 504 too large, any other: client-go ends ListAndWatch
 
     def _consume(self, stream: EventStream, watch_list: bool) -> tuple[str, int, float | None]:
+        """Apply the stream's events until it ends; (outcome, events delivered, Retry-After)."""
         dead_after = self.dead_after
         timer = gochan.Timer(dead_after)
         last = gochan.monotonic()
@@ -422,15 +423,12 @@ class Reflector:
                         self.stats.dead_streams += 1
                         self._note("dead", idle=idle)
                         log.warning("%s: no event for %.1f s: the stream is dead", self.name, idle)
-                        return _Outcome.DEAD, delivered, None
+                        return _Outcome.REWATCH, delivered, None
                     timer.reset(dead_after - idle)
                     continue
                 last = gochan.monotonic()
                 if item is None or isinstance(item, StreamEnd):
-                    if item is not None and isinstance(item.error, APIStatusError):
-                        e = item.error
-                        return self._refused(e, watch_list), delivered, e.retry_after
-                    return self._on_end(item, delivered)
+                    return self._on_end(item, delivered), delivered, None
                 outcome = self._apply(item, initial)
                 delivered += 1
                 if outcome is not None:
@@ -440,23 +438,28 @@ class Reflector:
         finally:
             timer.stop()
 
-    def _on_end(self, item: StreamEnd | None, delivered: int) -> tuple[str, int, float | None]:
+    def _on_end(self, item: StreamEnd | None, delivered: int) -> str:
         error = item.error if item is not None else TransportError("stream closed")
         if error is None:
             self._note("ended", delivered=delivered)
-            return _Outcome.REWATCH, delivered, None
-        kind = "stream decode" if not isinstance(error, TransportError) else "stream transport"
-        self.errors[kind] += 1
+            return _Outcome.REWATCH
         log.warning("%s: watch stream failed: %s", self.name, error)
         self._note("stream_error", error=error)
-        return _Outcome.BACKOFF, delivered, None
+        if isinstance(error, TransportError):  # cut: what worked so far still holds
+            self.errors["stream transport"] += 1
+            return _Outcome.REWATCH
+        if isinstance(error, APIStatusError):
+            self.errors[f"watch {error.code}"] += 1
+            return self._on_status(error)
+        self.errors["stream decode"] += 1  # garbage: an error, backed off
+        return _Outcome.RETRY
 
     def _bad(self, why: str) -> tuple[str, float | None]:
         self.stats.bad_events += 1
         self.errors["bad event"] += 1
         log.warning("%s: %s; restarting the watch", self.name, why)
         self._note("bad_event", why=why)
-        return _Outcome.BACKOFF, None
+        return _Outcome.RETRY, None
 
     def _apply(self, event: JSON, initial: list[JSON] | None) -> tuple[str, float | None] | None:
         """Apply one event; an outcome ends the watch."""

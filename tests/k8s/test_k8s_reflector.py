@@ -229,9 +229,11 @@ def test_a_very_short_empty_watch_backs_off(vrun: Callable[..., Any]) -> None:
 # ---- 410 and friends: relist --------------------------------------------------------------
 
 
-def test_error_410_event_relists_and_never_rewatches_the_expired_rv(
+def test_error_410_event_backs_off_then_relists_and_never_rewatches_the_expired_rv(
     vrun: Callable[..., Any],
 ) -> None:
+    # client-go: the 410 ends ListAndWatch, and Run's BackoffUntil waits a
+    # backoff step before the next one lists.
     def main() -> None:
         lw = FakeListerWatcher(objects=[obj("a", "1"), obj("b", "2")], resource_version="100")
         with Harness(lw) as h:
@@ -243,11 +245,11 @@ def test_error_410_event_relists_and_never_rewatches_the_expired_rv(
             lw.resource_version = "200"
             w.error(410, "Expired", "too old resource version: 120 (150)")
             w2 = h.next_watch()
-            assert len(lw.list_calls) == 2
-            assert w2.resource_version == "200" and w2.opened_at == 0  # at once
+            assert [c["at"] for c in lw.list_calls] == [0, 0.8]
+            assert w2.resource_version == "200" and w2.opened_at == 0.8
             assert [c["resource_version"] for c in lw.watch_calls] == ["100", "200"]
             assert h.names() == ["a", "c", "d"]
-            assert h.reflector.stats.relists == 1
+            assert h.reflector.stats.relists == 1 and h.reflector.stats.backoffs == 1
 
     vrun(main)
 
@@ -304,7 +306,7 @@ def test_connection_errors_back_off_from_0_8_to_30_seconds(vrun: Callable[..., A
         with Harness(lw) as h:
             h.next_watch()
             times = [c["at"] for c in lw.watch_calls]
-            assert len(lw.list_calls) == 1  # a refused watch is retried, not relisted
+            assert len(lw.list_calls) == 1  # a failed watch is retried, not relisted
             return [round(b - a, 6) for a, b in itertools.pairwise(times)]
 
     assert vrun(main) == [0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 30.0, 30.0]
@@ -318,12 +320,11 @@ def test_backoff_resets_after_two_minutes_healthy(vrun: Callable[..., Any]) -> N
             w = h.next_watch()  # at 0.8 + 1.6 + 3.2 = 5.6; the next step would be 6.4
             assert w.opened_at == pytest.approx(5.6)
             gochan.sleep(121)  # healthy for more than 2 minutes
-            w.reset()
+            w.error(500, "InternalError")  # an error: back off, relist
             w2 = h.next_watch()
-            assert w2.opened_at - gochan.monotonic() == 0
             assert w2.opened_at == pytest.approx(5.6 + 121 + 0.8)  # back to 0.8 s
             gochan.sleep(5)  # healthy for a short while only
-            w2.reset()
+            w2.error(500, "InternalError")
             w3 = h.next_watch()
             assert w3.opened_at == pytest.approx(5.6 + 121 + 0.8 + 5 + 1.6)
 
@@ -345,23 +346,38 @@ def test_backoff_jitter_stays_within_one_step(vrun: Callable[..., Any]) -> None:
     assert delays != base
 
 
-def test_torn_stream_backs_off_and_resumes_from_the_last_rv(vrun: Callable[..., Any]) -> None:
+def test_a_torn_stream_rewatches_at_once_and_only_errors_back_off(
+    vrun: Callable[..., Any],
+) -> None:
+    # Fix 4 (client-go's watch loop): a stream that worked and then ended,
+    # cleanly or cut (torn, reset, read timeout), is re-watched from the last
+    # RV at once; errors back off, one step further each time.
     def main() -> None:
         lw = FakeListerWatcher(resource_version="100")
-        with Harness(lw) as h:
+        with Harness(lw, bookmark_interval=1000) as h:
             w = h.next_watch()
             w.added(obj("a", "105"))
             gochan.sleep(30)
             w.tear()
             w2 = h.next_watch()
-            assert w2.resource_version == "105"
-            assert w2.opened_at == 30.8
-            assert len(lw.list_calls) == 1
-            assert h.reflector.errors["stream decode"] == 1
-            w2.reset()  # a reset connection: the same, one backoff step further
+            assert (w2.opened_at, w2.resource_version) == (30, "105")
+            gochan.sleep(10)
+            w2.reset()  # a reset connection: the same
             w3 = h.next_watch()
-            assert w3.opened_at == 30.8 + 1.6 and w3.resource_version == "105"
-            assert h.reflector.errors["stream transport"] == 1
+            assert (w3.opened_at, w3.resource_version) == (40, "105")
+            assert h.reflector.errors["stream transport"] == 2
+            assert h.reflector.stats.backoffs == 0 and len(lw.list_calls) == 1
+            # Errors: corrupt input, then a watch that cannot open, then a cut
+            # within a second with nothing delivered (a "very short watch").
+            lw.watch_errors.append(TransportError("connection refused"))
+            w3.end(StreamDecodeError("corrupt event b'{'"))
+            w4 = h.next_watch()  # 0.8 s after 40, then the refused one, 1.6 s later
+            assert w4.opened_at == pytest.approx(40 + 0.8 + 1.6)
+            w4.tear()
+            w5 = h.next_watch()
+            assert w5.opened_at == pytest.approx(40 + 0.8 + 1.6 + 3.2)
+            assert w5.resource_version == "105" and len(lw.list_calls) == 1
+            assert h.reflector.stats.backoffs == 3
 
     vrun(main)
 
