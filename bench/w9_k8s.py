@@ -36,19 +36,19 @@ What runs, each piece in a process of its own:
     `Controller` (``gochan.workqueue``, N supervised green workers); each
     reconcile is one ``GET`` of the pod through ``await_``.
   - ``green-sock``: the same controller on the builtin backend with the
-    green transport (``transport_green``: HTTP/1.1 on non-blocking sockets,
-    each worker parks in ``gochan.wait_readable``; no thread, no loop).
+    green transport (``transport_green``: ``gochan.net`` connections, answers
+    parsed by httptools; no thread, no loop).
   - ``threads``: the same logic on threads: a watch thread feeds a store
     and a fair, stingy queue of keys (client-go's rules: a queued key is
     not queued twice, a key in flight is not handed to a second worker),
     and N ``ThreadPoolExecutor`` workers each take a key, ``GET`` the pod
-    with the stdlib client (``http.client``, a keep-alive pool as large as
+    with urllib3 (``http.client`` underneath, a keep-alive pool as large as
     the worker count) and mark the key done.
 
 * **the watch decode rate**: 10,000 writes over 1,000 keys made *before* the
   watch opens, then one watch from the RV before them, read through each
-  transport (``stdlib``, ``green``,
-  ``httpx``, ``official``) until all 10,000 events are out of the stream's channel.
+  transport (``green``, ``httpx``, ``official``) until all 10,000 events are
+  out of the stream's channel.
 
 Reported: for both phases, the rate per setup and worker count, the
 green/threads ratios, client CPU and RSS (green as a fraction of threads);
@@ -86,8 +86,8 @@ SETUPS = ("green", "green-sock", "threads")
 # What each setup runs (the report's labels).
 SETUP_LABELS = {
     "green": "Informer + Controller, httpx on uvloop",
-    "green-sock": "Informer + Controller, green transport (wait_readable) on builtin",
-    "threads": "watch thread + ThreadPoolExecutor, http.client",
+    "green-sock": "Informer + Controller, green transport (gochan.net) on builtin",
+    "threads": "watch thread + ThreadPoolExecutor, urllib3",
 }
 LATENCY = 0.005  # seconds added to every request: a round trip to a real apiserver
 # Events per client run: per-worker count, clamped (so one worker is not slow for minutes).
@@ -96,7 +96,7 @@ LATENCY = 0.005  # seconds added to every request: a round trip to a real apiser
 EVENTS = {"full": (1000, 100, 20_000), "quick": (50, 8, 1200), "smoke": (40, 5, 100)}
 HTTPX_CAP = {"full": 20_000, "quick": 200, "smoke": 100}
 DECODE_EVENTS = {"full": 10_000, "quick": 2000, "smoke": 1000}
-DECODE_TRANSPORTS = ("stdlib", "green", "httpx", "official")
+DECODE_TRANSPORTS = ("green", "httpx", "official")
 REPEAT = {"full": 3, "quick": 1, "smoke": 1}
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -387,15 +387,19 @@ def run_threads(api: str, workers: int, events: int, namespace: str) -> dict[str
     import http.client
     from urllib.parse import urlsplit
 
-    from examples.k8s_watch.transport import (
-        PODS,
-        APIStatusError,
-        Client,
-        is_not_found,
-        loads_json,
+    import urllib3
+
+    from examples.k8s_watch.transport import PODS, decode_answer, is_not_found, loads_json
+
+    parts = urlsplit(api)
+    http_pool = urllib3.HTTPConnectionPool(
+        parts.hostname, parts.port, maxsize=workers + 4, timeout=120.0, retries=False
     )
 
-    client = Client(api, timeout=120, max_idle=workers + 4)
+    def get(path: str) -> dict[str, Any]:
+        r = http_pool.request("GET", path, headers={"Accept": "application/json"})
+        return decode_answer(path, r.status, r.headers.get("Retry-After"), r.data)
+
     store: dict[str, Any] = {}
     q = KeyQueue()
     seen = 0
@@ -403,11 +407,10 @@ def run_threads(api: str, workers: int, events: int, namespace: str) -> dict[str
     last = 0.0
     lock = threading.Lock()
 
-    listed = client.request_sync("GET", PODS.path(namespace))
+    listed = get(PODS.path(namespace))
     for o in listed.get("items") or []:
         store[f"{namespace}/{o['metadata']['name']}"] = o
     rv = listed["metadata"]["resourceVersion"]
-    parts = urlsplit(api)
     conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=120)
     conn.request(
         "GET",
@@ -437,8 +440,8 @@ def run_threads(api: str, workers: int, events: int, namespace: str) -> dict[str
         nonlocal reconciled, last
         ns, name = key.split("/", 1)
         try:
-            client.request_sync("GET", PODS.path(ns, name))
-        except APIStatusError as e:
+            get(PODS.path(ns, name))
+        except Exception as e:  # decode_answer's APIStatusError for a 404
             if not is_not_found(e):
                 raise
         with lock:
@@ -499,7 +502,7 @@ def run_threads(api: str, workers: int, events: int, namespace: str) -> dict[str
         conn.sock.shutdown(2)  # type: ignore[union-attr]
     conn.close()
     w.join(5)
-    client.close()
+    http_pool.close()
     result = run_result(n, reconciled - done_before, seconds, burst_seconds, cpu, drain)
     return {**result, "rss_base": base, "rss_peak": peak}
 
@@ -725,7 +728,7 @@ WORKLOAD = Workload(
     unit="event",
     description="watch events handled by the K8s-watch controller, each reconcile one GET "
     "delayed by 5 ms in the embedded apiserver (separate process); green workers "
-    "(on httpx/uvloop, and on the green transport: sockets + wait_readable on builtin) vs "
+    "(on httpx/uvloop, and on the green transport: gochan.net + httptools on builtin) vs "
     "a ThreadPoolExecutor with the same logic. A quick run gives the httpx setup at most "
     "200 events per phase (it is 10-30x slower), so its memory growth there is not "
     "comparable with the others'",

@@ -129,7 +129,7 @@ def test_smoke_mode_runs_w9_the_k8s_controller_green_vs_threads() -> None:
     assert "### W9 k8s controller: events/s" in out
     for workers in ("| 1 |", "| 16 |"):
         assert workers in out, out
-    for transport in ("| stdlib (builtin", "| httpx (", "| official (builtin"):
+    for transport in ("| green (builtin", "| httpx (", "| official (builtin"):
         assert transport in out, out
     assert "gochan W9 = green/threads events/s" in out
     assert "The pool alone:" in out and "green-sock/threads pool RSS" in out, out

@@ -78,3 +78,13 @@ def test_bad_json_is_the_json_loads_error() -> None:
     for raw in (b"", b"{", b'{"a": }', b"[1] [2]", b"\xff\xfe\x00", b"nul"):
         assert outcome(loads_json, raw) == outcome(json.loads, raw)
         assert outcome(loads_json, raw)[0] != "value"
+
+
+def test_the_decoders_doctests() -> None:
+    import doctest
+
+    from examples.k8s_watch import transport, transports
+
+    for module in (transport, transports):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__
