@@ -180,6 +180,8 @@ class Controller:
         key, shutdown = self.queue.get()
         if shutdown or key is None:
             return False
+        outcomes: list[Outcome] = []
+        defer(self._report, outcomes)  # last: once the key is done and the worker has left it
         defer(self.queue.done, key)
         self._enter(key, wid)
         defer(self._leave, key, wid)
@@ -199,9 +201,12 @@ class Controller:
         else:
             self.stats.reconciled += 1
             q.forget(key)
-        if self.on_result is not None:
-            self.on_result(outcome)  # outside the recover: a crash here restarts the worker
+        outcomes.append(outcome)
         return True
+
+    def _report(self, outcomes: list[Outcome]) -> None:
+        if outcomes and self.on_result is not None:
+            self.on_result(outcomes[0])  # outside the recover: a crash here restarts the worker
 
     def _enter(self, key: str, wid: int) -> None:
         self.stats.started += 1

@@ -512,7 +512,7 @@ class GreenWatch(WatchStream):
         with self._lock:
             conn = self._conn
         if conn is not None:
-            conn.net.close()  # wakes the reader with ErrClosed
+            self._green._drop(conn)  # wakes the reader (or the opener) with ErrClosed
 
     def join(self, timeout: float | None = None) -> None:
         """Wait for the stream's task (from a green task); gives up quietly after ``timeout``."""

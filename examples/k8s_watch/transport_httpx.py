@@ -250,8 +250,13 @@ class HttpxWatch:
 
     def start(self, resp: httpx.Response) -> None:
         async def spawn() -> None:
+            if self.closed:  # close() came first, with no task to cancel
+                await resp.aclose()
+                self._finish()
+                return
             self._loop = asyncio.get_running_loop()
             self._task = self._loop.create_task(self._read(resp), name=f"watch {resp.url.path}")
+            self._task.add_done_callback(lambda _: self._finish())  # even if never started
 
         gochan.await_(spawn())
 
