@@ -166,6 +166,26 @@ def test_a_panic_in_reconcile_is_recovered_and_retried(vrun: Callable[..., Any])
     vrun(main)
 
 
+def test_on_result_comes_once_the_key_is_done(vrun: Callable[..., Any]) -> None:
+    # convergence.settle re-checks at each on_result only when nothing is in
+    # flight: the reporting worker must have let go of its key by then.
+    def main() -> None:
+        seen: list[tuple[bool, int]] = []
+        c = Controller(
+            "pods",
+            Script(),
+            workers=1,
+            on_result=lambda o: seen.append((o.key in c.in_flight, c.queue.metrics().in_flight)),
+        )
+        c.start()
+        c.queue.add("default/a")
+        wait_all_blocked()
+        assert seen == [(False, 0)]
+        c.stop()
+
+    vrun(main)
+
+
 def test_a_crash_outside_reconcile_restarts_the_worker_and_frees_the_key(
     vrun: Callable[..., Any],
 ) -> None:
