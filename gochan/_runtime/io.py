@@ -367,6 +367,7 @@ POLL_CLOSING: Final = 1
 POLL_TIMEOUT: Final = 2
 
 _take, _give = LOCK.take, LOCK.give  # LOCK inline (see lock.py): hot paths
+_wait_take = LOCK.wait_take  # the token is another thread's: wait for it
 
 # Reported events after which a short read may leave data (or the end of the
 # stream) behind: a hang-up, the peer's shutdown, an error, urgent data.
@@ -494,7 +495,10 @@ class PollDesc:
         rec = _IOWait(cur, fd, write, self.stale)
         # Decide under LOCK, against a report from another thread's poller:
         # the status, a report since seq, else park in the direction's slot.
-        _take()
+        try:
+            _take()
+        except IndexError:  # another thread holds LOCK (a channel op, a poller)
+            _wait_take()
         try:
             if self.closing:
                 return POLL_CLOSING
@@ -538,7 +542,10 @@ class PollDesc:
         write = rec.write
         s = rec.task.sched
         s.polling.pop(rec, None)
-        _take()
+        try:
+            _take()
+        except IndexError:  # another thread holds LOCK (a channel op, a poller)
+            _wait_take()
         try:
             rec.withdraw()  # (a no-op unless the park was torn down)
             if write:
@@ -575,7 +582,10 @@ class PollDesc:
         bump the directions' numbers and ready their parked tasks, if any.
         ``readers``/``writers``: the event bits that wake each direction."""
         r = w = None
-        _take()
+        try:
+            _take()
+        except IndexError:  # another thread holds LOCK (a channel op, a poller)
+            _wait_take()
         try:
             if events & _STICKY:
                 self.sticky = True

@@ -329,3 +329,34 @@ def test_a_cancelled_queued_reader_leaves_the_queue() -> None:
             return out + s.read(1)
 
     assert gochan.run(main) == b"12"
+
+
+def test_a_read_parks_while_another_thread_holds_the_channel_lock() -> None:
+    """PollDesc's arm, disarm and notify take the runtime's LOCK, which any OS
+    thread's channel operation holds for a moment: finding it taken, they wait
+    for it (they raised IndexError, "pop from an empty deque", and the
+    scheduler died with it)."""
+    from gochan._runtime.waiter import LOCK
+
+    held, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        LOCK.acquire()
+        held.set()
+        release.wait()
+        LOCK.release()
+
+    def main() -> bytes:
+        ln, c, s = connected()
+        t = threading.Thread(target=holder)
+        t.start()
+        held.wait()
+        threading.Timer(0.05, release.set).start()  # (when does not matter: it must wait)
+        go(lambda: s.write(b"x"))
+        got = c.read(1)  # arm, park, notify, disarm: each takes LOCK
+        t.join()
+        for x in (ln, c, s):
+            x.close()
+        return got
+
+    assert gochan.run(main) == b"x"
