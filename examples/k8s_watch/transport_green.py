@@ -90,13 +90,13 @@ class _Answer:
 
     def reset(self) -> None:
         self.status = 0
-        self.headers: dict[str, str] = {}
+        self.headers: dict[bytes, bytes] = {}  # lower-case names
         self.body: list[bytes] = []
         self.head = self.done = self.unframed = self.keep_alive = False
         self.error: httptools.HttpParserError | None = None  # in the body, after the head
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+        self.headers[name.lower()] = value
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
@@ -107,8 +107,8 @@ class _Answer:
         self.keep_alive = self.parser.should_keep_alive()  # (llhttp forgets it at the end)
         h = self.headers
         self.unframed = (
-            "content-length" not in h
-            and "chunked" not in h.get("transfer-encoding", "").lower()
+            b"content-length" not in h
+            and b"chunked" not in h.get(b"transfer-encoding", b"").lower()
             and status not in (204, 304)
         )
 
@@ -118,6 +118,10 @@ class _Answer:
     def on_message_complete(self) -> None:
         if self.head:
             self.done = True
+
+    def retry_after(self) -> str | None:
+        value = self.headers.get(b"retry-after")
+        return None if value is None else value.decode("latin-1")
 
     def take_body(self) -> list[bytes]:
         body, self.body = self.body, []
@@ -309,7 +313,7 @@ class GreenClient(ClientBase, RestVerbs):
             self._slots.release()
         if a.status >= 400:
             self.stats.errors += 1
-        return decode_answer(what, a.status, a.headers.get("retry-after"), b"".join(a.body))
+        return decode_answer(what, a.status, a.retry_after(), b"".join(a.body))
 
     def _acquire(self, what: str) -> None:
         if self._slots.try_acquire():
@@ -438,7 +442,7 @@ class GreenWatch(WatchStream):
             if a.status != 200:
                 with contextlib.suppress(OSError, httptools.HttpParserError):
                     conn.read()
-                raise status_error(a.status, a.headers.get("retry-after"), b"".join(a.body))
+                raise status_error(a.status, a.retry_after(), b"".join(a.body))
         except TimeoutError:
             client.stats.errors += 1
             raise TransportError(
