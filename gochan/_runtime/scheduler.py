@@ -39,6 +39,7 @@ import heapq
 import itertools
 import random
 import select
+import sys
 import threading
 import weakref
 from collections import deque
@@ -92,6 +93,26 @@ RECHECK_MAX: Final = 0.25
 _MAIN_THREAD = threading.main_thread()
 # Running threads started from Python (threading or _thread), main excluded.
 _thread_count: Callable[[], int] = getattr(_thread, "_count", lambda: 0)
+
+
+def live_threads() -> list[threading.Thread]:
+    """``threading.enumerate()`` less the dead: on Python 3.11 the
+    ``_DummyThread`` of a thread started outside ``threading`` (by
+    ``_thread.start_new_thread``, or by C code that called into Python)
+    stays listed after that thread has exited, until its ident is reused.
+    Such a thread has no Python thread state left, so it is missing from
+    ``sys._current_frames()`` (3.12 and later drop the entry themselves).
+    Counting it as alive would hide every later deadlock behind a thread
+    that can never send."""
+    threads = threading.enumerate()
+    if not any(isinstance(th, threading._DummyThread) for th in threads):
+        return threads
+    frames = sys._current_frames()
+    return [
+        th for th in threads if not isinstance(th, threading._DummyThread) or th.ident in frames
+    ]
+
+
 _local: Final = threading.local()
 # Guards _schedulers and every scheduler's ``idle`` flag (see _deadlock_check).
 _registry_lock = threading.Lock()
@@ -665,7 +686,7 @@ class Scheduler:
             me = self.thread_id
             others = []
             visible = 0  # threads started from Python that enumerate() lists
-            for th in threading.enumerate():
+            for th in live_threads():
                 if th is not _MAIN_THREAD and not isinstance(th, threading._DummyThread):
                     visible += 1
                 if th.ident == me or th.ident in quiet_threads:
@@ -1041,7 +1062,6 @@ def _report_unhandled(s: Scheduler, e: BaseException) -> None:
     """Report an exception that no code of the thread received: through
     ``threading.excepthook`` (so pytest and logging setups see it), for
     the thread that owned ``s``."""
-    import sys
 
     if s.thread is _MAIN_THREAD:
         print("gochan: an exception escaped a task and was never delivered:", file=sys.stderr)
@@ -1058,7 +1078,6 @@ def _at_exit() -> None:
     runs after the exit handlers registered later, and the standard
     streams are flushed first.)"""
     import os
-    import sys
 
     if threading.current_thread() is _MAIN_THREAD and end_of_thread():
         for stream in (sys.stdout, sys.stderr):
@@ -1077,7 +1096,7 @@ def install(s: Scheduler | None) -> None:
     home.installs += 1
     ident = get_ident()
     with _registry_lock:
-        alive = {t.ident for t in threading.enumerate()}
+        alive = {t.ident for t in live_threads()}
         for k in [k for k in _schedulers if k not in alive]:
             del _schedulers[k]
         if s is None:
