@@ -307,6 +307,8 @@ class Scheduler:
         t = self.current
         while True:
             assert t is not None and t.greenlet is g
+            if g.gr_context is not None:  # as on a fresh greenlet: no variable
+                g.gr_context = None  # of the task that ran here before
             self.task_main(t)
             t.greenlet = None
             if not (runq and self.budget and runq[0].greenlet is None):
@@ -1093,7 +1095,6 @@ def install(s: Scheduler | None) -> None:
     """Make ``s`` this thread's scheduler (None: forget it)."""
     home = _home()
     home.sched = s
-    home.installs += 1
     ident = get_ident()
     with _registry_lock:
         alive = {t.ident for t in live_threads()}
@@ -1146,30 +1147,21 @@ class _Home:
     """One per thread: ``worker`` is the run callable of every task greenlet
     of the thread, and ``sched`` the scheduler installed on it (``install``),
     the one that such a greenlet serves whenever it is switched to with a
-    task. So an idle greenlet left by one run can serve the next.
-    ``installs`` counts ``install`` calls: a greenlet that serves a
-    scheduler installed since its last task starts with an empty context
-    (no context variable set in one run is seen in the next)."""
+    task. So an idle greenlet left by one run can serve the next."""
 
-    __slots__ = ("installs", "sched")
+    __slots__ = ("sched",)
 
     def __init__(self) -> None:
         self.sched: Scheduler | None = None
-        self.installs = 0
 
     def worker(self, *_: Any) -> None:
         """The body of every task greenlet: serve tasks until switched to
         with ``_END``. While idle it holds no scheduler (``s`` is cleared)
         and no task (``Scheduler._serve`` returns before the switch)."""
         g = getcurrent()
-        installs = self.installs
         while True:
             s = self.sched
             assert s is not None  # a task greenlet is only switched to by it
-            if self.installs != installs:
-                installs = self.installs
-                g.gr_context = None  # (on the running greenlet: a carried one
-                # may have no Python frame, and greenlet then refuses it)
             nxt = s._serve(g)
             s = None
             if nxt.switch() is _END:

@@ -90,6 +90,31 @@ def test_nothing_of_a_task_carries_over_to_the_next_run() -> None:
     assert out == [("unset", "burst.<locals>.task", True)] * 50
 
 
+def test_every_task_starts_with_an_empty_context() -> None:
+    # As on a fresh greenlet: a task never sees the context variables of
+    # the task that ran before it on a reused greenlet (one run), whether
+    # that greenlet was switched to or ran the next task in line itself.
+    def main() -> list[str]:
+        seen: list[str] = []
+
+        def setter(i: int) -> None:
+            seen.append(VAR.get())
+            VAR.set(f"task {i}")
+
+        for i in range(3):  # one after the other, each on the greenlet freed before it
+            wg = gochan.sync.WaitGroup()
+            wg.go(setter, i)
+            wg.wait()
+        wg = gochan.sync.WaitGroup()
+        for i in range(3, 6):  # queued together: one greenlet runs them in line
+            wg.go(setter, i)
+        wg.wait()
+        seen.append(VAR.get())  # and main's own context is its own
+        return seen
+
+    assert gochan.run(main) == ["unset"] * 7
+
+
 def test_a_failed_run_leaves_usable_greenlets() -> None:
     def crash() -> None:
         def body() -> None:
