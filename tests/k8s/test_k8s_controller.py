@@ -31,9 +31,10 @@ from examples.k8s_watch.reconcile import (  # noqa: E402
     PodConfigMaps,
     configmap_name,
     desired_data,
+    owner_uid,
 )
-from examples.k8s_watch.store import JSON  # noqa: E402
-from examples.k8s_watch.transport import Client  # noqa: E402
+from examples.k8s_watch.store import JSON, Store  # noqa: E402
+from examples.k8s_watch.transport import APIStatusError, Client  # noqa: E402
 
 
 @pytest.fixture
@@ -374,3 +375,44 @@ def test_conflicts_and_errors_are_retried_until_converged(srv: APIServer) -> Non
     run_controller(srv, body)
     faults = srv.faults.describe()["injected"]
     assert faults.get("conflict") == 15 and faults.get("http_error") == 5
+
+
+def test_reconcile_repoints_the_owner_and_deletes_only_a_cached_configmap(
+    srv: APIServer,
+) -> None:
+    """The one reconcile (the plain controller's and every shard's): a ConfigMap
+    owned by an earlier pod of the same name is re-pointed; a delete touches only
+    a ConfigMap the cache holds, and only as the cache saw it (uid and
+    resourceVersion preconditions)."""
+    srv.create("configmaps", {"metadata": {"name": "other-info"}, "data": {"a": "b"}})
+    p = srv.create("pods", pod("p"))
+
+    def main() -> None:
+        client = Client(srv.url, timeout=5)
+        pods, cms = Store(), Store()
+        pods.add(p)
+        rec = ConfigMapReconciler(client, pods, cms)
+        try:
+            rec("default/p")
+            cm = srv.get("configmaps", "p-info")
+            cm["metadata"]["ownerReferences"][0]["uid"] = "uid-of-a-pod-before-it"
+            srv.update("configmaps", cm)
+            rec("default/p")  # the data is as wanted, the owner is not
+            assert owner_uid(srv.get("configmaps", "p-info")) == p["metadata"]["uid"]
+            assert (rec.created, rec.updated, rec.unchanged) == (1, 1, 0)
+            rec("default/other")  # no pod, and its ConfigMap is not in the cache: not ours
+            assert srv.get("configmaps", "other-info")["data"] == {"a": "b"}
+            pods.delete(p)
+            cms.add(srv.get("configmaps", "p-info"))
+            srv.patch("configmaps", "p-info", {"metadata": {"labels": {"x": "y"}}})
+            with pytest.raises(APIStatusError) as e:  # changed since the cache saw it
+                rec("default/p")
+            assert e.value.code == 409 and srv.objects("configmaps")
+            cms.add(srv.get("configmaps", "p-info"))
+            rec("default/p")
+            assert [c["metadata"]["name"] for c in srv.objects("configmaps")] == ["other-info"]
+            assert rec.deleted == 1
+        finally:
+            client.close()
+
+    gochan.run(main)
