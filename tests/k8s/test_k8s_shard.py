@@ -5,6 +5,7 @@ four Leases, one of them crashing.
 
 from __future__ import annotations
 
+import doctest
 import itertools
 import random
 import subprocess
@@ -25,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from examples.k8s_watch import fnv, shard  # noqa: E402
 from examples.k8s_watch.apiserver import APIError, APIServer, ManualClock, serve  # noqa: E402
 from examples.k8s_watch.apiserver import sharding as server_sharding  # noqa: E402
 from examples.k8s_watch.apiserver.resources import CONFIGMAPS as SERVER_CONFIGMAPS  # noqa: E402
@@ -63,6 +65,12 @@ def test_client_and_server_share_one_hash() -> None:
     """One copy: the apiserver's shardSelector and the client's filter cannot disagree."""
     assert server_sharding.fnv1a_64 is fnv1a_64
     assert server_sharding.SPACE == SPACE == 1 << 64
+
+
+@pytest.mark.parametrize("module", [fnv, shard, server_sharding])
+def test_module_doctests(module: object) -> None:
+    result = doctest.testmod(module)  # type: ignore[arg-type]
+    assert result.attempted > 0 and result.failed == 0
 
 
 # ---- ranges -----------------------------------------------------------------------------------
