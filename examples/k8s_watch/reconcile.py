@@ -24,6 +24,7 @@ yet is never mistaken for a deleted one.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -232,6 +233,7 @@ class PodConfigMaps:
             ),
             name=f"configmaps{tag}",
             bookmark_interval=bookmark_interval,
+            backoff=copy.copy(backoff),  # the same policy; a Backoff has state: one each
             filter=configmap_filter,
         )
         self.reconciler = ConfigMapReconciler(

@@ -33,6 +33,7 @@ from examples.k8s_watch.reconcile import (  # noqa: E402
     desired_data,
     owner_uid,
 )
+from examples.k8s_watch.reflector import Backoff  # noqa: E402
 from examples.k8s_watch.store import JSON, Store  # noqa: E402
 from examples.k8s_watch.transport import APIStatusError, Client  # noqa: E402
 
@@ -416,3 +417,14 @@ def test_reconcile_repoints_the_owner_and_deletes_only_a_cached_configmap(
             client.close()
 
     gochan.run(main)
+
+
+def test_both_informers_back_off_by_the_given_policy_each_its_own() -> None:
+    """The ConfigMap cache decides deletes: it must not stay down on client-go's 0.8 s
+    to 30 s default while the pods' informer is on the policy it was given."""
+    policy = Backoff(0.1, 2.0, reset_after=1.0, jitter=0)
+    c = PodConfigMaps(None, "default", backoff=policy)  # type: ignore[arg-type]
+    pods, cms = c.pods.reflector.backoff, c.configmaps.reflector.backoff
+    assert pods is policy and cms is not policy
+    assert [cms.next() for _ in range(6)] == [0.1, 0.2, 0.4, 0.8, 1.6, 2.0]
+    assert pods.next() == 0.1  # its own steps: the ConfigMaps' did not advance it
