@@ -44,7 +44,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import gochan
@@ -177,6 +177,7 @@ class ShardState:
     acquired: int = 0
 
 
+@dataclass(repr=False, eq=False)
 class ShardedReplica:
     """One replica: for each shard, stand for its Lease and run it while leading.
 
@@ -186,47 +187,36 @@ class ShardedReplica:
     `run(ctx)` returns when ``ctx`` is done, after every shard stopped.
     """
 
-    def __init__(
-        self,
-        client: Client,
-        namespace: str | None,
-        *,
-        shards: int = 1,
-        identity: str = "replica",
-        leader_elect: bool = True,
-        lease_name: str = "k8s-watch-controller",
-        lease_namespace: str = "default",
-        lease_duration: float = LEASE_DURATION,
-        renew_deadline: float = RENEW_DEADLINE,
-        retry_period: float = RETRY_PERIOD,
-        release_on_cancel: bool = True,
-        workers: int = 16,
-        bookmark_interval: float = 60.0,
-        server_side: bool = False,
-        on_write: Writes | None = None,
-        say: Callable[[str], None] | None = None,
-        rng: random.Random | None = None,
-        backoff: Backoff | None = None,
-    ) -> None:
-        self.client = client
-        self.namespace = namespace
-        self.identity = identity
-        self.leader_elect = leader_elect
-        self.lease_name = lease_name
-        self.lease_namespace = lease_namespace
-        self.lease_duration = lease_duration
-        self.renew_deadline = renew_deadline
-        self.retry_period = retry_period
-        self.release_on_cancel = release_on_cancel
-        self.workers = workers
-        self.bookmark_interval = bookmark_interval
-        self.server_side = server_side
-        self.on_write = on_write
-        self.say = say or (lambda text: log.info("%s: %s", identity, text))
-        self.rng = rng or random.Random()
-        self.backoff = backoff
-        self.states = [ShardState(Shard(i, shards)) for i in range(shards)]
-        self.started_at = 0.0
+    client: Client
+    namespace: str | None
+    _: KW_ONLY
+    shards: int = 1
+    identity: str = "replica"
+    leader_elect: bool = True
+    lease_name: str = "k8s-watch-controller"
+    lease_namespace: str = "default"
+    lease_duration: float = LEASE_DURATION
+    renew_deadline: float = RENEW_DEADLINE
+    retry_period: float = RETRY_PERIOD
+    release_on_cancel: bool = True
+    workers: int = 16
+    bookmark_interval: float = 60.0
+    server_side: bool = False
+    on_write: Writes | None = None
+    say: Callable[[str], None] | None = None
+    rng: random.Random = field(default_factory=random.Random)
+    backoff: Backoff | None = None
+    states: list[ShardState] = field(init=False)
+    started_at: float = field(init=False, default=0.0)
+
+    def __post_init__(self) -> None:
+        self.states = [ShardState(Shard(i, self.shards)) for i in range(self.shards)]
+
+    def _say(self, text: str) -> None:
+        if self.say is not None:
+            self.say(text)
+        else:
+            log.info("%s: %s", self.identity, text)
 
     def __repr__(self) -> str:
         return f"<ShardedReplica {self.identity!r} leading={self.leading()}>"
@@ -262,7 +252,7 @@ class ShardedReplica:
         """Run the shard's controller until ``ctx`` ends (leadership lost or shutdown)."""
         st.leading = True
         st.acquired += 1
-        self.say(f"started leading{self._label(st)}")
+        self._say(f"started leading{self._label(st)}")
         c = self.make_controller(st.shard)
         st.controller = c
         try:
@@ -284,8 +274,8 @@ class ShardedReplica:
         st.elector = LeaderElector(
             lock,
             on_started_leading=lambda lctx: self._lead(lctx, st),
-            on_stopped_leading=lambda: self.say(f"stopped leading{label}"),
-            on_new_leader=lambda who: self.say(f"leader{label} is {who}"),
+            on_stopped_leading=lambda: self._say(f"stopped leading{label}"),
+            on_new_leader=lambda who: self._say(f"leader{label} is {who}"),
             lease_duration=self.lease_duration,
             renew_deadline=self.renew_deadline,
             retry_period=self.retry_period,
