@@ -428,7 +428,8 @@ def summary(
         f"workers: {reconciles} reconciles by {ctl.workers} workers (at most "
         f"{c('controller_max_in_flight')} at once), {retries} retries, "
         f"{c('controller_runtime_reconcile_errors_total')} errors; "
-        f"ConfigMaps {rec.created} created, {rec.updated} updated, {rec.deleted} deleted"
+        f"ConfigMaps {rec.counts['create']} created, {rec.counts['update']} updated, "
+        f"{rec.counts['delete']} deleted"
     )
     dup = c("controller_concurrent_reconciles_total")
     ok = v.ok and dup == 0

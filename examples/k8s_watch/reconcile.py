@@ -25,8 +25,8 @@ yet is never mistaken for a deleted one.
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from collections.abc import Callable
-from typing import Any
 
 from gochan import workqueue
 
@@ -64,11 +64,12 @@ Writes = Callable[[str, str, dict[str, str]], None]  # on_write(action, key, dat
 
 
 class ConfigMapReconciler:
-    """``reconcile(key)`` for pods (see the module doc); counts what it did.
+    """``reconcile(key)`` for pods (see the module doc).
 
     ``configmaps`` is the informer's cache of the managed ConfigMaps (only a
-    ConfigMap in it is ever deleted); ``on_write(action, key, data)`` is told
-    of every write that succeeded (tests count them).
+    ConfigMap in it is ever deleted). ``counts`` counts each ``create``,
+    ``update``, ``delete`` and ``unchanged``; ``on_write(action, key, data)``
+    is told of every write that succeeded (tests count them).
     """
 
     def __init__(
@@ -78,10 +79,7 @@ class ConfigMapReconciler:
         self.pods = pods
         self.configmaps = configmaps
         self.on_write = on_write
-        self.created = 0
-        self.updated = 0
-        self.deleted = 0
-        self.unchanged = 0
+        self.counts: Counter[str] = Counter()
 
     def __call__(self, key: str) -> Result | None:
         ns, name = split_key(key)
@@ -90,25 +88,22 @@ class ConfigMapReconciler:
         if pod is None or (pod.get("metadata") or {}).get("deletionTimestamp"):
             self._delete(key, ns, cm_name)
             return None
-        want = desired_data(pod)
-        new = self._new(pod, cm_name, want)
+        want = self._new(pod, cm_name)
         try:
             cm = self.client.get(CONFIGMAPS, cm_name, ns)
         except APIStatusError as e:
             if not is_not_found(e):
                 raise
-            self.client.create(CONFIGMAPS, new, ns)
-            self.created += 1
-            self._wrote("create", key, want)
+            self.client.create(CONFIGMAPS, want, ns)
+            self._did("create", key, want["data"])
             return None
         if as_wanted(cm, pod):
-            self.unchanged += 1
+            self.counts["unchanged"] += 1
             return None
-        cm["data"] = want
-        cm.setdefault("metadata", {})["ownerReferences"] = new["metadata"]["ownerReferences"]
+        cm["data"] = want["data"]
+        cm.setdefault("metadata", {})["ownerReferences"] = want["metadata"]["ownerReferences"]
         self.client.update(CONFIGMAPS, cm, ns)  # carries its resourceVersion: 409 if stale
-        self.updated += 1
-        self._wrote("update", key, want)
+        self._did("update", key, want["data"])
         return None
 
     def _delete(self, key: str, ns: str, cm_name: str) -> None:
@@ -127,31 +122,25 @@ class ConfigMapReconciler:
             if not is_not_found(e):
                 raise  # 409: it changed since the cache saw it; retried with a fresh look
             return
-        self.deleted += 1
-        self._wrote("delete", key, {})
+        self._did("delete", key, {})
 
-    def _wrote(self, action: str, key: str, data: dict[str, str]) -> None:
+    def _did(self, action: str, key: str, data: dict[str, str]) -> None:
+        self.counts[action] += 1
         if self.on_write is not None:
             self.on_write(action, key, data)
 
-    def _new(self, pod: JSON, cm_name: str, data: dict[str, str]) -> JSON:
+    def _new(self, pod: JSON, cm_name: str) -> JSON:
         md = pod["metadata"]
-        owner: dict[str, Any] = {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "name": md["name"],
-            "uid": md.get("uid", ""),
-            "controller": True,
-        }
+        owner = {"apiVersion": "v1", "kind": "Pod", "name": md["name"], "uid": md.get("uid", "")}
         return {
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": {
                 "name": cm_name,
                 "labels": {"app.kubernetes.io/managed-by": MANAGED_BY},
-                "ownerReferences": [owner],
+                "ownerReferences": [{**owner, "controller": True}],
             },
-            "data": data,
+            "data": desired_data(pod),
         }
 
 
@@ -165,27 +154,23 @@ def pod_uid(obj: JSON) -> str:
     return str((obj.get("metadata") or {}).get("uid") or "")
 
 
-def owner_uid(obj: JSON) -> str:
-    """The uid of the pod that owns a ConfigMap (its controller reference first), or ''."""
-    refs = [
-        r
-        for r in (obj.get("metadata") or {}).get("ownerReferences") or []
-        if r.get("kind") == "Pod"
-    ]
-    refs.sort(key=lambda r: not r.get("controller"))
-    return str(refs[0].get("uid") or "") if refs else ""
+def owner_ref(cm: JSON) -> JSON:
+    """A ConfigMap's owner reference to a Pod (its controller reference first), or {}."""
+    refs = (cm.get("metadata") or {}).get("ownerReferences") or []
+    pods = [r for r in refs if r.get("kind") == "Pod"]
+    return min(pods, key=lambda r: not r.get("controller"), default={})
+
+
+def owner_uid(cm: JSON) -> str:
+    """The uid of the pod that owns a ConfigMap, or ''."""
+    return str(owner_ref(cm).get("uid") or "")
 
 
 def owner_key(cm: Deleted) -> str:
-    """The key of the pod a ConfigMap belongs to."""
+    """The key of the pod a ConfigMap belongs to (by its owner reference, else its name)."""
     obj = cm.obj if isinstance(cm, DeletedFinalStateUnknown) else cm
     md = obj.get("metadata") or {}
-    name = str(md.get("name", ""))
-    for ref in md.get("ownerReferences") or []:
-        if ref.get("kind") == "Pod" and ref.get("name"):
-            name = configmap_name(str(ref["name"]))
-            break
-    pod = name.removesuffix(SUFFIX)
+    pod = str(owner_ref(obj).get("name") or str(md.get("name", "")).removesuffix(SUFFIX))
     ns = md.get("namespace")
     return f"{ns}/{pod}" if ns else pod
 
@@ -292,6 +277,7 @@ __all__ = [
     "configmap_name",
     "desired_data",
     "owner_key",
+    "owner_ref",
     "owner_uid",
     "pod_uid",
 ]

@@ -400,7 +400,7 @@ def test_reconcile_repoints_the_owner_and_deletes_only_a_cached_configmap(
             srv.update("configmaps", cm)
             rec("default/p")  # the data is as wanted, the owner is not
             assert owner_uid(srv.get("configmaps", "p-info")) == p["metadata"]["uid"]
-            assert (rec.created, rec.updated, rec.unchanged) == (1, 1, 0)
+            assert rec.counts == {"create": 1, "update": 1}
             rec("default/other")  # no pod, and its ConfigMap is not in the cache: not ours
             assert srv.get("configmaps", "other-info")["data"] == {"a": "b"}
             pods.delete(p)
@@ -412,7 +412,7 @@ def test_reconcile_repoints_the_owner_and_deletes_only_a_cached_configmap(
             cms.add(srv.get("configmaps", "p-info"))
             rec("default/p")
             assert [c["metadata"]["name"] for c in srv.objects("configmaps")] == ["other-info"]
-            assert rec.deleted == 1
+            assert rec.counts == {"create": 1, "update": 1, "delete": 1}
         finally:
             client.close()
 
