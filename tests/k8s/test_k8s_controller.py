@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from examples.k8s_watch import reflector, store, transport, transports  # noqa: E402
 from examples.k8s_watch.apiserver import APIServer, serve  # noqa: E402
 from examples.k8s_watch.controller import Controller, Outcome, Result  # noqa: E402
 from examples.k8s_watch.fake import FakeListerWatcher, FakeWatch, obj  # noqa: E402
@@ -33,9 +34,8 @@ from examples.k8s_watch.reconcile import (  # noqa: E402
     desired_data,
     owner_uid,
 )
-from examples.k8s_watch.reflector import Backoff  # noqa: E402
-from examples.k8s_watch.store import JSON, Store  # noqa: E402
-from examples.k8s_watch.transport import APIStatusError, Client  # noqa: E402
+from examples.k8s_watch.store import JSON  # noqa: E402
+from examples.k8s_watch.transport import Client  # noqa: E402
 
 
 @pytest.fixture
@@ -389,8 +389,8 @@ def test_reconcile_repoints_the_owner_and_deletes_only_a_cached_configmap(
     p = srv.create("pods", pod("p"))
 
     def main() -> None:
-        client = Client(srv.url, timeout=5)
-        pods, cms = Store(), Store()
+        client = transports.make_transport("green", srv.url, timeout=5)
+        pods, cms = store.Store(), store.Store()
         pods.add(p)
         rec = ConfigMapReconciler(client, pods, cms)
         try:
@@ -406,7 +406,7 @@ def test_reconcile_repoints_the_owner_and_deletes_only_a_cached_configmap(
             pods.delete(p)
             cms.add(srv.get("configmaps", "p-info"))
             srv.patch("configmaps", "p-info", {"metadata": {"labels": {"x": "y"}}})
-            with pytest.raises(APIStatusError) as e:  # changed since the cache saw it
+            with pytest.raises(transport.APIStatusError) as e:  # changed since the cache saw it
                 rec("default/p")
             assert e.value.code == 409 and srv.objects("configmaps")
             cms.add(srv.get("configmaps", "p-info"))
@@ -422,7 +422,7 @@ def test_reconcile_repoints_the_owner_and_deletes_only_a_cached_configmap(
 def test_both_informers_back_off_by_the_given_policy_each_its_own() -> None:
     """The ConfigMap cache decides deletes: it must not stay down on client-go's 0.8 s
     to 30 s default while the pods' informer is on the policy it was given."""
-    policy = Backoff(0.1, 2.0, reset_after=1.0, jitter=0)
+    policy = reflector.Backoff(0.1, 2.0, reset_after=1.0, jitter=0)
     c = PodConfigMaps(None, "default", backoff=policy)  # type: ignore[arg-type]
     pods, cms = c.pods.reflector.backoff, c.configmaps.reflector.backoff
     assert pods is policy and cms is not policy
