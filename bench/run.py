@@ -548,6 +548,13 @@ def run_w9(mode: str) -> list[Cell]:
         out = w9_k8s.measure(mode, progress=lambda t: print(t, flush=True))
     except Exception as e:  # the server process failed: shown in the table
         return [Cell(w9_k8s.GOCHAN, "W9", note=f"W9 failed: {e}", error=True)]
+    return w9_cells(out)
+
+
+def w9_cells(out: dict[str, Any]) -> list[Cell]:
+    """The cells of a `w9_k8s.measure` result (its JSON, as ``w9_k8s.py measure`` prints it)."""
+    import w9_k8s
+
     cells = []
     for n in out["workers"]:
         for setup in out["setups"]:

@@ -114,7 +114,7 @@ REQUIRES = {"threads": "kubernetes", "kubernetes_asyncio": "kubernetes_asyncio"}
 LATENCY = 0.005  # seconds added to every request: a round trip to a real apiserver
 # Events per client run: per-worker count, clamped (so one worker is not slow for minutes).
 # The quick run keeps make bench-quick under 3 minutes with fewer events.
-EVENTS = {"full": (1000, 100, 20_000), "quick": (50, 8, 1200), "smoke": (40, 5, 100)}
+EVENTS = {"full": (1000, 100, 20_000), "quick": (50, 16, 4000), "smoke": (40, 5, 100)}
 DECODE_EVENTS = {"full": 10_000, "quick": 2000, "smoke": 1000}
 # The example's transports whose decode rate is measured; a name the example
 # no longer has is left out (`decode_transports`).
