@@ -685,7 +685,7 @@ class AsyncioPool(Pool):
             return client.ApiClient(cfg)
 
         self.api_client, self.watch_client = api_client(self.workers), api_client(1)
-        self.v1 = client.CoreV1Api(self.api_client)
+        self.v1: Any = client.CoreV1Api(self.api_client)  # untyped: _preload_content=False
         self.ApiException = client.ApiException
         listed = await self.v1.list_namespaced_pod(namespace)
         self.watch = watch.Watch(return_type="object")  # dicts, as every other setup decodes
