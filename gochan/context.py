@@ -31,7 +31,8 @@ from ._runtime.chan import Chan, nilchan
 from ._runtime.duration import NEVER, instant
 from ._runtime.duration import seconds as duration_seconds
 from ._runtime.errors import not_callable
-from ._runtime.scheduler import Scheduler, get_scheduler
+from ._runtime.scheduler import Scheduler
+from ._runtime.threads import get_scheduler
 from ._runtime.timers import monotonic
 from ._runtime.timers_core import TimerEntry
 

@@ -53,8 +53,9 @@ from typing import Any, Generic, Protocol, TypeVar
 from ._runtime.chan import Chan
 from ._runtime.duration import seconds as duration_seconds
 from ._runtime.run import go
-from ._runtime.scheduler import Scheduler, get_scheduler, peek_scheduler
+from ._runtime.scheduler import Scheduler
 from ._runtime.select import select
+from ._runtime.threads import get_scheduler, peek_scheduler
 from ._runtime.timers import Ticker, monotonic
 from ._runtime.timers_core import TimerEntry
 from .sync import Cond, Mutex

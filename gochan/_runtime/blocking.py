@@ -12,8 +12,8 @@ from greenlet import getcurrent
 
 from . import waitreason as wr
 from .duration import NEVER, expiry
-from .scheduler import current_task, peek_scheduler, ready
-from .task import Task
+from .task import Task, ready
+from .threads import current_task, peek_scheduler
 from .timers_core import TimerEntry
 from .waiter import LOCK, OneShot
 

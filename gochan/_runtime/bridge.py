@@ -37,8 +37,9 @@ from . import waitreason as wr
 from .backends import parked_coroutines
 from .chan import BLOCKED, CLOSED, Chan
 from .errors import SEND_ON_CLOSED, Panic
-from .scheduler import current_task, peek_scheduler, wake_peer
 from .select import _Cases, select_start
+from .task import wake_peer
+from .threads import current_task, peek_scheduler
 from .waiter import LOCK, LoopGroup, Waiter, WaitRecord, push_waiter
 
 if TYPE_CHECKING:

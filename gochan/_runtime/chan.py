@@ -35,8 +35,8 @@ from typing import TYPE_CHECKING, Any, Final, Generic, SupportsIndex, TypeVar, c
 
 from . import waitreason as wr
 from .errors import CLOSE_OF_CLOSED, CLOSE_OF_NIL, SEND_ON_CLOSED, Panic
-from .scheduler import current_task, ready, wake_peer
-from .task import Task
+from .task import Task, ready, wake_peer
+from .threads import current_task
 from .waiter import LOCK, Waiter, WaitQueue, pop_waiter
 
 if TYPE_CHECKING:

@@ -20,11 +20,12 @@ from typing import Any, TextIO
 
 from greenlet import getcurrent
 
-from . import scheduler as _sched
+from . import threads as _threads
 from . import waitreason as wr
 from .build import describe
-from .scheduler import Scheduler, all_schedulers
+from .scheduler import Scheduler
 from .task import Task
+from .threads import all_schedulers
 
 # gochan's own frames (runtime, sync, context, ...) are hidden from stacks:
 # a dump shows where user code blocked, not how gochan implements it.
@@ -128,7 +129,7 @@ def format_dump(in_handler: bool = False) -> str:
     that code holds the scheduler registry's lock: take no lock then (a
     copy of a dict is atomic under the GIL anyway).
     """
-    scheds = list(_sched._schedulers.values()) if in_handler else all_schedulers()
+    scheds = list(_threads._schedulers.values()) if in_handler else all_schedulers()
     many = len(scheds) > 1
     out: list[str] = []
     for s in scheds:

@@ -29,7 +29,7 @@ from greenlet import getcurrent, greenlet
 from .backends.hosted import drive
 from .clock import Clock
 from .errors import not_callable
-from .scheduler import install, peek_scheduler
+from .threads import install, peek_scheduler
 
 R = TypeVar("R")
 

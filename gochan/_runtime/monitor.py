@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import greenlet
 
 from .duration import NEVER, seconds
-from .scheduler import quiet_threads
+from .threads import quiet_threads
 
 if TYPE_CHECKING:
     from .scheduler import Scheduler
@@ -78,6 +78,10 @@ class Watch:
         self.since = now  # when ``switches`` last changed, as far as we know
         self.reported = False  # this hold was reported already
         self.prev_trace: Any = None
+
+    def stop(self) -> None:
+        """Stop watching (``unwatch``)."""
+        unwatch(self)
 
     def trace(self, event: str, args: Any) -> None:
         self.switches += 1

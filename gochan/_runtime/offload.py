@@ -26,8 +26,8 @@ from typing import Any
 
 from . import waitreason as wr
 from .errors import not_callable
-from .scheduler import current_task, quiet_threads, ready
-from .task import Task
+from .task import Task, ready
+from .threads import current_task, quiet_threads
 from .waiter import LOCK
 
 # blocking() is mostly for I/O-bound calls (a request, a file read), where

@@ -32,102 +32,50 @@ Invariants
 
 from __future__ import annotations
 
-import _thread
-import atexit
 import contextlib
 import heapq
 import itertools
 import random
-import select
 import threading
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from threading import get_ident
 from typing import Any, Final
 
 from greenlet import getcurrent, greenlet
 
 from . import waitreason as wr
-from .backends import Backend, loop_blocked, make_backend
+from .backends import Backend, loop_blocked
+from .backends.catalog import make_backend
 from .clock import Clock
 from .duration import MAX_DURATION, NEVER, wait_timeout
 from .errors import NOT_RUN, Cancelled, Deadlock, body_never_ran
-from .task import Task
+from .fdwait import any_fd_ready
+from .greenlets import FREE_MAX, TRIM_BATCH, carry_over, end_idle, home, take_carried
+from .task import Task, ready
+from .threads import (
+    _MAIN_THREAD,
+    _registry_lock,
+    _schedulers,
+    _thread_count,
+    hook_thread_end,
+    quiet_prefixes,
+    quiet_threads,
+)
 from .timers_core import TimerEntry, TimerFn
-from .waiter import LOCK, OneShot, Parker, WaitRecord
+from .waiter import LOCK, OneShot, WaitRecord
 
 # Direct task-to-task switches allowed between two trips through the hub.
 BUDGET: Final = 64
 # While tasks stay runnable, a loop backend still gets a turn every this
 # many + 1 hub rounds (a power of two minus one: a mask).
 POLL_EVERY: Final = 15
-# Idle greenlets kept for reuse once the scheduler goes idle. Starting a
-# fresh greenlet costs about ten times a switch to a parked one: each gets
-# its own frame-stack chunk, an mmap'd 16 KiB that the kernel must map,
-# zero and later unmap. So while tasks run, every finished task's greenlet
-# is kept (a burst of N tasks followed by another reuses all N); when the
-# hub has nothing to run, the list is trimmed back to this many.
-FREE_MAX: Final = 256
-# Greenlets ended per look at the clock and the other threads while trimming.
-TRIM_BATCH: Final = 256
-# Idle greenlets a finished scheduler (the end of run()) leaves to the next
-# one on the same thread, the most recently idle first: a program that calls
-# run() again and again starts each run's tasks on the last run's greenlets
-# instead of fresh ones (an mmap, page faults and later an munmap each, in
-# pure Python). The next scheduler trims what it does not use back to
-# FREE_MAX at its first idle moment, as it does its own. Until then they
-# hold memory: about 6.7 KB each in pure Python (a page of frame-stack
-# chunk, the saved C stack, the greenlet), 3.4 KB compiled, so at most
-# about 110 MB (pure) or 55 MB (compiled) after a run that ended with this
-# many idle. They are ended when the thread ends (at interpreter exit for
-# the main thread).
-CARRY_MAX: Final = 16384
 # How long an idle scheduler waits before re-checking for deadlock while
 # some other thread is alive (it could still wake us; we cannot be told
 # when a thread that never used gochan exits).
 RECHECK_MIN: Final = 0.005
 RECHECK_MAX: Final = 0.25
-
-_MAIN_THREAD = threading.main_thread()
-# Running threads started from Python (threading or _thread), main excluded.
-_thread_count: Callable[[], int] = getattr(_thread, "_count", lambda: 0)
-_local: Final = threading.local()
-# Guards _schedulers and every scheduler's ``idle`` flag (see _deadlock_check).
-_registry_lock = threading.Lock()
-_schedulers: dict[int, Scheduler] = {}
-# Idents of gochan's own helper threads (the blocking() pool) while they sit
-# idle: such a thread cannot wake anyone, so it does not veto a deadlock. A
-# busy helper is working for some scheduler whose ``pending`` count is > 0.
-quiet_threads: set[int] = set()
-# Name prefixes of an event loop's own worker threads (trio's I/O waits):
-# the backend's busy() already says whether they could wake anyone. Each
-# backend states its own (``Backend.quiet_prefixes``); a scheduler adds
-# them here when it starts.
-quiet_prefixes: set[str] = set()
-
-
-def any_fd_ready(waits: Iterable[Any]) -> bool:
-    """True if an fd that a wait record (``io._IOWait``: ``fd``, ``write``)
-    watches is ready now (readable, writable, hung up or in error), without
-    waiting. An fd closed under its waiter (POLLNVAL) does not count."""
-    masks: dict[int, int] = {}
-    for w in waits:
-        masks[w.fd] = masks.get(w.fd, 0) | (select.POLLOUT if w.write else select.POLLIN)
-    if not masks:
-        return False
-    if not hasattr(select, "poll"):  # Windows
-        rd = [fd for fd, m in masks.items() if m & select.POLLIN]
-        wr = [fd for fd, m in masks.items() if m & select.POLLOUT]
-        try:
-            r, w_, x = select.select(rd, wr, [], 0)
-        except OSError:  # a closed fd
-            return False
-        return bool(r or w_ or x)
-    p = select.poll()
-    for fd, m in masks.items():
-        p.register(fd, m)
-    return any(not ev & select.POLLNVAL for _, ev in p.poll(0))
 
 
 class Scheduler:
@@ -174,11 +122,11 @@ class Scheduler:
         # Idle task greenlets (see _serve): reused from the right (the most
         # recently idle, still warm), trimmed from the left (_trim_free).
         # Those the thread's last scheduler left come first (CARRY_MAX).
-        self._free: deque[greenlet] = _take_carried()
+        self._free: deque[greenlet] = take_carried()
         # Every task greenlet's run callable: one bound method for all the
         # thread's greenlets (a greenlet keeps its run callable alive as
         # long as it lives), which serves whichever scheduler is installed.
-        self._worker_run = _home().worker
+        self._worker_run = home().worker
         main = Task(self, "main")
         main.greenlet = main_greenlet
         self.main = main
@@ -554,7 +502,7 @@ class Scheduler:
     def _end_idle(self, g: greenlet) -> None:
         """End idle greenlet ``g`` (off the free list; see ``_end_idle``)."""
         self.current = None
-        _end_idle(g)
+        end_idle(g)
 
     def _wait_for_work(self) -> None:
         """Block the thread until a task is runnable; report deadlocks."""
@@ -819,7 +767,8 @@ class Scheduler:
             errors.append(main._take_pending())
         free, self._free = self._free, deque()
         if carry:
-            _carry_over(free)  # the thread's next scheduler starts with them
+            if carry_over(free):  # the thread's next scheduler starts with them
+                hook_thread_end()  # and they end with the thread
         else:
             for g in free:  # end idle greenlets while we own them
                 self._end_idle(g)
@@ -827,398 +776,3 @@ class Scheduler:
             self.hub.throw()  # likewise the hub loop
         self.backend.close()
         return errors
-
-
-# -- module-level helpers (the API layer calls these) -----------------------
-
-
-def ready(t: Task) -> None:
-    """Make parked task ``t`` runnable. Any thread; LOCK must not be held.
-
-    Only the single winner of ``t``'s wait record calls this (see
-    ``waiter.WaitRecord``). A channel waiter's party may also be a
-    coroutine's ``Parker``: its completer calls ``wake`` instead.
-    """
-    s = t.sched
-    if s.thread_id == get_ident():
-        t._state = wr.RUNNABLE
-        s.runq.append(t)
-        if s.current is None and s.backend.poll:
-            # Readied from outside any task: a timer callback in the hub, or
-            # code on an event loop while the hub waits in it. The loop
-            # backend must hand the thread back to the hub.
-            s.backend.poke()
-    else:
-        s.ready_remote(t)
-
-
-def wake_peer(who: Task | Parker) -> None:
-    """Wake the party of a completed channel waiter (``Waiter.task``): a
-    Task is readied, a coroutine's Parker resolves its own wait. Any
-    thread; LOCK must not be held. The channel hot paths inline this."""
-    if isinstance(who, Task):
-        ready(who)
-    else:
-        who.wake()
-
-
-def get_scheduler() -> Scheduler:
-    """This thread's scheduler, created (implicit mode) on first use."""
-    try:
-        s: Scheduler = _local.sched
-        return s
-    except AttributeError:
-        return _exiting.get(get_ident()) or _implicit_scheduler()
-
-
-def peek_scheduler() -> Scheduler | None:
-    """This thread's scheduler if it has one; never creates one."""
-    s: Scheduler | None = getattr(_local, "sched", None)
-    return s if s is not None else _exiting.get(get_ident())
-
-
-# Schedulers being shut down by their thread's exit (see _ThreadExit): by
-# then the thread's locals are being torn down, so lookups find them here.
-_exiting: dict[int, Scheduler] = {}
-
-
-def _implicit_scheduler() -> Scheduler:
-    import os
-
-    from .clock import RealClock
-
-    s = Scheduler(
-        getcurrent(),
-        clock=RealClock(),
-        seed=None,
-        backend=os.environ.get("GOCHAN_BACKEND") or "builtin",
-    )
-    s.implicit = True
-    adopt(s)
-    from . import monitor
-
-    secs = monitor.from_env()
-    if secs is not None:
-        s.watch = monitor.watch(s, secs)
-    return s
-
-
-def adopt(s: Scheduler) -> None:
-    """Make ``s`` this thread's scheduler for the rest of the thread's life
-    (implicit mode): when the thread ends, or the program for the main
-    thread, ``s`` is shut down there first, as at the end of ``run()``."""
-    install(s)
-    old: _ThreadExit | None = getattr(_local, "exit_hook", None)
-    if old is not None and old.sched is not None:
-        # The scheduler this replaces was already retired (or dropped):
-        # free it here, since this may run with LOCK held (first use inside
-        # a channel operation), where thread_exit could not take it.
-        prev, old.sched = old.sched, None
-        if prev is not s:
-            _release(prev)
-    _local.exit_hook = _ThreadExit(s)
-    _hook_thread_end()
-
-
-def _hook_thread_end() -> None:
-    """Arrange for ``end_of_thread`` to run when this thread's code ends.
-
-    For a ``threading.Thread`` that is the moment its ``run()`` has returned
-    and the thread is about to leave ``threading``'s registry (its
-    ``_delete``, wrapped on this one instance): the thread, its locals and
-    every library's thread state are still whole, so leftover tasks unwind
-    in a sound world. The main thread is handled by ``atexit``. Any other
-    thread (``_thread.start_new_thread``) falls back to ``_ThreadExit``,
-    which runs while the thread's locals are torn down.
-    """
-    th = threading._active.get(get_ident())  # type: ignore[attr-defined]
-    if th is None or th is _MAIN_THREAD or isinstance(th, threading._DummyThread):
-        return
-    delete = getattr(th, "_delete", None)
-    if delete is None or "_delete" in vars(th):  # unknown layout, or hooked already
-        return
-
-    def _delete() -> None:
-        try:
-            end_of_thread()
-        finally:
-            delete()
-
-    th._delete = _delete
-
-
-def end_of_thread() -> bool:
-    """Shut down the scheduler this thread adopted, if it still has one
-    (``thread_exit``); True if an undelivered exception was reported."""
-    hook: _ThreadExit | None = getattr(_local, "exit_hook", None)
-    reported = False
-    if hook is not None and hook.sched is not None:
-        s, hook.sched = hook.sched, None
-        reported = thread_exit(s)
-    _end_carried()
-    return reported
-
-
-class _ThreadExit:
-    """Held in the thread's locals; ``sched`` is the scheduler the thread
-    adopted, until ``end_of_thread`` takes it.
-
-    Dropped, on the thread itself, when the thread's locals are torn down:
-    if nothing took the scheduler before (see ``_hook_thread_end``),
-    ``__del__`` runs ``thread_exit`` then. For the main thread, locals are
-    dropped too late (modules are being torn down), so ``_at_exit`` runs
-    it, earlier, from ``atexit``.
-    """
-
-    __slots__ = ("sched",)
-
-    def __init__(self, sched: Scheduler) -> None:
-        self.sched: Scheduler | None = sched
-
-    def __del__(self) -> None:
-        if self.sched is not None:
-            thread_exit(self.sched)
-
-
-def thread_exit(s: Scheduler) -> bool:
-    """Shut ``s`` down as its thread ends; report what was never delivered.
-
-    On the owner thread, with its main task current, the leftover tasks are
-    cancelled and waited for; an exception that escaped a task and never
-    reached the thread's code (or that a task raised while unwinding) is
-    reported like an unhandled exception in a thread. Then the scheduler
-    drops its greenlets, which can never run again. True if anything was
-    reported.
-    """
-    errors: list[BaseException] = []
-    ident = get_ident()
-    main = s.main
-    owner = ident == s.thread_id and main.greenlet is not None and s.current is main
-    if owner and main.greenlet is getcurrent() and (len(s.tasks) > 1 or main._throw is not None):
-        _exiting[ident] = s
-        try:
-            errors = s.shutdown(carry=False)
-        except BaseException as e:  # pragma: no cover - shutdown reports, never raises
-            errors = [e]
-        finally:
-            del _exiting[ident]
-    else:
-        _withdraw_all(s)  # cannot run them: at least take every wait back
-    _release(s)
-    for err in errors:
-        _report_unhandled(s, err)
-    return bool(errors)
-
-
-def _withdraw_all(s: Scheduler) -> None:
-    """Withdraw the wait of every task of ``s`` (none of them can run again)."""
-    with LOCK:
-        for t in list(s.tasks.values()):
-            w = t._waiting
-            if w is not None:
-                w.withdraw()
-                t._waiting = None
-
-
-def _release(s: Scheduler) -> None:
-    """Drop ``s``'s greenlets and wakeup resources (its thread is ending)."""
-    if s.watch is not None:
-        from . import monitor
-
-        w, s.watch = s.watch, None
-        monitor.unwatch(w)
-    s._free.clear()
-    s.runq.clear()
-    s.incoming.clear()
-    s.tasks.clear()
-    s.timers.clear()
-    s.current = None
-    s.hub = s.main.greenlet = None  # type: ignore[assignment]
-    s.backend.close()
-
-
-def _report_unhandled(s: Scheduler, e: BaseException) -> None:
-    """Report an exception that no code of the thread received: through
-    ``threading.excepthook`` (so pytest and logging setups see it), for
-    the thread that owned ``s``."""
-    import sys
-
-    if s.thread is _MAIN_THREAD:
-        print("gochan: an exception escaped a task and was never delivered:", file=sys.stderr)
-        sys.excepthook(type(e), e, e.__traceback__)
-        return
-    threading.excepthook(threading.ExceptHookArgs((type(e), e, e.__traceback__, s.thread)))
-
-
-def _at_exit() -> None:
-    """The main thread's adopted scheduler at interpreter exit: cancel its
-    tasks as ``run()`` does; an exception never delivered is reported and
-    makes the exit status 1, as an uncaught exception does. (atexit cannot
-    set the status any other way; registered when gochan is imported, this
-    runs after the exit handlers registered later, and the standard
-    streams are flushed first.)"""
-    import os
-    import sys
-
-    if threading.current_thread() is _MAIN_THREAD and end_of_thread():
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):  # a closed stream cannot be flushed
-                stream.flush()
-        os._exit(1)
-
-
-atexit.register(_at_exit)
-
-
-def install(s: Scheduler | None) -> None:
-    """Make ``s`` this thread's scheduler (None: forget it)."""
-    home = _home()
-    home.sched = s
-    home.installs += 1
-    ident = get_ident()
-    with _registry_lock:
-        alive = {t.ident for t in threading.enumerate()}
-        for k in [k for k in _schedulers if k not in alive]:
-            del _schedulers[k]
-        if s is None:
-            _schedulers.pop(ident, None)
-        else:
-            _schedulers[ident] = s
-    if s is None:
-        if hasattr(_local, "sched"):
-            del _local.sched
-    else:
-        _local.sched = s
-
-
-def all_schedulers() -> list[Scheduler]:
-    with _registry_lock:
-        return list(_schedulers.values())
-
-
-def current_task() -> Task:
-    """The running task; RuntimeError where a blocking call cannot work."""
-    try:
-        s: Scheduler = _local.sched
-    except AttributeError:
-        s = _implicit_scheduler()
-    cur = s.current
-    g = getcurrent()
-    if cur is None or cur.greenlet is not g:
-        if g is s.hub:
-            raise RuntimeError(
-                "a blocking gochan call was made inside a timer callback, where nothing "
-                "may block; start a task with gochan.go() and block there instead"
-            )
-        raise RuntimeError(
-            f"a blocking gochan call was made from greenlet {g!r}, which gochan does not "
-            "manage; start that code with gochan.go() instead"
-        )
-    return cur
-
-
-# -- task greenlets across schedulers (CARRY_MAX) ------------------------------
-
-# Switched into an idle task greenlet to end it (see _Home.worker).
-_END: Final = object()
-
-
-class _Home:
-    """One per thread: ``worker`` is the run callable of every task greenlet
-    of the thread, and ``sched`` the scheduler installed on it (``install``),
-    the one that such a greenlet serves whenever it is switched to with a
-    task. So an idle greenlet left by one run can serve the next.
-    ``installs`` counts ``install`` calls: a greenlet that serves a
-    scheduler installed since its last task starts with an empty context
-    (no context variable set in one run is seen in the next)."""
-
-    __slots__ = ("installs", "sched")
-
-    def __init__(self) -> None:
-        self.sched: Scheduler | None = None
-        self.installs = 0
-
-    def worker(self, *_: Any) -> None:
-        """The body of every task greenlet: serve tasks until switched to
-        with ``_END``. While idle it holds no scheduler (``s`` is cleared)
-        and no task (``Scheduler._serve`` returns before the switch)."""
-        g = getcurrent()
-        installs = self.installs
-        while True:
-            s = self.sched
-            assert s is not None  # a task greenlet is only switched to by it
-            if self.installs != installs:
-                installs = self.installs
-                g.gr_context = None  # (on the running greenlet: a carried one
-                # may have no Python frame, and greenlet then refuses it)
-            nxt = s._serve(g)
-            s = None
-            if nxt.switch() is _END:
-                return
-
-
-def _home() -> _Home:
-    """This thread's ``_Home``, created on first use."""
-    h: _Home | None = getattr(_local, "home", None)
-    if h is None:
-        h = _local.home = _Home()
-    return h
-
-
-def _end_idle(g: greenlet) -> None:
-    """End idle task greenlet ``g`` with a plain return of its worker, to
-    the caller (made its parent: the hub that started ``g`` may be gone).
-    Not throw(): greenlet unwinds a throw with a C++ exception, several
-    times the cost."""
-    g.parent = getcurrent()
-    g.switch(_END)
-
-
-class _Carried:
-    """The idle greenlets carried for the thread's next scheduler, in the
-    thread's locals. Ended when the thread ends: by ``end_of_thread``, else
-    as the thread's locals are dropped (``__del__``): an idle greenlet's
-    suspended frames refer to it, so dropping it alone would leave it to
-    the cyclic GC, on some other thread, where it cannot be ended."""
-
-    __slots__ = ("gs", "ident")
-
-    def __init__(self, gs: deque[greenlet]) -> None:
-        self.gs = gs
-        self.ident = get_ident()
-
-    def __del__(self) -> None:
-        gs, self.gs = self.gs, deque()
-        if gs and self.ident == get_ident():  # (not in a fork's child, for another thread)
-            for g in gs:
-                _end_idle(g)
-
-
-def _take_carried() -> deque[greenlet]:
-    """The idle greenlets the thread's last scheduler left (CARRY_MAX); the
-    caller owns them now."""
-    c: _Carried | None = getattr(_local, "carried", None)
-    if c is None:
-        return deque()
-    _local.carried = None
-    gs, c.gs = c.gs, deque()
-    return gs
-
-
-def _carry_over(free: deque[greenlet]) -> None:
-    """Leave idle greenlets ``free`` (the most recently idle on the right)
-    to the thread's next scheduler; end those beyond CARRY_MAX."""
-    gs = _take_carried()
-    gs.extend(free)
-    while len(gs) > CARRY_MAX:
-        _end_idle(gs.popleft())
-    if gs:
-        _local.carried = _Carried(gs)
-        _hook_thread_end()  # ended with the thread (end_of_thread)
-
-
-def _end_carried() -> None:
-    """End the idle greenlets carried for a next scheduler that will never
-    come (the thread is ending)."""
-    for g in _take_carried():
-        _end_idle(g)

@@ -20,7 +20,8 @@ from . import waitreason as wr
 from .blocking import poll_failed
 from .chan import BLOCKED, Chan, _NilChan, nilchan
 from .errors import SEND_ON_CLOSED, Panic
-from .scheduler import current_task, peek_scheduler, wake_peer
+from .task import wake_peer
+from .threads import current_task, peek_scheduler
 from .waiter import LOCK, LoopGroup, SelectGroup, Waiter, push_waiter
 
 if TYPE_CHECKING:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from threading import get_ident
 from typing import TYPE_CHECKING, Any, SupportsFloat
 
 from . import waitreason
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
     from greenlet import greenlet
 
     from .scheduler import Scheduler
-    from .waiter import OneShot, Waiter, WaitRecord
+    from .waiter import OneShot, Parker, Waiter, WaitRecord
 
 _ids = itertools.count(1)
 
@@ -190,3 +191,33 @@ class Task:
         self._cancelled = True
         self.sched.interrupt(self, Cancelled())
         return True
+
+
+def ready(t: Task) -> None:
+    """Make parked task ``t`` runnable. Any thread; LOCK must not be held.
+
+    Only the single winner of ``t``'s wait record calls this (see
+    ``waiter.WaitRecord``). A channel waiter's party may also be a
+    coroutine's ``Parker``: its completer calls ``wake`` instead.
+    """
+    s = t.sched
+    if s.thread_id == get_ident():
+        t._state = waitreason.RUNNABLE
+        s.runq.append(t)
+        if s.current is None and s.backend.poll:
+            # Readied from outside any task: a timer callback in the hub, or
+            # code on an event loop while the hub waits in it. The loop
+            # backend must hand the thread back to the hub.
+            s.backend.poke()
+    else:
+        s.ready_remote(t)
+
+
+def wake_peer(who: Task | Parker) -> None:
+    """Wake the party of a completed channel waiter (``Waiter.task``): a
+    Task is readied, a coroutine's Parker resolves its own wait. Any
+    thread; LOCK must not be held. The channel hot paths inline this."""
+    if isinstance(who, Task):
+        ready(who)
+    else:
+        who.wake()

@@ -22,7 +22,8 @@ from .chan import Chan, nilchan
 from .duration import expiry
 from .duration import seconds as _seconds
 from .errors import not_callable
-from .scheduler import Scheduler, get_scheduler, peek_scheduler
+from .scheduler import Scheduler
+from .threads import get_scheduler, peek_scheduler
 from .timers_core import TimerEntry, deadline
 
 

@@ -251,7 +251,7 @@ if TYPE_CHECKING:
     from .backends.trio import _TrioAwait, _TrioWatch
     from .blocking import SleepTimer
     from .bridge import _CoroParker, _TrioParker
-    from .io import _IOWait
+    from .fdwait import _IOWait
     from .offload import _Abandonable, _Job
 
     def _records(

@@ -14,9 +14,9 @@ from typing import Any, Final, SupportsIndex
 
 from . import waitreason as wr
 from .errors import Panic, not_callable
-from .scheduler import current_task, get_scheduler
 from .sema import enqueue, grant, wait_grant, wake
 from .task import Task
+from .threads import current_task, get_scheduler
 from .waiter import LOCK, Waiter
 
 _take: Final = LOCK.take  # see lock.py

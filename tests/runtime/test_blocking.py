@@ -39,7 +39,8 @@ from greenlet import greenlet
 import gochan
 from gochan import Cancelled, Chan, Deadlock, blocking, go, gosched, run
 from gochan._runtime import offload
-from gochan._runtime.scheduler import Scheduler, get_scheduler
+from gochan._runtime.scheduler import Scheduler
+from gochan._runtime.threads import get_scheduler
 
 SAFETY = 30.0  # seconds; a safety net for hand-offs, never an assertion about speed
 

@@ -442,7 +442,7 @@ def test_a_never_timer_stays_out_of_the_heap() -> None:
     """Armed, stoppable and resettable, but never in the scheduler's heap."""
 
     def main() -> list[object]:
-        s = gochan._runtime.scheduler.get_scheduler()
+        s = gochan._runtime.threads.get_scheduler()
         t = gochan.Timer(INF)
         tk = gochan.Ticker(1e300)
         out: list[object] = [len(s.timers), repr(t)]

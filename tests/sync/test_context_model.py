@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 
 import gochan
 from gochan import default, select
-from gochan._runtime.scheduler import get_scheduler
+from gochan._runtime.threads import get_scheduler
 from gochan.context import (
     Canceled,
     Context,

@@ -40,8 +40,8 @@ from greenlet import getcurrent, greenlet
 
 from .. import waitreason as wr
 from ..errors import Cancelled
-from ..io import FdWait, _IOWait, timeout_error
-from ..scheduler import ready
+from ..fdwait import FdWait, _IOWait, timeout_error
+from ..task import ready
 from ..waiter import LOCK
 from . import parked_coroutines, take_pending
 

@@ -50,7 +50,7 @@ import socket
 from collections import deque
 from typing import Any
 
-from ..io import _IOWait, fd_wait
+from ..fdwait import _IOWait, fd_wait
 from ..task import Task
 from . import no_loop
 

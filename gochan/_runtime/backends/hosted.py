@@ -125,7 +125,7 @@ class HostedTrio(HostedBackend):
 
     def wait_fd(self, cur: Task, fd: int, write: bool, timeout: float | None) -> None:
         from .. import waitreason as wr
-        from ..io import FdWait
+        from ..fdwait import FdWait
         from .trio import _trio_wait, trio_await
 
         trio_await(self, cur, _trio_wait(fd, write, timeout), wr.IO_WAIT, FdWait(fd, write))

@@ -32,8 +32,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import waitreason as wr
 from ..errors import Cancelled
-from ..io import FdWait, _IOWait, timeout_error
-from ..scheduler import current_task, ready
+from ..fdwait import FdWait, _IOWait, timeout_error
+from ..task import ready
+from ..threads import current_task
 from ..waiter import LOCK
 from . import parked_coroutines, take_pending
 from .builtin import BuiltinBackend
