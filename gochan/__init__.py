@@ -20,7 +20,6 @@ from contextlib import suppress as _suppress
 from . import context as context
 from . import net as net
 from . import workqueue as workqueue
-from ._runtime.blocking import gosched as gosched
 from ._runtime.bridge import aselect as aselect
 from ._runtime.bridge import await_ as await_
 from ._runtime.build import BUILD as build
@@ -31,6 +30,7 @@ from ._runtime.dump import dump_on_signal as dump_on_signal
 from ._runtime.errors import Cancelled as Cancelled
 from ._runtime.errors import Deadlock as Deadlock
 from ._runtime.errors import Panic as Panic
+from ._runtime.gosched import gosched as gosched
 from ._runtime.hosted import run_async as run_async
 from ._runtime.io import wait_readable as wait_readable
 from ._runtime.io import wait_writable as wait_writable

@@ -134,7 +134,7 @@ class _Deadlines:
         self.recs.append(rec)
         self.live += 1
         if self.timer is None:
-            self.timer = s.add_timer(rec.deadline, self._fire)
+            self.timer = s.timers.add(rec.deadline, self._fire)
 
     def prune(self) -> None:
         """After a wait ended (by its task): drop ended waits off the head, sweep
@@ -147,7 +147,7 @@ class _Deadlines:
             self.recs = recs = deque(r for r in recs if not r.fired)
         if not recs:
             if self.timer is not None:
-                self.sched.cancel_timer(self.timer)
+                self.sched.timers.cancel(self.timer)
                 self.timer = None
             self._leave()
 

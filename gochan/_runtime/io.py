@@ -315,7 +315,7 @@ class PollDesc:
                 watch(rec)  # watched for this wait (rec.undo: undone in disarm)
             if deadline is not None and deadline != NEVER:
                 # (the woken task reads the passed deadline itself)
-                rec.timer = s.add_timer(deadline, _expire, rec)
+                rec.timer = s.timers.add(deadline, _expire, rec)
             s.polling[rec] = None
         except BaseException:
             self.disarm(rec)
@@ -348,7 +348,7 @@ class PollDesc:
         timer = rec.timer
         if timer is not None:
             rec.timer = None
-            s.cancel_timer(timer)
+            s.timers.cancel(timer)
         undo = rec.undo
         if undo is not None:  # (so that no watch outlives the wait)
             rec.undo = None

@@ -123,7 +123,8 @@ def _waiting(s: Scheduler) -> str:
     if s.incoming:
         parts.append("a wakeup from another thread")
     try:
-        when = s.timers[0][0] if s.timers else None
+        heap = s.timers.heap
+        when = heap[0][0] if heap else None
     except IndexError:  # emptied meanwhile
         when = None
     if when is not None:

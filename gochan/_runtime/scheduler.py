@@ -33,8 +33,6 @@ Invariants
 from __future__ import annotations
 
 import contextlib
-import heapq
-import itertools
 import random
 import threading
 import weakref
@@ -46,24 +44,15 @@ from typing import Any, Final
 from greenlet import getcurrent, greenlet
 
 from . import waitreason as wr
-from .backends import Backend, loop_blocked
+from .backends import Backend
 from .backends.catalog import make_backend
 from .clock import Clock
-from .duration import MAX_DURATION, NEVER, wait_timeout
 from .errors import NOT_RUN, Cancelled, Deadlock, body_never_ran
-from .fdwait import any_fd_ready
-from .greenlets import FREE_MAX, TRIM_BATCH, carry_over, end_idle, home, take_carried
+from .greenlets import carry_over, end_idle, home, take_carried
+from .idle import wait_for_work
 from .task import Task, ready
-from .threads import (
-    _MAIN_THREAD,
-    _registry_lock,
-    _schedulers,
-    _thread_count,
-    hook_thread_end,
-    quiet_prefixes,
-    quiet_threads,
-)
-from .timers_core import TimerEntry, TimerFn
+from .threads import _registry_lock, hook_thread_end, quiet_prefixes
+from .timers import Timers
 from .waiter import LOCK, OneShot, WaitRecord
 
 # Direct task-to-task switches allowed between two trips through the hub.
@@ -71,11 +60,6 @@ BUDGET: Final = 64
 # While tasks stay runnable, a loop backend still gets a turn every this
 # many + 1 hub rounds (a power of two minus one: a mask).
 POLL_EVERY: Final = 15
-# How long an idle scheduler waits before re-checking for deadlock while
-# some other thread is alive (it could still wake us; we cannot be told
-# when a thread that never used gochan exits).
-RECHECK_MIN: Final = 0.005
-RECHECK_MAX: Final = 0.25
 
 
 class Scheduler:
@@ -100,10 +84,7 @@ class Scheduler:
         self.backend.bind_clock(clock)
         if self.backend.quiet_prefixes:
             quiet_prefixes.update(self.backend.quiet_prefixes)
-        self.timers: list[tuple[float, int, TimerEntry]] = []
-        self.timer_lock = threading.Lock()
-        self._timer_seq = itertools.count()
-        self._dead_timers = 0
+        self.timers = Timers(self)
         # Outstanding work that can wake a task without a timer (I/O waits,
         # thread off-loads, awaits): while > 0 this is never a deadlock.
         self.pending = 0
@@ -115,7 +96,6 @@ class Scheduler:
         self.polling: dict[Any, None] = {}
         self.idle = False
         self.deadlock_pending = False
-        self.firing = False  # True while _run_timers runs callbacks (timer lock held)
         self.budget = BUDGET
         self.failed_polls = 0  # non-blocking tries that found nothing (blocking.poll_failed)
         self._shutdown_wait: OneShot | None = None
@@ -142,9 +122,10 @@ class Scheduler:
         self.hub = self._start_hub()
         # A scheduler dropped with its thread (implicit mode) closes its
         # wakeup sockets; run() closes them itself. The finalizer watches
-        # timer_lock, which lives and dies with this scheduler, rather than
-        # the scheduler: a mypyc-compiled class cannot be weakly referenced.
-        weakref.finalize(self.timer_lock, self.backend.close)
+        # the timer lock, which lives and dies with this scheduler, rather
+        # than the scheduler: a mypyc-compiled class cannot be weakly
+        # referenced.
+        weakref.finalize(self.timers.lock, self.backend.close)
 
     def __repr__(self) -> str:
         return f"<Scheduler thread={self.thread.name!r} tasks={len(self.tasks)}>"
@@ -442,18 +423,17 @@ class Scheduler:
 
     def _hub_loop(self, starter: greenlet) -> None:
         starter.switch()  # started by _start_hub: hand straight back
-        runq = self.runq
-        backend = self.backend
+        runq, backend, timers, clock = self.runq, self.backend, self.timers, self.clock
         rounds = 0
         while True:
             self.budget = BUDGET
             rounds += 1
             if self.incoming:
                 self._drain_incoming()
-            if self.timers:
-                self._run_timers()
+            if timers.heap:
+                timers.run(clock.now())
             if not runq:
-                self._wait_for_work()
+                wait_for_work(self)
             elif self.polling or (
                 backend.poll
                 and (backend.dirty or self.pending or backend.inflight or not rounds & POLL_EVERY)
@@ -486,247 +466,10 @@ class Scheduler:
         b = self.backend
         return self.pending > 0 or bool(self.polling) or (b.poll and b.busy())
 
-    def _trim_free(self) -> None:
-        """End the idle greenlets beyond FREE_MAX, the longest idle first, in
-        batches; stop as soon as another thread has work for us or a timer
-        is due (the rest waits for the next idle moment). O(1) per greenlet:
-        a million tasks that ended leave a million idle greenlets."""
-        free = self._free
-        while len(free) > FREE_MAX and not self.incoming:
-            deadline = self._next_deadline()
-            if deadline is not None and deadline <= self.clock.now():
-                return
-            for _ in range(min(TRIM_BATCH, len(free) - FREE_MAX)):
-                self._end_idle(free.popleft())
-
     def _end_idle(self, g: greenlet) -> None:
         """End idle greenlet ``g`` (off the free list; see ``_end_idle``)."""
         self.current = None
         end_idle(g)
-
-    def _wait_for_work(self) -> None:
-        """Block the thread until a task is runnable; report deadlocks."""
-        if len(self._free) > FREE_MAX:
-            self._trim_free()
-        err = loop_blocked(self)  # a coroutine's blocking call: never wait, say so
-        if err is not None:
-            self.interrupt(self.main, err)
-        runq, clock = self.runq, self.clock
-        recheck = RECHECK_MIN
-        suspected = False
-        while not runq:
-            if self.deadlock_pending:
-                self.deadlock_pending = False
-                self._report_deadlock()
-                break
-            deadline = self._next_deadline()
-            timeout: float | None
-            loop_turn = False
-            if clock.virtual and not self.pending:
-                # Virtual time moves only when both sides are asleep: no
-                # runnable task and nothing runnable on the backend's loop.
-                # It then jumps to the earliest timer of either side.
-                b = self.backend
-                if b.poll and not b.loop_idle():
-                    loop_turn = True  # let the loop run, then look again
-                else:
-                    ld = b.loop_deadline() if b.poll else None
-                    if ld is not None and ld - clock.now() > MAX_DURATION:
-                        ld = None  # a loop timer due never (asyncio.sleep(inf))
-                    if ld is not None and (deadline is None or ld < deadline):
-                        deadline = ld
-                    if deadline is not None:
-                        if self.polling and self._poll_io():
-                            continue  # a socket was ready: time stands still
-                        clock.advance_to(deadline)
-                        self._run_timers()
-                        if b.poll or self.polling:  # the loop fires what is due at the new time
-                            b.wait(0, self.incoming)
-                            if self.incoming:
-                                self._drain_incoming()
-                        continue
-            if loop_turn:
-                # A loop whose time is virtual is run a round at a time; one
-                # on its own clock (uvloop) wakes the hub when its work is done.
-                timeout = 0 if self.backend.virtual else None
-            elif deadline is not None:
-                timeout = deadline - clock.now()
-            elif self.pending or self.polling:
-                timeout = None  # the work (or the socket) wakes us when it is done
-            elif self.busy():
-                # Loop work could still wake a task, but a loop can also go
-                # quiet without a word (an asyncio task awaiting a future
-                # nobody will complete): look again now and then. A deadlock
-                # needs two idle looks in a row, so this one clears suspicion.
-                suspected = False
-                timeout, recheck = recheck, min(recheck * 2, RECHECK_MAX)
-            elif self._deadlock_check(confirmed=suspected):
-                if suspected:  # reported by _deadlock_check
-                    break
-                # Confirm after a short pause: a thread that has just been
-                # started may not be counted anywhere yet.
-                suspected, timeout = True, RECHECK_MIN
-            else:
-                suspected = False
-                timeout, recheck = recheck, min(recheck * 2, RECHECK_MAX)
-            self.backend.wait(wait_timeout(timeout), self.incoming)
-            if self.incoming:
-                self._drain_incoming()
-            if self.timers:
-                self._run_timers()
-        self.idle = False
-
-    def _poll_io(self) -> bool:
-        """Virtual clock, sockets watched (``polling``), nothing runnable:
-        look at the fds once without waiting; True if a task became
-        runnable. Time must not jump past a deadline while data that would
-        have beaten it is already waiting in a socket."""
-        b = self.backend
-        b.wait(0, self.incoming)
-        if self.incoming:
-            self._drain_incoming()
-        # A loop backend may only have queued the callbacks of ready fds
-        # (asyncio runs them in its next turn): not idle, so no jump yet.
-        if self.runq or (b.poll and not b.loop_idle()):
-            return True
-        # The loop's turn may also have ended before it polled its fds at
-        # all (uvloop runs call_soon callbacks, the hub's wake among them,
-        # before its poll phase): ask the kernel. A ready fd is reported by
-        # the backend on a later turn; until then time stands still.
-        return any_fd_ready(self.polling)
-
-    def _deadlock_check(self, confirmed: bool) -> bool:
-        """True if no thread can ever wake any task of this scheduler.
-
-        Called with nothing runnable, no timer and nothing pending. Marks
-        this scheduler idle; then it is a deadlock only if every other live
-        thread is a gochan thread that is idle too (a thread that never used
-        gochan could still send to a channel). The idle flags are read and
-        cleared (by ready_remote) under one lock, so a wakeup in flight is
-        never missed. Once ``confirmed``, the deadlock is reported here and
-        every idle scheduler of a global deadlock is told so.
-        """
-        with _registry_lock:
-            if self.incoming:
-                return False
-            self.idle = True
-            me = self.thread_id
-            others = []
-            visible = 0  # threads started from Python that enumerate() lists
-            for th in threading.enumerate():
-                if th is not _MAIN_THREAD and not isinstance(th, threading._DummyThread):
-                    visible += 1
-                if th.ident == me or th.ident in quiet_threads:
-                    continue
-                if quiet_prefixes and th.name.startswith(tuple(quiet_prefixes)):
-                    continue
-                s = _schedulers.get(th.ident)  # type: ignore[arg-type]
-                if s is None or not s.idle or s.incoming or s.busy():
-                    return False
-                others.append(s)
-            # A thread started with _thread.start_new_thread is missing from
-            # enumerate() but counted here: it could still send.
-            if _thread_count() > visible:
-                return False
-            if not confirmed:
-                return True
-            for s in others:
-                s.deadlock_pending = True
-        self._report_deadlock(tuple(others))
-        return True
-
-    def _report_deadlock(self, others: tuple[Scheduler, ...] = ()) -> None:
-        """Raise Deadlock in the main task; then wake ``others``, the idle
-        schedulers of a global deadlock, to do the same: the report is
-        written first, while every thread in it is still there to show."""
-        from .dump import format_dump
-
-        report = "all goroutines are asleep - deadlock!\n\n" + format_dump()
-        for s in others:
-            s.backend.wakeup()
-        main = self.main
-        self.interrupt(main, Deadlock(report))
-        if not self.runq:  # pragma: no cover - every park has a wait record
-            raise AssertionError(f"deadlocked main task could not be woken: {main!r}")
-
-    # -- timers -------------------------------------------------------------
-
-    def add_timer(self, when: float, fn: TimerFn, arg: object = None) -> TimerEntry:
-        """Arm ``fn()`` (``fn(arg)`` if ``arg`` is not None) to run at
-        ``when`` on this scheduler. Thread-safe."""
-        e = TimerEntry(when, fn, arg)
-        with self.timer_lock:
-            self.push_timer_locked(e)
-        if get_ident() != self.thread_id:
-            self.ready_remote(None)  # make the owner recompute its deadline
-        return e
-
-    def push_timer_locked(self, e: TimerEntry) -> None:
-        """Put ``e`` in the heap (timer lock held). An entry due ``NEVER``
-        stays out of it, armed: it can only be cancelled, so it must not
-        move a virtual clock to infinity nor count as a pending timer
-        (nothing else left to wake anyone is a deadlock)."""
-        if e.when != NEVER:
-            heapq.heappush(self.timers, (e.when, next(self._timer_seq), e))
-
-    def cancel_timer_locked(self, e: TimerEntry) -> bool:
-        """Disarm ``e``; True if it was armed. Timer lock held."""
-        if e.fn is None:
-            return False
-        e.disarm()
-        if e.when == NEVER:
-            return True  # never in the heap
-        self._dead_timers += 1
-        timers = self.timers
-        if self._dead_timers > 64 and self._dead_timers * 2 > len(timers):
-            timers[:] = [x for x in timers if x[2].fn is not None]
-            heapq.heapify(timers)
-            self._dead_timers = 0
-        return True
-
-    def cancel_timer(self, e: TimerEntry) -> bool:
-        """Disarm ``e`` from anywhere, timer callbacks of this scheduler
-        included (they run with the timer lock already held)."""
-        if self.firing and get_ident() == self.thread_id:
-            return self.cancel_timer_locked(e)
-        with self.timer_lock:
-            return self.cancel_timer_locked(e)
-
-    def _next_deadline(self) -> float | None:
-        timers = self.timers
-        with self.timer_lock:
-            while timers and timers[0][2].fn is None:
-                heapq.heappop(timers)
-            return timers[0][0] if timers else None
-
-    def _run_timers(self) -> None:
-        """Fire every due timer; callbacks run with the timer lock held."""
-        now = self.clock.now()
-        with self.timer_lock:
-            self.firing = True
-            try:
-                self._fire_due(now)
-            finally:
-                self.firing = False
-
-    def _fire_due(self, now: float) -> None:
-        timers = self.timers
-        while timers and timers[0][0] <= now:
-            e = timers[0][2]
-            fn = e.fn
-            if fn is None:
-                heapq.heappop(timers)
-                continue
-            arg = e.arg
-            nxt = fn() if arg is None else fn(arg)
-            if not timers or timers[0][2] is not e:
-                continue  # fn disarmed e and a compaction dropped it already
-            if nxt is None or e.fn is None:
-                e.disarm()
-                heapq.heappop(timers)
-            else:
-                e.when = nxt
-                heapq.heapreplace(timers, (nxt, next(self._timer_seq), e))
 
     # -- shutdown -------------------------------------------------------------
 

@@ -17,9 +17,9 @@ from types import MethodType
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from . import waitreason as wr
-from .blocking import poll_failed
 from .chan import BLOCKED, Chan, _NilChan, nilchan
 from .errors import SEND_ON_CLOSED, Panic
+from .gosched import poll_failed
 from .task import wake_peer
 from .threads import current_task, peek_scheduler
 from .waiter import LOCK, LoopGroup, SelectGroup, Waiter, push_waiter

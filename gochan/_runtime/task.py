@@ -7,7 +7,10 @@ from threading import get_ident
 from typing import TYPE_CHECKING, Any, SupportsFloat
 
 from . import waitreason
+from .duration import NEVER, expiry, seconds
 from .errors import Cancelled
+from .threads import current_task
+from .waiter import LOCK, OneShot
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -15,9 +18,11 @@ if TYPE_CHECKING:
     from greenlet import greenlet
 
     from .scheduler import Scheduler
-    from .waiter import OneShot, Parker, Waiter, WaitRecord
+    from .waiter import Parker, Waiter, WaitRecord
 
 _ids = itertools.count(1)
+# What a join's timeout fires its OneShot with.
+_TIMEOUT = object()
 
 
 class Task:
@@ -151,8 +156,6 @@ class Task:
         if exc is not None:
             main = self.sched.main
             if main._throw is exc:
-                from .waiter import LOCK
-
                 with LOCK:
                     if main._throw is exc:
                         main._throw = None
@@ -170,12 +173,8 @@ class Task:
         """
         limit: float | None = None
         if timeout is not None:
-            from .duration import seconds
-
             limit = seconds(timeout, "Task.join()")
         if not self._done:
-            from .blocking import join_task
-
             join_task(self, limit)
         return self.result()
 
@@ -221,3 +220,39 @@ def wake_peer(who: Task | Parker) -> None:
         ready(who)
     else:
         who.wake()
+
+
+def join_task(target: Task, timeout: float | None) -> None:
+    """Park the calling task until ``target`` is done (see Task.join);
+    ``timeout`` comes checked by ``duration.seconds``."""
+    if target._done:
+        return
+    cur = current_task()
+    if cur is target:
+        raise RuntimeError("a task cannot join itself: it would wait forever")
+    w = OneShot(cur)
+    with LOCK:
+        if target._done:
+            return
+        if target._joiners is None:
+            target._joiners = []
+        target._joiners.append(w)
+    s = cur.sched
+    if timeout is not None and timeout != NEVER:
+
+        def on_timeout() -> None:
+            with LOCK:
+                won = w.fire(_TIMEOUT)
+                if won and target._joiners is not None:
+                    target._joiners.remove(w)
+            if won:
+                ready(cur)
+
+        w.timer = s.timers.add(expiry(s.clock.now(), timeout), on_timeout)
+    s.park(waitreason.TASK_JOIN, target, w)
+    if w.value is _TIMEOUT:
+        raise TimeoutError(f"task {target.id} ({target.name!r}) still running after {timeout}s")
+    if w.timer is not None:
+        ts = s.timers
+        with ts.lock:
+            ts.cancel_locked(w.timer)

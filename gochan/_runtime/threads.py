@@ -227,7 +227,7 @@ def _release(s: Scheduler) -> None:
     s.runq.clear()
     s.incoming.clear()
     s.tasks.clear()
-    s.timers.clear()
+    s.timers.heap.clear()
     s.current = None
     s.hub = s.main.greenlet = None  # type: ignore[assignment]
     s.backend.close()

@@ -24,7 +24,7 @@ from .lock import TokenLock
 
 if TYPE_CHECKING:
     from .task import Task
-    from .timers_core import TimerEntry
+    from .timers import TimerEntry
 
 LOCK: Final = TokenLock()
 
@@ -249,10 +249,10 @@ if TYPE_CHECKING:
     # here, even if no call site happens to pass it to park() directly.
     from .backends.aio import _AwaitRecord
     from .backends.trio import _TrioAwait, _TrioWatch
-    from .blocking import SleepTimer
     from .bridge import _CoroParker, _TrioParker
     from .fdwait import _IOWait
     from .offload import _Abandonable, _Job
+    from .timers import SleepTimer
 
     def _records(
         a: Waiter,

@@ -55,14 +55,15 @@ from greenlet import getcurrent
 from .._runtime import task as _task
 from .._runtime import threads as _threads
 from .._runtime import waitreason as _wr
-from .._runtime.blocking import gosched, sleep_task
 from .._runtime.clock import VirtualClock
 from .._runtime.dump import format_task
 from .._runtime.duration import MAX_DURATION, optional_seconds
+from .._runtime.gosched import gosched
 from .._runtime.run import run as _run
 from .._runtime.scheduler import Scheduler
 from .._runtime.task import Task
 from .._runtime.threads import all_schedulers, current_task, install, peek_scheduler
+from .._runtime.timers import sleep_task
 
 R = TypeVar("R")
 

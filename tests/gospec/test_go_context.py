@@ -85,7 +85,7 @@ def live_timers() -> list[Any]:
     """Armed entries of this scheduler's timer heap (cancelled ones have ``fn = None``)."""
     from gochan._runtime.threads import get_scheduler
 
-    return [e for _, _, e in get_scheduler().timers if e.fn is not None]
+    return [e for _, _, e in get_scheduler().timers.heap if e.fn is not None]
 
 
 class Other(Context):

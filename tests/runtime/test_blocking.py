@@ -329,7 +329,7 @@ def test_blocking_in_a_timer_callback_is_a_runtime_error() -> None:
             except RuntimeError as e:
                 errors.append(e)
 
-        s.add_timer(gochan.monotonic() + 1, callback)
+        s.timers.add(gochan.monotonic() + 1, callback)
         gochan.sleep(2)
         return errors
 

@@ -453,7 +453,7 @@ def _armed_timers() -> int:
     """Live entries on the calling scheduler's timer heap (builtin only)."""
     from gochan._runtime.threads import get_scheduler
 
-    return sum(1 for _, _, e in get_scheduler().timers if e.fn is not None)
+    return sum(1 for _, _, e in get_scheduler().timers.heap if e.fn is not None)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
