@@ -60,10 +60,12 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 # check that a compiled wheel's install has every one of them compiled.
 COMPILED = [
     "chan",
+    "deadlock",
     "duration",
     "fdwait",
     "gosched",
     "greenlets",
+    "idle",
     "io",
     "lock",
     "scheduler",

@@ -47,10 +47,10 @@ from . import waitreason as wr
 from .backends import Backend
 from .backends.catalog import make_backend
 from .clock import Clock
-from .errors import NOT_RUN, Cancelled, Deadlock, body_never_ran
+from .errors import Cancelled, Deadlock
 from .greenlets import carry_over, end_idle, home, take_carried
 from .idle import wait_for_work
-from .task import Task, ready
+from .task import Task, ready, task_main
 from .threads import _registry_lock, hook_thread_end, quiet_prefixes
 from .timers import Timers
 from .waiter import LOCK, OneShot, WaitRecord
@@ -215,7 +215,7 @@ class Scheduler:
         t = self.current
         while True:
             assert t is not None and t.greenlet is g
-            self.task_main(t)
+            task_main(t)
             t.greenlet = None
             if not (runq and self.budget and runq[0].greenlet is None):
                 break
@@ -233,89 +233,6 @@ class Scheduler:
                 return g2
         self.current = None
         return self.hub
-
-    def task_main(self, t: Task) -> None:
-        """Run task ``t`` to completion; never raises."""
-        fn, args, kwargs = t._fn, t._args, t._kwargs
-        assert fn is not None
-        t._fn, t._args, t._kwargs = None, (), None
-        group = t._group
-        if group is not None:
-            t._group = None
-        try:
-            try:
-                if t._cancelled:  # cancelled before it ever ran: never runs (as Go)
-                    raise Cancelled()
-                # fn(*args, **kwargs), spelled as a plain call where it can
-                # be: CPython 3.11 and 3.12 run a plain call of a Python
-                # function in the same C-level interpreter loop, but a call
-                # with * or ** enters a new one on the C stack, and the
-                # greenlet of a parked task keeps a copy of its C stack
-                # (about 430 bytes more per parked task on 3.11).
-                if kwargs is not None:
-                    result = fn(*args, **kwargs)
-                elif not args:
-                    result = fn()
-                elif len(args) == 1:
-                    result = fn(args[0])
-                elif len(args) == 2:
-                    result = fn(args[0], args[1])
-                else:
-                    result = fn(*args)
-            finally:
-                if group is not None:
-                    group.add(-1)  # WaitGroup.go's done(), however fn ends
-            if result is not None and isinstance(result, NOT_RUN):
-                raise body_never_ran(f"task {t.name!r}", result)
-        except Cancelled as e:
-            self._finish(t, None, e)
-        except BaseException as e:
-            # Fatal, as an unrecovered Go panic, unless some task is already
-            # waiting in t.join(): then the exception is delivered to it
-            # (raised by its join) and is not raised again anywhere, as with
-            # asyncio's and concurrent.futures' results. KeyboardInterrupt,
-            # SystemExit and the like are fatal in any case.
-            e.add_note(f"raised in goroutine {t.id} ({t.name!r})")
-            if not self._finish(t, None, e) or not isinstance(e, Exception):
-                self._crash(t, e)
-        else:
-            self._finish(t, result, None)
-
-    def _finish(self, t: Task, result: Any, exc: BaseException | None) -> bool:
-        """Record ``t``'s outcome and wake its joiners; True if any woke."""
-        with LOCK:
-            t._result, t._exc, t._done = result, exc, True
-            joiners, t._joiners = t._joiners, None
-            # Drop the last wait record and what it waited on: a record
-            # points back at its task (Waiter.task, OneShot.task), and that
-            # cycle would leave the ended task to the cyclic GC instead of
-            # reference counting (a full collection, for a long-parked task).
-            t._w = t._waiting = t.waiting_on = None
-            woken = [w.task for w in joiners if w.fire()] if joiners else None
-        del self.tasks[t.id]
-        if woken:
-            for j in woken:
-                ready(j)
-        sw = self._shutdown_wait
-        if sw is not None and len(self.tasks) == 1:
-            with LOCK:
-                won = sw.fire()
-            if won:
-                ready(self.main)
-        return bool(woken)
-
-    def _crash(self, t: Task, e: BaseException) -> None:
-        """An exception escaped task ``t``: fatal, as an unrecovered Go panic."""
-        e.__notes__[-1] += "; gochan cancelled the other tasks"  # task_main's note
-        main = self.main
-        pending = main._throw
-        if pending is not None:
-            pending.add_note(f"goroutine {t.id} ({t.name!r}) also raised {type(e).__name__}: {e}")
-            return
-        for other in list(self.tasks.values()):
-            if other is not main:
-                other.cancel()
-        self.interrupt(main, e)
 
     def interrupt(self, t: Task, exc: BaseException) -> None:
         """Deliver ``exc`` to ``t``: now if parked, else at its next blocking
