@@ -247,8 +247,8 @@ if TYPE_CHECKING:
     # Every wait record and parker class, checked against the contracts by
     # mypy --strict: a class that stops conforming fails the type check
     # here, even if no call site happens to pass it to park() directly.
-    from .backends.aio import _AwaitRecord
-    from .backends.trio import _TrioAwait, _TrioWatch
+    from .backends.aio_waits import _AwaitRecord
+    from .backends.trio_waits import _TrioAwait, _TrioWatch
     from .bridge import _CoroParker, _TrioParker
     from .fdwait import _IOWait
     from .offload import _Abandonable, _Job

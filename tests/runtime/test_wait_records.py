@@ -42,7 +42,7 @@ from hypothesis import strategies as st
 
 import gochan
 from gochan._runtime import io, offload
-from gochan._runtime.backends.aio import _AwaitRecord
+from gochan._runtime.backends.aio_waits import _AwaitRecord
 from gochan._runtime.errors import Cancelled, Panic
 from gochan._runtime.scheduler import Scheduler
 from gochan._runtime.sema import enqueue, grant
