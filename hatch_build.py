@@ -60,6 +60,7 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 # check that a compiled wheel's install has every one of them compiled.
 COMPILED = [
     "chan",
+    "chan_async",
     "deadlock",
     "duration",
     "fdwait",

@@ -23,8 +23,8 @@ from . import workqueue as workqueue
 from ._runtime.bridge import aselect as aselect
 from ._runtime.bridge import await_ as await_
 from ._runtime.build import BUILD as build
-from ._runtime.chan import Chan as Chan
-from ._runtime.chan import nilchan as nilchan
+from ._runtime.chan_async import Chan as Chan
+from ._runtime.chan_async import nilchan as nilchan
 from ._runtime.dump import dump as dump
 from ._runtime.dump import dump_on_signal as dump_on_signal
 from ._runtime.errors import Cancelled as Cancelled

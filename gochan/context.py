@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ._runtime.chan import Chan, nilchan
+from ._runtime.chan_async import Chan, nilchan
 from ._runtime.duration import NEVER, instant
 from ._runtime.duration import seconds as duration_seconds
 from ._runtime.errors import not_callable

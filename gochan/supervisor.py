@@ -54,7 +54,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ._runtime.chan import Chan, nilchan
+from ._runtime.chan_async import Chan, nilchan
 from ._runtime.dump import add_dump_section
 from ._runtime.duration import optional_seconds
 from ._runtime.duration import seconds as duration_seconds

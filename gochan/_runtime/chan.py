@@ -1,4 +1,10 @@
-"""Chan and nilchan: Go's channels (runtime/chan.go) for green tasks and threads.
+"""The channel core: Go's channels (runtime/chan.go) for green tasks and threads.
+
+``ChanCore`` is Go's ``hchan`` with ``chansend``/``chanrecv``/``closechan``:
+everything a channel is and does for green tasks and OS threads. The
+class users get, ``Chan``, is this core with its async face for coroutines
+(chan_async.py, which imports this module, never the reverse); so is
+``nilchan``.
 
 Fields keep Go's names: ``_buf`` (the ring buffer, a deque), ``_cap``,
 ``_closed``, ``_recvq`` and ``_sendq`` (queues of parked Waiters).
@@ -22,19 +28,19 @@ Each operation is "try, then park" (Go's ``chansend``/``chanrecv`` with
 functions, ``_handoff_send``/``_handoff_recv`` (Go's ``send``/``recv``),
 used by send, recv, select, offer and the coroutine face alike;
 ``_try_send``/``_try_recv`` are the non-blocking halves built on them
-(select's first pass, offer, bridge.py). Peers are woken only after LOCK is
-released.
+(select's first pass, offer, chan_async.py). Peers are woken only after
+LOCK is released.
 """
 
 from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Final, Generic, SupportsIndex, TypeVar, cast
 
 from . import waitreason as wr
-from .errors import CLOSE_OF_CLOSED, CLOSE_OF_NIL, SEND_ON_CLOSED, Panic
+from .errors import CLOSE_OF_CLOSED, SEND_ON_CLOSED, Panic
 from .task import Task, ready, wake_peer
 from .threads import current_task
 from .waiter import LOCK, Waiter, WaitQueue, pop_waiter
@@ -110,21 +116,10 @@ def _task_waiter(v: Any) -> Waiter:
     return w
 
 
-class Chan(Generic[T]):
-    """A Go channel: ``Chan()`` is unbuffered, ``Chan(n)`` buffers ``n`` values.
-
-    Safe to use from any green task and any OS thread. Values from one
-    sender arrive in order; blocked senders and receivers are served first
-    come, first served.
-
-    >>> import gochan
-    >>> def main():
-    ...     ch = gochan.Chan[int](2)
-    ...     ch.send(1); ch.send(2); ch.close()
-    ...     return [v for v in ch]
-    >>> gochan.run(main)
-    [1, 2]
-    """
+class ChanCore(Generic[T]):
+    """A Go channel without its async face: every channel is a ``Chan``
+    (chan_async.py), this class with ``asend``/``arecv``/``arecv_ok`` and
+    ``async for`` added. Its methods are documented as ``Chan``'s."""
 
     __slots__ = ("__weakref__", "_buf", "_cap", "_closed", "_recvq", "_sendq")
 
@@ -170,7 +165,7 @@ class Chan(Generic[T]):
 
     # -- the value hand-off (LOCK held) ---------------------------------------
     # Go's send()/recv() (runtime/chan.go), shared by send, _recv, select,
-    # offer and the coroutine face (bridge.py): the one place where a value
+    # offer and the coroutine face (chan_async.py): the one place where a value
     # passes between a running party and a parked one. Each dequeues the
     # first live waiter of the other side (pop_waiter, inlined) and
     # completes it under LOCK: marks it ok and moves the value. The caller
@@ -403,34 +398,6 @@ class Chan(Generic[T]):
                 return
             yield v
 
-    # -- the async face (coroutines on a loop backend; see bridge.py) ---------
-
-    async def asend(self, v: T) -> None:
-        """``await ch.asend(v)``: ``send`` for a coroutine on the event loop
-        of an async backend. A coroutine and a green task can be the two
-        ends of one channel."""
-        from .bridge import asend
-
-        await asend(self, v)
-
-    async def arecv(self) -> T | None:
-        """``await ch.arecv()``: ``recv`` for a coroutine (async backends)."""
-        from .bridge import arecv
-
-        return await arecv(self)
-
-    async def arecv_ok(self) -> tuple[T | None, bool]:
-        """``await ch.arecv_ok()``: ``recv_ok`` for a coroutine (async backends)."""
-        from .bridge import arecv_ok
-
-        return await arecv_ok(self)
-
-    def __aiter__(self) -> AsyncIterator[T]:
-        """``async for v in ch``: receive until closed and drained (async backends)."""
-        from .bridge import aiter_chan
-
-        return aiter_chan(self)
-
     # -- helpers for timers -------------------------------------------------
 
     def offer(self, v: T) -> bool:
@@ -480,72 +447,3 @@ class Chan(Generic[T]):
             )
         for q in (recvq, sendq):
             assert all(w.queue is q for w in q), f"{self!r}: waiter with a stale queue link"
-
-
-class _NilChan(Chan[Any]):
-    """Go's nil channel: every send and receive blocks forever."""
-
-    __slots__ = ()
-
-    def __init__(self) -> None:
-        super().__init__(0)
-
-    def __repr__(self) -> str:
-        return "nilchan"
-
-    def send(self, v: Any) -> None:
-        _block_forever(wr.CHAN_SEND_NIL)
-
-    def recv_ok(self) -> tuple[Any, bool]:
-        _block_forever(wr.CHAN_RECV_NIL)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def recv(self) -> Any:
-        _block_forever(wr.CHAN_RECV_NIL)
-
-    def _recv(self) -> Any:
-        _block_forever(wr.CHAN_RECV_NIL)
-
-    def close(self) -> None:
-        raise Panic(CLOSE_OF_NIL)
-
-    async def asend(self, v: Any) -> None:
-        from .bridge import forever
-
-        await forever()
-
-    async def arecv(self) -> Any:
-        from .bridge import forever
-
-        await forever()
-
-    async def arecv_ok(self) -> tuple[Any, bool]:
-        from .bridge import forever
-
-        await forever()
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def __aiter__(self) -> AsyncIterator[Any]:
-        from .bridge import forever_iter
-
-        return forever_iter()
-
-    def offer(self, v: Any) -> bool:
-        return False
-
-    def drain(self) -> bool:
-        return False
-
-
-def _block_forever(reason: str) -> None:
-    from .waiter import SelectGroup
-
-    task = current_task()
-    g = SelectGroup(task)  # no waiters: only withdraw() can end this wait
-    task.sched.park(reason, nilchan, g)
-    raise AssertionError("a nil-channel wait resumed without an exception")  # pragma: no cover
-
-
-nilchan: Final[Chan[Any]] = _NilChan()
-"""Go's nil channel: send and receive block forever; select never picks it;
-``close()`` raises ``Panic("close of nil channel")``."""

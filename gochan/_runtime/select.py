@@ -17,7 +17,8 @@ from types import MethodType
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from . import waitreason as wr
-from .chan import BLOCKED, Chan, _NilChan, nilchan
+from .chan import BLOCKED
+from .chan_async import Chan, _NilChan, nilchan
 from .errors import SEND_ON_CLOSED, Panic
 from .gosched import poll_failed
 from .task import wake_peer

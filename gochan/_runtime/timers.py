@@ -40,7 +40,7 @@ from threading import get_ident
 from typing import TYPE_CHECKING, Any, SupportsFloat
 
 from . import waitreason as wr
-from .chan import Chan, nilchan
+from .chan_async import Chan, nilchan
 from .duration import NEVER, expiry
 from .duration import seconds as _seconds
 from .errors import not_callable

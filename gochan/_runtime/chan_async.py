@@ -1,0 +1,372 @@
+"""``Chan``, the channel users get: the channel core (chan.py) with its
+async face, for coroutines on asyncio (uvloop included) or trio:
+``await ch.asend(v)``, ``await ch.arecv()``, ``await ch.arecv_ok()`` and
+``async for v in ch``; and ``nilchan``.
+
+A coroutine queues a ``Waiter`` on the channel exactly as a green task
+does, with a *parker* (``waiter.Parker``) standing in for the task. A peer
+completing that waiter calls ``wake_peer(parker)`` (task.py), which calls
+``parker.wake()``: that resolves the coroutine's wait. So green tasks and
+coroutines are interchangeable ends of one channel, with the same
+hand-off, close and fairness rules, and the channel core knows nothing
+about coroutines: this module imports chan.py, never the reverse.
+(``aselect`` and ``await_``, the other direction, are in bridge.py.)
+
+Cancellation of a coroutine parked on a channel withdraws its waiter under
+LOCK. If a peer completed the operation first, the operation stands (the
+value was delivered, or received and is returned) and the cancellation is
+re-armed to surface at the coroutine's next ``await``: nothing is lost and
+nothing happens twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import AsyncIterator
+from threading import get_ident
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+from . import waitreason as wr
+from .backends import parked_coroutines
+from .chan import BLOCKED, CLOSED, ChanCore
+from .errors import CLOSE_OF_NIL, SEND_ON_CLOSED, Panic
+from .task import wake_peer
+from .threads import current_task, peek_scheduler
+from .waiter import LOCK, LoopGroup, SelectGroup, Waiter, WaitRecord, push_waiter
+
+if TYPE_CHECKING:
+    from .task import Task
+    from .waiter import Parker
+
+T = TypeVar("T")
+log = logging.getLogger("gochan")
+
+
+class Chan(ChanCore[T]):
+    """A Go channel: ``Chan()`` is unbuffered, ``Chan(n)`` buffers ``n`` values.
+
+    Safe to use from any green task and any OS thread, and from coroutines
+    (``asend``, ``arecv``, ``arecv_ok``, ``async for``). Values from one
+    sender arrive in order; blocked senders and receivers are served first
+    come, first served.
+
+    >>> import gochan
+    >>> def main():
+    ...     ch = gochan.Chan[int](2)
+    ...     ch.send(1); ch.send(2); ch.close()
+    ...     return [v for v in ch]
+    >>> gochan.run(main)
+    [1, 2]
+    """
+
+    __slots__ = ()
+
+    async def asend(self, v: T) -> None:
+        """``await ch.asend(v)``: ``send`` for a coroutine on the event loop
+        of an async backend. A coroutine and a green task can be the two
+        ends of one channel."""
+        with LOCK:
+            peer = self._try_send(v)
+            if peer is BLOCKED:
+                parker = current_parker()
+                g = LoopGroup(parker)
+                w = Waiter(parker, v, g)
+                g.waiters.append(w)
+                push_waiter(self._sendq, w)
+        if peer is not BLOCKED:
+            if peer is not None:
+                _ready_peer(peer)
+            return
+        await parker.wait(g)
+        if not w.ok:
+            raise Panic(SEND_ON_CLOSED)
+
+    async def arecv(self) -> T | None:
+        """``await ch.arecv()``: ``recv`` for a coroutine (async backends)."""
+        v = await _arecv(self)
+        return None if v is CLOSED else v
+
+    async def arecv_ok(self) -> tuple[T | None, bool]:
+        """``await ch.arecv_ok()``: ``recv_ok`` for a coroutine (async backends)."""
+        v = await _arecv(self)
+        return (None, False) if v is CLOSED else (v, True)
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        """``async for v in ch``: receive until closed and drained (async backends)."""
+        return _ChanIter(self)
+
+
+async def _arecv(ch: ChanCore[Any]) -> Any:
+    """A coroutine's receive: the value, or CLOSED once closed and drained."""
+    with LOCK:
+        r = ch._try_recv()
+        if r is BLOCKED:
+            parker = current_parker()
+            g = LoopGroup(parker)
+            w = Waiter(parker, None, g)
+            g.waiters.append(w)
+            push_waiter(ch._recvq, w)
+    if r is not BLOCKED:
+        v, ok, peer = r
+        if peer is not None:
+            _ready_peer(peer)
+        return v if ok else CLOSED
+    await parker.wait(g)
+    return w.value if w.ok else CLOSED
+
+
+class _ChanIter:
+    """``async for v in ch``: receives until the channel is closed and drained.
+    (A class, not an async generator: this module is compiled, and mypyc
+    compiles no async generators.)"""
+
+    def __init__(self, ch: ChanCore[Any]) -> None:
+        self.ch = ch
+
+    def __aiter__(self) -> _ChanIter:
+        return self
+
+    async def __anext__(self) -> Any:
+        v = await _arecv(self.ch)
+        if v is CLOSED:
+            raise StopAsyncIteration
+        return v
+
+
+# -- the parkers: a coroutine's stand-in for a Task --------------------------------
+
+
+class _CoroParker:
+    """Stands in for a Task in the waiters of an asyncio coroutine
+    (a ``waiter.Parker``)."""
+
+    __slots__ = ("future", "loop", "task", "thread_id")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.future: asyncio.Future[None] = loop.create_future()
+        self.thread_id = get_ident()
+        self.task: asyncio.Task[Any] | None = None
+
+    def __repr__(self) -> str:
+        return "<coroutine>"
+
+    def dead(self) -> bool:
+        """True once the coroutine can never run again: its loop is closed
+        (LOCK held; ``LoopGroup.claim`` then refuses its waiters)."""
+        if self.loop.is_closed():
+            parked_coroutines.discard(self.task)
+            return True
+        return False
+
+    def wake(self) -> None:
+        """Resolve the future (any thread; LOCK released)."""
+        parked_coroutines.discard(self.task)  # runnable from now on
+        if self.loop.is_closed():
+            # Completed against a coroutine that can never run again: its
+            # loop was closed by another thread after a peer claimed the
+            # wait (LoopGroup.claim refuses a coroutine whose loop is
+            # already closed). Say so, loudly. Raising here would leave the
+            # other peers of a close() unwoken.
+            log.error(
+                "a channel operation was completed against a coroutine whose asyncio event "
+                "loop is closed (the loop was closed while the coroutine still awaited the "
+                "channel): what was handed to it is lost. End loops with asyncio.run(), or "
+                "cancel their tasks before loop.close()"
+            )
+            return
+        if get_ident() == self.thread_id:
+            self._set()
+            poke()
+        else:
+            self.loop.call_soon_threadsafe(self._set)
+
+    def _set(self) -> None:
+        if not self.future.done():
+            self.future.set_result(None)
+
+    async def wait(self, record: WaitRecord) -> None:
+        """Wait until a peer completes ``record`` (see the module docstring
+        for what cancellation does)."""
+        task = self.task = asyncio.current_task()
+        parked_coroutines.add(task)
+        # The loop may have nothing else to do now: let the hub look again
+        # (a deadlock involving this coroutine must be seen).
+        poke()
+        try:
+            await self.future
+        except asyncio.CancelledError as e:
+            with LOCK:
+                withdrawn = record.withdraw()
+            if withdrawn:
+                raise
+            if task is not None:  # completed anyway: re-arm for the next await
+                task.uncancel()
+                task.cancel(e.args[0] if e.args else None)
+        finally:
+            parked_coroutines.discard(task)
+
+
+class _TrioParker:
+    """Stands in for a Task in the waiters of a trio task (a ``waiter.Parker``)."""
+
+    __slots__ = ("task", "thread_id", "token")
+
+    def __init__(self) -> None:
+        import trio
+
+        self.task = trio.lowlevel.current_task()
+        self.token = trio.lowlevel.current_trio_token()
+        self.thread_id = get_ident()
+
+    def __repr__(self) -> str:
+        return f"<trio task {self.task.name}>"
+
+    def dead(self) -> bool:
+        """Never: trio.run() returns only once every task has ended, and a
+        task parked here ends only through its wait (woken or cancelled)."""
+        return False
+
+    def wake(self) -> None:
+        import trio
+
+        parked_coroutines.discard(self.task)  # runnable from now on
+        if get_ident() == self.thread_id:
+            trio.lowlevel.reschedule(self.task)
+            poke()
+        else:
+            self.token.run_sync_soon(trio.lowlevel.reschedule, self.task)
+
+    async def wait(self, record: WaitRecord) -> None:
+        """Wait until a peer completes ``record``. On cancellation, withdraw
+        it if no peer has taken it yet (the wait then raises Cancelled);
+        else the operation stands and the peer's wake ends the wait."""
+        import trio
+
+        def abort(_: Any) -> trio.lowlevel.Abort:
+            with LOCK:
+                withdrawn = record.withdraw()
+            if not withdrawn:
+                return trio.lowlevel.Abort.FAILED  # the peer's wake() follows
+            parked_coroutines.discard(self.task)  # trio reschedules it now
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        parked_coroutines.add(self.task)
+        try:
+            await trio.lowlevel.wait_task_rescheduled(abort)
+        finally:
+            parked_coroutines.discard(self.task)
+
+
+def current_parker() -> _CoroParker | _TrioParker:
+    """A parker for the running coroutine: asyncio (any loop, uvloop
+    included) or trio. No gochan scheduler is needed: a channel can connect
+    plain coroutines with each other and with green tasks anywhere."""
+    loop = asyncio._get_running_loop()
+    if loop is not None:
+        return _CoroParker(loop)
+    if "trio" in sys.modules:
+        try:
+            return _TrioParker()
+        except RuntimeError:
+            pass
+    raise RuntimeError(
+        "async channel operations must be awaited in a coroutine running on asyncio "
+        "(or uvloop) or trio; green tasks use the blocking ch.send()/ch.recv()"
+    )
+
+
+def poke() -> None:
+    """Loop-side code readied a green task of this thread: let its hub run."""
+    s = peek_scheduler()
+    if s is not None:
+        s.backend.poke()
+
+
+def _ready_peer(peer: Task | Parker) -> None:
+    wake_peer(peer)
+    poke()
+
+
+async def forever() -> None:
+    """Block a coroutine until it is cancelled: nil-channel operations."""
+    if isinstance(current_parker(), _TrioParker):
+        import trio
+
+        await trio.sleep_forever()
+    await asyncio.get_running_loop().create_future()
+
+
+# -- nilchan ------------------------------------------------------------------------
+
+
+class _NilChan(Chan[Any]):
+    """Go's nil channel: every send and receive blocks forever."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__(0)
+
+    def __repr__(self) -> str:
+        return "nilchan"
+
+    def send(self, v: Any) -> None:
+        _block_forever(wr.CHAN_SEND_NIL)
+
+    def recv_ok(self) -> tuple[Any, bool]:
+        _block_forever(wr.CHAN_RECV_NIL)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def recv(self) -> Any:
+        _block_forever(wr.CHAN_RECV_NIL)
+
+    def _recv(self) -> Any:
+        _block_forever(wr.CHAN_RECV_NIL)
+
+    def close(self) -> None:
+        raise Panic(CLOSE_OF_NIL)
+
+    async def asend(self, v: Any) -> None:
+        await forever()
+
+    async def arecv(self) -> Any:
+        await forever()
+
+    async def arecv_ok(self) -> tuple[Any, bool]:
+        await forever()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return _NilIter()
+
+    def offer(self, v: Any) -> bool:
+        return False
+
+    def drain(self) -> bool:
+        return False
+
+
+class _NilIter:
+    """``async for v in nilchan``: blocks until the coroutine is cancelled."""
+
+    def __aiter__(self) -> _NilIter:
+        return self
+
+    async def __anext__(self) -> Any:
+        await forever()
+        raise StopAsyncIteration  # pragma: no cover - forever() only raises
+
+
+def _block_forever(reason: str) -> None:
+    task = current_task()
+    g = SelectGroup(task)  # no waiters: only withdraw() can end this wait
+    task.sched.park(reason, nilchan, g)
+    raise AssertionError("a nil-channel wait resumed without an exception")  # pragma: no cover
+
+
+nilchan: Final[Chan[Any]] = _NilChan()
+"""Go's nil channel: send and receive block forever; select never picks it;
+``close()`` raises ``Panic("close of nil channel")``."""
