@@ -13,7 +13,7 @@ counted by ``_thread._count()``.
 Invariants
 ----------
 * A scheduler's ``idle`` flag is set here, by its own thread, under
-  ``threads._registry_lock``, and cleared by ``ready_remote`` under the same
+  ``threads.registry_lock``, and cleared by ``ready_remote`` under the same
   lock: a wakeup in flight is never missed.
 * A first positive check is only a suspicion: the caller confirms it after
   a short pause (a new thread counts only once it runs), and only the
@@ -30,12 +30,12 @@ from typing import TYPE_CHECKING
 from .dump import format_dump
 from .errors import Deadlock
 from .threads import (
-    _MAIN_THREAD,
-    _registry_lock,
-    _schedulers,
-    _thread_count,
+    MAIN_THREAD,
     quiet_prefixes,
     quiet_threads,
+    registry_lock,
+    schedulers,
+    thread_count,
 )
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def deadlock_check(s: Scheduler, confirmed: bool) -> bool:
     never missed. Once ``confirmed``, the deadlock is reported here and
     every idle scheduler of a global deadlock is told so.
     """
-    with _registry_lock:
+    with registry_lock:
         if s.incoming:
             return False
         s.idle = True
@@ -61,19 +61,19 @@ def deadlock_check(s: Scheduler, confirmed: bool) -> bool:
         others = []
         visible = 0  # threads started from Python that enumerate() lists
         for th in threading.enumerate():
-            if th is not _MAIN_THREAD and not isinstance(th, threading._DummyThread):
+            if th is not MAIN_THREAD and not isinstance(th, threading._DummyThread):
                 visible += 1
             if th.ident == me or th.ident in quiet_threads:
                 continue
             if quiet_prefixes and th.name.startswith(tuple(quiet_prefixes)):
                 continue
-            o = _schedulers.get(th.ident)  # type: ignore[arg-type]
+            o = schedulers.get(th.ident)  # type: ignore[arg-type]
             if o is None or not o.idle or o.incoming or o.busy():
                 return False
             others.append(o)
         # A thread started with _thread.start_new_thread is missing from
         # enumerate() but counted here: it could still send.
-        if _thread_count() > visible:
+        if thread_count() > visible:
             return False
         if not confirmed:
             return True

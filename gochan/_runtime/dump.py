@@ -129,7 +129,7 @@ def format_dump(in_handler: bool = False) -> str:
     that code holds the scheduler registry's lock: take no lock then (a
     copy of a dict is atomic under the GIL anyway).
     """
-    scheds = list(_threads._schedulers.values()) if in_handler else all_schedulers()
+    scheds = list(_threads.schedulers.values()) if in_handler else all_schedulers()
     many = len(scheds) > 1
     out: list[str] = []
     for s in scheds:

@@ -232,7 +232,7 @@ def fd_wait(
 
 
 def any_fd_ready(waits: Iterable[Any]) -> bool:
-    """True if an fd that a wait record (``io._IOWait``: ``fd``, ``write``)
+    """True if an fd that a wait record (``_IOWait``: ``fd``, ``write``)
     watches is ready now (readable, writable, hung up or in error), without
     waiting. An fd closed under its waiter (POLLNVAL) does not count."""
     masks: dict[int, int] = {}

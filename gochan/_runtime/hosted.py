@@ -29,6 +29,7 @@ from greenlet import getcurrent, greenlet
 from .backends.hosted import drive
 from .clock import Clock
 from .errors import not_callable
+from .run import run_with
 from .threads import install, peek_scheduler
 
 R = TypeVar("R")
@@ -53,8 +54,6 @@ def _start_run(
     seed: int | None,
     debug: bool,
 ) -> greenlet:
-    from .run import run_with
-
     def body() -> _Ended:
         try:
             return _Ended(

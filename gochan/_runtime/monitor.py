@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import greenlet
 
+from .dump import format_task
 from .duration import NEVER, seconds
 from .threads import quiet_threads
 
@@ -104,8 +105,6 @@ class Watch:
         if not waiting:
             return None  # holding a thread nobody else needs harms nobody
         self.reported = True
-        from .dump import format_task
-
         return (
             f"goroutine {task.id} ({task.name!r}) has held thread {s.thread.name!r} for "
             f"{held:.3f}s without blocking or yielding (monitor threshold "

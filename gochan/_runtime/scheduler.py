@@ -1,33 +1,43 @@
-"""The per-thread scheduler: run queue, park/ready, the hub loop, timers,
-deadlock detection and cross-thread wakeups.
+"""The scheduler of one OS thread and its run loop: the run queue, ``park``
+(Go's ``gopark``), task-to-task switches, and the hub (Go's ``schedule()``).
 
 Shape
 -----
-Each OS thread that uses gochan gets one ``Scheduler`` (created on first
-use, or fresh for the duration of ``run()``). Its *main task* is the code
-that was running on the thread (the caller of ``run``, or the thread's own
-code in implicit mode). ``go()`` adds greenlets whose parent is the *hub*,
-a greenlet that runs the loop in ``_hub_loop``: drain cross-thread readies,
-fire due timers, and otherwise wait in the backend.
+Each OS thread that uses gochan has one ``Scheduler`` (from ``run()``, or
+created on first use: threads.py). Its *main task* is the code that was
+running on the thread (the caller of ``run``, or the thread's own code in
+implicit mode). ``go()`` adds tasks (task.py) whose greenlets are children
+of the *hub*, a greenlet running ``_hub_loop``: move other threads' readies
+in, fire due timers (timers.py), and with nothing runnable wait in the
+backend (idle.py, which also jumps a virtual clock and asks deadlock.py).
 
 One way to block
 ----------------
-Every blocking operation registers a *wait record* (``waiter.py``) and calls
+Every blocking operation registers a *wait record* (waiter.py) and calls
 ``park(reason, waiting_on, record)``; whoever completes or withdraws the
-record calls ``ready(task)`` exactly once. ``park`` switches straight to the
-next runnable task when there is one (no hub round trip: one switch per
-hand-off instead of two), and to the hub otherwise. Every ``BUDGET`` direct
-switches go through the hub anyway, so timers and other threads are never
-starved by two tasks that keep each other busy.
+record calls ``ready(task)`` (task.py) exactly once.
+
+The hot path
+------------
+A hand-off between two tasks costs one greenlet switch, not two: ``park``
+pops the next runnable task and switches straight to its greenlet, and a
+finished task's greenlet runs the next unstarted task itself
+(``_serve``); only with nothing runnable does control go to the hub. Every
+``BUDGET`` direct switches go through the hub anyway, so timers, I/O and
+other threads are never starved by two tasks that keep each other busy.
 
 Invariants
 ----------
-* Only the scheduler's own thread touches ``runq``, ``current`` and the
-  greenlets. Other threads reach it through ``incoming`` (a deque: append
-  and popleft are atomic) plus ``backend.wakeup()``.
-* Whoever switches to a task sets ``current`` to it first.
+* Only the scheduler's own thread touches ``runq``, ``current``,
+  ``budget``, ``_free`` and the greenlets. Other threads reach it through
+  ``incoming`` (a deque: append and popleft are atomic) plus
+  ``backend.wakeup()`` (``ready_remote``).
+* Whoever switches to a task sets ``current`` to it first; ``current`` is
+  None exactly while the hub runs.
 * A task is in ``runq``/``incoming`` at most once: it is readied only by the
   single winner of its current wait record (or by ``gosched``/``spawn``).
+* No lock is held across a switch: LOCK (channel state) and the timer lock
+  are taken and released within one task's turn.
 """
 
 from __future__ import annotations
@@ -51,7 +61,7 @@ from .errors import Cancelled, Deadlock
 from .greenlets import carry_over, end_idle, home, take_carried
 from .idle import wait_for_work
 from .task import Task, ready, task_main
-from .threads import _registry_lock, hook_thread_end, quiet_prefixes
+from .threads import hook_thread_end, quiet_prefixes, registry_lock
 from .timers import Timers
 from .waiter import LOCK, OneShot, WaitRecord
 
@@ -97,11 +107,11 @@ class Scheduler:
         self.idle = False
         self.deadlock_pending = False
         self.budget = BUDGET
-        self.failed_polls = 0  # non-blocking tries that found nothing (blocking.poll_failed)
+        self.failed_polls = 0  # non-blocking tries that found nothing (gosched.poll_failed)
         self._shutdown_wait: OneShot | None = None
         # Idle task greenlets (see _serve): reused from the right (the most
-        # recently idle, still warm), trimmed from the left (_trim_free).
-        # Those the thread's last scheduler left come first (CARRY_MAX).
+        # recently idle, still warm), trimmed from the left (greenlets.trim_free).
+        # Those the thread's last scheduler left come first (greenlets.CARRY_MAX).
         self._free: deque[greenlet] = take_carried()
         # Every task greenlet's run callable: one bound method for all the
         # thread's greenlets (a greenlet keeps its run callable alive as
@@ -114,7 +124,7 @@ class Scheduler:
         self.current: Task | None = main
         self.tasks[main.id] = main
         self.closing = False  # set by shutdown(): new tasks are born cancelled
-        self.implicit = False  # created on first use, no run() (see _implicit_scheduler)
+        self.implicit = False  # created on first use, no run() (see run.implicit_scheduler)
         self.watch: Any = None  # the hold monitor's Watch of an implicit scheduler
         # Start the hub now, so that its recursion depth (which every fresh
         # task greenlet inherits from the hub that starts it) is fixed here,
@@ -209,7 +219,7 @@ class Scheduler:
         returned with ``current`` set for it. Returning rather than
         switching here means no frame of this scheduler stays suspended on
         an idle greenlet: it holds no task, and may serve the thread's next
-        scheduler (``CARRY_MAX``).
+        scheduler (``greenlets.CARRY_MAX``).
         """
         runq = self.runq
         t = self.current
@@ -278,8 +288,11 @@ class Scheduler:
                 raise cur._take_pending()
         cur._state = reason
         cur.waiting_on = waiting_on
-        # _switch_away, inlined, plus: a task may find itself first in the
-        # run queue (gosched with nothing else runnable).
+        # The switch away: straight to the next runnable task while the
+        # budget lasts (a task may find itself first in the run queue:
+        # gosched with nothing else runnable), else to the hub. An unstarted
+        # task gets an idle greenlet (_bind); if there is none, only the hub
+        # may start a fresh one, so we go there.
         runq = self.runq
         try:
             g = None
@@ -326,7 +339,7 @@ class Scheduler:
 
     def ready_remote(self, t: Task | None) -> None:
         """Make ``t`` runnable from another thread (None: just re-check)."""
-        with _registry_lock:
+        with registry_lock:
             self.incoming.append(t)
             self.idle = False
         self.backend.wakeup()
@@ -396,7 +409,7 @@ class Scheduler:
         Returns the exceptions delivered to main meanwhile (tasks that
         raised something other than Cancelled while unwinding). The idle
         greenlets are left to the thread's next scheduler if ``carry``
-        (CARRY_MAX), else ended (the thread is ending).
+        (greenlets.CARRY_MAX), else ended (the thread is ending).
         """
         main = self.main
         errors: list[BaseException] = []

@@ -1,4 +1,14 @@
-"""Task: a green task (Go's ``g``) and its handle."""
+"""Task: a green task (Go's ``g``), its handle, and what happens to it
+outside the run loop: ``ready`` (Go's ``goready``: make a parked task
+runnable, from any thread), ``join``, and its life on its greenlet
+(``task_main``: run, finish, crash). ``park`` is the scheduler's
+(scheduler.py): it switches greenlets, which only the owning thread does.
+
+Every wait is matched by exactly one ``ready``, called by the single winner
+of the task's wait record (waiter.py, ``WaitRecord``) after releasing
+LOCK. ``ready`` on the task's own thread is an append to the run queue; from
+another thread it goes through ``Scheduler.ready_remote``.
+"""
 
 from __future__ import annotations
 
@@ -192,6 +202,9 @@ class Task:
         return True
 
 
+# -- readying a parked task ------------------------------------------------------------
+
+
 def ready(t: Task) -> None:
     """Make parked task ``t`` runnable. Any thread; LOCK must not be held.
 
@@ -220,6 +233,9 @@ def wake_peer(who: Task | Parker) -> None:
         ready(who)
     else:
         who.wake()
+
+
+# -- join ----------------------------------------------------------------------------
 
 
 def join_task(target: Task, timeout: float | None) -> None:

@@ -9,9 +9,9 @@ and shut down when the thread ends, as at the end of ``run()``.
 Invariants
 ----------
 * ``_local.sched`` is the scheduler installed on this thread (``install``);
-  ``_schedulers`` maps every live thread's ident to its scheduler, for
+  ``schedulers`` maps every live thread's ident to its scheduler, for
   ``dump()`` and the deadlock check (``deadlock.py``).
-* ``_registry_lock`` guards ``_schedulers`` and every scheduler's ``idle``
+* ``registry_lock`` guards ``schedulers`` and every scheduler's ``idle``
   flag: the deadlock check reads the flags, and ``ready_remote`` clears
   them, under it, so a wakeup in flight is never missed.
 * A thread that never used gochan has no entry: to the deadlock check it
@@ -39,13 +39,13 @@ if TYPE_CHECKING:
     from .scheduler import Scheduler
     from .task import Task
 
-_MAIN_THREAD = threading.main_thread()
+MAIN_THREAD = threading.main_thread()
 # Running threads started from Python (threading or _thread), main excluded.
-_thread_count: Callable[[], int] = getattr(_thread, "_count", lambda: 0)
+thread_count: Callable[[], int] = getattr(_thread, "_count", lambda: 0)
 _local: Final = threading.local()
-# Guards _schedulers and every scheduler's ``idle`` flag (see _deadlock_check).
-_registry_lock = threading.Lock()
-_schedulers: dict[int, Scheduler] = {}
+# Guards schedulers and every scheduler's ``idle`` flag (see deadlock.py).
+registry_lock = threading.Lock()
+schedulers: dict[int, Scheduler] = {}
 # Idents of gochan's own helper threads (the blocking() pool) while they sit
 # idle: such a thread cannot wake anyone, so it does not veto a deadlock. A
 # busy helper is working for some scheduler whose ``pending`` count is > 0.
@@ -55,6 +55,38 @@ quiet_threads: set[int] = set()
 # backend states its own (``Backend.quiet_prefixes``); a scheduler adds
 # them here when it starts.
 quiet_prefixes: set[str] = set()
+# Schedulers being shut down by their thread's exit (see _ThreadExit): by
+# then the thread's locals are being torn down, so lookups find them here.
+_exiting: dict[int, Scheduler] = {}
+
+
+# -- the registry -------------------------------------------------------------------
+
+
+def install(s: Scheduler | None) -> None:
+    """Make ``s`` this thread's scheduler (None: forget it)."""
+    h = home()
+    h.sched = s
+    h.installs += 1
+    ident = get_ident()
+    with registry_lock:
+        alive = {t.ident for t in threading.enumerate()}
+        for k in [k for k in schedulers if k not in alive]:
+            del schedulers[k]
+        if s is None:
+            schedulers.pop(ident, None)
+        else:
+            schedulers[ident] = s
+    if s is None:
+        if hasattr(_local, "sched"):
+            del _local.sched
+    else:
+        _local.sched = s
+
+
+def all_schedulers() -> list[Scheduler]:
+    with registry_lock:
+        return list(schedulers.values())
 
 
 def get_scheduler() -> Scheduler:
@@ -72,9 +104,29 @@ def peek_scheduler() -> Scheduler | None:
     return s if s is not None else _exiting.get(get_ident())
 
 
-# Schedulers being shut down by their thread's exit (see _ThreadExit): by
-# then the thread's locals are being torn down, so lookups find them here.
-_exiting: dict[int, Scheduler] = {}
+def current_task() -> Task:
+    """The running task; RuntimeError where a blocking call cannot work.
+    (On the path of every park: a thread-local read and a greenlet check.)"""
+    try:
+        s: Scheduler = _local.sched
+    except AttributeError:
+        s = _implicit_scheduler()
+    cur = s.current
+    g = getcurrent()
+    if cur is None or cur.greenlet is not g:
+        if g is s.hub:
+            raise RuntimeError(
+                "a blocking gochan call was made inside a timer callback, where nothing "
+                "may block; start a task with gochan.go() and block there instead"
+            )
+        raise RuntimeError(
+            f"a blocking gochan call was made from greenlet {g!r}, which gochan does not "
+            "manage; start that code with gochan.go() instead"
+        )
+    return cur
+
+
+# -- implicit mode: a scheduler on first use, adopted for the thread's life -------
 
 
 # Implicit mode's scheduler factory: run.py's ``implicit_scheduler``, set
@@ -118,6 +170,9 @@ def adopt(s: Scheduler) -> None:
     hook_thread_end()
 
 
+# -- the thread's end -----------------------------------------------------------------
+
+
 def hook_thread_end() -> None:
     """Arrange for ``end_of_thread`` to run when this thread's code ends.
 
@@ -130,7 +185,7 @@ def hook_thread_end() -> None:
     which runs while the thread's locals are torn down.
     """
     th = threading._active.get(get_ident())  # type: ignore[attr-defined]
-    if th is None or th is _MAIN_THREAD or isinstance(th, threading._DummyThread):
+    if th is None or th is MAIN_THREAD or isinstance(th, threading._DummyThread):
         return
     delete = getattr(th, "_delete", None)
     if delete is None or "_delete" in vars(th):  # unknown layout, or hooked already
@@ -237,7 +292,7 @@ def _report_unhandled(s: Scheduler, e: BaseException) -> None:
     """Report an exception that no code of the thread received: through
     ``threading.excepthook`` (so pytest and logging setups see it), for
     the thread that owned ``s``."""
-    if s.thread is _MAIN_THREAD:
+    if s.thread is MAIN_THREAD:
         print("gochan: an exception escaped a task and was never delivered:", file=sys.stderr)
         sys.excepthook(type(e), e, e.__traceback__)
         return
@@ -251,7 +306,7 @@ def _at_exit() -> None:
     set the status any other way; registered when gochan is imported, this
     runs after the exit handlers registered later, and the standard
     streams are flushed first.)"""
-    if threading.current_thread() is _MAIN_THREAD and end_of_thread():
+    if threading.current_thread() is MAIN_THREAD and end_of_thread():
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):  # a closed stream cannot be flushed
                 stream.flush()
@@ -259,50 +314,3 @@ def _at_exit() -> None:
 
 
 atexit.register(_at_exit)
-
-
-def install(s: Scheduler | None) -> None:
-    """Make ``s`` this thread's scheduler (None: forget it)."""
-    h = home()
-    h.sched = s
-    h.installs += 1
-    ident = get_ident()
-    with _registry_lock:
-        alive = {t.ident for t in threading.enumerate()}
-        for k in [k for k in _schedulers if k not in alive]:
-            del _schedulers[k]
-        if s is None:
-            _schedulers.pop(ident, None)
-        else:
-            _schedulers[ident] = s
-    if s is None:
-        if hasattr(_local, "sched"):
-            del _local.sched
-    else:
-        _local.sched = s
-
-
-def all_schedulers() -> list[Scheduler]:
-    with _registry_lock:
-        return list(_schedulers.values())
-
-
-def current_task() -> Task:
-    """The running task; RuntimeError where a blocking call cannot work."""
-    try:
-        s: Scheduler = _local.sched
-    except AttributeError:
-        s = _implicit_scheduler()
-    cur = s.current
-    g = getcurrent()
-    if cur is None or cur.greenlet is not g:
-        if g is s.hub:
-            raise RuntimeError(
-                "a blocking gochan call was made inside a timer callback, where nothing "
-                "may block; start a task with gochan.go() and block there instead"
-            )
-        raise RuntimeError(
-            f"a blocking gochan call was made from greenlet {g!r}, which gochan does not "
-            "manage; start that code with gochan.go() instead"
-        )
-    return cur

@@ -59,7 +59,7 @@ class Parker(Protocol):
 
     A peer that completes a waiter whose ``task`` is a Parker calls
     ``wake()`` (any thread, LOCK released) instead of ``ready()``; see
-    ``scheduler.wake_peer``. ``dead()`` (LOCK held) says the coroutine can never
+    ``task.wake_peer``. ``dead()`` (LOCK held) says the coroutine can never
     run again (``LoopGroup.claim`` then refuses the waiter).
     """
 
@@ -117,7 +117,7 @@ class Waiter:
     ``group`` is the shared record of a blocking select, else None.
     ``queue`` is the wait queue holding it, None once dequeued.
     ``task`` is the parked Task, or a coroutine's ``Parker`` (``chan_async.py``),
-    which stands in for one: a peer wakes it with ``scheduler.wake_peer``.
+    which stands in for one: a peer wakes it with ``task.wake_peer``.
 
     Wait queues are C deques rather than Go's intrusive linked lists: in
     CPython a deque's append/popleft beat any Python-level list surgery, and

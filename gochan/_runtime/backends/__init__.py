@@ -1,11 +1,12 @@
 """Backends: what the scheduler does when it has nothing to run, and how
 it waits for file descriptors and event-loop work.
 
-``Backend`` below is the whole seam: the scheduler (scheduler.py), the fd
-waits (io.py), ``await_`` (bridge.py) and the deadlock detector reach a
-backend through these methods and attributes only, and no code outside
-this package names a concrete backend. docs/design.md ("The backend
-seam") says who calls what; docs/backends.md how to add a backend.
+``Backend`` below is the whole seam: the scheduler (scheduler.py, idle.py),
+the fd waits (io.py, fdwait.py), ``await_`` (bridge.py) and the deadlock
+detector reach a backend through these methods and attributes only, and
+no code outside this package names a concrete backend (catalog.py makes
+one by name). docs/design.md ("The backend seam") says who calls what;
+docs/backends.md how to add a backend.
 """
 
 from __future__ import annotations
@@ -101,9 +102,9 @@ class Backend(Protocol):
     def wait_fd(self, cur: Task, fd: int, write: bool, timeout: float | None) -> None:
         """``wait_readable``/``wait_writable``: park task ``cur`` (running
         now) until ``fd`` is readable (writable); TimeoutError
-        (``io.timeout_error``) once ``timeout`` seconds (> 0; None: none)
+        (``fdwait.timeout_error``) once ``timeout`` seconds (> 0; None: none)
         passed. Several tasks may wait on one fd. Cancellation raises, as
-        any park. ``io.fd_wait`` does it all for a backend that can watch
+        any park. ``fdwait.fd_wait`` does it all for a backend that can watch
         fds one-shot; a loop backend may ``await_`` its loop's own wait."""
 
     def pd_attach(self, pd: Any) -> None:
