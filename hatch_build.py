@@ -60,7 +60,6 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 # check that a compiled wheel's install has every one of them compiled.
 COMPILED = [
     "chan",
-    "chan_async",
     "deadlock",
     "duration",
     "fdwait",
@@ -69,6 +68,7 @@ COMPILED = [
     "idle",
     "io",
     "lock",
+    "nilchan",
     "scheduler",
     "select",
     "sema",

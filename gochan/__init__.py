@@ -23,8 +23,7 @@ from . import workqueue as workqueue
 from ._runtime.bridge import aselect as aselect
 from ._runtime.bridge import await_ as await_
 from ._runtime.build import BUILD as build
-from ._runtime.chan_async import Chan as Chan
-from ._runtime.chan_async import nilchan as nilchan
+from ._runtime.chan import Chan as Chan
 from ._runtime.dump import dump as dump
 from ._runtime.dump import dump_on_signal as dump_on_signal
 from ._runtime.errors import Cancelled as Cancelled
@@ -34,6 +33,7 @@ from ._runtime.gosched import gosched as gosched
 from ._runtime.hosted import run_async as run_async
 from ._runtime.io import wait_readable as wait_readable
 from ._runtime.io import wait_writable as wait_writable
+from ._runtime.nilchan import nilchan as nilchan
 from ._runtime.offload import blocking as blocking
 from ._runtime.run import current as current
 from ._runtime.run import go as go

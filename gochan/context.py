@@ -27,10 +27,11 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ._runtime.chan_async import Chan, nilchan
+from ._runtime.chan import Chan
 from ._runtime.duration import NEVER, instant
 from ._runtime.duration import seconds as duration_seconds
 from ._runtime.errors import not_callable
+from ._runtime.nilchan import nilchan
 from ._runtime.scheduler import Scheduler
 from ._runtime.threads import get_scheduler
 from ._runtime.timers import TimerEntry, monotonic

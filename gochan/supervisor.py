@@ -54,11 +54,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ._runtime.chan_async import Chan, nilchan
+from ._runtime.chan import Chan
 from ._runtime.dump import add_dump_section
 from ._runtime.duration import optional_seconds
 from ._runtime.duration import seconds as duration_seconds
 from ._runtime.errors import Cancelled, Panic, not_callable
+from ._runtime.nilchan import nilchan
 from ._runtime.run import current, go
 from ._runtime.scheduler import Scheduler
 from ._runtime.select import default, select

@@ -50,7 +50,7 @@ from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-from ._runtime.chan_async import Chan
+from ._runtime.chan import Chan
 from ._runtime.duration import seconds as duration_seconds
 from ._runtime.run import go
 from ._runtime.scheduler import Scheduler

@@ -1,10 +1,4 @@
-"""The channel core: Go's channels (runtime/chan.go) for green tasks and threads.
-
-``ChanCore`` is Go's ``hchan`` with ``chansend``/``chanrecv``/``closechan``:
-everything a channel is and does for green tasks and OS threads. The
-class users get, ``Chan``, is this core with its async face for coroutines
-(chan_async.py, which imports this module, never the reverse); so is
-``nilchan``.
+"""Chan: Go's channels (runtime/chan.go) for green tasks and threads.
 
 Fields keep Go's names: ``_buf`` (the ring buffer, a deque), ``_cap``,
 ``_closed``, ``_recvq`` and ``_sendq`` (queues of parked Waiters).
@@ -30,13 +24,17 @@ used by send, recv, select, offer and the coroutine face alike;
 ``_try_send``/``_try_recv`` are the non-blocking halves built on them
 (select's first pass, offer, chan_async.py). Peers are woken only after
 LOCK is released.
+
+The async face (``asend``, ``arecv``, ``arecv_ok``, ``async for``) is
+chan_async.py's, which imports this module, never the reverse: see
+``_AsyncFace``. Nil channels are nilchan.py's.
 """
 
 from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, Final, Generic, SupportsIndex, TypeVar, cast
 
 from . import waitreason as wr
@@ -99,6 +97,28 @@ class _Flags:
 FLAGS: Final = _Flags()
 
 
+def _no_face(*_: Any) -> Any:
+    raise RuntimeError("gochan is not fully imported (no async face): import gochan first")
+
+
+class _AsyncFace:
+    """What ``Chan``'s async methods run: chan_async.py's coroutine
+    functions, set by chan_async.py when it is imported (gochan/__init__.py
+    imports it). The methods stay on ``Chan``
+    rather than on a subclass there: docs/design.md, "The module map"."""
+
+    __slots__ = ("aiter", "arecv", "arecv_ok", "asend")
+
+    def __init__(self) -> None:
+        self.asend: Callable[[Chan[Any], Any], Awaitable[None]] = _no_face
+        self.arecv: Callable[[Chan[Any]], Awaitable[Any]] = _no_face
+        self.arecv_ok: Callable[[Chan[Any]], Awaitable[tuple[Any, bool]]] = _no_face
+        self.aiter: Callable[[Chan[Any]], AsyncIterator[Any]] = _no_face
+
+
+FACE: Final = _AsyncFace()
+
+
 def _task_waiter(v: Any) -> Waiter:
     """The running task's reusable Waiter, loaded with ``v`` (LOCK held).
 
@@ -116,10 +136,21 @@ def _task_waiter(v: Any) -> Waiter:
     return w
 
 
-class ChanCore(Generic[T]):
-    """A Go channel without its async face: every channel is a ``Chan``
-    (chan_async.py), this class with ``asend``/``arecv``/``arecv_ok`` and
-    ``async for`` added. Its methods are documented as ``Chan``'s."""
+class Chan(Generic[T]):
+    """A Go channel: ``Chan()`` is unbuffered, ``Chan(n)`` buffers ``n`` values.
+
+    Safe to use from any green task and any OS thread. Values from one
+    sender arrive in order; blocked senders and receivers are served first
+    come, first served.
+
+    >>> import gochan
+    >>> def main():
+    ...     ch = gochan.Chan[int](2)
+    ...     ch.send(1); ch.send(2); ch.close()
+    ...     return [v for v in ch]
+    >>> gochan.run(main)
+    [1, 2]
+    """
 
     __slots__ = ("__weakref__", "_buf", "_cap", "_closed", "_recvq", "_sendq")
 
@@ -397,6 +428,26 @@ class ChanCore(Generic[T]):
             if v is CLOSED:
                 return
             yield v
+
+    # -- the async face (coroutines; chan_async.py: see the module docstring) -
+
+    async def asend(self, v: T) -> None:
+        """``await ch.asend(v)``: ``send`` for a coroutine on the event loop
+        of an async backend. A coroutine and a green task can be the two
+        ends of one channel."""
+        await FACE.asend(self, v)
+
+    async def arecv(self) -> T | None:
+        """``await ch.arecv()``: ``recv`` for a coroutine (async backends)."""
+        return cast("T | None", await FACE.arecv(self))
+
+    async def arecv_ok(self) -> tuple[T | None, bool]:
+        """``await ch.arecv_ok()``: ``recv_ok`` for a coroutine (async backends)."""
+        return cast("tuple[T | None, bool]", await FACE.arecv_ok(self))
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        """``async for v in ch``: receive until closed and drained (async backends)."""
+        return cast("AsyncIterator[T]", FACE.aiter(self))
 
     # -- helpers for timers -------------------------------------------------
 

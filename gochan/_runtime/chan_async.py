@@ -1,16 +1,18 @@
-"""``Chan``, the channel users get: the channel core (chan.py) with its
-async face, for coroutines on asyncio (uvloop included) or trio:
-``await ch.asend(v)``, ``await ch.arecv()``, ``await ch.arecv_ok()`` and
-``async for v in ch``; and ``nilchan``.
+"""The async face of channels: what ``await ch.asend(v)``, ``await
+ch.arecv()``, ``await ch.arecv_ok()`` and ``async for v in ch`` run, for a
+coroutine on asyncio (uvloop included) or trio, and the *parkers* that let
+a coroutine wait on a channel.
 
 A coroutine queues a ``Waiter`` on the channel exactly as a green task
-does, with a *parker* (``waiter.Parker``) standing in for the task. A peer
+does, with a parker (``waiter.Parker``) standing in for the task. A peer
 completing that waiter calls ``wake_peer(parker)`` (task.py), which calls
 ``parker.wake()``: that resolves the coroutine's wait. So green tasks and
 coroutines are interchangeable ends of one channel, with the same
-hand-off, close and fairness rules, and the channel core knows nothing
-about coroutines: this module imports chan.py, never the reverse.
-(``aselect`` and ``await_``, the other direction, are in bridge.py.)
+hand-off, close and fairness rules, and the channel code knows nothing
+about coroutines. This module imports chan.py; chan.py does not import it:
+``Chan``'s async methods run the functions this module sets in
+``chan.FACE`` when it is imported. (``aselect`` and ``await_``, the rest of
+the bridge between green tasks and coroutines, are bridge.py's.)
 
 Cancellation of a coroutine parked on a channel withdraws its waiter under
 LOCK. If a peer completed the operation first, the operation stands (the
@@ -26,15 +28,14 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 from threading import get_ident
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import waitreason as wr
 from .backends import parked_coroutines
-from .chan import BLOCKED, CLOSED, ChanCore
-from .errors import CLOSE_OF_NIL, SEND_ON_CLOSED, Panic
+from .chan import BLOCKED, CLOSED, FACE, Chan
+from .errors import SEND_ON_CLOSED, Panic
 from .task import wake_peer
-from .threads import current_task, peek_scheduler
-from .waiter import LOCK, LoopGroup, SelectGroup, Waiter, WaitRecord, push_waiter
+from .threads import peek_scheduler
+from .waiter import LOCK, LoopGroup, Waiter, WaitRecord, push_waiter
 
 if TYPE_CHECKING:
     from .task import Task
@@ -42,100 +43,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 log = logging.getLogger("gochan")
-
-
-class Chan(ChanCore[T]):
-    """A Go channel: ``Chan()`` is unbuffered, ``Chan(n)`` buffers ``n`` values.
-
-    Safe to use from any green task and any OS thread, and from coroutines
-    (``asend``, ``arecv``, ``arecv_ok``, ``async for``). Values from one
-    sender arrive in order; blocked senders and receivers are served first
-    come, first served.
-
-    >>> import gochan
-    >>> def main():
-    ...     ch = gochan.Chan[int](2)
-    ...     ch.send(1); ch.send(2); ch.close()
-    ...     return [v for v in ch]
-    >>> gochan.run(main)
-    [1, 2]
-    """
-
-    __slots__ = ()
-
-    async def asend(self, v: T) -> None:
-        """``await ch.asend(v)``: ``send`` for a coroutine on the event loop
-        of an async backend. A coroutine and a green task can be the two
-        ends of one channel."""
-        with LOCK:
-            peer = self._try_send(v)
-            if peer is BLOCKED:
-                parker = current_parker()
-                g = LoopGroup(parker)
-                w = Waiter(parker, v, g)
-                g.waiters.append(w)
-                push_waiter(self._sendq, w)
-        if peer is not BLOCKED:
-            if peer is not None:
-                _ready_peer(peer)
-            return
-        await parker.wait(g)
-        if not w.ok:
-            raise Panic(SEND_ON_CLOSED)
-
-    async def arecv(self) -> T | None:
-        """``await ch.arecv()``: ``recv`` for a coroutine (async backends)."""
-        v = await _arecv(self)
-        return None if v is CLOSED else v
-
-    async def arecv_ok(self) -> tuple[T | None, bool]:
-        """``await ch.arecv_ok()``: ``recv_ok`` for a coroutine (async backends)."""
-        v = await _arecv(self)
-        return (None, False) if v is CLOSED else (v, True)
-
-    def __aiter__(self) -> AsyncIterator[T]:
-        """``async for v in ch``: receive until closed and drained (async backends)."""
-        return _ChanIter(self)
-
-
-async def _arecv(ch: ChanCore[Any]) -> Any:
-    """A coroutine's receive: the value, or CLOSED once closed and drained."""
-    with LOCK:
-        r = ch._try_recv()
-        if r is BLOCKED:
-            parker = current_parker()
-            g = LoopGroup(parker)
-            w = Waiter(parker, None, g)
-            g.waiters.append(w)
-            push_waiter(ch._recvq, w)
-    if r is not BLOCKED:
-        v, ok, peer = r
-        if peer is not None:
-            _ready_peer(peer)
-        return v if ok else CLOSED
-    await parker.wait(g)
-    return w.value if w.ok else CLOSED
-
-
-class _ChanIter:
-    """``async for v in ch``: receives until the channel is closed and drained.
-    (A class, not an async generator: this module is compiled, and mypyc
-    compiles no async generators.)"""
-
-    def __init__(self, ch: ChanCore[Any]) -> None:
-        self.ch = ch
-
-    def __aiter__(self) -> _ChanIter:
-        return self
-
-    async def __anext__(self) -> Any:
-        v = await _arecv(self.ch)
-        if v is CLOSED:
-            raise StopAsyncIteration
-        return v
-
-
-# -- the parkers: a coroutine's stand-in for a Task --------------------------------
 
 
 class _CoroParker:
@@ -290,6 +197,61 @@ def _ready_peer(peer: Task | Parker) -> None:
     poke()
 
 
+async def asend(ch: Chan[T], v: T) -> None:
+    """``await ch.asend(v)``: Chan.send for coroutines."""
+    with LOCK:
+        peer = ch._try_send(v)
+        if peer is BLOCKED:
+            parker = current_parker()
+            g = LoopGroup(parker)
+            w = Waiter(parker, v, g)
+            g.waiters.append(w)
+            push_waiter(ch._sendq, w)
+    if peer is not BLOCKED:
+        if peer is not None:
+            _ready_peer(peer)
+        return
+    await parker.wait(g)
+    if not w.ok:
+        raise Panic(SEND_ON_CLOSED)
+
+
+async def _arecv(ch: Chan[T]) -> Any:
+    with LOCK:
+        r = ch._try_recv()
+        if r is BLOCKED:
+            parker = current_parker()
+            g = LoopGroup(parker)
+            w = Waiter(parker, None, g)
+            g.waiters.append(w)
+            push_waiter(ch._recvq, w)
+    if r is not BLOCKED:
+        v, ok, peer = r
+        if peer is not None:
+            _ready_peer(peer)
+        return v if ok else CLOSED
+    await parker.wait(g)
+    return w.value if w.ok else CLOSED
+
+
+async def arecv(ch: Chan[T]) -> T | None:
+    """``await ch.arecv()``: Chan.recv for coroutines."""
+    v = await _arecv(ch)
+    return None if v is CLOSED else v
+
+
+async def arecv_ok(ch: Chan[T]) -> tuple[T | None, bool]:
+    """``await ch.arecv_ok()``: Chan.recv_ok for coroutines."""
+    v = await _arecv(ch)
+    return (None, False) if v is CLOSED else (v, True)
+
+
+async def aiter_chan(ch: Chan[T]) -> AsyncIterator[T]:
+    """``async for v in ch``: receive until closed and drained."""
+    while (v := await _arecv(ch)) is not CLOSED:
+        yield v
+
+
 async def forever() -> None:
     """Block a coroutine until it is cancelled: nil-channel operations."""
     if isinstance(current_parker(), _TrioParker):
@@ -299,74 +261,9 @@ async def forever() -> None:
     await asyncio.get_running_loop().create_future()
 
 
-# -- nilchan ------------------------------------------------------------------------
+async def forever_iter() -> AsyncIterator[Any]:
+    await forever()
+    yield  # pragma: no cover - never reached
 
 
-class _NilChan(Chan[Any]):
-    """Go's nil channel: every send and receive blocks forever."""
-
-    __slots__ = ()
-
-    def __init__(self) -> None:
-        super().__init__(0)
-
-    def __repr__(self) -> str:
-        return "nilchan"
-
-    def send(self, v: Any) -> None:
-        _block_forever(wr.CHAN_SEND_NIL)
-
-    def recv_ok(self) -> tuple[Any, bool]:
-        _block_forever(wr.CHAN_RECV_NIL)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def recv(self) -> Any:
-        _block_forever(wr.CHAN_RECV_NIL)
-
-    def _recv(self) -> Any:
-        _block_forever(wr.CHAN_RECV_NIL)
-
-    def close(self) -> None:
-        raise Panic(CLOSE_OF_NIL)
-
-    async def asend(self, v: Any) -> None:
-        await forever()
-
-    async def arecv(self) -> Any:
-        await forever()
-
-    async def arecv_ok(self) -> tuple[Any, bool]:
-        await forever()
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def __aiter__(self) -> AsyncIterator[Any]:
-        return _NilIter()
-
-    def offer(self, v: Any) -> bool:
-        return False
-
-    def drain(self) -> bool:
-        return False
-
-
-class _NilIter:
-    """``async for v in nilchan``: blocks until the coroutine is cancelled."""
-
-    def __aiter__(self) -> _NilIter:
-        return self
-
-    async def __anext__(self) -> Any:
-        await forever()
-        raise StopAsyncIteration  # pragma: no cover - forever() only raises
-
-
-def _block_forever(reason: str) -> None:
-    task = current_task()
-    g = SelectGroup(task)  # no waiters: only withdraw() can end this wait
-    task.sched.park(reason, nilchan, g)
-    raise AssertionError("a nil-channel wait resumed without an exception")  # pragma: no cover
-
-
-nilchan: Final[Chan[Any]] = _NilChan()
-"""Go's nil channel: send and receive block forever; select never picks it;
-``close()`` raises ``Panic("close of nil channel")``."""
+FACE.asend, FACE.arecv, FACE.arecv_ok, FACE.aiter = asend, arecv, arecv_ok, aiter_chan

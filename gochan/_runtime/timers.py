@@ -40,10 +40,11 @@ from threading import get_ident
 from typing import TYPE_CHECKING, Any, SupportsFloat
 
 from . import waitreason as wr
-from .chan_async import Chan, nilchan
+from .chan import Chan
 from .duration import NEVER, expiry
 from .duration import seconds as _seconds
 from .errors import not_callable
+from .nilchan import nilchan
 from .task import Task, ready
 from .threads import current_task, get_scheduler, peek_scheduler
 from .waiter import LOCK

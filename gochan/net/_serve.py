@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
-from .._runtime.chan_async import Chan
+from .._runtime.chan import Chan
 from .._runtime.run import go
 from .._runtime.select import select
 from .._runtime.timers import sleep

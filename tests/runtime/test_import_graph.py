@@ -17,7 +17,9 @@ it.
 
 A module that must call up a layer is handed what it needs instead:
 implicit mode's scheduler factory (``threads.set_implicit``, installed by
-run.py), the wait records' methods reached through the records themselves.
+run.py), the coroutine functions behind ``Chan``'s async methods
+(``chan.FACE``, filled by chan_async.py), and everything a blocking call
+needs of the run loop through the task it parks (``task.sched.park``).
 """
 
 from __future__ import annotations
