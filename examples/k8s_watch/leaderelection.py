@@ -46,7 +46,7 @@ from typing import Any, Protocol
 
 import gochan
 from gochan import context
-from gochan._runtime.scheduler import peek_scheduler  # no public accessor for the seeded rng
+from gochan._runtime.threads import peek_scheduler  # no public accessor for the seeded rng
 from gochan.context import Context
 
 from .store import JSON

@@ -27,8 +27,8 @@ from typing import Any
 
 from . import waitreason as wr
 from .errors import not_callable
-from .scheduler import current_task, quiet_threads, ready
-from .task import Task
+from .task import Task, ready
+from .threads import current_task, quiet_threads
 from .waiter import LOCK
 
 # blocking() is mostly for I/O-bound calls (a request, a file read), where
@@ -283,14 +283,14 @@ def blocking_until(deadline: float | None, fn: Callable[..., Any], /, *args: Any
     try:
         POOL.submit(job)
         if deadline is not None:
-            timer = s.add_timer(deadline, _abandon_at_deadline, job)
+            timer = s.timers.add(deadline, _abandon_at_deadline, job)
         s.park(wr.SYSCALL, job, job)
     finally:
         s.pending -= 1
         with LOCK:
             job.withdraw()  # (torn down by a signal: the thread must not wake us)
         if timer is not None:
-            s.cancel_timer(timer)
+            s.timers.cancel(timer)
     if job.timed_out:
         raise TimeoutError
     if job.exc is not None:

@@ -40,7 +40,8 @@ from greenlet import greenlet
 import gochan
 from gochan import Cancelled, Chan, Deadlock, blocking, go, gosched, run
 from gochan._runtime import offload
-from gochan._runtime.scheduler import Scheduler, get_scheduler
+from gochan._runtime.scheduler import Scheduler
+from gochan._runtime.threads import get_scheduler
 
 SAFETY = 30.0  # seconds; a safety net for hand-offs, never an assertion about speed
 
@@ -349,7 +350,7 @@ def test_blocking_in_a_timer_callback_is_a_runtime_error() -> None:
             except RuntimeError as e:
                 errors.append(e)
 
-        s.add_timer(gochan.monotonic() + 1, callback)
+        s.timers.add(gochan.monotonic() + 1, callback)
         gochan.sleep(2)
         return errors
 
