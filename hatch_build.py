@@ -59,17 +59,22 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 # A plain list literal: .ci/check_wheels.py reads it (ast.literal_eval) to
 # check that a compiled wheel's install has every one of them compiled.
 COMPILED = [
-    "blocking",
     "chan",
+    "deadlock",
     "duration",
+    "fdwait",
+    "gosched",
+    "greenlets",
+    "idle",
     "io",
     "lock",
+    "nilchan",
     "scheduler",
     "select",
     "sema",
     "task",
+    "threads",
     "timers",
-    "timers_core",
     "waiter",
     "waitgroup",
 ]

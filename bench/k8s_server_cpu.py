@@ -6,12 +6,22 @@ turns: this machine's speed drifts). It measures the server thread's CPU
 (user + system, from /proc/self/task/<tid>/stat) over
 
 * ``--gets`` sequential keep-alive ``GET``s of one ConfigMap on one
-  connection (a request, its answer read whole, the next), and
+  connection (a request, its answer read whole, the next),
+* the same ``GET``s on ``--conns`` keep-alive connections at once, each
+  answered ``--latency`` s after it is read (W9's regime: many connections,
+  each waiting between requests; ``--conns 0`` skips it), both from a
+  client process of its own (a client thread beside the server would share
+  its GIL, and the hand-overs would count in the server's CPU), and
 * a burst of ``--writes`` pod writes with ``--watchers`` raw watch streams
   reading them, minus the same burst with no watcher (the store's own
   writes): CPU per event delivered.
 
     PYTHONPATH=. python bench/k8s_server_cpu.py --gets 20000 --writes 20000 --watchers 20
+    PYTHONPATH=. python bench/k8s_server_cpu.py --backend uvloop --watchers 0  # as W9's server
+
+``--backend`` is gochan's backend of the server; for a checkout whose
+server ran on asyncio (no ``backend=``), ``uvloop`` means its
+``loop_factory=uvloop.new_event_loop``.
 """
 
 from __future__ import annotations
@@ -19,7 +29,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import selectors
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -48,43 +60,75 @@ def server_tid(srv: APIServer) -> int:
     return srv._thread.native_id
 
 
-def one_get(s: socket.socket) -> None:
-    s.sendall(GET)
-    buf = b""
-    while True:
-        data = s.recv(65536)
-        if not data:
-            raise EOFError("the server closed the connection")
-        buf += data
-        head, sep, rest = buf.partition(b"\r\n\r\n")
-        if sep:
-            length = next(
-                int(line.split(b":")[1])
-                for line in head.split(b"\r\n")
-                if line.lower().startswith(b"content-length")
-            )
-            if len(rest) >= length:
-                return
-
-
-def start(backend: str | None) -> APIServer:
+def start(backend: str | None, **options: object) -> APIServer:
     # (backend= only when asked for: an older checkout's server does not take it)
-    return serve(backend=backend) if backend else serve()
+    if not backend:
+        return serve(**options)
+    try:
+        return serve(backend=backend, **options)
+    except TypeError:  # the asyncio-era server: a loop factory instead
+        if backend != "uvloop":
+            raise
+        import uvloop
+
+        return serve(loop_factory=uvloop.new_event_loop, **options)
 
 
-def gets(n: int, backend: str | None) -> float:
-    """Server CPU µs per keep-alive GET."""
-    with start(backend) as srv:
+def load(port: int, conns: int, n: int) -> None:
+    """The client of `gets` (a process of its own): ``conns`` keep-alive
+    connections, each sending its next GET when its answer is in, ``n`` in all."""
+    sel = selectors.DefaultSelector()
+    bufs: dict[socket.socket, bytes] = {}
+    sent = done = 0
+    for _ in range(min(conns, n)):
+        s = socket.create_connection(("127.0.0.1", port))
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ)
+        bufs[s] = b""
+        s.sendall(GET)
+        sent += 1
+    while done < n:
+        for key, _ in sel.select():
+            s = key.fileobj
+            assert isinstance(s, socket.socket)
+            data = s.recv(65536)
+            if not data:
+                raise EOFError("the server closed a connection")
+            buf = bufs[s] + data
+            while True:
+                head, sep, rest = buf.partition(b"\r\n\r\n")
+                if not sep:
+                    break
+                i = head.lower().index(b"content-length:")
+                length = int(head[i + 15 :].split(b"\r\n", 1)[0])
+                if len(rest) < length:
+                    break
+                buf = rest[length:]
+                done += 1
+                if sent < n:
+                    s.sendall(GET)
+                    sent += 1
+            bufs[s] = buf
+    for s in bufs:
+        s.close()
+
+
+def gets(n: int, conns: int, latency: float, backend: str | None) -> float:
+    """Server CPU µs per keep-alive GET, ``conns`` connections at once, each answer
+    ``latency`` s late."""
+    with start(backend, request_latency=latency) as srv:
         srv.create("configmaps", {"metadata": {"name": "x"}, "data": {"a": "b"}})
-        with socket.create_connection(("127.0.0.1", srv.port)) as s:
-            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            for _ in range(200):
-                one_get(s)
-            tid = server_tid(srv)
-            c0 = thread_cpu(tid)
-            for _ in range(n):
-                one_get(s)
-            return (thread_cpu(tid) - c0) / n * 1e6
+
+        def run(k: int) -> None:
+            argv = ["--load", str(srv.port), "--conns", str(conns), "--gets", str(k)]
+            subprocess.run([sys.executable, __file__, *argv], check=True)
+
+        run(min(n, 10 * conns))  # warm up: the connections' tasks, the caches
+        tid = server_tid(srv)
+        c0 = thread_cpu(tid)
+        run(n)
+        return (thread_cpu(tid) - c0) / n * 1e6
 
 
 def _drain(s: socket.socket) -> None:
@@ -131,9 +175,18 @@ def main() -> None:
     ap.add_argument("--gets", type=int, default=20_000)
     ap.add_argument("--writes", type=int, default=20_000)
     ap.add_argument("--watchers", type=int, default=20)
+    ap.add_argument("--conns", type=int, default=128, help="connections of the concurrent GETs")
+    ap.add_argument("--latency", type=float, default=0.005, help="of the concurrent GETs (s)")
     ap.add_argument("--backend", default=None, help="gochan backend of the server (uvloop, trio)")
+    ap.add_argument("--load", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    out: dict[str, float] = {"us_per_get": round(gets(args.gets, args.backend), 1)}
+    if args.load is not None:  # the client process of `gets`
+        load(args.load, args.conns, args.gets)
+        return
+    out = {"us_per_get": round(gets(args.gets, 1, 0.0, args.backend), 1)}
+    if args.conns:
+        us = gets(args.gets, args.conns, args.latency, args.backend)
+        out[f"us_per_get_{args.conns}_conns"] = round(us, 1)
     if args.watchers:
         alone = burst(args.writes, 0, args.backend)
         watched = burst(args.writes, args.watchers, args.backend)

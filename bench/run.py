@@ -540,16 +540,24 @@ def go_cell(w: Workload, go: dict[str, Any]) -> Cell:
 
 
 def run_w9(mode: str) -> list[Cell]:
-    """W9's rows: one Cell per (setup, workers) in ns per event, then the decode rates."""
+    """W9's rows: one Cell per (setup, workers) in ns per event (a setup whose
+    package is missing: n/a, saying so), then the decode rates."""
     import w9_k8s
 
     try:
         out = w9_k8s.measure(mode, progress=lambda t: print(t, flush=True))
     except Exception as e:  # the server process failed: shown in the table
-        return [Cell("green", "W9", note=f"W9 failed: {e}", error=True)]
+        return [Cell(w9_k8s.GOCHAN, "W9", note=f"W9 failed: {e}", error=True)]
+    return w9_cells(out)
+
+
+def w9_cells(out: dict[str, Any]) -> list[Cell]:
+    """The cells of a `w9_k8s.measure` result (its JSON, as ``w9_k8s.py measure`` prints it)."""
+    import w9_k8s
+
     cells = []
     for n in out["workers"]:
-        for setup in w9_k8s.SETUPS:
+        for setup in out["setups"]:
             key = f"{setup}-{n}"
             runs = out["runs"].get(key) or []
             label = w9_k8s.SETUP_LABELS[setup]
@@ -558,11 +566,12 @@ def run_w9(mode: str) -> list[Cell]:
                 cell.values_ns = [r["seconds"] / r["events"] * 1e9 for r in runs]
                 cell.extra["rss"] = w9_k8s.growth(runs)
                 cell.extra.update(w9_k8s.drain_stats(runs))
+            elif setup in out["missing"]:
+                cell.note = out["missing"][setup]
             else:
                 cell.note, cell.error = out["errors"].get(key, "no result"), True
             cells.append(cell)
-    for t in w9_k8s.DECODE_TRANSPORTS:
-        runs = out["decode"].get(t) or []
+    for t, runs in out["decode"].items():
         backend = runs[0]["backend"] if runs else ""
         cell = Cell(f"decode {t}", f"{backend} backend")
         if runs:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.metadata
 import sys
 
-from gochan._runtime.backends import BACKENDS, EXTRAS, installed
+from gochan._runtime.backends.catalog import BACKENDS, EXTRAS, installed
 from gochan._runtime.build import describe
 
 

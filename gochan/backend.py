@@ -18,6 +18,6 @@ tests/runtime/test_backend_conformance.py defines a complete backend on
 from __future__ import annotations
 
 from ._runtime.backends import Backend, no_loop
-from ._runtime.io import fd_wait, timeout_error
+from ._runtime.fdwait import fd_wait, timeout_error
 
 __all__ = ["Backend", "fd_wait", "no_loop", "timeout_error"]

@@ -27,13 +27,14 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ._runtime.chan import Chan, nilchan
+from ._runtime.chan import Chan
 from ._runtime.duration import NEVER, instant
 from ._runtime.duration import seconds as duration_seconds
 from ._runtime.errors import not_callable
-from ._runtime.scheduler import Scheduler, get_scheduler
-from ._runtime.timers import monotonic
-from ._runtime.timers_core import TimerEntry
+from ._runtime.nilchan import nilchan
+from ._runtime.scheduler import Scheduler
+from ._runtime.threads import get_scheduler
+from ._runtime.timers import TimerEntry, monotonic
 
 __all__ = [
     "CancelFunc",
@@ -150,7 +151,7 @@ class _Action:
         for c in self.chans:
             c.close()
         for s, e in self.timers:
-            s.cancel_timer(e)
+            s.timers.cancel(e)
         for f in self.funcs:
             f()
 
@@ -367,13 +368,13 @@ def _with_deadline(
         c._timer = None
         c._cancel(DeadlineExceeded(), why)
 
-    entry = s.add_timer(at, expire)
+    entry = s.timers.add(at, expire)
     with _mu:
         armed = c._err is None
         if armed:
             c._timer = (s, entry)
     if not armed:  # cancelled meanwhile (by the parent)
-        s.cancel_timer(entry)
+        s.timers.cancel(entry)
     return c, cancel
 
 

@@ -54,15 +54,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ._runtime.chan import Chan, nilchan
+from ._runtime.chan import Chan
 from ._runtime.dump import add_dump_section
 from ._runtime.duration import optional_seconds
 from ._runtime.duration import seconds as duration_seconds
 from ._runtime.errors import Cancelled, Panic, not_callable
+from ._runtime.nilchan import nilchan
 from ._runtime.run import current, go
-from ._runtime.scheduler import Scheduler, get_scheduler
+from ._runtime.scheduler import Scheduler
 from ._runtime.select import default, select
 from ._runtime.task import Task
+from ._runtime.threads import get_scheduler
 from ._runtime.timers import Timer, monotonic
 from .deferred import defer, func, recover
 

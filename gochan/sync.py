@@ -33,10 +33,11 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._runtime import waitreason as wr
-from ._runtime.blocking import poll_failed
 from ._runtime.errors import Panic, not_callable, plural
-from ._runtime.scheduler import current_task, ready, wake_peer
+from ._runtime.gosched import poll_failed
 from ._runtime.sema import enqueue, grant, wait_grant, wake
+from ._runtime.task import ready, wake_peer
+from ._runtime.threads import current_task
 from ._runtime.waiter import LOCK, Waiter
 from ._runtime.waitgroup import WaitGroup
 

@@ -53,10 +53,10 @@ from typing import Any, Generic, Protocol, TypeVar
 from ._runtime.chan import Chan
 from ._runtime.duration import seconds as duration_seconds
 from ._runtime.run import go
-from ._runtime.scheduler import Scheduler, get_scheduler, peek_scheduler
+from ._runtime.scheduler import Scheduler
 from ._runtime.select import select
-from ._runtime.timers import Ticker, monotonic
-from ._runtime.timers_core import TimerEntry
+from ._runtime.threads import get_scheduler, peek_scheduler
+from ._runtime.timers import Ticker, TimerEntry, monotonic
 from .sync import Cond, Mutex
 
 __all__ = [
@@ -887,7 +887,7 @@ class Queue(Generic[K]):
             home = self._home
             for w in self._waiting.values():
                 if home is not None and w.timer is not None:
-                    home.cancel_timer(w.timer)
+                    home.timers.cancel(w.timer)
             self._waiting.clear()
             if self._stop is not None:
                 self._stop.close()
@@ -929,10 +929,10 @@ class Queue(Generic[K]):
                 if old.when <= when:
                     return
                 if old.timer is not None:
-                    home.cancel_timer(old.timer)
+                    home.timers.cancel(old.timer)
             w = _Waiting(when)
             self._waiting[key] = w
-            w.timer = home.add_timer(when, lambda: self._due_now(home, key, w))
+            w.timer = home.timers.add(when, lambda: self._due_now(home, key, w))
 
     # Why a timer plus a drain task, and not one timer task per key or
     # client-go's waiting loop: a timer callback runs in the home scheduler's

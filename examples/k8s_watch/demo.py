@@ -48,7 +48,7 @@ if __package__ in (None, ""):  # run as a file: make "examples" importable
 import gochan
 from examples.k8s_watch.apiserver import APIError, APIServer, serve
 from examples.k8s_watch.controller import Controller
-from examples.k8s_watch.convergence import Verdict, check
+from examples.k8s_watch.convergence import Verdict, settle
 from examples.k8s_watch.informer import EventHandlerFuncs, Informer
 from examples.k8s_watch.metrics import ControllerMetrics, Samples, scrape, value
 from examples.k8s_watch.reconcile import ConfigMapReconciler, PodConfigMaps
@@ -376,14 +376,7 @@ def _main(
             gochan.sleep(s.burst_every)
         gochan.blocking(srv.clear_faults)
         p.phase = "settle"
-        settle_start = gochan.monotonic()
-        verdict = check(srv, seen)
-        while not verdict.ok or ctl.queue.len() or ctl.in_flight or c.pending():
-            if gochan.monotonic() - settle_start > s.settle_timeout:
-                break
-            gochan.sleep(0.1)
-            verdict = check(srv, seen)
-        settle = gochan.monotonic() - settle_start
+        verdict = settle(c, srv, seen, timeout=s.settle_timeout, namespace=NAMESPACE)
         p.phase = "done"
         screen.show(snapshot(inf, ctl, srv, load, p))
     finally:
@@ -392,7 +385,7 @@ def _main(
         c.stop()
         client.close()
     scraped = gochan.blocking(scrape, metrics_url)
-    return summary(s, srv, ctl, rec, load, p, verdict, settle, seen, scraped)
+    return summary(s, srv, ctl, rec, load, p, verdict, seen, scraped)
 
 
 def summary(
@@ -403,7 +396,6 @@ def summary(
     load: Load,
     p: Progress,
     v: Verdict,
-    settle: float,
     seen: set[str],
     scraped: Samples,
 ) -> int:
@@ -436,13 +428,14 @@ def summary(
         f"workers: {reconciles} reconciles by {ctl.workers} workers (at most "
         f"{c('controller_max_in_flight')} at once), {retries} retries, "
         f"{c('controller_runtime_reconcile_errors_total')} errors; "
-        f"ConfigMaps {rec.created} created, {rec.updated} updated, {rec.deleted} deleted"
+        f"ConfigMaps {rec.counts['create']} created, {rec.counts['update']} updated, "
+        f"{rec.counts['delete']} deleted"
     )
     dup = c("controller_concurrent_reconciles_total")
     ok = v.ok and dup == 0
     verdict = "OK" if ok else "FAILED"
     print(
-        f"summary: {verdict}: converged {settle:.1f} s after the load stopped: "
+        f"summary: {verdict}: converged {v.waited:.1f} s after the load stopped: "
         f"{v.pods - len(v.stale)}/{v.pods} pods reconciled at their last version, "
         f"{v.deleted} deleted pods cleaned up ({len(v.leftovers)} ConfigMaps left behind), "
         f"{dup} keys reconciled twice at once",

@@ -1,4 +1,4 @@
-"""A scripted `ListerWatcher` for tests: green, in memory, on any clock.
+"""Test doubles: a scripted `ListerWatcher` and an in-memory Lease; green, on any clock.
 
 client-go tests reflectors against ``cache/testing.FakeControllerSource``;
 this is the same idea for gochan. A test scripts what LIST answers
@@ -8,6 +8,10 @@ each WATCH the reflector opens from the ``watches`` channel, as a
 torn end. Everything is a channel operation on the test's own thread, so a
 test on the virtual clock is exact: backoffs, dead-stream timeouts and
 Retry-After waits take no real time and can be read off `gochan.monotonic`.
+
+`MemoryLease` is a Lease with resourceVersions in memory, for leader election
+on the virtual clock: each `MemoryLock` on it is a replica's, and ``cut``
+cuts that replica off from the API.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 
 import gochan
 
+from .leaderelection import LeaderElectionRecord
 from .store import JSON
 from .transport import APIStatusError, StreamEnd, TransportError, WatchItem
 
@@ -170,4 +175,61 @@ def api_error(code: int, reason: str, retry_after: float | None = None) -> APISt
     )
 
 
-__all__ = ["FakeListerWatcher", "FakeWatch", "api_error", "obj", "status"]
+class MemoryLease:
+    """An in-memory Lease with resourceVersions, shared by `MemoryLock` s (tests)."""
+
+    def __init__(self) -> None:
+        self.record: LeaderElectionRecord | None = None
+        self.rv = 0
+        self.writes: list[tuple[float, str]] = []  # (time, holder)
+
+    def lock(self, identity: str) -> MemoryLock:
+        return MemoryLock(self, identity)
+
+
+class MemoryLock:
+    """A `Lock` on a `MemoryLease`; ``cut`` simulates a replica cut off from the API."""
+
+    def __init__(self, lease: MemoryLease, identity: str) -> None:
+        self.lease = lease
+        self.identity = identity
+        self.cut = False
+        self._read_rv = -1
+
+    def _check(self) -> None:
+        if self.cut:
+            raise TransportError("connection refused (partitioned)")
+
+    def get(self) -> LeaderElectionRecord | None:
+        self._check()
+        self._read_rv = self.lease.rv
+        return self.lease.record
+
+    def create(self, record: LeaderElectionRecord) -> None:
+        self._check()
+        if self.lease.record is not None:
+            raise APIStatusError(409, "AlreadyExists", "leases already exists")
+        self._write(record)
+
+    def update(self, record: LeaderElectionRecord) -> None:
+        self._check()
+        if self._read_rv != self.lease.rv:
+            raise APIStatusError(409, "Conflict", "the object has been modified")
+        self._write(record)
+
+    def _write(self, record: LeaderElectionRecord) -> None:
+        self.lease.record = record
+        self.lease.rv += 1
+        self._read_rv = self.lease.rv
+        self.lease.writes.append((gochan.monotonic(), record.holder_identity))
+
+
+__all__ = [
+    "FakeListerWatcher",
+    "FakeWatch",
+    "MemoryLease",
+    "MemoryLock",
+    "api_error",
+    "obj",
+    "status",
+]

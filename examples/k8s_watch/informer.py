@@ -93,7 +93,6 @@ class Listener:
         self._bell: gochan.Chan[None] = gochan.Chan(1)
         self.delivered = 0
         self.errors = 0
-        self.high_water = 0
 
     def __repr__(self) -> str:
         return f"<Listener {self.name!r} buffered={len(self.buffer)} delivered={self.delivered}>"
@@ -101,8 +100,6 @@ class Listener:
     def push(self, n: Notification) -> None:
         """Append; never blocks."""
         self.buffer.append(n)
-        if len(self.buffer) > self.high_water:
-            self.high_water = len(self.buffer)
         self._bell.offer(None)  # ring unless a ring is already pending (never blocks)
 
     def run(self) -> None:
@@ -146,7 +143,6 @@ class Informer:
         use_watch_list: bool = False,
         backoff: Backoff | None = None,
         observer: Callable[[str, dict[str, Any]], None] | None = None,
-        supervisor: gochan.Supervisor | None = None,
         filter: Callable[[JSON], bool] | None = None,
     ) -> None:
         self.name = name
@@ -166,8 +162,7 @@ class Informer:
         )
         # Restarts are for bugs; generous, so that a flaky handler does not take
         # the informer down, and slow enough not to spin.
-        self._own_supervisor = supervisor is None
-        self.supervisor = supervisor or gochan.Supervisor(
+        self.supervisor = gochan.Supervisor(
             name, max_restarts=10, period=60, backoff=0.5, backoff_max=10
         )
         self.listeners: list[Listener] = []
@@ -264,10 +259,7 @@ class Informer:
     # -- running ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the reflector, the listeners (and the resync loop) under the supervisor.
-
-        An informer's own supervisor is started here; one passed in is the
-        caller's to start (before or after) and to stop."""
+        """Start the reflector, the listeners (and the resync loop) under the supervisor."""
         if self._started:
             raise RuntimeError(f"informer {self.name!r} already started")
         self._started = True
@@ -277,8 +269,7 @@ class Informer:
             sup.add(lst.run, name=lst.name)
         if self.resync_period > 0:
             sup.add(self._resync_loop, name="resync")
-        if self._own_supervisor:
-            sup.start()
+        sup.start()
 
     def _resync_loop(self) -> None:
         ticker = gochan.Ticker(self.resync_period)
@@ -291,12 +282,8 @@ class Informer:
             ticker.stop()
 
     def stop(self) -> None:
-        """Stop everything and wait for the watch threads (call from a task).
-
-        With a supervisor passed in, stop that supervisor first; this then
-        only waits for the threads."""
-        if self._own_supervisor:
-            self.supervisor.stop()
+        """Stop everything and wait for the watch threads (call from a task)."""
+        self.supervisor.stop()
         self.reflector.join_streams()
 
     def has_synced(self) -> bool:

@@ -31,7 +31,7 @@ reading it is healthy) and ``leader_task`` (the task running
 ``gochan.run(..., seed=N)`` on the virtual clock replays the same waits).
 
 The lock is a `LeaseLock` over the `Client`, or anything with the same three
-methods (`MemoryLease` in tests).
+methods (`fake.MemoryLease` in tests).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from typing import Any, Protocol
 
 import gochan
 from gochan import context
-from gochan._runtime.scheduler import peek_scheduler  # no public accessor for the seeded rng
+from gochan._runtime.threads import peek_scheduler  # no public accessor for the seeded rng
 from gochan.context import Context
 
 from .store import JSON
@@ -441,55 +441,6 @@ class LeaderElector:
             self.observed = record
 
 
-class MemoryLease:
-    """An in-memory Lease with resourceVersions, shared by `MemoryLock` s (tests)."""
-
-    def __init__(self) -> None:
-        self.record: LeaderElectionRecord | None = None
-        self.rv = 0
-        self.writes: list[tuple[float, str]] = []  # (time, holder)
-
-    def lock(self, identity: str) -> MemoryLock:
-        return MemoryLock(self, identity)
-
-
-class MemoryLock:
-    """A `Lock` on a `MemoryLease`; ``cut`` simulates a replica cut off from the API."""
-
-    def __init__(self, lease: MemoryLease, identity: str) -> None:
-        self.lease = lease
-        self.identity = identity
-        self.cut = False
-        self._read_rv = -1
-
-    def _check(self) -> None:
-        if self.cut:
-            raise TransportError("connection refused (partitioned)")
-
-    def get(self) -> LeaderElectionRecord | None:
-        self._check()
-        self._read_rv = self.lease.rv
-        return self.lease.record
-
-    def create(self, record: LeaderElectionRecord) -> None:
-        self._check()
-        if self.lease.record is not None:
-            raise APIStatusError(409, "AlreadyExists", "leases already exists")
-        self._write(record)
-
-    def update(self, record: LeaderElectionRecord) -> None:
-        self._check()
-        if self._read_rv != self.lease.rv:
-            raise APIStatusError(409, "Conflict", "the object has been modified")
-        self._write(record)
-
-    def _write(self, record: LeaderElectionRecord) -> None:
-        self.lease.record = record
-        self.lease.rv += 1
-        self._read_rv = self.lease.rv
-        self.lease.writes.append((gochan.monotonic(), record.holder_identity))
-
-
 __all__ = [
     "LEASE_DURATION",
     "RENEW_DEADLINE",
@@ -499,7 +450,5 @@ __all__ = [
     "LeaderElector",
     "LeaseLock",
     "Lock",
-    "MemoryLease",
-    "MemoryLock",
     "micro_time",
 ]

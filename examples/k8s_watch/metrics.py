@@ -41,7 +41,7 @@ never runs on the scheduler); `scrape` reads it back with
 from __future__ import annotations
 
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -58,7 +58,28 @@ if TYPE_CHECKING:
 # client-go's buckets: prometheus.ExponentialBuckets(10e-9, 10, 10), 10 ns to 100 s.
 DURATION_BUCKETS = tuple(10e-9 * 10**i for i in range(10))
 
-REFLECTOR_COUNTERS = (
+# (MetricsProvider method, metric type, name, help), label ``name`` (the queue's).
+WORKQUEUE_METRICS = (
+    ("depth", Gauge, "workqueue_depth", "Keys waiting in the queue."),
+    ("adds", Counter, "workqueue_adds", "Adds that queued a key."),
+    ("latency", Histogram, "workqueue_queue_duration_seconds", "Seconds from add to get."),
+    ("work_duration", Histogram, "workqueue_work_duration_seconds", "Seconds from get to done."),
+    (
+        "unfinished_work_seconds",
+        Gauge,
+        "workqueue_unfinished_work_seconds",
+        "Sum of the ages of the keys in flight; a steady climb means stuck workers.",
+    ),
+    (
+        "longest_running_processor_seconds",
+        Gauge,
+        "workqueue_longest_running_processor_seconds",
+        "Age of the oldest key in flight.",
+    ),
+    ("retries", Counter, "workqueue_retries", "add_after and add_rate_limited calls."),
+)
+
+REFLECTOR_COUNTERS = (  # (ReflectorStats field, name, help), label ``name`` (the informer's)
     ("lists", "reflector_lists_total", "Lists done, first or after a 410/error."),
     ("list_pages", "reflector_list_pages_total", "Pages read by those lists."),
     ("watches", "reflector_watches_total", "Watches started."),
@@ -71,73 +92,57 @@ REFLECTOR_COUNTERS = (
     ("retry_afters", "reflector_retry_afters_total", "429s honoured with Retry-After."),
 )
 
+# (type, name, help, value of a Controller), label ``controller`` (its name).
+CONTROLLER_METRICS: tuple[tuple[type, str, str, Callable[[Controller], float]], ...] = (
+    (CounterMetricFamily, "controller_runtime_reconcile_errors", "Reconciles that raised.",
+     lambda c: c.stats.errors + c.stats.panics),
+    (CounterMetricFamily, "controller_runtime_reconcile_panics", "Reconciles that panicked.",
+     lambda c: c.stats.panics),
+    (GaugeMetricFamily, "controller_runtime_active_workers", "Reconciles running now.",
+     lambda c: len(c.in_flight)),
+    (GaugeMetricFamily, "controller_runtime_max_concurrent_reconciles", "Workers.",
+     lambda c: c.workers),
+    (CounterMetricFamily, "controller_reconciles_started", "Reconciles begun.",
+     lambda c: c.stats.started),
+    (CounterMetricFamily, "controller_worker_restarts",
+     "Workers restarted by the supervisor after a crash outside reconcile.",
+     lambda c: c.stats.worker_restarts),
+    (CounterMetricFamily, "controller_concurrent_reconciles",
+     "Keys reconciled by two workers at once (must stay 0).", lambda c: c.stats.concurrent),
+    (GaugeMetricFamily, "controller_max_in_flight", "Most keys reconciled at once so far.",
+     lambda c: c.stats.max_in_flight),
+)  # fmt: skip
+
 
 class PrometheusMetricsProvider(workqueue.MetricsProvider):
     """client-go's workqueue metrics, in ``registry``, one child per queue name."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        label = ["name"]
-        self.depth = Gauge(
-            "workqueue_depth", "Current depth of workqueue", label, registry=registry
-        )
-        self.adds = Counter(
-            "workqueue_adds", "Total number of adds handled by workqueue", label, registry=registry
-        )
-        self.latency = Histogram(
-            "workqueue_queue_duration_seconds",
-            "How long in seconds an item stays in workqueue before being requested.",
-            label,
-            buckets=DURATION_BUCKETS,
-            registry=registry,
-        )
-        self.work_duration = Histogram(
-            "workqueue_work_duration_seconds",
-            "How long in seconds processing an item from workqueue takes.",
-            label,
-            buckets=DURATION_BUCKETS,
-            registry=registry,
-        )
-        self.unfinished = Gauge(
-            "workqueue_unfinished_work_seconds",
-            "How many seconds of work has done that is in progress and hasn't been observed "
-            "by work_duration. Large values indicate stuck threads. One can deduce the number "
-            "of stuck threads by observing the rate at which this increases.",
-            label,
-            registry=registry,
-        )
-        self.longest = Gauge(
-            "workqueue_longest_running_processor_seconds",
-            "How many seconds has the longest running processor for workqueue been running.",
-            label,
-            registry=registry,
-        )
-        self.retries = Counter(
-            "workqueue_retries",
-            "Total number of retries handled by workqueue",
-            label,
-            registry=registry,
-        )
+        self.families: dict[str, Any] = {}
+        for key, kind, name, doc in WORKQUEUE_METRICS:
+            extra: dict[str, Any] = {"buckets": DURATION_BUCKETS} if kind is Histogram else {}
+            self.families[key] = kind(name, doc, ["name"], registry=registry, **extra)
 
     def new_depth_metric(self, name: str) -> Any:
-        return self.depth.labels(name=name)
+        return self.families["depth"].labels(name=name)
 
     def new_adds_metric(self, name: str) -> Any:
-        return self.adds.labels(name=name)
+        return self.families["adds"].labels(name=name)
 
     def new_latency_metric(self, name: str) -> Any:
-        return self.latency.labels(name=name)
+        return self.families["latency"].labels(name=name)
 
     def new_work_duration_metric(self, name: str) -> Any:
-        return self.work_duration.labels(name=name)
+        return self.families["work_duration"].labels(name=name)
 
     def new_unfinished_work_seconds_metric(self, name: str) -> Any:
-        return self.unfinished.labels(name=name)
+        return self.families["unfinished_work_seconds"].labels(name=name)
 
     def new_longest_running_processor_seconds_metric(self, name: str) -> Any:
-        return self.longest.labels(name=name)
+        return self.families["longest_running_processor_seconds"].labels(name=name)
 
     def new_retries_metric(self, name: str) -> Any:
-        return self.retries.labels(name=name)
+        return self.families["retries"].labels(name=name)
 
 
 class _StatsCollector(Collector):
@@ -154,64 +159,20 @@ class _StatsCollector(Collector):
                 fam.add_metric([name], getattr(r.stats, attr))
             yield fam
         total = CounterMetricFamily(
-            "controller_runtime_reconcile",
-            "Total number of reconciliations per controller",
-            labels=["controller", "result"],
-        )
-        errors = CounterMetricFamily(
-            "controller_runtime_reconcile_errors",
-            "Total number of reconciliation errors per controller",
-            labels=["controller"],
-        )
-        panics = CounterMetricFamily(
-            "controller_runtime_reconcile_panics",
-            "Total number of reconciliation panics per controller",
-            labels=["controller"],
-        )
-        started = CounterMetricFamily(
-            "controller_reconciles_started", "Reconciles begun", labels=["controller"]
-        )
-        restarts = CounterMetricFamily(
-            "controller_worker_restarts",
-            "Workers restarted by the supervisor after a crash outside reconcile",
-            labels=["controller"],
-        )
-        concurrent = CounterMetricFamily(
-            "controller_concurrent_reconciles",
-            "Keys reconciled by two workers at once (must stay 0)",
-            labels=["controller"],
-        )
-        active = GaugeMetricFamily(
-            "controller_runtime_active_workers",
-            "Number of currently used workers per controller",
-            labels=["controller"],
-        )
-        workers = GaugeMetricFamily(
-            "controller_runtime_max_concurrent_reconciles",
-            "Maximum number of concurrent reconciles per controller",
-            labels=["controller"],
-        )
-        peak = GaugeMetricFamily(
-            "controller_max_in_flight",
-            "Most keys reconciled at once so far",
-            labels=["controller"],
+            "controller_runtime_reconcile", "Reconciles by result.", labels=["controller", "result"]
         )
         for c in self.controllers:
             st = c.stats
-            n = [c.name]
             total.add_metric([c.name, "success"], st.reconciled - st.requeued_after)
             total.add_metric([c.name, "requeue_after"], st.requeued_after)
             total.add_metric([c.name, "requeue"], st.requeued)
             total.add_metric([c.name, "error"], st.errors + st.panics)
-            errors.add_metric(n, st.errors + st.panics)
-            panics.add_metric(n, st.panics)
-            started.add_metric(n, st.started)
-            restarts.add_metric(n, st.worker_restarts)
-            concurrent.add_metric(n, st.concurrent)
-            active.add_metric(n, len(c.in_flight))
-            workers.add_metric(n, c.workers)
-            peak.add_metric(n, st.max_in_flight)
-        yield from (total, errors, panics, started, restarts, concurrent, active, workers, peak)
+        yield total
+        for kind, metric, doc, get in CONTROLLER_METRICS:
+            fam = kind(metric, doc, labels=["controller"])
+            for c in self.controllers:
+                fam.add_metric([c.name], get(c))
+            yield fam
 
 
 class ControllerMetrics:

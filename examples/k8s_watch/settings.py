@@ -38,9 +38,6 @@ from .transports import TRANSPORTS, check_backend, default_backend
 ENV_PREFIX = "K8S_WATCH_"
 DEFAULT_CONFIG = "/etc/k8s-watch/config.yaml"
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-
 
 class SettingsError(ValueError):
     """A setting has a value that is not accepted; the message says which and why."""
@@ -61,24 +58,21 @@ def _non_negative(v: float) -> str | None:
     return None if v >= 0 else "must be a number of seconds >= 0 (0: never)"
 
 
-def _dns_label(v: str) -> str | None:
-    ok = _DNS_LABEL.match(v)
-    return None if ok else "must be a DNS label (a-z, 0-9, '-', at most 63 characters)"
+def _matches(pattern: str, what: str) -> Check:
+    rx = re.compile(pattern, re.DOTALL)
+    return lambda v: None if rx.fullmatch(v) else what
 
 
-def _dns_subdomain(v: str) -> str | None:
-    if len(v) <= 253 and _DNS_SUBDOMAIN.match(v):
-        return None
-    return "must be a DNS subdomain (a-z, 0-9, '-', '.', at most 253 characters)"
-
-
-def _url(v: str) -> str | None:
-    ok = re.match(r"^https?://[^/\s]+", v)
-    return None if ok else "must be an http:// or https:// URL"
-
-
-def _non_empty(v: str) -> str | None:
-    return None if v.strip() else "must not be empty"
+_dns_label = _matches(
+    r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?",
+    "must be a DNS label (a-z, 0-9, '-', at most 63 characters)",
+)
+_dns_subdomain = _matches(
+    r"(?=.{1,253}\Z)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*",
+    "must be a DNS subdomain (a-z, 0-9, '-', '.', at most 253 characters)",
+)
+_url = _matches(r"https?://[^/\s]+.*", "must be an http:// or https:// URL")
+_non_empty = _matches(r".*\S.*", "must not be empty")
 
 
 def _choice(*choices: str) -> Check:

@@ -72,11 +72,6 @@ def namespace_index(obj: JSON) -> list[str]:
     return [(obj.get("metadata") or {}).get("namespace", "")]
 
 
-def resource_version(obj: JSON) -> str:
-    """An object's ``metadata.resourceVersion``: an opaque string."""
-    return str((obj.get("metadata") or {}).get("resourceVersion", ""))
-
-
 @dataclass(frozen=True)
 class DeletedFinalStateUnknown:
     """A tombstone: the key vanished across a relist; ``obj`` is the last state seen."""
@@ -227,16 +222,12 @@ class Store:
         return list(self._items)
 
 
-Indexer = Store
-
 __all__ = [
     "DeletedFinalStateUnknown",
-    "Indexer",
     "ReplaceDelta",
     "Store",
     "UnkeyableObject",
     "meta_namespace_key",
     "namespace_index",
-    "resource_version",
     "split_key",
 ]

@@ -16,11 +16,11 @@ import sys
 from types import ModuleType
 from typing import Final
 
-from . import blocking, chan, scheduler, select, task, waiter
+from . import chan, gosched, select, task, threads, waiter
 
 # The modules a compiled build always compiles (a subset of hatch_build's
 # list, enough to tell): all compiled, or none.
-_PROBES: Final[tuple[ModuleType, ...]] = (blocking, chan, scheduler, select, task, waiter)
+_PROBES: Final[tuple[ModuleType, ...]] = (chan, gosched, select, task, threads, waiter)
 
 
 def _compiled(m: ModuleType) -> bool:

@@ -1,4 +1,4 @@
-"""Chan and nilchan: Go's channels (runtime/chan.go) for green tasks and threads.
+"""Chan: Go's channels (runtime/chan.go) for green tasks and threads.
 
 Fields keep Go's names: ``_buf`` (the ring buffer, a deque), ``_cap``,
 ``_closed``, ``_recvq`` and ``_sendq`` (queues of parked Waiters).
@@ -22,21 +22,25 @@ Each operation is "try, then park" (Go's ``chansend``/``chanrecv`` with
 functions, ``_handoff_send``/``_handoff_recv`` (Go's ``send``/``recv``),
 used by send, recv, select, offer and the coroutine face alike;
 ``_try_send``/``_try_recv`` are the non-blocking halves built on them
-(select's first pass, offer, bridge.py). Peers are woken only after LOCK is
-released.
+(select's first pass, offer, chan_async.py). Peers are woken only after
+LOCK is released.
+
+The async face (``asend``, ``arecv``, ``arecv_ok``, ``async for``) is
+chan_async.py's, which imports this module, never the reverse: see
+``_AsyncFace``. Nil channels are nilchan.py's.
 """
 
 from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, Final, Generic, SupportsIndex, TypeVar, cast
 
 from . import waitreason as wr
-from .errors import CLOSE_OF_CLOSED, CLOSE_OF_NIL, SEND_ON_CLOSED, Panic
-from .scheduler import current_task, ready, wake_peer
-from .task import Task
+from .errors import CLOSE_OF_CLOSED, SEND_ON_CLOSED, Panic
+from .task import Task, ready, wake_peer
+from .threads import current_task
 from .waiter import LOCK, Waiter, WaitQueue, pop_waiter
 
 if TYPE_CHECKING:
@@ -91,6 +95,28 @@ class _Flags:
 
 
 FLAGS: Final = _Flags()
+
+
+def _no_face(*_: Any) -> Any:
+    raise RuntimeError("gochan is not fully imported (no async face): import gochan first")
+
+
+class _AsyncFace:
+    """What ``Chan``'s async methods run: chan_async.py's coroutine
+    functions, set by chan_async.py when it is imported (gochan/__init__.py
+    imports it). The methods stay on ``Chan``
+    rather than on a subclass there: docs/design.md, "The module map"."""
+
+    __slots__ = ("aiter", "arecv", "arecv_ok", "asend")
+
+    def __init__(self) -> None:
+        self.asend: Callable[[Chan[Any], Any], Awaitable[None]] = _no_face
+        self.arecv: Callable[[Chan[Any]], Awaitable[Any]] = _no_face
+        self.arecv_ok: Callable[[Chan[Any]], Awaitable[tuple[Any, bool]]] = _no_face
+        self.aiter: Callable[[Chan[Any]], AsyncIterator[Any]] = _no_face
+
+
+FACE: Final = _AsyncFace()
 
 
 def _task_waiter(v: Any) -> Waiter:
@@ -170,7 +196,7 @@ class Chan(Generic[T]):
 
     # -- the value hand-off (LOCK held) ---------------------------------------
     # Go's send()/recv() (runtime/chan.go), shared by send, _recv, select,
-    # offer and the coroutine face (bridge.py): the one place where a value
+    # offer and the coroutine face (chan_async.py): the one place where a value
     # passes between a running party and a parked one. Each dequeues the
     # first live waiter of the other side (pop_waiter, inlined) and
     # completes it under LOCK: marks it ok and moves the value. The caller
@@ -403,33 +429,25 @@ class Chan(Generic[T]):
                 return
             yield v
 
-    # -- the async face (coroutines on a loop backend; see bridge.py) ---------
+    # -- the async face (coroutines; chan_async.py: see the module docstring) -
 
     async def asend(self, v: T) -> None:
         """``await ch.asend(v)``: ``send`` for a coroutine on the event loop
         of an async backend. A coroutine and a green task can be the two
         ends of one channel."""
-        from .bridge import asend
-
-        await asend(self, v)
+        await FACE.asend(self, v)
 
     async def arecv(self) -> T | None:
         """``await ch.arecv()``: ``recv`` for a coroutine (async backends)."""
-        from .bridge import arecv
-
-        return await arecv(self)
+        return cast("T | None", await FACE.arecv(self))
 
     async def arecv_ok(self) -> tuple[T | None, bool]:
         """``await ch.arecv_ok()``: ``recv_ok`` for a coroutine (async backends)."""
-        from .bridge import arecv_ok
-
-        return await arecv_ok(self)
+        return cast("tuple[T | None, bool]", await FACE.arecv_ok(self))
 
     def __aiter__(self) -> AsyncIterator[T]:
         """``async for v in ch``: receive until closed and drained (async backends)."""
-        from .bridge import aiter_chan
-
-        return aiter_chan(self)
+        return cast("AsyncIterator[T]", FACE.aiter(self))
 
     # -- helpers for timers -------------------------------------------------
 
@@ -480,72 +498,3 @@ class Chan(Generic[T]):
             )
         for q in (recvq, sendq):
             assert all(w.queue is q for w in q), f"{self!r}: waiter with a stale queue link"
-
-
-class _NilChan(Chan[Any]):
-    """Go's nil channel: every send and receive blocks forever."""
-
-    __slots__ = ()
-
-    def __init__(self) -> None:
-        super().__init__(0)
-
-    def __repr__(self) -> str:
-        return "nilchan"
-
-    def send(self, v: Any) -> None:
-        _block_forever(wr.CHAN_SEND_NIL)
-
-    def recv_ok(self) -> tuple[Any, bool]:
-        _block_forever(wr.CHAN_RECV_NIL)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def recv(self) -> Any:
-        _block_forever(wr.CHAN_RECV_NIL)
-
-    def _recv(self) -> Any:
-        _block_forever(wr.CHAN_RECV_NIL)
-
-    def close(self) -> None:
-        raise Panic(CLOSE_OF_NIL)
-
-    async def asend(self, v: Any) -> None:
-        from .bridge import forever
-
-        await forever()
-
-    async def arecv(self) -> Any:
-        from .bridge import forever
-
-        await forever()
-
-    async def arecv_ok(self) -> tuple[Any, bool]:
-        from .bridge import forever
-
-        await forever()
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def __aiter__(self) -> AsyncIterator[Any]:
-        from .bridge import forever_iter
-
-        return forever_iter()
-
-    def offer(self, v: Any) -> bool:
-        return False
-
-    def drain(self) -> bool:
-        return False
-
-
-def _block_forever(reason: str) -> None:
-    from .waiter import SelectGroup
-
-    task = current_task()
-    g = SelectGroup(task)  # no waiters: only withdraw() can end this wait
-    task.sched.park(reason, nilchan, g)
-    raise AssertionError("a nil-channel wait resumed without an exception")  # pragma: no cover
-
-
-nilchan: Final[Chan[Any]] = _NilChan()
-"""Go's nil channel: send and receive block forever; select never picks it;
-``close()`` raises ``Panic("close of nil channel")``."""

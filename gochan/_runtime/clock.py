@@ -18,7 +18,7 @@ class RealClock:
 
     # The builtin itself, not a function calling it: reading the clock then
     # pushes no Python frame (a task that only sleeps runs none at all, so
-    # its greenlet never needs a frame-stack chunk; see scheduler.FREE_MAX).
+    # its greenlet never needs a frame-stack chunk; see greenlets.FREE_MAX).
     now = staticmethod(time.monotonic)
 
     def advance_to(self, t: float) -> None:  # pragma: no cover - never called

@@ -16,20 +16,27 @@ import traceback
 import warnings
 from collections.abc import Callable
 from types import FrameType
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from greenlet import getcurrent
 
-from . import scheduler as _sched
+from . import threads as _threads
 from . import waitreason as wr
 from .build import describe
-from .scheduler import Scheduler, all_schedulers
 from .task import Task
+from .threads import all_schedulers
+
+if TYPE_CHECKING:
+    from .scheduler import Scheduler
 
 # gochan's own frames (runtime, sync, context, ...) are hidden from stacks:
 # a dump shows where user code blocked, not how gochan implements it.
 _GOCHAN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 MAX_FRAMES = 40
+# run() (run.py, beside this module: the same path prefix): a main task's
+# stack ends at its frame; below it is the caller's world. (Named, not
+# imported: run.py sits far above this module.)
+_RUN_PY = os.path.join(os.path.dirname(__file__), "run.py")
 
 # Extra sections appended to every dump by higher layers (the supervision
 # tree, for one). Each returns its text, or "" when it has nothing to show.
@@ -40,12 +47,6 @@ def add_dump_section(fn: Callable[[], str]) -> None:
     """Append ``fn()``'s text to every dump (once per ``fn``)."""
     if fn not in _sections:
         _sections.append(fn)
-
-
-def _run_code() -> object:
-    from .run import run
-
-    return run.__code__
 
 
 def _top_frame(t: Task, s: Scheduler) -> FrameType | None:
@@ -66,11 +67,11 @@ def _stack(t: Task, s: Scheduler) -> list[str]:
     """The task's user-level stack, innermost last, gochan internals hidden."""
     frame = _top_frame(t, s)
     frames: list[tuple[FrameType, int]] = []
-    run_code = _run_code()
     while frame is not None and len(frames) < MAX_FRAMES:
-        if frame.f_code is run_code:
+        code = frame.f_code
+        if code.co_name == "run" and code.co_filename == _RUN_PY:
             break  # below run() is the caller's world, not this task's
-        if not frame.f_code.co_filename.startswith(_GOCHAN_DIR):
+        if not code.co_filename.startswith(_GOCHAN_DIR):
             frames.append((frame, frame.f_lineno))
         frame = frame.f_back
     frames.reverse()
@@ -128,7 +129,7 @@ def format_dump(in_handler: bool = False) -> str:
     that code holds the scheduler registry's lock: take no lock then (a
     copy of a dict is atomic under the GIL anyway).
     """
-    scheds = list(_sched._schedulers.values()) if in_handler else all_schedulers()
+    scheds = list(_threads.schedulers.values()) if in_handler else all_schedulers()
     many = len(scheds) > 1
     out: list[str] = []
     for s in scheds:

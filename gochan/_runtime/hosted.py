@@ -29,7 +29,8 @@ from greenlet import getcurrent, greenlet
 from .backends.hosted import drive
 from .clock import Clock
 from .errors import not_callable
-from .scheduler import install, peek_scheduler
+from .run import run_with
+from .threads import install, peek_scheduler
 
 R = TypeVar("R")
 
@@ -53,8 +54,6 @@ def _start_run(
     seed: int | None,
     debug: bool,
 ) -> greenlet:
-    from .run import run_with
-
     def body() -> _Ended:
         try:
             return _Ended(

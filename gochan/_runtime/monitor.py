@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 import greenlet
 
+from .dump import format_task
 from .duration import NEVER, seconds
-from .scheduler import quiet_threads
+from .threads import quiet_threads
 
 if TYPE_CHECKING:
     from .scheduler import Scheduler
@@ -79,6 +80,10 @@ class Watch:
         self.reported = False  # this hold was reported already
         self.prev_trace: Any = None
 
+    def stop(self) -> None:
+        """Stop watching (``unwatch``)."""
+        unwatch(self)
+
     def trace(self, event: str, args: Any) -> None:
         self.switches += 1
         prev = self.prev_trace
@@ -100,8 +105,6 @@ class Watch:
         if not waiting:
             return None  # holding a thread nobody else needs harms nobody
         self.reported = True
-        from .dump import format_task
-
         return (
             f"goroutine {task.id} ({task.name!r}) has held thread {s.thread.name!r} for "
             f"{held:.3f}s without blocking or yielding (monitor threshold "
@@ -119,7 +122,8 @@ def _waiting(s: Scheduler) -> str:
     if s.incoming:
         parts.append("a wakeup from another thread")
     try:
-        when = s.timers[0][0] if s.timers else None
+        heap = s.timers.heap
+        when = heap[0][0] if heap else None
     except IndexError:  # emptied meanwhile
         when = None
     if when is not None:

@@ -17,6 +17,7 @@ returns while a ``blocking()`` call it started is still running.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import threading
@@ -26,8 +27,8 @@ from typing import Any
 
 from . import waitreason as wr
 from .errors import not_callable
-from .scheduler import current_task, quiet_threads, ready
-from .task import Task
+from .task import Task, ready
+from .threads import current_task, quiet_threads
 from .waiter import LOCK
 
 # blocking() is mostly for I/O-bound calls (a request, a file read), where
@@ -43,14 +44,17 @@ log = logging.getLogger("gochan")
 
 
 class _Job:
-    """One ``blocking()`` call; also the parked task's wait record."""
+    """One ``blocking()`` call; also the parked task's wait record. The
+    call runs in a copy of the task's context (``contextvars``), as
+    ``asyncio.to_thread`` and ``trio.to_thread.run_sync`` run theirs."""
 
-    __slots__ = ("args", "exc", "fn", "kwargs", "orphaned", "result", "task")
+    __slots__ = ("args", "ctx", "exc", "fn", "kwargs", "orphaned", "result", "task")
 
     def __init__(self, task: Task, fn: Callable[..., Any], args: Any, kwargs: Any) -> None:
         self.task = task
         self.fn: Callable[..., Any] | None = fn
         self.args, self.kwargs = args, kwargs
+        self.ctx: contextvars.Context | None = contextvars.copy_context()
         self.result: Any = None
         self.exc: BaseException | None = None
         self.orphaned = False  # the task was torn away (signal): nobody to wake
@@ -67,11 +71,11 @@ class _Job:
 
     def run(self) -> None:
         try:
-            assert self.fn is not None
-            self.result = self.fn(*self.args, **self.kwargs)
+            assert self.fn is not None and self.ctx is not None
+            self.result = self.ctx.run(self.fn, *self.args, **self.kwargs)
         except BaseException as e:  # handed to the task, never lost
             self.exc = e
-        self.fn = self.args = self.kwargs = None
+        self.fn = self.args = self.kwargs = self.ctx = None
         with LOCK:
             orphaned = self.orphaned
         if orphaned:
@@ -150,7 +154,8 @@ def blocking(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
     Returns what ``fn`` returns or re-raises what it raised. Use it for
     calls that block the OS thread (file I/O, ``time.sleep``, a library
     without async support, CPU work that releases the GIL): the other tasks
-    of this thread keep running meanwhile.
+    of this thread keep running meanwhile. ``fn`` runs in a copy of the
+    task's ``contextvars`` context, as with ``asyncio.to_thread``.
 
     >>> import gochan, time
     >>> def main():
@@ -219,11 +224,11 @@ class _Abandonable(_Job):
 
     def run(self) -> None:  # the worker thread
         try:
-            assert self.fn is not None
-            self.result = self.fn(*self.args)
+            assert self.fn is not None and self.ctx is not None
+            self.result = self.ctx.run(self.fn, *self.args)
         except BaseException as e:  # handed to the task, if it still waits
             self.exc = e
-        self.fn = self.args = None
+        self.fn = self.args = self.ctx = None
         with LOCK:
             mine = not self.ended
             self.ended = True
@@ -278,14 +283,14 @@ def blocking_until(deadline: float | None, fn: Callable[..., Any], /, *args: Any
     try:
         POOL.submit(job)
         if deadline is not None:
-            timer = s.add_timer(deadline, _abandon_at_deadline, job)
+            timer = s.timers.add(deadline, _abandon_at_deadline, job)
         s.park(wr.SYSCALL, job, job)
     finally:
         s.pending -= 1
         with LOCK:
             job.withdraw()  # (torn down by a signal: the thread must not wake us)
         if timer is not None:
-            s.cancel_timer(timer)
+            s.timers.cancel(timer)
     if job.timed_out:
         raise TimeoutError
     if job.exc is not None:

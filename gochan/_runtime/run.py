@@ -1,4 +1,7 @@
-"""The task API: go, run, current, num_goroutine."""
+"""The task API (go, run, current, num_goroutine), and the two ways a
+thread gets its scheduler: ``run()``, for the length of the run, and
+implicit mode, on the thread's first blocking call (``implicit_scheduler``,
+which the thread registry calls: see ``threads.set_implicit``)."""
 
 from __future__ import annotations
 
@@ -10,11 +13,13 @@ from greenlet import getcurrent
 
 from . import chan
 from . import monitor as _monitor
-from .backends import BACKENDS, Backend, loop_in_use, unknown_backend
+from .backends import Backend, loop_in_use
+from .backends.catalog import BACKENDS, unknown_backend
 from .clock import Clock, RealClock, VirtualClock
 from .errors import NOT_RUN, body_never_ran, not_callable, plural
-from .scheduler import Scheduler, current_task, get_scheduler, install, peek_scheduler
+from .scheduler import Scheduler
 from .task import Task
+from .threads import adopt, current_task, get_scheduler, install, peek_scheduler, set_implicit
 
 R = TypeVar("R")
 
@@ -48,6 +53,27 @@ def num_goroutine() -> int:
     """The number of live tasks on this thread's scheduler, main included."""
     s = peek_scheduler()
     return len(s.tasks) if s is not None else 1
+
+
+def implicit_scheduler() -> Scheduler:
+    """A scheduler for this thread's first use of gochan without ``run()``
+    (implicit mode), adopted for the rest of the thread's life: backend
+    ``$GOCHAN_BACKEND`` (default builtin), the real clock, ``$GOCHAN_MONITOR``."""
+    s = Scheduler(
+        getcurrent(),
+        clock=RealClock(),
+        seed=None,
+        backend=os.environ.get("GOCHAN_BACKEND") or "builtin",
+    )
+    s.implicit = True
+    adopt(s)
+    secs = _monitor.from_env()
+    if secs is not None:
+        s.watch = _monitor.watch(s, secs)
+    return s
+
+
+set_implicit(implicit_scheduler)
 
 
 def _make_clock(clock: str | Clock) -> Clock:

@@ -1,133 +1,75 @@
-"""The per-thread scheduler: run queue, park/ready, the hub loop, timers,
-deadlock detection and cross-thread wakeups.
+"""The scheduler of one OS thread and its run loop: the run queue, ``park``
+(Go's ``gopark``), task-to-task switches, and the hub (Go's ``schedule()``).
 
 Shape
 -----
-Each OS thread that uses gochan gets one ``Scheduler`` (created on first
-use, or fresh for the duration of ``run()``). Its *main task* is the code
-that was running on the thread (the caller of ``run``, or the thread's own
-code in implicit mode). ``go()`` adds greenlets whose parent is the *hub*,
-a greenlet that runs the loop in ``_hub_loop``: drain cross-thread readies,
-fire due timers, and otherwise wait in the backend.
+Each OS thread that uses gochan has one ``Scheduler`` (from ``run()``, or
+created on first use: threads.py). Its *main task* is the code that was
+running on the thread (the caller of ``run``, or the thread's own code in
+implicit mode). ``go()`` adds tasks (task.py) whose greenlets are children
+of the *hub*, a greenlet running ``_hub_loop``: move other threads' readies
+in, fire due timers (timers.py), and with nothing runnable wait in the
+backend (idle.py, which also jumps a virtual clock and asks deadlock.py).
 
 One way to block
 ----------------
-Every blocking operation registers a *wait record* (``waiter.py``) and calls
+Every blocking operation registers a *wait record* (waiter.py) and calls
 ``park(reason, waiting_on, record)``; whoever completes or withdraws the
-record calls ``ready(task)`` exactly once. ``park`` switches straight to the
-next runnable task when there is one (no hub round trip: one switch per
-hand-off instead of two), and to the hub otherwise. Every ``BUDGET`` direct
-switches go through the hub anyway, so timers and other threads are never
-starved by two tasks that keep each other busy.
+record calls ``ready(task)`` (task.py) exactly once.
+
+The hot path
+------------
+A hand-off between two tasks costs one greenlet switch, not two: ``park``
+pops the next runnable task and switches straight to its greenlet, and a
+finished task's greenlet runs the next unstarted task itself
+(``_serve``); only with nothing runnable does control go to the hub. Every
+``BUDGET`` direct switches go through the hub anyway, so timers, I/O and
+other threads are never starved by two tasks that keep each other busy.
 
 Invariants
 ----------
-* Only the scheduler's own thread touches ``runq``, ``current`` and the
-  greenlets. Other threads reach it through ``incoming`` (a deque: append
-  and popleft are atomic) plus ``backend.wakeup()``.
-* Whoever switches to a task sets ``current`` to it first.
+* Only the scheduler's own thread touches ``runq``, ``current``,
+  ``budget``, ``_free`` and the greenlets. Other threads reach it through
+  ``incoming`` (a deque: append and popleft are atomic) plus
+  ``backend.wakeup()`` (``ready_remote``).
+* Whoever switches to a task sets ``current`` to it first; ``current`` is
+  None exactly while the hub runs.
 * A task is in ``runq``/``incoming`` at most once: it is readied only by the
   single winner of its current wait record (or by ``gosched``/``spawn``).
+* No lock is held across a switch: LOCK (channel state) and the timer lock
+  are taken and released within one task's turn.
 """
 
 from __future__ import annotations
 
-import _thread
-import atexit
 import contextlib
-import heapq
-import itertools
 import random
-import select
 import threading
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from threading import get_ident
 from typing import Any, Final
 
 from greenlet import getcurrent, greenlet
 
 from . import waitreason as wr
-from .backends import Backend, loop_blocked, make_backend
+from .backends import Backend
+from .backends.catalog import make_backend
 from .clock import Clock
-from .duration import MAX_DURATION, NEVER, wait_timeout
-from .errors import NOT_RUN, Cancelled, Deadlock, body_never_ran
-from .task import Task
-from .timers_core import TimerEntry, TimerFn
-from .waiter import LOCK, OneShot, Parker, WaitRecord
+from .errors import Cancelled, Deadlock
+from .greenlets import carry_over, end_idle, home, take_carried
+from .idle import wait_for_work
+from .task import Task, ready, task_main
+from .threads import hook_thread_end, quiet_prefixes, registry_lock
+from .timers import Timers
+from .waiter import LOCK, OneShot, WaitRecord
 
 # Direct task-to-task switches allowed between two trips through the hub.
 BUDGET: Final = 64
 # While tasks stay runnable, a loop backend still gets a turn every this
 # many + 1 hub rounds (a power of two minus one: a mask).
 POLL_EVERY: Final = 15
-# Idle greenlets kept for reuse once the scheduler goes idle. Starting a
-# fresh greenlet costs about ten times a switch to a parked one: each gets
-# its own frame-stack chunk, an mmap'd 16 KiB that the kernel must map,
-# zero and later unmap. So while tasks run, every finished task's greenlet
-# is kept (a burst of N tasks followed by another reuses all N); when the
-# hub has nothing to run, the list is trimmed back to this many.
-FREE_MAX: Final = 256
-# Greenlets ended per look at the clock and the other threads while trimming.
-TRIM_BATCH: Final = 256
-# Idle greenlets a finished scheduler (the end of run()) leaves to the next
-# one on the same thread, the most recently idle first: a program that calls
-# run() again and again starts each run's tasks on the last run's greenlets
-# instead of fresh ones (an mmap, page faults and later an munmap each, in
-# pure Python). The next scheduler trims what it does not use back to
-# FREE_MAX at its first idle moment, as it does its own. Until then they
-# hold memory: about 6.7 KB each in pure Python (a page of frame-stack
-# chunk, the saved C stack, the greenlet), 3.4 KB compiled, so at most
-# about 110 MB (pure) or 55 MB (compiled) after a run that ended with this
-# many idle. They are ended when the thread ends (at interpreter exit for
-# the main thread).
-CARRY_MAX: Final = 16384
-# How long an idle scheduler waits before re-checking for deadlock while
-# some other thread is alive (it could still wake us; we cannot be told
-# when a thread that never used gochan exits).
-RECHECK_MIN: Final = 0.005
-RECHECK_MAX: Final = 0.25
-
-_MAIN_THREAD = threading.main_thread()
-# Running threads started from Python (threading or _thread), main excluded.
-_thread_count: Callable[[], int] = getattr(_thread, "_count", lambda: 0)
-_local: Final = threading.local()
-# Guards _schedulers and every scheduler's ``idle`` flag (see _deadlock_check).
-_registry_lock = threading.Lock()
-_schedulers: dict[int, Scheduler] = {}
-# Idents of gochan's own helper threads (the blocking() pool) while they sit
-# idle: such a thread cannot wake anyone, so it does not veto a deadlock. A
-# busy helper is working for some scheduler whose ``pending`` count is > 0.
-quiet_threads: set[int] = set()
-# Name prefixes of an event loop's own worker threads (trio's I/O waits):
-# the backend's busy() already says whether they could wake anyone. Each
-# backend states its own (``Backend.quiet_prefixes``); a scheduler adds
-# them here when it starts.
-quiet_prefixes: set[str] = set()
-
-
-def any_fd_ready(waits: Iterable[Any]) -> bool:
-    """True if an fd that a wait record (``io._IOWait``: ``fd``, ``write``)
-    watches is ready now (readable, writable, hung up or in error), without
-    waiting. An fd closed under its waiter (POLLNVAL) does not count."""
-    masks: dict[int, int] = {}
-    for w in waits:
-        masks[w.fd] = masks.get(w.fd, 0) | (select.POLLOUT if w.write else select.POLLIN)
-    if not masks:
-        return False
-    if not hasattr(select, "poll"):  # Windows
-        rd = [fd for fd, m in masks.items() if m & select.POLLIN]
-        wr = [fd for fd, m in masks.items() if m & select.POLLOUT]
-        try:
-            r, w_, x = select.select(rd, wr, [], 0)
-        except OSError:  # a closed fd
-            return False
-        return bool(r or w_ or x)
-    p = select.poll()
-    for fd, m in masks.items():
-        p.register(fd, m)
-    return any(not ev & select.POLLNVAL for _, ev in p.poll(0))
 
 
 class Scheduler:
@@ -152,10 +94,7 @@ class Scheduler:
         self.backend.bind_clock(clock)
         if self.backend.quiet_prefixes:
             quiet_prefixes.update(self.backend.quiet_prefixes)
-        self.timers: list[tuple[float, int, TimerEntry]] = []
-        self.timer_lock = threading.Lock()
-        self._timer_seq = itertools.count()
-        self._dead_timers = 0
+        self.timers = Timers(self)
         # Outstanding work that can wake a task without a timer (I/O waits,
         # thread off-loads, awaits): while > 0 this is never a deadlock.
         self.pending = 0
@@ -167,18 +106,17 @@ class Scheduler:
         self.polling: dict[Any, None] = {}
         self.idle = False
         self.deadlock_pending = False
-        self.firing = False  # True while _run_timers runs callbacks (timer lock held)
         self.budget = BUDGET
-        self.failed_polls = 0  # non-blocking tries that found nothing (blocking.poll_failed)
+        self.failed_polls = 0  # non-blocking tries that found nothing (gosched.poll_failed)
         self._shutdown_wait: OneShot | None = None
         # Idle task greenlets (see _serve): reused from the right (the most
-        # recently idle, still warm), trimmed from the left (_trim_free).
-        # Those the thread's last scheduler left come first (CARRY_MAX).
-        self._free: deque[greenlet] = _take_carried()
+        # recently idle, still warm), trimmed from the left (greenlets.trim_free).
+        # Those the thread's last scheduler left come first (greenlets.CARRY_MAX).
+        self._free: deque[greenlet] = take_carried()
         # Every task greenlet's run callable: one bound method for all the
         # thread's greenlets (a greenlet keeps its run callable alive as
         # long as it lives), which serves whichever scheduler is installed.
-        self._worker_run = _home().worker
+        self._worker_run = home().worker
         main = Task(self, "main")
         main.greenlet = main_greenlet
         self.main = main
@@ -186,7 +124,7 @@ class Scheduler:
         self.current: Task | None = main
         self.tasks[main.id] = main
         self.closing = False  # set by shutdown(): new tasks are born cancelled
-        self.implicit = False  # created on first use, no run() (see _implicit_scheduler)
+        self.implicit = False  # created on first use, no run() (see run.implicit_scheduler)
         self.watch: Any = None  # the hold monitor's Watch of an implicit scheduler
         # Start the hub now, so that its recursion depth (which every fresh
         # task greenlet inherits from the hub that starts it) is fixed here,
@@ -194,9 +132,10 @@ class Scheduler:
         self.hub = self._start_hub()
         # A scheduler dropped with its thread (implicit mode) closes its
         # wakeup sockets; run() closes them itself. The finalizer watches
-        # timer_lock, which lives and dies with this scheduler, rather than
-        # the scheduler: a mypyc-compiled class cannot be weakly referenced.
-        weakref.finalize(self.timer_lock, self.backend.close)
+        # the timer lock, which lives and dies with this scheduler, rather
+        # than the scheduler: a mypyc-compiled class cannot be weakly
+        # referenced.
+        weakref.finalize(self.timers.lock, self.backend.close)
 
     def __repr__(self) -> str:
         return f"<Scheduler thread={self.thread.name!r} tasks={len(self.tasks)}>"
@@ -280,13 +219,15 @@ class Scheduler:
         returned with ``current`` set for it. Returning rather than
         switching here means no frame of this scheduler stays suspended on
         an idle greenlet: it holds no task, and may serve the thread's next
-        scheduler (``CARRY_MAX``).
+        scheduler (``greenlets.CARRY_MAX``).
         """
         runq = self.runq
         t = self.current
         while True:
             assert t is not None and t.greenlet is g
-            self.task_main(t)
+            if g.gr_context is not None:  # as on a fresh greenlet: no variable
+                g.gr_context = None  # of the task that ran here before
+            task_main(t)
             t.greenlet = None
             if not (runq and self.budget and runq[0].greenlet is None):
                 break
@@ -304,89 +245,6 @@ class Scheduler:
                 return g2
         self.current = None
         return self.hub
-
-    def task_main(self, t: Task) -> None:
-        """Run task ``t`` to completion; never raises."""
-        fn, args, kwargs = t._fn, t._args, t._kwargs
-        assert fn is not None
-        t._fn, t._args, t._kwargs = None, (), None
-        group = t._group
-        if group is not None:
-            t._group = None
-        try:
-            try:
-                if t._cancelled:  # cancelled before it ever ran: never runs (as Go)
-                    raise Cancelled()
-                # fn(*args, **kwargs), spelled as a plain call where it can
-                # be: CPython 3.11 and 3.12 run a plain call of a Python
-                # function in the same C-level interpreter loop, but a call
-                # with * or ** enters a new one on the C stack, and the
-                # greenlet of a parked task keeps a copy of its C stack
-                # (about 430 bytes more per parked task on 3.11).
-                if kwargs is not None:
-                    result = fn(*args, **kwargs)
-                elif not args:
-                    result = fn()
-                elif len(args) == 1:
-                    result = fn(args[0])
-                elif len(args) == 2:
-                    result = fn(args[0], args[1])
-                else:
-                    result = fn(*args)
-            finally:
-                if group is not None:
-                    group.add(-1)  # WaitGroup.go's done(), however fn ends
-            if result is not None and isinstance(result, NOT_RUN):
-                raise body_never_ran(f"task {t.name!r}", result)
-        except Cancelled as e:
-            self._finish(t, None, e)
-        except BaseException as e:
-            # Fatal, as an unrecovered Go panic, unless some task is already
-            # waiting in t.join(): then the exception is delivered to it
-            # (raised by its join) and is not raised again anywhere, as with
-            # asyncio's and concurrent.futures' results. KeyboardInterrupt,
-            # SystemExit and the like are fatal in any case.
-            e.add_note(f"raised in goroutine {t.id} ({t.name!r})")
-            if not self._finish(t, None, e) or not isinstance(e, Exception):
-                self._crash(t, e)
-        else:
-            self._finish(t, result, None)
-
-    def _finish(self, t: Task, result: Any, exc: BaseException | None) -> bool:
-        """Record ``t``'s outcome and wake its joiners; True if any woke."""
-        with LOCK:
-            t._result, t._exc, t._done = result, exc, True
-            joiners, t._joiners = t._joiners, None
-            # Drop the last wait record and what it waited on: a record
-            # points back at its task (Waiter.task, OneShot.task), and that
-            # cycle would leave the ended task to the cyclic GC instead of
-            # reference counting (a full collection, for a long-parked task).
-            t._w = t._waiting = t.waiting_on = None
-            woken = [w.task for w in joiners if w.fire()] if joiners else None
-        del self.tasks[t.id]
-        if woken:
-            for j in woken:
-                ready(j)
-        sw = self._shutdown_wait
-        if sw is not None and len(self.tasks) == 1:
-            with LOCK:
-                won = sw.fire()
-            if won:
-                ready(self.main)
-        return bool(woken)
-
-    def _crash(self, t: Task, e: BaseException) -> None:
-        """An exception escaped task ``t``: fatal, as an unrecovered Go panic."""
-        e.__notes__[-1] += "; gochan cancelled the other tasks"  # task_main's note
-        main = self.main
-        pending = main._throw
-        if pending is not None:
-            pending.add_note(f"goroutine {t.id} ({t.name!r}) also raised {type(e).__name__}: {e}")
-            return
-        for other in list(self.tasks.values()):
-            if other is not main:
-                other.cancel()
-        self.interrupt(main, e)
 
     def interrupt(self, t: Task, exc: BaseException) -> None:
         """Deliver ``exc`` to ``t``: now if parked, else at its next blocking
@@ -432,8 +290,11 @@ class Scheduler:
                 raise cur._take_pending()
         cur._state = reason
         cur.waiting_on = waiting_on
-        # _switch_away, inlined, plus: a task may find itself first in the
-        # run queue (gosched with nothing else runnable).
+        # The switch away: straight to the next runnable task while the
+        # budget lasts (a task may find itself first in the run queue:
+        # gosched with nothing else runnable), else to the hub. An unstarted
+        # task gets an idle greenlet (_bind); if there is none, only the hub
+        # may start a fresh one, so we go there.
         runq = self.runq
         try:
             g = None
@@ -480,7 +341,7 @@ class Scheduler:
 
     def ready_remote(self, t: Task | None) -> None:
         """Make ``t`` runnable from another thread (None: just re-check)."""
-        with _registry_lock:
+        with registry_lock:
             self.incoming.append(t)
             self.idle = False
         self.backend.wakeup()
@@ -494,18 +355,17 @@ class Scheduler:
 
     def _hub_loop(self, starter: greenlet) -> None:
         starter.switch()  # started by _start_hub: hand straight back
-        runq = self.runq
-        backend = self.backend
+        runq, backend, timers, clock = self.runq, self.backend, self.timers, self.clock
         rounds = 0
         while True:
             self.budget = BUDGET
             rounds += 1
             if self.incoming:
                 self._drain_incoming()
-            if self.timers:
-                self._run_timers()
+            if timers.heap:
+                timers.run(clock.now())
             if not runq:
-                self._wait_for_work()
+                wait_for_work(self)
             elif self.polling or (
                 backend.poll
                 and (backend.dirty or self.pending or backend.inflight or not rounds & POLL_EVERY)
@@ -538,247 +398,10 @@ class Scheduler:
         b = self.backend
         return self.pending > 0 or bool(self.polling) or (b.poll and b.busy())
 
-    def _trim_free(self) -> None:
-        """End the idle greenlets beyond FREE_MAX, the longest idle first, in
-        batches; stop as soon as another thread has work for us or a timer
-        is due (the rest waits for the next idle moment). O(1) per greenlet:
-        a million tasks that ended leave a million idle greenlets."""
-        free = self._free
-        while len(free) > FREE_MAX and not self.incoming:
-            deadline = self._next_deadline()
-            if deadline is not None and deadline <= self.clock.now():
-                return
-            for _ in range(min(TRIM_BATCH, len(free) - FREE_MAX)):
-                self._end_idle(free.popleft())
-
     def _end_idle(self, g: greenlet) -> None:
         """End idle greenlet ``g`` (off the free list; see ``_end_idle``)."""
         self.current = None
-        _end_idle(g)
-
-    def _wait_for_work(self) -> None:
-        """Block the thread until a task is runnable; report deadlocks."""
-        if len(self._free) > FREE_MAX:
-            self._trim_free()
-        err = loop_blocked(self)  # a coroutine's blocking call: never wait, say so
-        if err is not None:
-            self.interrupt(self.main, err)
-        runq, clock = self.runq, self.clock
-        recheck = RECHECK_MIN
-        suspected = False
-        while not runq:
-            if self.deadlock_pending:
-                self.deadlock_pending = False
-                self._report_deadlock()
-                break
-            deadline = self._next_deadline()
-            timeout: float | None
-            loop_turn = False
-            if clock.virtual and not self.pending:
-                # Virtual time moves only when both sides are asleep: no
-                # runnable task and nothing runnable on the backend's loop.
-                # It then jumps to the earliest timer of either side.
-                b = self.backend
-                if b.poll and not b.loop_idle():
-                    loop_turn = True  # let the loop run, then look again
-                else:
-                    ld = b.loop_deadline() if b.poll else None
-                    if ld is not None and ld - clock.now() > MAX_DURATION:
-                        ld = None  # a loop timer due never (asyncio.sleep(inf))
-                    if ld is not None and (deadline is None or ld < deadline):
-                        deadline = ld
-                    if deadline is not None:
-                        if self.polling and self._poll_io():
-                            continue  # a socket was ready: time stands still
-                        clock.advance_to(deadline)
-                        self._run_timers()
-                        if b.poll or self.polling:  # the loop fires what is due at the new time
-                            b.wait(0, self.incoming)
-                            if self.incoming:
-                                self._drain_incoming()
-                        continue
-            if loop_turn:
-                # A loop whose time is virtual is run a round at a time; one
-                # on its own clock (uvloop) wakes the hub when its work is done.
-                timeout = 0 if self.backend.virtual else None
-            elif deadline is not None:
-                timeout = deadline - clock.now()
-            elif self.pending or self.polling:
-                timeout = None  # the work (or the socket) wakes us when it is done
-            elif self.busy():
-                # Loop work could still wake a task, but a loop can also go
-                # quiet without a word (an asyncio task awaiting a future
-                # nobody will complete): look again now and then. A deadlock
-                # needs two idle looks in a row, so this one clears suspicion.
-                suspected = False
-                timeout, recheck = recheck, min(recheck * 2, RECHECK_MAX)
-            elif self._deadlock_check(confirmed=suspected):
-                if suspected:  # reported by _deadlock_check
-                    break
-                # Confirm after a short pause: a thread that has just been
-                # started may not be counted anywhere yet.
-                suspected, timeout = True, RECHECK_MIN
-            else:
-                suspected = False
-                timeout, recheck = recheck, min(recheck * 2, RECHECK_MAX)
-            self.backend.wait(wait_timeout(timeout), self.incoming)
-            if self.incoming:
-                self._drain_incoming()
-            if self.timers:
-                self._run_timers()
-        self.idle = False
-
-    def _poll_io(self) -> bool:
-        """Virtual clock, sockets watched (``polling``), nothing runnable:
-        look at the fds once without waiting; True if a task became
-        runnable. Time must not jump past a deadline while data that would
-        have beaten it is already waiting in a socket."""
-        b = self.backend
-        b.wait(0, self.incoming)
-        if self.incoming:
-            self._drain_incoming()
-        # A loop backend may only have queued the callbacks of ready fds
-        # (asyncio runs them in its next turn): not idle, so no jump yet.
-        if self.runq or (b.poll and not b.loop_idle()):
-            return True
-        # The loop's turn may also have ended before it polled its fds at
-        # all (uvloop runs call_soon callbacks, the hub's wake among them,
-        # before its poll phase): ask the kernel. A ready fd is reported by
-        # the backend on a later turn; until then time stands still.
-        return any_fd_ready(self.polling)
-
-    def _deadlock_check(self, confirmed: bool) -> bool:
-        """True if no thread can ever wake any task of this scheduler.
-
-        Called with nothing runnable, no timer and nothing pending. Marks
-        this scheduler idle; then it is a deadlock only if every other live
-        thread is a gochan thread that is idle too (a thread that never used
-        gochan could still send to a channel). The idle flags are read and
-        cleared (by ready_remote) under one lock, so a wakeup in flight is
-        never missed. Once ``confirmed``, the deadlock is reported here and
-        every idle scheduler of a global deadlock is told so.
-        """
-        with _registry_lock:
-            if self.incoming:
-                return False
-            self.idle = True
-            me = self.thread_id
-            others = []
-            visible = 0  # threads started from Python that enumerate() lists
-            for th in threading.enumerate():
-                if th is not _MAIN_THREAD and not isinstance(th, threading._DummyThread):
-                    visible += 1
-                if th.ident == me or th.ident in quiet_threads:
-                    continue
-                if quiet_prefixes and th.name.startswith(tuple(quiet_prefixes)):
-                    continue
-                s = _schedulers.get(th.ident)  # type: ignore[arg-type]
-                if s is None or not s.idle or s.incoming or s.busy():
-                    return False
-                others.append(s)
-            # A thread started with _thread.start_new_thread is missing from
-            # enumerate() but counted here: it could still send.
-            if _thread_count() > visible:
-                return False
-            if not confirmed:
-                return True
-            for s in others:
-                s.deadlock_pending = True
-        self._report_deadlock(tuple(others))
-        return True
-
-    def _report_deadlock(self, others: tuple[Scheduler, ...] = ()) -> None:
-        """Raise Deadlock in the main task; then wake ``others``, the idle
-        schedulers of a global deadlock, to do the same: the report is
-        written first, while every thread in it is still there to show."""
-        from .dump import format_dump
-
-        report = "all goroutines are asleep - deadlock!\n\n" + format_dump()
-        for s in others:
-            s.backend.wakeup()
-        main = self.main
-        self.interrupt(main, Deadlock(report))
-        if not self.runq:  # pragma: no cover - every park has a wait record
-            raise AssertionError(f"deadlocked main task could not be woken: {main!r}")
-
-    # -- timers -------------------------------------------------------------
-
-    def add_timer(self, when: float, fn: TimerFn, arg: object = None) -> TimerEntry:
-        """Arm ``fn()`` (``fn(arg)`` if ``arg`` is not None) to run at
-        ``when`` on this scheduler. Thread-safe."""
-        e = TimerEntry(when, fn, arg)
-        with self.timer_lock:
-            self.push_timer_locked(e)
-        if get_ident() != self.thread_id:
-            self.ready_remote(None)  # make the owner recompute its deadline
-        return e
-
-    def push_timer_locked(self, e: TimerEntry) -> None:
-        """Put ``e`` in the heap (timer lock held). An entry due ``NEVER``
-        stays out of it, armed: it can only be cancelled, so it must not
-        move a virtual clock to infinity nor count as a pending timer
-        (nothing else left to wake anyone is a deadlock)."""
-        if e.when != NEVER:
-            heapq.heappush(self.timers, (e.when, next(self._timer_seq), e))
-
-    def cancel_timer_locked(self, e: TimerEntry) -> bool:
-        """Disarm ``e``; True if it was armed. Timer lock held."""
-        if e.fn is None:
-            return False
-        e.disarm()
-        if e.when == NEVER:
-            return True  # never in the heap
-        self._dead_timers += 1
-        timers = self.timers
-        if self._dead_timers > 64 and self._dead_timers * 2 > len(timers):
-            timers[:] = [x for x in timers if x[2].fn is not None]
-            heapq.heapify(timers)
-            self._dead_timers = 0
-        return True
-
-    def cancel_timer(self, e: TimerEntry) -> bool:
-        """Disarm ``e`` from anywhere, timer callbacks of this scheduler
-        included (they run with the timer lock already held)."""
-        if self.firing and get_ident() == self.thread_id:
-            return self.cancel_timer_locked(e)
-        with self.timer_lock:
-            return self.cancel_timer_locked(e)
-
-    def _next_deadline(self) -> float | None:
-        timers = self.timers
-        with self.timer_lock:
-            while timers and timers[0][2].fn is None:
-                heapq.heappop(timers)
-            return timers[0][0] if timers else None
-
-    def _run_timers(self) -> None:
-        """Fire every due timer; callbacks run with the timer lock held."""
-        now = self.clock.now()
-        with self.timer_lock:
-            self.firing = True
-            try:
-                self._fire_due(now)
-            finally:
-                self.firing = False
-
-    def _fire_due(self, now: float) -> None:
-        timers = self.timers
-        while timers and timers[0][0] <= now:
-            e = timers[0][2]
-            fn = e.fn
-            if fn is None:
-                heapq.heappop(timers)
-                continue
-            arg = e.arg
-            nxt = fn() if arg is None else fn(arg)
-            if not timers or timers[0][2] is not e:
-                continue  # fn disarmed e and a compaction dropped it already
-            if nxt is None or e.fn is None:
-                e.disarm()
-                heapq.heappop(timers)
-            else:
-                e.when = nxt
-                heapq.heapreplace(timers, (nxt, next(self._timer_seq), e))
+        end_idle(g)
 
     # -- shutdown -------------------------------------------------------------
 
@@ -788,7 +411,7 @@ class Scheduler:
         Returns the exceptions delivered to main meanwhile (tasks that
         raised something other than Cancelled while unwinding). The idle
         greenlets are left to the thread's next scheduler if ``carry``
-        (CARRY_MAX), else ended (the thread is ending).
+        (greenlets.CARRY_MAX), else ended (the thread is ending).
         """
         main = self.main
         errors: list[BaseException] = []
@@ -819,7 +442,8 @@ class Scheduler:
             errors.append(main._take_pending())
         free, self._free = self._free, deque()
         if carry:
-            _carry_over(free)  # the thread's next scheduler starts with them
+            if carry_over(free):  # the thread's next scheduler starts with them
+                hook_thread_end()  # and they end with the thread
         else:
             for g in free:  # end idle greenlets while we own them
                 self._end_idle(g)
@@ -827,398 +451,3 @@ class Scheduler:
             self.hub.throw()  # likewise the hub loop
         self.backend.close()
         return errors
-
-
-# -- module-level helpers (the API layer calls these) -----------------------
-
-
-def ready(t: Task) -> None:
-    """Make parked task ``t`` runnable. Any thread; LOCK must not be held.
-
-    Only the single winner of ``t``'s wait record calls this (see
-    ``waiter.WaitRecord``). A channel waiter's party may also be a
-    coroutine's ``Parker``: its completer calls ``wake`` instead.
-    """
-    s = t.sched
-    if s.thread_id == get_ident():
-        t._state = wr.RUNNABLE
-        s.runq.append(t)
-        if s.current is None and s.backend.poll:
-            # Readied from outside any task: a timer callback in the hub, or
-            # code on an event loop while the hub waits in it. The loop
-            # backend must hand the thread back to the hub.
-            s.backend.poke()
-    else:
-        s.ready_remote(t)
-
-
-def wake_peer(who: Task | Parker) -> None:
-    """Wake the party of a completed channel waiter (``Waiter.task``): a
-    Task is readied, a coroutine's Parker resolves its own wait. Any
-    thread; LOCK must not be held. The channel hot paths inline this."""
-    if isinstance(who, Task):
-        ready(who)
-    else:
-        who.wake()
-
-
-def get_scheduler() -> Scheduler:
-    """This thread's scheduler, created (implicit mode) on first use."""
-    try:
-        s: Scheduler = _local.sched
-        return s
-    except AttributeError:
-        return _exiting.get(get_ident()) or _implicit_scheduler()
-
-
-def peek_scheduler() -> Scheduler | None:
-    """This thread's scheduler if it has one; never creates one."""
-    s: Scheduler | None = getattr(_local, "sched", None)
-    return s if s is not None else _exiting.get(get_ident())
-
-
-# Schedulers being shut down by their thread's exit (see _ThreadExit): by
-# then the thread's locals are being torn down, so lookups find them here.
-_exiting: dict[int, Scheduler] = {}
-
-
-def _implicit_scheduler() -> Scheduler:
-    import os
-
-    from .clock import RealClock
-
-    s = Scheduler(
-        getcurrent(),
-        clock=RealClock(),
-        seed=None,
-        backend=os.environ.get("GOCHAN_BACKEND") or "builtin",
-    )
-    s.implicit = True
-    adopt(s)
-    from . import monitor
-
-    secs = monitor.from_env()
-    if secs is not None:
-        s.watch = monitor.watch(s, secs)
-    return s
-
-
-def adopt(s: Scheduler) -> None:
-    """Make ``s`` this thread's scheduler for the rest of the thread's life
-    (implicit mode): when the thread ends, or the program for the main
-    thread, ``s`` is shut down there first, as at the end of ``run()``."""
-    install(s)
-    old: _ThreadExit | None = getattr(_local, "exit_hook", None)
-    if old is not None and old.sched is not None:
-        # The scheduler this replaces was already retired (or dropped):
-        # free it here, since this may run with LOCK held (first use inside
-        # a channel operation), where thread_exit could not take it.
-        prev, old.sched = old.sched, None
-        if prev is not s:
-            _release(prev)
-    _local.exit_hook = _ThreadExit(s)
-    _hook_thread_end()
-
-
-def _hook_thread_end() -> None:
-    """Arrange for ``end_of_thread`` to run when this thread's code ends.
-
-    For a ``threading.Thread`` that is the moment its ``run()`` has returned
-    and the thread is about to leave ``threading``'s registry (its
-    ``_delete``, wrapped on this one instance): the thread, its locals and
-    every library's thread state are still whole, so leftover tasks unwind
-    in a sound world. The main thread is handled by ``atexit``. Any other
-    thread (``_thread.start_new_thread``) falls back to ``_ThreadExit``,
-    which runs while the thread's locals are torn down.
-    """
-    th = threading._active.get(get_ident())  # type: ignore[attr-defined]
-    if th is None or th is _MAIN_THREAD or isinstance(th, threading._DummyThread):
-        return
-    delete = getattr(th, "_delete", None)
-    if delete is None or "_delete" in vars(th):  # unknown layout, or hooked already
-        return
-
-    def _delete() -> None:
-        try:
-            end_of_thread()
-        finally:
-            delete()
-
-    th._delete = _delete
-
-
-def end_of_thread() -> bool:
-    """Shut down the scheduler this thread adopted, if it still has one
-    (``thread_exit``); True if an undelivered exception was reported."""
-    hook: _ThreadExit | None = getattr(_local, "exit_hook", None)
-    reported = False
-    if hook is not None and hook.sched is not None:
-        s, hook.sched = hook.sched, None
-        reported = thread_exit(s)
-    _end_carried()
-    return reported
-
-
-class _ThreadExit:
-    """Held in the thread's locals; ``sched`` is the scheduler the thread
-    adopted, until ``end_of_thread`` takes it.
-
-    Dropped, on the thread itself, when the thread's locals are torn down:
-    if nothing took the scheduler before (see ``_hook_thread_end``),
-    ``__del__`` runs ``thread_exit`` then. For the main thread, locals are
-    dropped too late (modules are being torn down), so ``_at_exit`` runs
-    it, earlier, from ``atexit``.
-    """
-
-    __slots__ = ("sched",)
-
-    def __init__(self, sched: Scheduler) -> None:
-        self.sched: Scheduler | None = sched
-
-    def __del__(self) -> None:
-        if self.sched is not None:
-            thread_exit(self.sched)
-
-
-def thread_exit(s: Scheduler) -> bool:
-    """Shut ``s`` down as its thread ends; report what was never delivered.
-
-    On the owner thread, with its main task current, the leftover tasks are
-    cancelled and waited for; an exception that escaped a task and never
-    reached the thread's code (or that a task raised while unwinding) is
-    reported like an unhandled exception in a thread. Then the scheduler
-    drops its greenlets, which can never run again. True if anything was
-    reported.
-    """
-    errors: list[BaseException] = []
-    ident = get_ident()
-    main = s.main
-    owner = ident == s.thread_id and main.greenlet is not None and s.current is main
-    if owner and main.greenlet is getcurrent() and (len(s.tasks) > 1 or main._throw is not None):
-        _exiting[ident] = s
-        try:
-            errors = s.shutdown(carry=False)
-        except BaseException as e:  # pragma: no cover - shutdown reports, never raises
-            errors = [e]
-        finally:
-            del _exiting[ident]
-    else:
-        _withdraw_all(s)  # cannot run them: at least take every wait back
-    _release(s)
-    for err in errors:
-        _report_unhandled(s, err)
-    return bool(errors)
-
-
-def _withdraw_all(s: Scheduler) -> None:
-    """Withdraw the wait of every task of ``s`` (none of them can run again)."""
-    with LOCK:
-        for t in list(s.tasks.values()):
-            w = t._waiting
-            if w is not None:
-                w.withdraw()
-                t._waiting = None
-
-
-def _release(s: Scheduler) -> None:
-    """Drop ``s``'s greenlets and wakeup resources (its thread is ending)."""
-    if s.watch is not None:
-        from . import monitor
-
-        w, s.watch = s.watch, None
-        monitor.unwatch(w)
-    s._free.clear()
-    s.runq.clear()
-    s.incoming.clear()
-    s.tasks.clear()
-    s.timers.clear()
-    s.current = None
-    s.hub = s.main.greenlet = None  # type: ignore[assignment]
-    s.backend.close()
-
-
-def _report_unhandled(s: Scheduler, e: BaseException) -> None:
-    """Report an exception that no code of the thread received: through
-    ``threading.excepthook`` (so pytest and logging setups see it), for
-    the thread that owned ``s``."""
-    import sys
-
-    if s.thread is _MAIN_THREAD:
-        print("gochan: an exception escaped a task and was never delivered:", file=sys.stderr)
-        sys.excepthook(type(e), e, e.__traceback__)
-        return
-    threading.excepthook(threading.ExceptHookArgs((type(e), e, e.__traceback__, s.thread)))
-
-
-def _at_exit() -> None:
-    """The main thread's adopted scheduler at interpreter exit: cancel its
-    tasks as ``run()`` does; an exception never delivered is reported and
-    makes the exit status 1, as an uncaught exception does. (atexit cannot
-    set the status any other way; registered when gochan is imported, this
-    runs after the exit handlers registered later, and the standard
-    streams are flushed first.)"""
-    import os
-    import sys
-
-    if threading.current_thread() is _MAIN_THREAD and end_of_thread():
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):  # a closed stream cannot be flushed
-                stream.flush()
-        os._exit(1)
-
-
-atexit.register(_at_exit)
-
-
-def install(s: Scheduler | None) -> None:
-    """Make ``s`` this thread's scheduler (None: forget it)."""
-    home = _home()
-    home.sched = s
-    home.installs += 1
-    ident = get_ident()
-    with _registry_lock:
-        alive = {t.ident for t in threading.enumerate()}
-        for k in [k for k in _schedulers if k not in alive]:
-            del _schedulers[k]
-        if s is None:
-            _schedulers.pop(ident, None)
-        else:
-            _schedulers[ident] = s
-    if s is None:
-        if hasattr(_local, "sched"):
-            del _local.sched
-    else:
-        _local.sched = s
-
-
-def all_schedulers() -> list[Scheduler]:
-    with _registry_lock:
-        return list(_schedulers.values())
-
-
-def current_task() -> Task:
-    """The running task; RuntimeError where a blocking call cannot work."""
-    try:
-        s: Scheduler = _local.sched
-    except AttributeError:
-        s = _implicit_scheduler()
-    cur = s.current
-    g = getcurrent()
-    if cur is None or cur.greenlet is not g:
-        if g is s.hub:
-            raise RuntimeError(
-                "a blocking gochan call was made inside a timer callback, where nothing "
-                "may block; start a task with gochan.go() and block there instead"
-            )
-        raise RuntimeError(
-            f"a blocking gochan call was made from greenlet {g!r}, which gochan does not "
-            "manage; start that code with gochan.go() instead"
-        )
-    return cur
-
-
-# -- task greenlets across schedulers (CARRY_MAX) ------------------------------
-
-# Switched into an idle task greenlet to end it (see _Home.worker).
-_END: Final = object()
-
-
-class _Home:
-    """One per thread: ``worker`` is the run callable of every task greenlet
-    of the thread, and ``sched`` the scheduler installed on it (``install``),
-    the one that such a greenlet serves whenever it is switched to with a
-    task. So an idle greenlet left by one run can serve the next.
-    ``installs`` counts ``install`` calls: a greenlet that serves a
-    scheduler installed since its last task starts with an empty context
-    (no context variable set in one run is seen in the next)."""
-
-    __slots__ = ("installs", "sched")
-
-    def __init__(self) -> None:
-        self.sched: Scheduler | None = None
-        self.installs = 0
-
-    def worker(self, *_: Any) -> None:
-        """The body of every task greenlet: serve tasks until switched to
-        with ``_END``. While idle it holds no scheduler (``s`` is cleared)
-        and no task (``Scheduler._serve`` returns before the switch)."""
-        g = getcurrent()
-        installs = self.installs
-        while True:
-            s = self.sched
-            assert s is not None  # a task greenlet is only switched to by it
-            if self.installs != installs:
-                installs = self.installs
-                g.gr_context = None  # (on the running greenlet: a carried one
-                # may have no Python frame, and greenlet then refuses it)
-            nxt = s._serve(g)
-            s = None
-            if nxt.switch() is _END:
-                return
-
-
-def _home() -> _Home:
-    """This thread's ``_Home``, created on first use."""
-    h: _Home | None = getattr(_local, "home", None)
-    if h is None:
-        h = _local.home = _Home()
-    return h
-
-
-def _end_idle(g: greenlet) -> None:
-    """End idle task greenlet ``g`` with a plain return of its worker, to
-    the caller (made its parent: the hub that started ``g`` may be gone).
-    Not throw(): greenlet unwinds a throw with a C++ exception, several
-    times the cost."""
-    g.parent = getcurrent()
-    g.switch(_END)
-
-
-class _Carried:
-    """The idle greenlets carried for the thread's next scheduler, in the
-    thread's locals. Ended when the thread ends: by ``end_of_thread``, else
-    as the thread's locals are dropped (``__del__``): an idle greenlet's
-    suspended frames refer to it, so dropping it alone would leave it to
-    the cyclic GC, on some other thread, where it cannot be ended."""
-
-    __slots__ = ("gs", "ident")
-
-    def __init__(self, gs: deque[greenlet]) -> None:
-        self.gs = gs
-        self.ident = get_ident()
-
-    def __del__(self) -> None:
-        gs, self.gs = self.gs, deque()
-        if gs and self.ident == get_ident():  # (not in a fork's child, for another thread)
-            for g in gs:
-                _end_idle(g)
-
-
-def _take_carried() -> deque[greenlet]:
-    """The idle greenlets the thread's last scheduler left (CARRY_MAX); the
-    caller owns them now."""
-    c: _Carried | None = getattr(_local, "carried", None)
-    if c is None:
-        return deque()
-    _local.carried = None
-    gs, c.gs = c.gs, deque()
-    return gs
-
-
-def _carry_over(free: deque[greenlet]) -> None:
-    """Leave idle greenlets ``free`` (the most recently idle on the right)
-    to the thread's next scheduler; end those beyond CARRY_MAX."""
-    gs = _take_carried()
-    gs.extend(free)
-    while len(gs) > CARRY_MAX:
-        _end_idle(gs.popleft())
-    if gs:
-        _local.carried = _Carried(gs)
-        _hook_thread_end()  # ended with the thread (end_of_thread)
-
-
-def _end_carried() -> None:
-    """End the idle greenlets carried for a next scheduler that will never
-    come (the thread is ending)."""
-    for g in _take_carried():
-        _end_idle(g)

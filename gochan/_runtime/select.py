@@ -17,10 +17,12 @@ from types import MethodType
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from . import waitreason as wr
-from .blocking import poll_failed
-from .chan import BLOCKED, Chan, _NilChan, nilchan
+from .chan import BLOCKED, Chan
 from .errors import SEND_ON_CLOSED, Panic
-from .scheduler import current_task, peek_scheduler, wake_peer
+from .gosched import poll_failed
+from .nilchan import _NilChan, nilchan
+from .task import wake_peer
+from .threads import current_task, peek_scheduler
 from .waiter import LOCK, LoopGroup, SelectGroup, Waiter, push_waiter
 
 if TYPE_CHECKING:

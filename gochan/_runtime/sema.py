@@ -27,8 +27,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, cast
 
-from .scheduler import current_task, ready
-from .task import Task
+from .task import Task, ready
+from .threads import current_task
 from .waiter import LOCK, Waiter, push_waiter
 
 GrantQueue = deque  # of Waiter

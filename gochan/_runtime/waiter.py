@@ -24,7 +24,7 @@ from .lock import TokenLock
 
 if TYPE_CHECKING:
     from .task import Task
-    from .timers_core import TimerEntry
+    from .timers import TimerEntry
 
 LOCK: Final = TokenLock()
 
@@ -55,11 +55,11 @@ class WaitRecord(Protocol):
 
 
 class Parker(Protocol):
-    """A coroutine's stand-in for a Task in channel waiters (``bridge.py``).
+    """A coroutine's stand-in for a Task in channel waiters (``chan_async.py``).
 
     A peer that completes a waiter whose ``task`` is a Parker calls
     ``wake()`` (any thread, LOCK released) instead of ``ready()``; see
-    ``scheduler.wake_peer``. ``dead()`` (LOCK held) says the coroutine can never
+    ``task.wake_peer``. ``dead()`` (LOCK held) says the coroutine can never
     run again (``LoopGroup.claim`` then refuses the waiter).
     """
 
@@ -116,8 +116,8 @@ class Waiter:
     value / the send was delivered: True; the channel was closed: False).
     ``group`` is the shared record of a blocking select, else None.
     ``queue`` is the wait queue holding it, None once dequeued.
-    ``task`` is the parked Task, or a coroutine's ``Parker`` (``bridge.py``),
-    which stands in for one: a peer wakes it with ``scheduler.wake_peer``.
+    ``task`` is the parked Task, or a coroutine's ``Parker`` (``chan_async.py``),
+    which stands in for one: a peer wakes it with ``task.wake_peer``.
 
     Wait queues are C deques rather than Go's intrusive linked lists: in
     CPython a deque's append/popleft beat any Python-level list surgery, and
@@ -190,7 +190,7 @@ class SelectGroup:
 
 class LoopGroup(SelectGroup):
     """The group of a coroutine's wait (``await ch.arecv()``, ``aselect``):
-    its task is a parker standing for a coroutine (``bridge.py``).
+    its task is a parker standing for a coroutine (``chan_async.py``).
 
     A coroutine can outlive its event loop: ``loop.close()`` with the
     coroutine still awaiting a channel leaves it pending forever. Its
@@ -203,7 +203,7 @@ class LoopGroup(SelectGroup):
     __slots__ = ()
 
     def claim(self, w: Waiter | None) -> bool:
-        parker = cast("Parker", self.task)  # bridge._CoroParker or _TrioParker
+        parker = cast("Parker", self.task)  # chan_async._CoroParker or _TrioParker
         if w is not None and parker.dead():
             SelectGroup.claim(self, None)
             return False
@@ -247,12 +247,12 @@ if TYPE_CHECKING:
     # Every wait record and parker class, checked against the contracts by
     # mypy --strict: a class that stops conforming fails the type check
     # here, even if no call site happens to pass it to park() directly.
-    from .backends.aio import _AwaitRecord
-    from .backends.trio import _TrioAwait, _TrioWatch
-    from .blocking import SleepTimer
-    from .bridge import _CoroParker, _TrioParker
-    from .io import _IOWait
+    from .backends.aio_waits import _AwaitRecord
+    from .backends.trio_waits import _TrioAwait, _TrioWatch
+    from .chan_async import _CoroParker, _TrioParker
+    from .fdwait import _IOWait
     from .offload import _Abandonable, _Job
+    from .timers import SleepTimer
 
     def _records(
         a: Waiter,

@@ -3,7 +3,7 @@
 Exported by ``gochan.sync`` and ``gochan``. It lives in the runtime package
 because ``WaitGroup.go`` is a spawn path: the compiled build compiles it with
 the scheduler, and a task it starts counts the group down from
-``Scheduler.task_main`` (``Task._group``) with no Python frame in between.
+``task.task_main`` (``Task._group``) with no Python frame in between.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any, Final, SupportsIndex
 
 from . import waitreason as wr
 from .errors import Panic, not_callable
-from .scheduler import current_task, get_scheduler
 from .sema import enqueue, grant, wait_grant, wake
 from .task import Task
+from .threads import current_task, get_scheduler
 from .waiter import LOCK, Waiter
 
 _take: Final = LOCK.take  # see lock.py
@@ -110,5 +110,5 @@ class WaitGroup:
         except BaseException:
             self.add(-1)
             raise
-        t._group = self  # the task calls add(-1) when fn ends (Scheduler.task_main)
+        t._group = self  # the task calls add(-1) when fn ends (task.task_main)
         return t

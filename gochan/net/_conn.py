@@ -37,8 +37,9 @@ from typing import Any, Final, NoReturn, Protocol, Self, SupportsFloat, TypeVar
 from .._runtime import waitreason as wr
 from .._runtime.duration import NEVER, instant, seconds
 from .._runtime.io import POLL_CLOSING, PollDesc
-from .._runtime.scheduler import current_task, ready
 from .._runtime.sema import enqueue, grant, wait_grant
+from .._runtime.task import ready
+from .._runtime.threads import current_task
 from .._runtime.timers import monotonic
 from .._runtime.waiter import LOCK, Waiter
 from .._runtime.waitreason import IO_WAIT

@@ -52,16 +52,18 @@ from typing import Any, TypeVar
 
 from greenlet import getcurrent
 
-from .._runtime import scheduler as _sched
 from .._runtime import task as _task
+from .._runtime import threads as _threads
 from .._runtime import waitreason as _wr
-from .._runtime.blocking import gosched, sleep_task
 from .._runtime.clock import VirtualClock
 from .._runtime.dump import format_task
 from .._runtime.duration import MAX_DURATION, optional_seconds
+from .._runtime.gosched import gosched
 from .._runtime.run import run as _run
-from .._runtime.scheduler import Scheduler, all_schedulers, current_task, install, peek_scheduler
+from .._runtime.scheduler import Scheduler
 from .._runtime.task import Task
+from .._runtime.threads import all_schedulers, current_task, install, peek_scheduler
+from .._runtime.timers import sleep_task
 
 R = TypeVar("R")
 
@@ -258,10 +260,10 @@ def snapshot() -> Snapshot:
 
 def _is_quiet(th: threading.Thread) -> bool:
     """gochan's own helper threads while idle: not leaks."""
-    if th.ident in _sched.quiet_threads:  # an idle blocking() worker
+    if th.ident in _threads.quiet_threads:  # an idle blocking() worker
         return True
     # An event loop's worker threads (gochan's trio backend registers them).
-    prefixes = (*POOL_THREAD_PREFIXES, *_sched.quiet_prefixes)
+    prefixes = (*POOL_THREAD_PREFIXES, *_threads.quiet_prefixes)
     return th.name.startswith(prefixes)
 
 
@@ -520,7 +522,7 @@ class VirtualClockFixture:
             backend=os.environ.get("GOCHAN_BACKEND") or "builtin",
         )
         new.implicit = True  # it is this thread's implicit-mode scheduler
-        _sched.adopt(new)  # as implicit mode does
+        _threads.adopt(new)  # as implicit mode does
         self._installed = new
 
     def uninstall(self) -> list[BaseException]:

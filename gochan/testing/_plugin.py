@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .. import testing as _testing
-from .._runtime.backends import BACKENDS
+from .._runtime.backends.catalog import BACKENDS
 from .._runtime.dump import format_task
 from .._runtime.offload import POOL
-from .._runtime.scheduler import peek_scheduler
+from .._runtime.threads import peek_scheduler
 from . import (
     LEAK_MODES,
     Snapshot,

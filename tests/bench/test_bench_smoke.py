@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -119,27 +120,45 @@ def test_smoke_mode_honours_each_size_option() -> None:
     assert "2,000 vs 200 tasks:" in p.stdout
 
 
-def test_smoke_mode_runs_w9_the_k8s_controller_green_vs_threads() -> None:
+def _w9() -> Any:
+    _bench_modules()
+    import w9_k8s
+
+    return w9_k8s
+
+
+def test_smoke_mode_runs_w9_gochan_against_the_thread_pool_and_kubernetes_asyncio() -> None:
     # W9 runs its own processes (the apiserver, one client per setup); in
     # smoke mode 1 and 16 workers with a few dozen events each, drained by
     # the pool alone and then end to end.
+    w9 = _w9()
     p = _run("--smoke", "--workloads", "W9")
     assert p.returncode == 0, p.stderr
     out = p.stdout
     assert "### W9 k8s controller: events/s" in out
-    for workers in ("| 1 |", "| 16 |"):
-        assert workers in out, out
-    for transport in ("| green (builtin", "| httpx (", "| official (builtin"):
-        assert transport in out, out
-    assert "gochan W9 = green/threads events/s" in out
-    assert "The pool alone:" in out and "green-sock/threads pool RSS" in out, out
+    head = "| workers | gochan events/s | threads events/s | kubernetes_asyncio events/s | "
+    assert head + "gochan/threads events/s | gochan/kubernetes_asyncio events/s |" in out, out
+    for workers in ("1", "16"):
+        row = next(x for x in out.splitlines() if x.startswith(f"| {workers} | "))
+        cols = [c.strip() for c in row.strip("|").split("|")]
+        assert all(c.replace(",", "").isdigit() for c in cols[1:3]), row  # gochan, threads
+        if w9.missing("kubernetes_asyncio") is None:
+            assert cols[3].replace(",", "").isdigit(), row
+            assert cols[4].endswith("\u00d7") and cols[5].endswith("\u00d7"), row
+        else:  # not installed here: said so, not an error
+            assert cols[3] == "n/a: " + w9.missing("kubernetes_asyncio"), row
+    for transport in w9.decode_transports():
+        assert f"| {transport} (" in out, out
+    assert "gochan W9 = gochan/baseline events/s " in out, out
+    assert "not measured at 128 and 1,024 workers" in out, out
+    assert "The pool alone:" in out and "gochan/threads pool RSS" in out, out
     assert "error:" not in out, out
 
 
 def test_w9_measure_runs_chosen_setups_interleaved_and_names_the_build() -> None:
     w9 = RUN.parent / "w9_k8s.py"
     bad = subprocess.run(
-        [sys.executable, str(w9), "measure", "--setups", "green-sock,nope"],
+        [sys.executable, str(w9), "measure", "--setups", "gochan,nope"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -149,7 +168,7 @@ def test_w9_measure_runs_chosen_setups_interleaved_and_names_the_build() -> None
     p = subprocess.run(
         [
             *(sys.executable, str(w9), "measure", "--mode", "smoke", "--workers", "1"),
-            *("--setups", "green-sock,threads", "--no-decode"),
+            *("--setups", "gochan,threads", "--no-decode"),
         ],
         capture_output=True,
         text=True,
@@ -158,14 +177,120 @@ def test_w9_measure_runs_chosen_setups_interleaved_and_names_the_build() -> None
     )
     assert p.returncode == 0, p.stderr
     result = json.loads(p.stdout.strip().splitlines()[-1])
-    assert set(result["runs"]) == {"green-sock-1", "threads-1"}
+    assert set(result["runs"]) == {"gochan-1", "threads-1"}
     assert result["decode"] == {} and result["errors"] == {}
+    for runs in result["runs"].values():
+        (run,) = runs
+        # Every event of each burst was handled (a key written twice is reconciled once).
+        assert run["events"] == 40 and 0 < run["reconciled"] <= 40, run
+        assert run["drain"]["items"] > 0 and run["rss_peak_method"] == "VmHWM", run
     import gochan._runtime.chan as chan  # the build this interpreter imports
 
     assert result["gochan_build"] == ("pure" if chan.__file__.endswith(".py") else "compiled")
-    # Interleaved: green, threads, green, threads... (one each in smoke mode).
+    # Interleaved: gochan, threads, gochan, threads... (one each in smoke mode).
     order = [line.split(",")[0] for line in p.stderr.splitlines() if line.startswith("W9 ")]
-    assert order == ["W9 green-sock", "W9 threads"], p.stderr
+    assert order == ["W9 gochan", "W9 threads"], p.stderr
+
+
+def test_w9_key_queues_follow_client_go_rules() -> None:
+    """A queued key is not queued twice; a key in flight is not handed to a
+    second worker, and goes back in (once) when it was added meanwhile."""
+    import asyncio
+
+    w9 = _w9()
+    q = w9.KeyQueue()
+    for key in ("a", "b", "a"):
+        q.add(key)
+    assert q.depth() == 2
+    assert q.get() == "a"
+    q.add("a")  # in flight: marked dirty, not queued
+    assert q.depth() == 1 and q.get() == "b" and q.depth() == 0 and not q.idle()
+    q.done("a")  # dirty while in flight: back in the queue
+    assert q.depth() == 1 and q.get() == "a"
+    q.done("a")
+    q.done("b")
+    assert q.idle()
+    q.shut_down()
+    assert q.get() is None
+
+    async def rules() -> None:
+        aq = w9.AsyncKeyQueue()
+        for key in ("a", "b", "a"):
+            aq.add(key)
+        assert aq.queue.qsize() == 2
+        assert await aq.get() == "a"
+        aq.add("a")
+        assert aq.queue.qsize() == 1 and await aq.get() == "b" and not aq.idle()
+        aq.done("a")
+        assert aq.queue.qsize() == 1 and await aq.get() == "a"
+        aq.done("a")
+        aq.done("b")
+        assert aq.idle()
+
+    asyncio.run(rules())
+
+
+def test_w9_leaves_out_what_is_not_there(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A baseline whose package is missing is named, not an error; a decode
+    transport the example no longer has is left out."""
+    w9 = _w9()
+    monkeypatch.setitem(w9.REQUIRES, "threads", "no_such_module_w9")
+    assert w9.missing("threads") == "not installed: no_such_module_w9 (pip install 'gochan[bench]')"
+    assert w9.missing("gochan") is None
+    monkeypatch.setattr(w9, "DECODE_TRANSPORTS", ("gone", "green", "never-was"))
+    assert w9.decode_transports() == ("green",)
+
+
+def _w9_cells(rates: dict[str, float], rss: dict[str, float], workers: int) -> list[Any]:
+    import report
+
+    return [
+        report.Cell(
+            f"{setup} {workers}",
+            setup,
+            values_ns=[1e9 / rate],
+            extra={"workers": workers, "rss": rss[setup], "pool_rss": rss[setup]},
+        )
+        for setup, rate in rates.items()
+    ]
+
+
+def test_w9_summary_says_whether_the_targets_are_met() -> None:
+    _bench_modules()
+    import report
+
+    mib = 2**20
+    met = _w9_cells(
+        {"gochan": 6000, "threads": 2000, "kubernetes_asyncio": 3000},
+        {"gochan": 10 * mib, "threads": 40 * mib, "kubernetes_asyncio": 20 * mib},
+        128,
+    )
+    met += _w9_cells(
+        {"gochan": 9000, "threads": 3000, "kubernetes_asyncio": 4500},
+        {"gochan": 20 * mib, "threads": 80 * mib, "kubernetes_asyncio": 40 * mib},
+        1024,
+    )
+    line = report.w9_summary(met)
+    assert line.startswith(
+        "gochan W9 = gochan/baseline events/s 3.00\u00d7 threads, 2.00\u00d7 kubernetes_asyncio "
+        "at 128 workers; 3.00\u00d7 threads, 2.00\u00d7 kubernetes_asyncio at 1,024 workers; "
+        "gochan/baseline RSS growth 0.25\u00d7 threads, 0.50\u00d7 kubernetes_asyncio at 128"
+    ), line
+    assert line.endswith("than either): met"), line
+    missed = _w9_cells(
+        {"gochan": 3000, "threads": 2000, "kubernetes_asyncio": 3500},
+        {"gochan": 30 * mib, "threads": 40 * mib, "kubernetes_asyncio": 20 * mib},
+        1024,
+    )
+    line = report.w9_summary(missed)
+    assert line.endswith(
+        "missed: 1.50\u00d7 threads' events/s at 1,024, 0.86\u00d7 kubernetes_asyncio's "
+        "events/s at 1,024, 1.50\u00d7 kubernetes_asyncio's RSS growth at 1,024, "
+        "1.50\u00d7 kubernetes_asyncio's pool RSS at 1,024"
+    ), line
+    assert "no result at 128" not in line  # 128 was not measured: only 1,024 is judged
+    table = report.w9_table(_w9().WORKLOAD, missed)
+    assert "| 1,024 | 3,000 | 2,000 | 3,500 | 1.50\u00d7 | 0.86\u00d7 |" in table, table
 
 
 def test_smoke_mode_runs_w11_echo_round_trips_and_idle_memory() -> None:

@@ -83,9 +83,9 @@ def cancel_ancestor(ctx: Context) -> Any:
 
 def live_timers() -> list[Any]:
     """Armed entries of this scheduler's timer heap (cancelled ones have ``fn = None``)."""
-    from gochan._runtime.scheduler import get_scheduler
+    from gochan._runtime.threads import get_scheduler
 
-    return [e for _, _, e in get_scheduler().timers if e.fn is not None]
+    return [e for _, _, e in get_scheduler().timers.heap if e.fn is not None]
 
 
 class Other(Context):
@@ -1210,7 +1210,7 @@ def test_thread_waiting_on_done_is_woken_by_a_green_cancel() -> None:
     published = threading.Event()
 
     def waiter() -> None:
-        from gochan._runtime.scheduler import get_scheduler
+        from gochan._runtime.threads import get_scheduler
 
         scheds.append(get_scheduler())  # this thread's own scheduler
         published.set()

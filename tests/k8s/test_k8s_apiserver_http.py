@@ -976,31 +976,46 @@ def test_dry_run_all_stores_nothing_on_every_write_verb(srv: APIServer) -> None:
 
 
 @pytest.mark.parametrize(
-    ("method", "path", "kind"),
+    ("method", "path", "kind", "query", "options"),
     [
-        ("POST", PODS, "CreateOptions"),
-        ("PUT", PODS + "/real", "UpdateOptions"),
-        ("DELETE", PODS + "/real", "DeleteOptions"),
+        ("POST", PODS, "CreateOptions", "?dryRun=Bogus", None),
+        ("PUT", PODS + "/real", "UpdateOptions", "?dryRun=Bogus", None),
+        ("PATCH", PODS + "/real", "PatchOptions", "?dryRun=Bogus", None),
+        ("DELETE", PODS + "/real", "DeleteOptions", "?dryRun=Bogus", None),
+        ("DELETE", PODS, "DeleteOptions", "?dryRun=Bogus", None),  # deletecollection
+        ("DELETE", PODS + "/real", "DeleteOptions", "", {"dryRun": ["Bogus"]}),  # kubectl's way
+        ("POST", PODS, "CreateOptions", "?dryRun=All&dryRun=Bogus", None),
     ],
 )
-def test_dry_run_other_values_are_refused(
-    srv: APIServer, method: str, path: str, kind: str
+def test_dry_run_other_values_are_refused_with_400(
+    srv: APIServer, method: str, path: str, kind: str, query: str, options: Any
 ) -> None:
+    """Issue 21, fix 1: any dryRun but ``All`` is a 400 BadRequest Status naming the value
+    and the one supported; nothing is written."""
     created = srv.create("pods", pod("real"))
-    code, body = call(srv, method, path + "?dryRun=Bogus", created if method != "DELETE" else None)
-    assert code == 422
+    rv = srv.resource_version
+    body_out: Any = options
+    headers = None
+    if method == "PATCH":
+        body_out = {"metadata": {"labels": {"a": "b"}}}
+        headers = {"Content-Type": "application/merge-patch+json"}
+    elif method != "DELETE":
+        body_out = created if method == "PUT" else pod("other")
+    code, body = call(srv, method, path + query, body_out, headers=headers)
+    assert code == 400
+    bogus = '[]string{"All", "Bogus"}' if "All" in query else '[]string{"Bogus"}'
     assert_status(
         body,
-        422,
-        "Invalid",
-        f'{kind}.meta.k8s.io "" is invalid: dryRun: Unsupported value: []string{{"Bogus"}}: '
-        'supported values: "All"',
+        400,
+        "BadRequest",
+        f'invalid dryRun: Unsupported value: {bogus}: supported values: "All"',
     )
-    assert body["details"]["causes"][0]["field"] == "dryRun"
-    assert (
-        srv.get("pods", "real")["metadata"]["resourceVersion"]
-        == created["metadata"]["resourceVersion"]
-    )
+    assert body["details"]["kind"] == kind and body["details"]["group"] == "meta.k8s.io"
+    cause = body["details"]["causes"][0]
+    assert cause["field"] == "dryRun" and cause["reason"] == "FieldValueNotSupported"
+    assert srv.resource_version == rv
+    assert [p["metadata"]["name"] for p in srv.objects("pods")] == ["real"]
+    assert srv.get("pods", "real") == created
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from examples.k8s_watch import reflector, store, transport, transports  # noqa: E402
 from examples.k8s_watch.apiserver import APIServer, serve  # noqa: E402
 from examples.k8s_watch.controller import Controller, Outcome, Result  # noqa: E402
 from examples.k8s_watch.fake import FakeListerWatcher, FakeWatch, obj  # noqa: E402
@@ -31,6 +32,7 @@ from examples.k8s_watch.reconcile import (  # noqa: E402
     PodConfigMaps,
     configmap_name,
     desired_data,
+    owner_uid,
 )
 from examples.k8s_watch.store import JSON  # noqa: E402
 from examples.k8s_watch.transport_green import GreenClient  # noqa: E402
@@ -394,3 +396,55 @@ def test_conflicts_and_errors_are_retried_until_converged(srv: APIServer) -> Non
     run_controller(srv, body)
     faults = srv.faults.describe()["injected"]
     assert faults.get("conflict") == 15 and faults.get("http_error") == 5
+
+
+def test_reconcile_repoints_the_owner_and_deletes_only_a_cached_configmap(
+    srv: APIServer,
+) -> None:
+    """The one reconcile (the plain controller's and every shard's): a ConfigMap
+    owned by an earlier pod of the same name is re-pointed; a delete touches only
+    a ConfigMap the cache holds, and only as the cache saw it (uid and
+    resourceVersion preconditions)."""
+    srv.create("configmaps", {"metadata": {"name": "other-info"}, "data": {"a": "b"}})
+    p = srv.create("pods", pod("p"))
+
+    def main() -> None:
+        client = transports.make_transport("green", srv.url, timeout=5)
+        pods, cms = store.Store(), store.Store()
+        pods.add(p)
+        rec = ConfigMapReconciler(client, pods, cms)
+        try:
+            rec("default/p")
+            cm = srv.get("configmaps", "p-info")
+            cm["metadata"]["ownerReferences"][0]["uid"] = "uid-of-a-pod-before-it"
+            srv.update("configmaps", cm)
+            rec("default/p")  # the data is as wanted, the owner is not
+            assert owner_uid(srv.get("configmaps", "p-info")) == p["metadata"]["uid"]
+            assert rec.counts == {"create": 1, "update": 1}
+            rec("default/other")  # no pod, and its ConfigMap is not in the cache: not ours
+            assert srv.get("configmaps", "other-info")["data"] == {"a": "b"}
+            pods.delete(p)
+            cms.add(srv.get("configmaps", "p-info"))
+            srv.patch("configmaps", "p-info", {"metadata": {"labels": {"x": "y"}}})
+            with pytest.raises(transport.APIStatusError) as e:  # changed since the cache saw it
+                rec("default/p")
+            assert e.value.code == 409 and srv.objects("configmaps")
+            cms.add(srv.get("configmaps", "p-info"))
+            rec("default/p")
+            assert [c["metadata"]["name"] for c in srv.objects("configmaps")] == ["other-info"]
+            assert rec.counts == {"create": 1, "update": 1, "delete": 1}
+        finally:
+            client.close()
+
+    gochan.run(main)
+
+
+def test_both_informers_back_off_by_the_given_policy_each_its_own() -> None:
+    """The ConfigMap cache decides deletes: it must not stay down on client-go's 0.8 s
+    to 30 s default while the pods' informer is on the policy it was given."""
+    policy = reflector.Backoff(0.1, 2.0, reset_after=1.0, jitter=0)
+    c = PodConfigMaps(None, "default", backoff=policy)  # type: ignore[arg-type]
+    pods, cms = c.pods.reflector.backoff, c.configmaps.reflector.backoff
+    assert pods is policy and cms is not policy
+    assert [cms.next() for _ in range(6)] == [0.1, 0.2, 0.4, 0.8, 1.6, 2.0]
+    assert pods.next() == 0.1  # its own steps: the ConfigMaps' did not advance it

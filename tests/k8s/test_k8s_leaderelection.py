@@ -29,12 +29,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from examples.k8s_watch.apiserver import APIError, APIServer, serve  # noqa: E402
-from examples.k8s_watch.leaderelection import (  # noqa: E402
-    LeaderElector,
-    LeaseLock,
-    Lock,
-    MemoryLease,
-)
+from examples.k8s_watch.fake import MemoryLease  # noqa: E402
+from examples.k8s_watch.leaderelection import LeaderElector, LeaseLock, Lock  # noqa: E402
 from examples.k8s_watch.reconcile import configmap_name, desired_data  # noqa: E402
 from examples.k8s_watch.transport_green import GreenClient  # noqa: E402
 

@@ -81,6 +81,17 @@ def test_json_settings_file_and_every_flag_has_an_env_var(tmp_path: Path) -> Non
             {},
             "namespace = 'Bad_NS' (from flag --namespace): must be a DNS label",
         ),
+        (  # a trailing newline (a file or an env var written carelessly) is no DNS label
+            [],
+            {"K8S_WATCH_LEASE_NAMESPACE": "default\n"},
+            "lease-namespace = 'default\\n' (from K8S_WATCH_LEASE_NAMESPACE): must be a DNS label",
+        ),
+        ([], {"K8S_WATCH_LEASE_NAME": "a" * 254}, "must be a DNS subdomain"),
+        (
+            [],
+            {"K8S_WATCH_IDENTITY": " \t"},
+            "identity = ' \\t' (from K8S_WATCH_IDENTITY): must not",
+        ),
         (
             ["--server", "ftp://x"],
             {},

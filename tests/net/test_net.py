@@ -264,7 +264,7 @@ def test_virtual_time_stands_still_while_a_watched_socket_is_ready(
     # name-lookup thread): the hub then asks the kernel itself, and waits
     # for the backend's next turn rather than jump. Here the first such
     # turn polls nothing, as uvloop's did.
-    from gochan._runtime.scheduler import peek_scheduler
+    from gochan._runtime.threads import peek_scheduler
 
     def main() -> list[float]:
         s = peek_scheduler()
@@ -299,7 +299,7 @@ def test_virtual_time_stands_still_while_a_watched_socket_is_ready(
 def test_any_fd_ready_asks_the_kernel_without_waiting() -> None:
     from types import SimpleNamespace
 
-    from gochan._runtime.scheduler import any_fd_ready
+    from gochan._runtime.fdwait import any_fd_ready
 
     a, b = socket.socketpair()
     try:

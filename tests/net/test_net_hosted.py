@@ -144,11 +144,11 @@ def _trio_waits() -> tuple[int, int]:
 
     trio registers an fd only while a task waits on it, and every wait of
     gochan's is such a task (a ``_TrioWatch``): none left, none registered."""
-    from gochan._runtime.backends import trio as trio_backend
-    from gochan._runtime.scheduler import current_task
+    from gochan._runtime.backends import trio_waits
+    from gochan._runtime.threads import current_task
 
     b = current_task().sched.backend
-    return len(b.nursery.child_tasks), len(trio_backend._shared)
+    return len(b.nursery.child_tasks), len(trio_waits._shared)
 
 
 def _left_behind(host: str, baseline: tuple[int, int] | None) -> None:

@@ -47,7 +47,7 @@ from hypothesis import strategies as st
 
 import gochan
 from gochan import Cancelled, Chan, Panic, await_, go, gosched, nilchan, run
-from gochan._runtime.scheduler import peek_scheduler
+from gochan._runtime.threads import peek_scheduler
 
 LIBS = ["asyncio", "uvloop", "trio"]
 AIO = ["asyncio", "uvloop"]

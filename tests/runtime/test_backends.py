@@ -43,7 +43,7 @@ import uvloop
 
 import gochan
 from gochan import Chan, Deadlock, go, run
-from gochan._runtime.scheduler import peek_scheduler
+from gochan._runtime.threads import peek_scheduler
 
 BACKENDS = ["builtin", "asyncio", "uvloop", "trio"]
 LOOPS = ["asyncio", "uvloop", "trio"]

@@ -27,6 +27,7 @@ hang into a failure, never assertions about speed.
 
 from __future__ import annotations
 
+import contextvars
 import operator
 import threading
 import time
@@ -39,7 +40,8 @@ from greenlet import greenlet
 import gochan
 from gochan import Cancelled, Chan, Deadlock, blocking, go, gosched, run
 from gochan._runtime import offload
-from gochan._runtime.scheduler import Scheduler, get_scheduler
+from gochan._runtime.scheduler import Scheduler
+from gochan._runtime.threads import get_scheduler
 
 SAFETY = 30.0  # seconds; a safety net for hand-offs, never an assertion about speed
 
@@ -96,6 +98,26 @@ def test_works_in_implicit_mode() -> None:
 # ---------------------------------------------------------------------------
 # Only the caller parks; calls overlap; the pool is bounded
 # ---------------------------------------------------------------------------
+
+
+def test_the_call_runs_in_a_copy_of_the_tasks_context() -> None:
+    # As asyncio.to_thread and trio.to_thread.run_sync: the call sees the
+    # task's context variables; what it sets stays in its copy.
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+
+    def in_thread() -> tuple[str, str]:
+        seen = var.get()
+        var.set("set in the thread")
+        return seen, var.get()
+
+    def main() -> tuple[tuple[str, str], str, str]:
+        var.set("the task's")
+        got = gochan.blocking(in_thread)
+        deadline = gochan.monotonic() + SAFETY
+        late = offload.blocking_until(deadline, var.get)
+        return got, late, var.get()
+
+    assert run(main) == (("the task's", "set in the thread"), "the task's", "the task's")
 
 
 def test_parks_only_the_calling_task() -> None:
@@ -328,7 +350,7 @@ def test_blocking_in_a_timer_callback_is_a_runtime_error() -> None:
             except RuntimeError as e:
                 errors.append(e)
 
-        s.add_timer(gochan.monotonic() + 1, callback)
+        s.timers.add(gochan.monotonic() + 1, callback)
         gochan.sleep(2)
         return errors
 

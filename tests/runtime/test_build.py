@@ -16,7 +16,7 @@ import sys
 
 import gochan
 from gochan._runtime import chan
-from gochan._runtime.backends import BACKENDS, installed
+from gochan._runtime.backends.catalog import BACKENDS, installed
 from gochan._runtime.build import COMPILED_WITH, describe
 
 

@@ -4,7 +4,9 @@ state and Python stack; never a false report."""
 from __future__ import annotations
 
 import re
+import sys
 import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -207,3 +209,41 @@ def test_no_false_report_while_a_raw_thread_can_still_send() -> None:
 
     assert run(main) == 42
     finished.acquire()
+
+
+def _raw_thread_that_exits(body: Callable[[], object]) -> int:
+    """Run ``body`` on a thread started outside ``threading`` and return
+    its ident once the thread is gone (no Python thread state left)."""
+    import _thread
+    import time
+
+    done = _thread.allocate_lock()
+    done.acquire()
+    ident: list[int] = []
+
+    def raw() -> None:
+        try:
+            ident.append(_thread.get_ident())
+            threading.current_thread()  # registers a _DummyThread for it
+            body()
+        finally:
+            done.release()
+
+    _thread.start_new_thread(raw, ())
+    done.acquire()
+    while ident[0] in sys._current_frames():  # its thread state goes last
+        time.sleep(0.001)
+    return ident[0]
+
+
+@pytest.mark.parametrize("used_gochan", [False, True], ids=["plain", "implicit-mode"])
+def test_a_raw_thread_that_has_exited_does_not_hide_a_deadlock(used_gochan: bool) -> None:
+    # Python 3.11 keeps the _DummyThread of an exited raw thread in
+    # threading.enumerate(); counted as a live thread that could still send,
+    # it made every later deadlock wait forever (the hub re-checking in
+    # 0.25 s steps).
+    ident = _raw_thread_that_exits((lambda: go(lambda: None)) if used_gochan else (lambda: None))
+    if sys.version_info < (3, 12):  # the case this guards: still listed, but dead
+        assert ident in {th.ident for th in threading.enumerate()}
+    with pytest.raises(Deadlock):
+        run(Chan[int]().recv)

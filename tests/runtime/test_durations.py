@@ -442,13 +442,13 @@ def test_a_never_timer_stays_out_of_the_heap() -> None:
     """Armed, stoppable and resettable, but never in the scheduler's heap."""
 
     def main() -> list[object]:
-        s = gochan._runtime.scheduler.get_scheduler()
+        s = gochan._runtime.threads.get_scheduler()
         t = gochan.Timer(INF)
         tk = gochan.Ticker(1e300)
-        out: list[object] = [len(s.timers), repr(t)]
+        out: list[object] = [len(s.timers.heap), repr(t)]
         out.append(t.reset(INF))  # True: it was still pending
         out.append(t.reset(2))  # True again, now finite
-        out.append(len(s.timers))
+        out.append(len(s.timers.heap))
         out.append(t.c.recv())
         tk.reset(3)
         out.append(tk.c.recv())

@@ -1,5 +1,5 @@
 """Task greenlets carried from one run() to the next on the same thread
-(scheduler.CARRY_MAX): reused, bounded, clean, and ended with the thread."""
+(greenlets.CARRY_MAX): reused, bounded, clean, and ended with the thread."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ import pytest
 from greenlet import getcurrent
 
 import gochan
-from gochan._runtime import scheduler
-from gochan._runtime.scheduler import CARRY_MAX, FREE_MAX, peek_scheduler
+from gochan._runtime import greenlets
+from gochan._runtime.greenlets import CARRY_MAX, FREE_MAX
+from gochan._runtime.threads import peek_scheduler
 
 VAR: contextvars.ContextVar[str] = contextvars.ContextVar("VAR", default="unset")
 
@@ -45,15 +46,15 @@ def burst(n: int, body: Any = None) -> list[weakref.ref[Any]]:
 
 
 def carried() -> int:
-    c = getattr(scheduler._local, "carried", None)
+    c = getattr(greenlets._local, "carried", None)
     return len(c.gs) if c else 0
 
 
 @pytest.fixture(autouse=True)
 def no_carried_greenlets() -> Any:
-    scheduler._end_carried()
+    greenlets.end_carried()
     yield
-    scheduler._end_carried()
+    greenlets.end_carried()
 
 
 def test_the_next_run_starts_its_tasks_on_the_last_runs_greenlets() -> None:
@@ -88,6 +89,31 @@ def test_nothing_of_a_task_carries_over_to_the_next_run() -> None:
     assert carried() == 50
     out = gochan.run(second)
     assert out == [("unset", "burst.<locals>.task", True)] * 50
+
+
+def test_every_task_starts_with_an_empty_context() -> None:
+    # As on a fresh greenlet: a task never sees the context variables of
+    # the task that ran before it on a reused greenlet (one run), whether
+    # that greenlet was switched to or ran the next task in line itself.
+    def main() -> list[str]:
+        seen: list[str] = []
+
+        def setter(i: int) -> None:
+            seen.append(VAR.get())
+            VAR.set(f"task {i}")
+
+        for i in range(3):  # one after the other, each on the greenlet freed before it
+            wg = gochan.sync.WaitGroup()
+            wg.go(setter, i)
+            wg.wait()
+        wg = gochan.sync.WaitGroup()
+        for i in range(3, 6):  # queued together: one greenlet runs them in line
+            wg.go(setter, i)
+        wg.wait()
+        seen.append(VAR.get())  # and main's own context is its own
+        return seen
+
+    assert gochan.run(main) == ["unset"] * 7
 
 
 def test_a_failed_run_leaves_usable_greenlets() -> None:
@@ -174,12 +200,12 @@ def test_the_main_threads_carried_greenlets_end_at_exit() -> None:
         "gs = []\n"
         "atexit.register(lambda: print(sum(g.dead for g in gs)))\n"
         "import gochan\n"
-        "from gochan._runtime import scheduler\n"
+        "from gochan._runtime import greenlets\n"
         "def main():\n"
         "    for _ in range(100): gochan.go(gochan.sleep, 0.001)\n"
         "    gochan.sleep(0.01)\n"
         "gochan.run(main)\n"
-        "gs.extend(scheduler._local.carried.gs)\n"
+        "gs.extend(greenlets._local.carried.gs)\n"
         "assert len(gs) == 100, len(gs)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

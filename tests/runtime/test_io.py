@@ -451,9 +451,9 @@ def _unwritable(a: socket.socket) -> None:
 
 def _armed_timers() -> int:
     """Live entries on the calling scheduler's timer heap (builtin only)."""
-    from gochan._runtime.scheduler import get_scheduler
+    from gochan._runtime.threads import get_scheduler
 
-    return sum(1 for _, _, e in get_scheduler().timers if e.fn is not None)
+    return sum(1 for _, _, e in get_scheduler().timers.heap if e.fn is not None)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -592,7 +592,7 @@ def test_the_selectors_fallback_serves_the_same_waits(monkeypatch: pytest.Monkey
     import selectors
 
     from gochan._runtime.backends import builtin as b
-    from gochan._runtime.scheduler import get_scheduler
+    from gochan._runtime.threads import get_scheduler
 
     monkeypatch.setattr(b, "_new_poller", b._SelectorPoller)
     monkeypatch.setattr(b, "READ", selectors.EVENT_READ)
@@ -807,7 +807,7 @@ def test_a_fired_fd_closed_and_its_number_reused_is_watched(
 
 
 def _deadline_queues() -> dict[float, Any]:
-    from gochan._runtime.scheduler import get_scheduler
+    from gochan._runtime.threads import get_scheduler
 
     backend = get_scheduler().backend
     return backend.deadlines  # type: ignore[no-any-return, attr-defined]

@@ -33,7 +33,7 @@ import pytest
 import gochan
 from gochan import Chan, Deadlock, default, go, gosched, run, select
 from gochan._runtime import monitor
-from gochan._runtime.blocking import POLL_YIELD
+from gochan._runtime.gosched import POLL_YIELD
 
 SAFETY = 60.0  # seconds; a safety net, never an assertion about speed
 
@@ -154,7 +154,7 @@ def _fake_sched(current: Any, runq: int = 0, due: float | None = None) -> Any:
         current=current,
         runq=[object()] * runq,
         incoming=[],
-        timers=timers,
+        timers=SimpleNamespace(heap=timers),
         clock=clock,
         thread=SimpleNamespace(name="T"),
         thread_id=-1,

@@ -442,7 +442,8 @@ def test_greenlets_of_a_burst_are_reused_while_busy_and_trimmed_when_idle() -> N
     # Once they end, their greenlets wait on the free list, so that the next
     # burst reuses them; the first moment the hub has nothing to run, it
     # ends all but FREE_MAX of them.
-    from gochan._runtime.scheduler import FREE_MAX, peek_scheduler
+    from gochan._runtime.greenlets import FREE_MAX
+    from gochan._runtime.threads import peek_scheduler
 
     n = FREE_MAX * 3
 

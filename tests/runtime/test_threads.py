@@ -553,7 +553,7 @@ def test_no_deadlock_while_another_thread_can_still_send(kind: str) -> None:
     th = Worker(other_thread)
 
     def main() -> int | None:
-        from gochan._runtime.scheduler import get_scheduler
+        from gochan._runtime.threads import get_scheduler
 
         sched.append(get_scheduler())
         th.start()

@@ -42,12 +42,13 @@ from hypothesis import strategies as st
 
 import gochan
 from gochan._runtime import io, offload
-from gochan._runtime.backends.aio import _AwaitRecord
-from gochan._runtime.blocking import SleepTimer, _wake_sleeper
+from gochan._runtime.backends.aio_waits import _AwaitRecord
 from gochan._runtime.errors import Cancelled, Panic
-from gochan._runtime.scheduler import Scheduler, current_task, ready
+from gochan._runtime.scheduler import Scheduler
 from gochan._runtime.sema import enqueue, grant
-from gochan._runtime.task import Task
+from gochan._runtime.task import Task, ready
+from gochan._runtime.threads import current_task
+from gochan._runtime.timers import SleepTimer, _wake_sleeper
 from gochan._runtime.waiter import LOCK, LoopGroup, OneShot, SelectGroup, Waiter, push_waiter
 
 Step = Callable[[], None]
@@ -389,7 +390,7 @@ def _loop_group(r: _Race, data: st.DataObject) -> Callable[[], None]:
             v, ok, peer = res
             got.append((v, ok))
             if peer is not None:
-                gochan._runtime.scheduler.wake_peer(peer)
+                gochan._runtime.task.wake_peer(peer)
 
     panicked: list[bool] = []
 

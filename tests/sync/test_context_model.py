@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 
 import gochan
 from gochan import default, select
-from gochan._runtime.scheduler import get_scheduler
+from gochan._runtime.threads import get_scheduler
 from gochan.context import (
     Canceled,
     Context,
@@ -219,7 +219,7 @@ class Tree:
             for c in n.children:  # a cancelled node has no live child
                 if n.ctx.err() is not None and c.kind != "without":
                     assert c.ctx.err() is not None, (n.ctx, c.ctx)
-        live_timers = {id(e) for _, _, e in get_scheduler().timers if e.fn is not None}
+        live_timers = {id(e) for _, _, e in get_scheduler().timers.heap if e.fn is not None}
         armed = set()
         for n in self.nodes:
             if n.kind not in CANCELLABLE:

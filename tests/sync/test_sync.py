@@ -1274,7 +1274,7 @@ def _wait_idle(s: Any) -> None:
 def test_no_false_deadlock_while_another_thread_will_release(kind: str) -> None:
     """Main parks on a primitive that only a plain thread will release, once
     main's scheduler has gone idle and checked for deadlock: no report."""
-    from gochan._runtime.scheduler import get_scheduler
+    from gochan._runtime.threads import get_scheduler
 
     mu, rw, wg, sem = Mutex(), RWMutex(), WaitGroup(), Semaphore(1)
     cond = Cond(mu)

@@ -15,7 +15,7 @@ import pytest
 
 import gochan
 from gochan import Chan, go
-from gochan._runtime.scheduler import peek_scheduler
+from gochan._runtime.threads import peek_scheduler
 from gochan.testing import (
     VirtualClockFixture,
     snapshot,
@@ -80,7 +80,7 @@ def test_allowed_to_leak():
 
 
 def test_next_test_starts_clean():
-    from gochan._runtime.scheduler import peek_scheduler
+    from gochan._runtime.threads import peek_scheduler
     assert peek_scheduler() is None
     assert gochan.num_goroutine() == 1
 

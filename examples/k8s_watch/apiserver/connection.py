@@ -18,6 +18,17 @@ head, from the accept); a body may not stall longer than
 while it progresses (its size is bounded by ``max_body``). Each closes the
 connection without an answer, as Go does.
 
+The deadline is kept as a time (`ConnState.read_by`, set per request) and
+enforced by one timer per connection (`_read_by`, `_expire`), not by a
+``gochan.net`` read deadline per read: such a deadline arms and cancels a
+timer at every park of the read, and takes the read off its fast path,
+about a third of a keep-alive ``GET``'s instructions. The timer is re-armed
+only when the deadline moves earlier (a head in pieces, a body); when it
+fires early (the deadline moved on meanwhile) it re-arms for the new one;
+when the deadline has passed it becomes the connection's read deadline, so
+the read in progress fails at that instant exactly as with a deadline set
+beforehand.
+
 While a request is held (an injected fault) or a watch streams, a monitor
 task reads the connection: end of stream means the client left; bytes mean
 a request pipelined behind it, and the connection closes after the answer
@@ -52,7 +63,17 @@ class ConnState:
     """What the server knows of a connection: idle (waiting for a request) or not,
     writing an answer or not, and its request parser (what the client pipelined waits in it)."""
 
-    __slots__ = ("conn", "dropped", "idle", "parser", "writing")
+    __slots__ = (
+        "conn",
+        "dropped",
+        "idle",
+        "kicked",
+        "parser",
+        "read_by",
+        "timer",
+        "timer_at",
+        "writing",
+    )
 
     def __init__(self, conn: net.Conn) -> None:
         self.conn = conn
@@ -60,6 +81,12 @@ class ConnState:
         self.idle = True
         self.writing = False  # in a write of an answer (parked in it: the client is not reading)
         self.dropped = False  # bytes sent during a hold were read and lost: close after it
+        # The read deadline of the request being read (None: no read is bounded), and the
+        # one timer that enforces it (see `_read_by`): when it is armed for (None: not armed).
+        self.read_by: float | None = None
+        self.timer: gochan.Timer | None = None
+        self.timer_at: float | None = None
+        self.kicked = False  # the timer made read_by the conn's read deadline: it had passed
 
 
 def abort(conn: net.Conn) -> None:
@@ -88,7 +115,7 @@ class Monitor:
         self._on_data = on_data
         self._done: gochan.Chan[None] = gochan.Chan()
         self._stopping = False
-        conn.set_read_deadline(None)  # whatever the request's read left (see _read_request)
+        conn.set_read_deadline(None)  # (a passed one the request's timer left, if any)
         gochan.go(self._run)
 
     def _run(self) -> None:
@@ -129,6 +156,15 @@ class _Closed(Exception):
 
 def serve_conn(core: ServerCore, state: ConnState) -> None:
     """Serve one connection until either side is done (see the module docstring)."""
+    try:
+        _serve(core, state)
+    finally:
+        state.read_by = None  # (an expiry already under way does nothing)
+        if state.timer is not None:
+            state.timer.stop()
+
+
+def _serve(core: ServerCore, state: ConnState) -> None:
     conn = state.conn
     p = state.parser = Parser(core.max_body)
     dispatch = core._dispatch
@@ -170,8 +206,7 @@ def _read_request(core: ServerCore, state: ConnState, p: Parser) -> Request | No
     Deadlines (see the module docstring): the idle one while nothing of a
     request is here, the header one from its first byte on (set once, not per
     read; for a connection's first request, from the accept), and that span
-    again before each read of the body. The read deadline is left as it is
-    afterwards: the next read sets its own, and a `Monitor` clears it first.
+    again before each read of the body. None once the request is whole.
     """
     conn = state.conn
     state.idle = True
@@ -183,9 +218,9 @@ def _read_request(core: ServerCore, state: ConnState, p: Parser) -> Request | No
             return None  # idle, and the server shuts down
         first = not p.seen
         if first:  # the first request: its whole head within the header timeout (Go's rule)
-            conn.set_read_deadline(gochan.monotonic() + core.read_header_timeout)
+            _read_by(state, gochan.monotonic() + core.read_header_timeout)
         else:  # a request has been here: between two, the idle timeout
-            conn.set_read_deadline(gochan.monotonic() + core.idle_timeout)
+            _read_by(state, gochan.monotonic() + core.idle_timeout)
         data = _read(conn)
         if not data:
             return None  # a clean end between requests
@@ -194,7 +229,7 @@ def _read_request(core: ServerCore, state: ConnState, p: Parser) -> Request | No
             return _take(state, p)
         if p.in_head and not first:
             # a head in pieces: all of it within read_header_timeout of its first byte
-            conn.set_read_deadline(gochan.monotonic() + core.read_header_timeout)
+            _read_by(state, gochan.monotonic() + core.read_header_timeout)
     while p.in_head:
         data = _read(conn)
         if not data:
@@ -207,7 +242,7 @@ def _read_request(core: ServerCore, state: ConnState, p: Parser) -> Request | No
         if cur is not None and cur.expect_continue:
             cur.expect_continue = False
             conn.write(CONTINUE)
-        conn.set_read_deadline(gochan.monotonic() + core.read_header_timeout)
+        _read_by(state, gochan.monotonic() + core.read_header_timeout)
         data = _read(conn)
         if not data:
             p.eof()
@@ -219,11 +254,49 @@ def _read_request(core: ServerCore, state: ConnState, p: Parser) -> Request | No
 def _take(state: ConnState, p: Parser) -> Request:
     """The next whole request, with its ``100 Continue`` if it is still owed one."""
     state.idle = False
+    state.read_by = None
     req = p.pop()
     if req.expect_continue:
         req.expect_continue = False
         state.conn.write(CONTINUE)
     return req
+
+
+def _read_by(state: ConnState, when: float) -> None:
+    """Bound the reads that follow by ``when`` (Go's ``SetReadDeadline``; see the
+    module docstring): a timer is armed (or re-armed) only if none is armed for
+    ``when`` or earlier."""
+    state.read_by = when
+    if state.kicked:  # the last deadline passed outside a read: this one replaces it
+        state.kicked = False
+        state.conn.set_read_deadline(None)
+    at = state.timer_at
+    if at is None or when < at:
+        state.timer_at = when
+        if state.timer is None:
+            state.timer = gochan.after_func(when - gochan.monotonic(), lambda: _expire(state))
+        else:
+            state.timer.reset(when - gochan.monotonic())
+
+
+def _expire(state: ConnState) -> None:
+    """The connection's timer fired (in a task of its own): re-arm it for the read
+    deadline if that moved on; if it has passed, make it the connection's read
+    deadline, which fails the read in progress (or the next) with ``TimeoutError``."""
+    when = state.read_by
+    if when is None or state.conn.closed:
+        state.timer_at = None
+        return
+    now = gochan.monotonic()
+    if when > now:
+        state.timer_at = when
+        assert state.timer is not None
+        state.timer.reset(when - now)
+        return
+    state.timer_at = None
+    state.kicked = True
+    with contextlib.suppress(OSError):
+        state.conn.set_read_deadline(when)
 
 
 def _read(conn: net.Conn) -> bytes:

@@ -222,6 +222,18 @@ def _handle(server: APIServer, req: Request) -> Result:
         path = path.rstrip("/")
     method = req.method
     server.counters["requests"] += 1
+    if path.startswith(("/api/", "/apis/")) or path in ("/api", "/apis"):  # the usual, first
+        route = _route(path)
+        if route is None:
+            raise st.path_not_found()
+        if not isinstance(route, Route):
+            if method != "GET":
+                raise st.method_not_allowed()
+            if path == "/api":
+                return json_response(res.api_versions(f"{server.host}:{server.port}"))
+            params.negotiate(req.header("accept"))
+            return json_response(route)
+        return _resource(server, req, route)
     if path in ("/healthz", "/livez", "/readyz") or path.startswith(
         ("/healthz/", "/livez/", "/readyz/")
     ):
@@ -245,19 +257,7 @@ def _handle(server: APIServer, req: Request) -> Result:
         if doc is None:
             raise st.path_not_found()
         return json_response(doc)
-    if path not in ("/api", "/apis") and not path.startswith(("/api/", "/apis/")):
-        raise st.path_not_found()
-    route = _route(path)
-    if route is None:
-        raise st.path_not_found()
-    if not isinstance(route, Route):
-        if method != "GET":
-            raise st.method_not_allowed()
-        if path == "/api":
-            return json_response(res.api_versions(f"{server.host}:{server.port}"))
-        params.negotiate(req.header("accept"))
-        return json_response(route)
-    return _resource(server, req, route)
+    raise st.path_not_found()
 
 
 def _fault_action(server: APIServer, body: Any) -> Later:
@@ -327,7 +327,9 @@ def _resource(server: APIServer, req: Request, route: Route) -> Result:
     ns = route.namespace
     if ns and not _DNS_LABEL.match(ns):
         raise st.not_found("namespaces", ns)
-    watch = route.force_watch or (req.method == "GET" and bool(params.bool_param(req, "watch")))
+    watch = route.force_watch or (
+        req.method == "GET" and bool(req.query) and bool(params.bool_param(req, "watch"))
+    )
     verb = _verb(req.method, route, watch)
     table = params.negotiate(req.header("accept")) if req.method == "GET" else None
     fault = server.faults.take(verb, resource.plural, _REQUEST_FAULTS)

@@ -265,8 +265,9 @@ def _go_strings(values: list[str]) -> str:
 
 def dry_run(req: Request, verb: str, options: Any = None) -> bool:
     """Whether a write is a dry run: ``dryRun=All`` in the query (or, for deletes, in the
-    DeleteOptions body, which wins as in the real handler). Any other value is what
-    ``ValidateDryRun`` makes of it: 422 ``Invalid`` on the verb's options kind."""
+    DeleteOptions body, which wins as in the real handler). Any other value is refused
+    with 400 ``BadRequest`` (issue 21): a ``Status`` naming the value and the one
+    supported, with ``ValidateDryRun``'s cause in its details."""
     values: Any = req.query.get("dryRun") or []
     if isinstance(options, dict) and options.get("dryRun") is not None:
         values = options["dryRun"]
@@ -276,15 +277,10 @@ def dry_run(req: Request, verb: str, options: Any = None) -> bool:
             )
     if all(v == "All" for v in values):
         return bool(values)
-    raise st.invalid(
-        _OPTIONS_KIND[verb],
-        "",
-        "meta.k8s.io",
-        [
-            (
-                "FieldValueNotSupported",
-                "dryRun",
-                f'Unsupported value: {_go_strings(values)}: supported values: "All"',
-            )
-        ],
-    )
+    message = f'Unsupported value: {_go_strings(values)}: supported values: "All"'
+    details: JSON = {
+        "group": "meta.k8s.io",
+        "kind": _OPTIONS_KIND[verb],
+        "causes": [{"reason": "FieldValueNotSupported", "message": message, "field": "dryRun"}],
+    }
+    raise APIError(st.status(400, "BadRequest", f"invalid dryRun: {message}", details))

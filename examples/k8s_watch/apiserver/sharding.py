@@ -31,24 +31,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-FNV_OFFSET_64 = 0xCBF29CE484222325
-FNV_PRIME_64 = 0x100000001B3
-SPACE = 1 << 64
+from ..fnv import SPACE, fnv1a_64  # the client's shard.py hashes with the same one
+
 FIELDS = ("object.metadata.uid", "object.metadata.namespace")
-
-
-def fnv1a_64(data: bytes | str) -> int:
-    """64-bit FNV-1a (Go's ``hash/fnv.New64a``).
-
-    >>> hex(fnv1a_64("")), hex(fnv1a_64("a"))
-    ('0xcbf29ce484222325', '0xaf63dc4c8601ec8c')
-    """
-    if isinstance(data, str):
-        data = data.encode()
-    h = FNV_OFFSET_64
-    for b in data:
-        h = ((h ^ b) * FNV_PRIME_64) & 0xFFFFFFFFFFFFFFFF
-    return h
 
 
 class ShardSelectorError(ValueError):

@@ -1,17 +1,17 @@
 """Backends: what the scheduler does when it has nothing to run, and how
 it waits for file descriptors and event-loop work.
 
-``Backend`` below is the whole seam: the scheduler (scheduler.py), the fd
-waits (io.py), ``await_`` (bridge.py) and the deadlock detector reach a
-backend through these methods and attributes only, and no code outside
-this package names a concrete backend. docs/design.md ("The backend
-seam") says who calls what; docs/backends.md how to add a backend.
+``Backend`` below is the whole seam: the scheduler (scheduler.py, idle.py),
+the fd waits (io.py, fdwait.py), ``await_`` (bridge.py) and the deadlock
+detector reach a backend through these methods and attributes only, and
+no code outside this package names a concrete backend (catalog.py makes
+one by name). docs/design.md ("The backend seam") says who calls what;
+docs/backends.md how to add a backend.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import inspect
 import sys
 from collections import deque
@@ -19,10 +19,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from ..task import Task
-
-BACKENDS = ("builtin", "asyncio", "uvloop", "trio")
-# The backends that need a library of their own, and the pip extra for it.
-EXTRAS = {"uvloop": "uvloop", "trio": "trio"}
 
 # The asyncio tasks and trio tasks parked on a gochan channel right now (an
 # ``asend``/``arecv``/``aselect`` waiting for a peer). Like a parked green
@@ -106,9 +102,9 @@ class Backend(Protocol):
     def wait_fd(self, cur: Task, fd: int, write: bool, timeout: float | None) -> None:
         """``wait_readable``/``wait_writable``: park task ``cur`` (running
         now) until ``fd`` is readable (writable); TimeoutError
-        (``io.timeout_error``) once ``timeout`` seconds (> 0; None: none)
+        (``fdwait.timeout_error``) once ``timeout`` seconds (> 0; None: none)
         passed. Several tasks may wait on one fd. Cancellation raises, as
-        any park. ``io.fd_wait`` does it all for a backend that can watch
+        any park. ``fdwait.fd_wait`` does it all for a backend that can watch
         fds one-shot; a loop backend may ``await_`` its loop's own wait."""
 
     def pd_attach(self, pd: Any) -> None:
@@ -153,58 +149,6 @@ def take_pending(cur: Task, aw: Any) -> None:
         if inspect.iscoroutine(aw):
             aw.close()
         raise cur._take_pending()
-
-
-def make_backend(name: str | Backend) -> Backend:
-    """Instantiate the backend called ``name``, with an actionable error
-    (a Backend instance is used as it is)."""
-    if not isinstance(name, str):
-        return name
-    if name == "builtin":
-        from .builtin import BuiltinBackend
-
-        return BuiltinBackend()
-    if name == "asyncio":
-        from .aio import asyncio_backend
-
-        return asyncio_backend()
-    if name == "uvloop":
-        from .aio import uvloop_backend
-
-        return uvloop_backend()
-    if name == "trio":
-        from .trio import trio_backend
-
-        return trio_backend()
-    raise unknown_backend(name, "GOCHAN_BACKEND")
-
-
-def installed(name: str) -> bool:
-    """True if backend ``name`` can be used here (its library is installed)."""
-    lib = EXTRAS.get(name)
-    if lib is None:
-        return name in BACKENDS
-    try:
-        return importlib.util.find_spec(lib) is not None
-    except (ImportError, ValueError):  # a broken or half-imported package
-        return False
-
-
-def unknown_backend(name: str, source: str) -> ValueError:
-    """The error for an unknown backend name taken from ``source``
-    (``"backend="`` or ``"GOCHAN_BACKEND"``): it lists the backends usable
-    here, and how to install the others."""
-    usable = [b for b in BACKENDS if installed(b)]
-    missing = [b for b in BACKENDS if b not in usable]
-    msg = f"unknown gochan backend {name!r} (from {source}); usable here: {', '.join(usable)}"
-    if missing:
-        how = ", ".join(f"{b} (pip install 'gochan[{EXTRAS[b]}]')" for b in missing)
-        msg += f"; not installed: {how}"
-    if source == "GOCHAN_BACKEND":
-        msg += ". Set GOCHAN_BACKEND to one of these, or unset it for builtin"
-    else:
-        msg += ". Pass one of these, or leave backend= out for $GOCHAN_BACKEND (default builtin)"
-    return ValueError(msg)
 
 
 def foreign_loop(backend: Any) -> str | None:

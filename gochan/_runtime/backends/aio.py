@@ -27,23 +27,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import inspect
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
-from threading import get_ident
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from greenlet import error as greenlet_error
 from greenlet import getcurrent, greenlet
 
-from .. import waitreason as wr
-from ..errors import Cancelled
-from ..io import FdWait, _IOWait, timeout_error
-from ..scheduler import ready
-from ..waiter import LOCK
-from . import parked_coroutines, take_pending
+from . import parked_coroutines
+from .aio_waits import asyncio_await, asyncio_pd_attach, asyncio_wait_fd
 
 if TYPE_CHECKING:
     from ..task import Task
@@ -230,7 +223,7 @@ class AsyncioBackend:
             finally:
                 self.loop.close()
 
-    # -- fds and await_: the loop's own (shared with run_async's) ----------
+    # -- fds and await_: the loop's own (aio_waits.py, shared with run_async's)
 
     def wait_fd(self, cur: Task, fd: int, write: bool, timeout: float | None) -> None:
         asyncio_wait_fd(self, cur, fd, write, timeout)
@@ -289,176 +282,6 @@ class AsyncioBackend:
             self.loop.stop()
             return
         self._arm(msg)
-
-
-# -- the fd waits and await_ of a backend with an asyncio loop ---------------
-#
-# For AsyncioBackend and run_async()'s hosted asyncio backend alike: ``b``
-# has ``loop``, ``awaiting``, ``inflight``, ``dirty`` and ``poke()``.
-
-
-def asyncio_wait_fd(b: Any, cur: Task, fd: int, write: bool, timeout: float | None) -> None:
-    """wait_readable/wait_writable: an await_ of the loop's own wait."""
-    asyncio_await(b, cur, _asyncio_wait(fd, write, timeout), wr.IO_WAIT, FdWait(fd, write))
-
-
-def asyncio_pd_attach(b: Any, pd: Any) -> None:
-    """A PollDesc's waits: the loop's add_reader/add_writer for each wait
-    (the loop's epoll is its own: no registration that outlives a wait)."""
-    pd.owner, pd.watch, pd.stale = b, functools.partial(_pd_watch, b), None
-
-
-def _pd_watch(b: Any, rec: _IOWait) -> None:
-    loop = b.loop
-    (loop.add_writer if rec.write else loop.add_reader)(rec.fd, rec.fire)
-    rec.ctx = loop
-    rec.undo = _unwatch
-
-
-def _unwatch(rec: _IOWait) -> None:
-    loop = rec.ctx
-    rec.ctx = None
-    (loop.remove_writer if rec.write else loop.remove_reader)(rec.fd)
-
-
-class _AwaitRecord:
-    """The wait record of a green task in ``await_``."""
-
-    __slots__ = ("backend", "done", "future", "task")
-
-    def __init__(self, task: Task, backend: Any) -> None:
-        self.task = task
-        self.backend = backend
-        self.done = False
-        self.future: asyncio.Future[Any] | None = None
-
-    def withdraw(self) -> bool:  # LOCK held; any thread
-        if self.done:
-            return False
-        self.done = True
-        fut = self.future
-        if fut is not None:
-            loop = self.backend.loop
-            if get_ident() == self.task.sched.thread_id:
-                fut.cancel()
-            else:
-                loop.call_soon_threadsafe(fut.cancel)
-        return True
-
-    def completed(self, fut: asyncio.Future[Any]) -> None:
-        """Done callback, on the loop."""
-        self.backend.awaiting.discard(fut)
-        with LOCK:
-            mine = not self.done
-            self.done = True
-        if mine:
-            ready(self.task)
-            self.backend.poke()
-        elif not fut.cancelled() and fut.exception() is not None:
-            log.error(
-                "an await_()ed awaitable raised after its green task stopped waiting",
-                exc_info=fut.exception(),
-            )
-
-
-def asyncio_await(b: Any, cur: Task, aw: Awaitable[T], reason: str, waiting_on: Any) -> T:
-    """``await_(aw)`` on ``b``'s asyncio loop, parked as ``reason``."""
-    take_pending(cur, aw)
-    rec = _AwaitRecord(cur, b)
-    escaped: list[BaseException] = []
-    if asyncio.isfuture(aw):
-        fut = asyncio.ensure_future(aw, loop=b.loop)
-    else:
-        fut = b.loop.create_task(_catch_exit(aw, escaped))
-        if inspect.iscoroutine(aw):
-            coro = aw  # cancelled before its first step: close it (as asyncio would)
-            fut.add_done_callback(lambda _: coro.close())
-    rec.future = fut
-    b.awaiting.add(fut)
-    fut.add_done_callback(rec.completed)
-    b.dirty = True
-    b.inflight += 1  # the loop's own busy() says it is pending work
-    s = cur.sched
-    try:
-        s.park(reason, waiting_on, rec)
-    finally:
-        b.inflight -= 1
-    if fut.cancelled():
-        exc = Cancelled()
-        exc.add_note("the awaitable passed to await_() was cancelled on the event loop")
-        raise exc
-    if escaped:
-        raise escaped[0]
-    result: T = fut.result()
-    return result
-
-
-async def _catch_exit(aw: Awaitable[T], escaped: list[BaseException]) -> T | None:
-    """Await ``aw``, keeping a KeyboardInterrupt or SystemExit it raises for
-    the green task: an asyncio task re-raises those out of the event loop,
-    which would end the loop for every other task and await_()."""
-    try:
-        return await aw
-    except (KeyboardInterrupt, SystemExit) as e:
-        escaped.append(e)
-        return None
-
-
-# Waits shared per (loop, fd, direction). Both loops allow one waiter per fd
-# and direction (asyncio's add_reader keeps one callback, trio raises
-# BusyResourceError), while readiness is level-triggered for any number of
-# green tasks: every task waiting on the same fd must wake. An entry lives
-# while somebody waits; each loop runs on its own thread, so keys never mix.
-_shared: dict[tuple[object, int, bool], Any] = {}
-
-
-async def _asyncio_wait(fd: int, write: bool, timeout: float | None) -> None:
-    """``_asyncio_wait_fd`` within ``timeout`` seconds of the loop's clock."""
-    import asyncio
-
-    if timeout is None:
-        await _asyncio_wait_fd(fd, write)
-        return
-    try:
-        async with asyncio.timeout(timeout):
-            await _asyncio_wait_fd(fd, write)
-    except TimeoutError:
-        raise timeout_error(fd, write, timeout) from None
-
-
-async def _asyncio_wait_fd(fd: int, write: bool) -> None:
-    """One add_reader/add_writer per fd, waking every future waiting on it."""
-    import asyncio
-
-    loop = asyncio.get_running_loop()
-    key = (loop, fd, write)
-    futs: list[asyncio.Future[None]] | None = _shared.get(key)
-    if futs is None:
-        futs = _shared[key] = []
-        waiting = futs
-
-        def on_ready() -> None:
-            _stop_watching(loop, key)
-            for f in waiting:
-                if not f.done():
-                    f.set_result(None)
-            waiting.clear()
-
-        (loop.add_writer if write else loop.add_reader)(fd, on_ready)
-    fut: asyncio.Future[None] = loop.create_future()
-    futs.append(fut)
-    try:
-        await fut
-    finally:
-        if fut in futs:  # cancelled: the last one out stops the watch
-            futs.remove(fut)
-            if not futs and _shared.get(key) is futs:
-                _stop_watching(loop, key)
-
-
-def _stop_watching(loop: Any, key: tuple[Any, int, bool]) -> None:
-    del _shared[key]
-    (loop.remove_writer if key[2] else loop.remove_reader)(key[1])
 
 
 def _finish(loop: asyncio.AbstractEventLoop) -> None:

@@ -50,7 +50,7 @@ import socket
 from collections import deque
 from typing import Any
 
-from ..io import _IOWait, fd_wait
+from ..fdwait import _IOWait, fd_wait
 from ..task import Task
 from . import no_loop
 
@@ -130,7 +130,7 @@ class BuiltinBackend:
         self._r: socket.socket | None = None
         self._w: socket.socket | None = None
         # fd -> (read waiters, write waiters, [armed event mask]); the
-        # waiters are wait records with .fire() and .fired (see io.py).
+        # waiters are wait records with .fire() and .fired (see fdwait.py).
         self._io: dict[int, _Watch] = {}
         # fds in the poller's set, armed or not (one-shot registrations stay
         # after they fire; the kernel drops a closed fd without telling us)
@@ -138,7 +138,7 @@ class BuiltinBackend:
         # fds whose records were withdrawn (any thread appends; wait tidies)
         self.stale: deque[int] = deque()
         self.poll = False  # True while fds are watched (see the module docstring)
-        # timeout -> the I/O waits with that timeout, in deadline order (io.py)
+        # timeout -> the I/O waits with that timeout, in deadline order (fdwait.py)
         self.deadlines: dict[float, Any] = {}
         self.dirty = False
         # fd -> its io.PollDesc: sockets registered edge-triggered for their

@@ -105,17 +105,17 @@ class HostedAsyncio(HostedBackend):
     """Hosted by an asyncio (or uvloop) loop."""
 
     def wait_fd(self, cur: Task, fd: int, write: bool, timeout: float | None) -> None:
-        from .aio import asyncio_wait_fd
+        from .aio_waits import asyncio_wait_fd
 
         asyncio_wait_fd(self, cur, fd, write, timeout)
 
     def pd_attach(self, pd: Any) -> None:
-        from .aio import asyncio_pd_attach
+        from .aio_waits import asyncio_pd_attach
 
         asyncio_pd_attach(self, pd)
 
     def await_(self, cur: Task, aw: Any, reason: str, waiting_on: Any) -> Any:
-        from .aio import asyncio_await
+        from .aio_waits import asyncio_await
 
         return asyncio_await(self, cur, aw, reason, waiting_on)
 
@@ -125,18 +125,18 @@ class HostedTrio(HostedBackend):
 
     def wait_fd(self, cur: Task, fd: int, write: bool, timeout: float | None) -> None:
         from .. import waitreason as wr
-        from ..io import FdWait
-        from .trio import _trio_wait, trio_await
+        from ..fdwait import FdWait
+        from .trio_waits import _trio_wait, trio_await
 
         trio_await(self, cur, _trio_wait(fd, write, timeout), wr.IO_WAIT, FdWait(fd, write))
 
     def pd_attach(self, pd: Any) -> None:
-        from .trio import trio_pd_attach
+        from .trio_waits import trio_pd_attach
 
         trio_pd_attach(self, pd)
 
     def await_(self, cur: Task, aw: Any, reason: str, waiting_on: Any) -> Any:
-        from .trio import trio_await
+        from .trio_waits import trio_await
 
         return trio_await(self, cur, aw, reason, waiting_on)
 
