@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httptools
 import pytest
 
 import gochan
@@ -835,6 +836,17 @@ def test_watch_list_against_the_real_apiserver(srv: APIServer) -> None:
 # ---- the transport's stream decoder, byte by byte ------------------------------------------
 
 
+class RequestRead:
+    """httptools' request parser; ``done`` once a whole request is in."""
+
+    def __init__(self) -> None:
+        self.parser = httptools.HttpRequestParser(self)
+        self.done = False
+
+    def on_message_complete(self) -> None:
+        self.done = True
+
+
 class CannedServer:
     """Answers one request with fixed bytes, then closes (or holds) the connection."""
 
@@ -850,12 +862,12 @@ class CannedServer:
     def _serve(self) -> None:
         conn, _ = self.sock.accept()
         with conn:
-            data = b""
-            while b"\r\n\r\n" not in data:
+            request = RequestRead()
+            while not request.done:
                 chunk = conn.recv(4096)
                 if not chunk:
                     return
-                data += chunk
+                request.parser.feed_data(chunk)
             conn.sendall(self.payload)
             if self.hold:
                 self.release.wait(10)
