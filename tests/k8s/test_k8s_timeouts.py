@@ -24,6 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httptools
+
 import gochan
 from gochan import net
 
@@ -83,21 +85,21 @@ def read_all(c: net.Conn) -> tuple[bytes, float]:
 
 
 def read_answer(c: net.Conn) -> bytes:
-    """One whole answer with a Content-Length body (the head and the body)."""
+    """One whole answer, framed by httptools: the bytes of its head and body."""
+    done: list[bool] = []
+
+    class Answer:
+        def on_message_complete(self) -> None:
+            done.append(True)
+
+    parser = httptools.HttpResponseParser(Answer())
     buf = b""
-    while b"\r\n\r\n" not in buf:
+    while not done:
         data = c.read(65536)
         assert data, f"closed before an answer: {buf!r}"
         buf += data
-    head, _, rest = buf.partition(b"\r\n\r\n")
-    length = next(
-        int(line.split(b":")[1])
-        for line in head.split(b"\r\n")
-        if line.lower().startswith(b"content-length")
-    )
-    while len(rest) < length:
-        rest += c.read(65536)
-    return head + b"\r\n\r\n" + rest
+        parser.feed_data(data)
+    return buf
 
 
 def closed_when(c: net.Conn) -> gochan.Chan[tuple[bytes, float]]:
