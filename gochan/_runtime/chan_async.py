@@ -197,16 +197,22 @@ def _ready_peer(peer: Task | Parker) -> None:
     poke()
 
 
+def _enqueue(q: Any, v: Any) -> tuple[_CoroParker | _TrioParker, LoopGroup, Waiter]:
+    """Queue the running coroutine on ``q`` (LOCK held) with value ``v``."""
+    parker = current_parker()
+    g = LoopGroup(parker)
+    w = Waiter(parker, v, g)
+    g.waiters.append(w)
+    push_waiter(q, w)
+    return parker, g, w
+
+
 async def asend(ch: Chan[T], v: T) -> None:
     """``await ch.asend(v)``: Chan.send for coroutines."""
     with LOCK:
         peer = ch._try_send(v)
         if peer is BLOCKED:
-            parker = current_parker()
-            g = LoopGroup(parker)
-            w = Waiter(parker, v, g)
-            g.waiters.append(w)
-            push_waiter(ch._sendq, w)
+            parker, g, w = _enqueue(ch._sendq, v)
     if peer is not BLOCKED:
         if peer is not None:
             _ready_peer(peer)
@@ -220,11 +226,7 @@ async def _arecv(ch: Chan[T]) -> Any:
     with LOCK:
         r = ch._try_recv()
         if r is BLOCKED:
-            parker = current_parker()
-            g = LoopGroup(parker)
-            w = Waiter(parker, None, g)
-            g.waiters.append(w)
-            push_waiter(ch._recvq, w)
+            parker, g, w = _enqueue(ch._recvq, None)
     if r is not BLOCKED:
         v, ok, peer = r
         if peer is not None:
