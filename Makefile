@@ -34,7 +34,7 @@ test: lint build-compiled test-311 test-313 test-backends test-compiled
 lint: .venv/stamp
 	.venv/bin/ruff check gochan tests examples bench docs hatch_build.py .ci
 	.venv/bin/ruff format --check gochan hatch_build.py .ci
-	.venv/bin/mypy --strict gochan .ci/wheel_smoke.py
+	.venv/bin/mypy --strict gochan .ci/wheel_smoke.py examples/k8s_watch
 
 # The pure build runs here (tests/runtime/test_build.py checks: a stale compiled
 # module left in the checkout would shadow the source under test).

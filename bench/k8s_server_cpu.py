@@ -17,7 +17,7 @@ turns: this machine's speed drifts). It measures the server thread's CPU
   writes): CPU per event delivered.
 
     PYTHONPATH=. python bench/k8s_server_cpu.py --gets 20000 --writes 20000 --watchers 20
-    PYTHONPATH=. python bench/k8s_server_cpu.py --backend uvloop --watchers 0  # as W9's server
+    PYTHONPATH=. python bench/k8s_server_cpu.py --watchers 0  # builtin backend, as W9's server
 
 ``--backend`` is gochan's backend of the server; for a checkout whose
 server ran on asyncio (no ``backend=``), ``uvloop`` means its

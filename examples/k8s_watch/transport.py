@@ -46,7 +46,7 @@ import http
 import json
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -229,7 +229,8 @@ class Client(Protocol):
 
 # ---- decoding: one for every transport --------------------------------------------------------
 
-_scan_once = json.JSONDecoder().scan_once  # the C scanner json.loads itself runs
+# The C scanner json.loads itself runs (set by JSONDecoder.__init__; typeshed lacks it).
+_scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 def loads_json(raw: bytes | bytearray) -> Any:

@@ -1,7 +1,7 @@
 """The apiserver's per-connection protocol (examples/k8s_watch/apiserver/connection.py).
 
 Each connection is a green task on ``gochan.net`` that reads a request
-(parsed by h11), dispatches it and writes the answer, one at a time, in
+(parsed by httptools), dispatches it and writes the answer, one at a time, in
 order; a watch or a held request gets a monitor task that reads behind it.
 These tests speak raw HTTP/1.1 over sockets (with timeouts) and prove what
 the layer promises: pipelining in one write, requests split across sends,
@@ -481,8 +481,8 @@ def test_an_answer_that_waits_keeps_the_requests_pipelined_behind_it(
     start: Callable[..., APIServer], latency: float, middle: str
 ) -> None:
     """A ``Later`` answer (a list at a revision not reached yet, a fault action) waits in
-    the connection's task; what is pipelined behind it (a body among it) waits in h11's
-    buffer and is answered after it, in order, on the same connection."""
+    the connection's task; what is pipelined behind it (a body among it) waits in the
+    parser's queue and is answered after it, in order, on the same connection."""
     srv = start(request_latency=latency, too_large_wait=TIMEOUT)
     srv.create("pods", pod("a"))
     wanted = srv.resource_version + 1
@@ -525,7 +525,7 @@ def test_a_stalled_list_holds_the_connection_then_serves_on(
 ) -> None:
     """stall_after_headers on a list: the head, nothing until clear_faults(), then the
     body; the next request on the connection (pipelined behind the list, or sent
-    after its body) is answered: bytes read with the list wait in h11's buffer."""
+    after its body) is answered: bytes read with the list wait in the parser's queue."""
     srv = start()
     srv.create("pods", pod("a"))
     srv.stall_after_headers(verbs=("list",), resource="pods")
@@ -919,7 +919,7 @@ def test_a_client_that_does_not_read_cannot_fill_the_server_with_requests(
 ) -> None:
     """While an answer waits for the client, the requests it keeps pipelining are not
     read without bound: the blocked task reads nothing, the kernel's buffers fill and
-    TCP pushes back on the client. What the server holds (h11's buffer) stays small."""
+    TCP pushes back on the client. What the server holds (the parser's queue) stays small."""
     srv = start()
     srv.create("pods", pod("big", fill="x" * 100_000))
     bound = 1 << 20

@@ -40,7 +40,7 @@ def listen_all(host: str, port: int) -> list[net.Listener]:
     seen: set[str] = set()
     try:
         for family, _, _, _, addr in infos:
-            ip = addr[0]
+            ip = str(addr[0])  # an IP string: the families asked for are IPv4 and IPv6
             if ip in seen:
                 continue
             seen.add(ip)

@@ -94,7 +94,7 @@ class Parser:
         self.max_body = max_body
         self.ready: deque[Request] = deque()
         self.current: Request | None = None  # head in, body not yet complete
-        self.error: Exception | None = None  # found in a callback: raised after the feed
+        self.error: BaseException | None = None  # found in a callback: raised after the feed
         self.in_message = False
         self.in_head = False
         self.head_bytes = 0
@@ -262,8 +262,8 @@ def response(
         b"Cache-Control: no-cache, private",
         b"Content-Type: " + _enc(content_type),
     ]
-    for k, v in extra:
-        k, v = _enc(k), _enc(v)
+    for name, value in extra:
+        k, v = _enc(name), _enc(value)
         if b"\r" in k + v or b"\n" in k + v or b":" in k:
             raise ValueError(f"bad header {k!r}: {v!r}")
         lines.append(k + b": " + v)
