@@ -72,3 +72,110 @@ def test_kubectl_create_namespace(srv: APIServer, kubectl: Any) -> None:
     assert got["status"] == {"phase": "Active"} and got["spec"] == {"finalizers": ["kubernetes"]}
     kubectl("create", "configmap", "c", "-n", "team", "--from-literal=k=v")
     assert [c["metadata"]["namespace"] for c in srv.objects("configmaps")] == ["team"]
+
+
+# ---- server-side apply -------------------------------------------------------------------
+
+
+def managed(srv: APIServer, resource: str, name: str) -> dict[tuple[str, str], Any]:
+    """(manager, operation) -> fieldsV1 of an object's managedFields."""
+    [obj] = [o for o in srv.objects(resource) if o["metadata"]["name"] == name]
+    return {(e["manager"], e["operation"]): e["fieldsV1"] for e in obj["metadata"]["managedFields"]}
+
+
+CM = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: s\n  labels: {{app: a}}\ndata:\n{data}"
+
+
+def test_kubectl_apply_server_side(srv: APIServer, kubectl: Any, tmp_path: Path) -> None:
+    manifest = tmp_path / "cm.yaml"
+    manifest.write_text(CM.format(data='  a: "1"\n  b: "2"\n'))
+    ssa = ("apply", "--server-side", "-f", str(manifest))
+    assert kubectl(*ssa).stdout.strip() == "configmap/s serverside-applied"  # created
+    assert managed(srv, "configmaps", "s") == {
+        ("kubectl", "Apply"): {
+            "f:data": {"f:a": {}, "f:b": {}},
+            "f:metadata": {"f:labels": {"f:app": {}}},
+        }
+    }
+    rv = srv.resource_version
+    kubectl(*ssa)  # unchanged: no write
+    assert srv.resource_version == rv
+    manifest.write_text(CM.format(data='  a: "1"\n  c: "3"\n'))  # b left out: removed
+    kubectl(*ssa)
+    [cm] = srv.objects("configmaps")
+    assert cm["data"] == {"a": "1", "c": "3"} and srv.resource_version == rv + 1
+    assert managed(srv, "configmaps", "s")[("kubectl", "Apply")]["f:data"] == {
+        "f:a": {},
+        "f:c": {},
+    }
+
+
+def test_kubectl_apply_server_side_conflicts(srv: APIServer, kubectl: Any, tmp_path: Path) -> None:
+    mine, theirs = tmp_path / "mine.yaml", tmp_path / "theirs.yaml"
+    mine.write_text(CM.format(data='  a: "1"\n  b: "2"\n'))
+    kubectl("apply", "--server-side", "-f", str(mine))
+    theirs.write_text(CM.format(data='  a: "1"\n  b: "9"\n'))
+    other = ("apply", "--server-side", "--field-manager=other", "-f", str(theirs))
+    refused = kubectl(*other, check=False)
+    assert refused.returncode == 1
+    assert 'Apply failed with 1 conflict: conflict with "kubectl": .data.b' in refused.stderr
+    assert srv.objects("configmaps")[0]["data"]["b"] == "2"
+    kubectl(*other, "--force-conflicts")
+    assert srv.objects("configmaps")[0]["data"]["b"] == "9"
+    fields = managed(srv, "configmaps", "s")
+    assert fields[("kubectl", "Apply")]["f:data"] == {"f:a": {}}  # b moved; a is shared
+    assert fields[("other", "Apply")]["f:data"] == {"f:a": {}, "f:b": {}}
+    # An Update (kubectl label) after the first apply is recorded too.
+    kubectl("label", "cm", "s", "tier=x")
+    assert managed(srv, "configmaps", "s")[("kubectl-label", "Update")] == {
+        "f:metadata": {"f:labels": {"f:tier": {}}}
+    }
+
+
+def test_kubectl_apply_server_side_after_create(
+    srv: APIServer, kubectl: Any, tmp_path: Path
+) -> None:
+    """Fields written before the first apply belong to ``before-first-apply``."""
+    kubectl("create", "configmap", "s", "--from-literal=a=0")
+    manifest = tmp_path / "cm.yaml"
+    manifest.write_text(CM.format(data='  a: "1"\n'))
+    refused = kubectl("apply", "--server-side", "-f", str(manifest), check=False)
+    assert 'conflict with "before-first-apply" using v1: .data.a' in refused.stderr
+
+
+POD = """apiVersion: v1
+kind: Pod
+metadata: {{name: p}}
+spec:
+  containers:
+  - name: c
+    image: {image}
+    ports: [{{containerPort: 80}}]
+    env: [{{name: A, value: "1"}}]
+"""
+
+
+def test_kubectl_apply_server_side_pod(srv: APIServer, kubectl: Any, tmp_path: Path) -> None:
+    manifest = tmp_path / "pod.yaml"
+    manifest.write_text(POD.format(image="nginx"))
+    kubectl("apply", "--server-side", "-f", str(manifest))
+    [pod] = srv.objects("pods")
+    assert pod["spec"]["restartPolicy"] == "Always"  # defaulted, as on any create
+    container = managed(srv, "pods", "p")[("kubectl", "Apply")]["f:spec"]["f:containers"]
+    assert container == {
+        'k:{"name":"c"}': {
+            ".": {},
+            "f:env": {'k:{"name":"A"}': {".": {}, "f:name": {}, "f:value": {}}},
+            "f:image": {},
+            "f:name": {},
+            "f:ports": {
+                'k:{"containerPort":80,"protocol":"TCP"}': {".": {}, "f:containerPort": {}}
+            },
+        }
+    }
+    manifest.write_text(POD.format(image="nginx:2"))
+    other = ("apply", "--server-side", "--field-manager=b", "-f", str(manifest))
+    refused = kubectl(*other, check=False)
+    assert 'conflict with "kubectl": .spec.containers[name="c"].image' in refused.stderr
+    kubectl("apply", "--server-side", "-f", str(manifest))
+    assert srv.objects("pods")[0]["spec"]["containers"][0]["image"] == "nginx:2"
