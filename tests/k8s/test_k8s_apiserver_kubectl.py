@@ -179,3 +179,39 @@ def test_kubectl_apply_server_side_pod(srv: APIServer, kubectl: Any, tmp_path: P
     assert 'conflict with "kubectl": .spec.containers[name="c"].image' in refused.stderr
     kubectl("apply", "--server-side", "-f", str(manifest))
     assert srv.objects("pods")[0]["spec"]["containers"][0]["image"] == "nginx:2"
+
+
+# ---- explain -------------------------------------------------------------------------------
+
+
+def test_kubectl_explain(srv: APIServer, kubectl: Any) -> None:
+    out = kubectl("explain", "pods").stdout
+    assert out.startswith("KIND:       Pod\nVERSION:    v1\n")
+    assert "spec\t<Object>" in out and "The desired behavior of the object." in out
+    out = kubectl("explain", "pods.spec.containers").stdout
+    assert "FIELD: containers <[]Object>" in out and "image\t<string>" in out
+    assert "env\t<[]Object>" in out
+    assert "FIELD: data <map[string]string>" in kubectl("explain", "cm.data").stdout
+    out = kubectl("explain", "leases.spec").stdout
+    assert "GROUP:      coordination.k8s.io" in out and "holderIdentity\t<string>" in out
+    assert "involvedObject\t<Object>" in kubectl("explain", "events").stdout
+    assert "KIND:       Namespace" in kubectl("explain", "ns").stdout
+    missing = kubectl("explain", "pods.spec.nope", check=False)
+    assert missing.returncode == 1 and 'field "nope" does not exist' in missing.stderr
+
+
+def test_kubectl_apply_keeps_fields_the_schemas_do_not_name(
+    srv: APIServer, kubectl: Any, tmp_path: Path
+) -> None:
+    """kubectl's default --validate=strict leaves validation to the server (it takes
+    fieldValidation), so a field the OpenAPI schemas lack is sent and kept."""
+    manifest = tmp_path / "pod.yaml"
+    manifest.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: q}\nspec:\n"
+        "  tolerations: [{key: a, operator: Exists}]\n"
+        "  containers: [{name: c, image: nginx, livenessProbe: {exec: {command: [x]}}}]\n"
+    )
+    assert kubectl("apply", "-f", str(manifest)).stdout.strip() == "pod/q created"
+    [pod] = srv.objects("pods")
+    assert pod["spec"]["tolerations"] == [{"key": "a", "operator": "Exists"}]
+    assert pod["spec"]["containers"][0]["livenessProbe"] == {"exec": {"command": ["x"]}}
