@@ -578,7 +578,7 @@ def test_kubectl_get_namespaces_and_events(srv: APIServer, kubectl: Any, tmp_pat
         ["kube-public", "Active"],
         ["kube-system", "Active"],
     ]
-    # `kubectl create namespace` sends protobuf (415 here); apply sends JSON.
+    # `kubectl apply` sends JSON (`kubectl create namespace`, protobuf: test_k8s_apiserver_kubectl).
     ns = tmp_path / "ns.yaml"
     ns.write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: team}\n")
     assert "namespace/team created" in kubectl("apply", "-f", str(ns)).stdout

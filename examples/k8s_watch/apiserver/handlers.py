@@ -17,12 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from . import apply as ssa
 from . import faults as flt
 from . import params
 from . import patch as patches
 from . import resources as res
 from . import status as st
-from .resources import Resource
+from .resources import Resource, rfc3339
 from .selectors import SelectorError, parse_field_selector, parse_label_selector
 from .sharding import ShardSelectorError, parse_shard_selector
 from .status import JSON, APIError
@@ -473,11 +474,32 @@ def _resource(server: APIServer, req: Request, route: Route) -> Result:
             subresource=route.subresource,
             force_conflict=force_conflict,
             dry_run=dry,
+            manager=ssa.manager_of(req),
         )
         return Response(200, with_kind(resource, dumps(obj)))
     if verb == "patch":
         dry = params.dry_run(req, verb)
         ctype = req.header("content-type").split(";")[0].strip().lower()
+        if ctype == ssa.MEDIA_TYPE and not route.subresource:  # server-side apply (apply.py)
+            config, manager, force = ssa.parse(req, resource.api_version, resource.kind, name)
+            now = rfc3339(server.clock.now())
+            obj, created = store.server_side_apply(
+                resource,
+                ns,
+                name,
+                lambda live: ssa.apply(
+                    live,
+                    config,
+                    manager=manager,
+                    api_version=resource.api_version,
+                    force=force,
+                    now=now,
+                    has_status=resource.has_status,
+                ),
+                force_conflict=force_conflict,
+                dry_run=dry,
+            )
+            return Response(201 if created else 200, with_kind(resource, dumps(obj)))
         if ctype not in patches.ACCEPTED:
             raise st.unsupported_media_type(patches.ACCEPTED)
         try:
@@ -495,6 +517,7 @@ def _resource(server: APIServer, req: Request, route: Route) -> Result:
             subresource=route.subresource,
             force_conflict=force_conflict,
             dry_run=dry,
+            manager=ssa.manager_of(req),
         )
         return Response(200, with_kind(resource, dumps(obj)))
     if verb == "delete":

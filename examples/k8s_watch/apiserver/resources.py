@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import openapi
 from . import schema as sch
 from .patch import clone
 from .status import JSON, invalid
@@ -583,12 +584,12 @@ VERSION_INFO: JSON = {
 }
 
 
-# ---- OpenAPI v3, just enough for kubectl ----------------------------------------------------
+# ---- OpenAPI v3, for kubectl ------------------------------------------------------------------
 #
 # kubectl apply/create/replace validate with --validate=strict by default: they ask OpenAPI
 # v3 whether the server accepts the ``fieldValidation`` parameter on a kind's PATCH, and if
-# it does, leave validation to the server. These documents say it does and nothing more
-# (no schemas: ``kubectl explain`` has nothing to show, and apply computes its strategic
+# it does, leave validation to the server. These documents say it does, and carry the
+# schemas of the kinds (openapi.py) for ``kubectl explain`` (apply computes its strategic
 # merge patch from the types compiled into kubectl).
 
 
@@ -617,7 +618,11 @@ def openapi_v3_doc(gv_path: str) -> JSON | None:
             "schema": {"type": "string", "uniqueItems": True},
         }
         paths: JSON = {}
+        schemas: JSON = {}
         for r in resources.values():
+            if r.schema is not None:  # for kubectl explain (openapi.py)
+                component, doc = openapi.kind_schema(r.kind, g, v, r.schema)
+                schemas[component] = doc
             gvk = {"group": g, "kind": r.kind, "version": v}
             op = {
                 "x-kubernetes-group-version-kind": gvk,
@@ -639,6 +644,6 @@ def openapi_v3_doc(gv_path: str) -> JSON | None:
             "openapi": "3.0.0",
             "info": {"title": "Kubernetes", "version": VERSION_INFO["gitVersion"]},
             "paths": paths,
-            "components": {"schemas": {}},
+            "components": {"schemas": schemas},
         }
     return None

@@ -35,6 +35,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from . import apply as ssa
 from . import status as st
 from .patch import PatchError, apply_patch, clone
 from .resources import NAMESPACES, RESOURCES, SEED_NAMESPACES, Resource, rfc3339
@@ -507,13 +508,23 @@ class Store:
         subresource: str = "",
         force_conflict: bool = False,
         dry_run: bool = False,
+        manager: str | None = None,
     ) -> JSON:
+        """Replace an object; ``manager`` (the field manager) is recorded in its
+        ``managedFields`` if it has them (`apply.record_update`)."""
         namespace = namespace if resource.namespaced else ""
         try:
             with self.lock:
                 return clone(
                     self._update_locked(
-                        resource, namespace, name, obj, subresource, force_conflict, dry_run
+                        resource,
+                        namespace,
+                        name,
+                        obj,
+                        subresource,
+                        force_conflict,
+                        dry_run,
+                        manager,
                     )
                 )
         finally:
@@ -528,6 +539,7 @@ class Store:
         subresource: str,
         force_conflict: bool,
         dry_run: bool = False,
+        manager: str | None = None,
     ) -> JSON:
         s = self._state[resource.plural]
         key = (namespace, name)
@@ -570,6 +582,16 @@ class Store:
                 else:
                     new.pop("status", None)
             new = {"metadata": new.pop("metadata"), **new}
+        if manager is not None and old["metadata"].get("managedFields"):
+            ssa.record_update(
+                old,
+                new,
+                manager=manager,
+                api_version=resource.api_version,
+                now=rfc3339(self._now()),
+                has_status=resource.has_status,
+                subresource=subresource,
+            )
         resource.check(new, name)
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
         if new == old:
@@ -589,6 +611,7 @@ class Store:
         subresource: str = "",
         force_conflict: bool = False,
         dry_run: bool = False,
+        manager: str | None = None,
     ) -> JSON:
         namespace = namespace if resource.namespaced else ""
         try:
@@ -618,9 +641,44 @@ class Store:
                     md["resourceVersion"] = old["metadata"]["resourceVersion"]
                 return clone(
                     self._update_locked(
-                        resource, namespace, name, patched, subresource, force_conflict, dry_run
+                        resource,
+                        namespace,
+                        name,
+                        patched,
+                        subresource,
+                        force_conflict,
+                        dry_run,
+                        manager,
                     )
                 )
+        finally:
+            self._flush()
+
+    def server_side_apply(
+        self,
+        resource: Resource,
+        namespace: str,
+        name: str,
+        make: Callable[[JSON | None], JSON],
+        *,
+        force_conflict: bool = False,
+        dry_run: bool = False,
+    ) -> tuple[JSON, bool]:
+        """Server-side apply: ``make(live or None)`` (`apply.apply`) is the object to store,
+        read and written under the lock; created if absent. Returns it and whether it
+        was created."""
+        namespace = namespace if resource.namespaced else ""
+        try:
+            with self.lock:
+                old = self._state[resource.plural].live.get((namespace, name))
+                new = make(old)
+                if old is None:
+                    created = self._create_locked(resource, namespace, new, dry_run=dry_run)
+                    return clone(created), True
+                updated = self._update_locked(
+                    resource, namespace, name, new, "", force_conflict, dry_run
+                )
+                return clone(updated), False
         finally:
             self._flush()
 
