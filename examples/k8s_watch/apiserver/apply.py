@@ -289,16 +289,16 @@ def merge(live: Any, config: Any, prefix: Path = ()) -> Any:
             return [*live, *(x for x in config if x not in live)]
         if kind == "assoc":
             keys, where = ASSOCIATIVE[name], _show(prefix)
-            out = list(live)
+            items = list(live)
             index = {_key(x, keys, where, i): i for i, x in enumerate(live)}
             for i, item in enumerate(config):
                 k = _key(item, keys, where, i)
                 if k in index:
-                    out[index[k]] = merge(out[index[k]], item, (*prefix, k))
+                    items[index[k]] = merge(items[index[k]], item, (*prefix, k))
                 else:
-                    index[k] = len(out)
-                    out.append(clone(item))
-            return out
+                    index[k] = len(items)
+                    items.append(clone(item))
+            return items
     return clone(config)
 
 
@@ -387,22 +387,23 @@ def apply(
     key = (manager, "Apply", "")
     previous = managers.get(key)
     managers[key] = Entry(api_version, previous.time if previous else now, applied)
-    others = {k: e for k, e in managers.items() if k != key}
+    others = {k: m for k, m in managers.items() if k != key}
     for path in sorted((previous.fields if previous else set()) - applied, key=len, reverse=True):
-        if not any(path in e.fields for e in others.values()):
+        if not any(path in m.fields for m in others.values()):
             remove(merged, path)
     cmp = compare(live_nodes, _scope(merged, has_status, ""))
     changed = cmp.modified | cmp.added
-    conflicts = [(k, e, p) for k, e in sorted(others.items()) for p in sorted(e.fields & changed)]
+    conflicts = [(k, m, p) for k, m in sorted(others.items()) for p in sorted(m.fields & changed)]
     if conflicts and not force:
         raise conflict_error(conflicts)
-    for e in others.values():
-        e.fields -= changed | cmp.removed
+    for m in others.values():
+        m.fields -= changed | cmp.removed
     if previous is None or previous.fields != applied:
         managers[key].time = now
     md = merged.setdefault("metadata", {})
     merged["metadata"] = {**md, "managedFields": write_managers(managers)}
-    return merged
+    out: JSON = merged
+    return out
 
 
 def members_all(nodes: dict[Path, Any]) -> set[Path]:
@@ -435,9 +436,9 @@ def record_update(
         raise st.bad_request(str(e)) from None
     changed = cmp.modified | cmp.added
     key = (manager, "Update", subresource)
-    for k, e in managers.items():
+    for k, m in managers.items():
         if k != key:
-            e.fields -= changed | cmp.removed
+            m.fields -= changed | cmp.removed
     mine = managers.get(key)
     fields = ((mine.fields if mine else set()) - cmp.removed) | changed
     fields -= STRIP
@@ -460,7 +461,7 @@ def _patch_options_invalid(field: str, message: str) -> APIError:
 
 def parse(req: Request, api_version: str, kind: str, name: str) -> tuple[JSON, str, bool]:
     """An apply request's configuration (YAML or JSON), field manager and ``force``."""
-    import yaml  # the apply patch is YAML (kubectl sends JSON, a subset)
+    import yaml  # type: ignore[import-untyped]  # the apply patch is YAML (kubectl sends JSON, a subset)
 
     from .params import bool_param
 

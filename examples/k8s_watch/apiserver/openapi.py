@@ -54,7 +54,7 @@ DESCRIPTIONS = {
     "reason": "A short, machine understandable string.",
     "message": "A human-readable description.",
 }
-_SCALARS = {
+_SCALARS: dict[str, JSON] = {
     sch.S: {"type": "string"},
     sch.INT: {"type": "integer", "format": "int64"},
     sch.B: {"type": "boolean"},
@@ -71,7 +71,7 @@ def _words(field: str) -> str:
 def to_schema(t: Any, field: str = "") -> JSON:
     """A `schema.py` type as an OpenAPI v3 schema."""
     if isinstance(t, str):
-        out = dict(_SCALARS[t])
+        out: JSON = dict(_SCALARS[t])
     elif isinstance(t, tuple):
         key = "items" if t[0] == "list" else "additionalProperties"
         out = {"type": "array" if t[0] == "list" else "object", key: to_schema(t[1])}

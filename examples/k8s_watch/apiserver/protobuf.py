@@ -317,7 +317,8 @@ def encode(obj: JSON, kind: str, api_version: str) -> bytes:
     _fill(msg, obj)
     env = _CLASSES["Unknown"](raw=msg.SerializeToString())
     env.typeMeta.apiVersion, env.typeMeta.kind = api_version, kind
-    return MAGIC + env.SerializeToString()
+    raw: bytes = env.SerializeToString()
+    return MAGIC + raw
 
 
 def _fill(msg: Any, obj: JSON) -> None:
