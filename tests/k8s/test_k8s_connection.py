@@ -3,7 +3,8 @@
 Each connection is a green task on ``gochan.net`` that reads a request
 (parsed by httptools), dispatches it and writes the answer, one at a time, in
 order; a watch or a held request gets a monitor task that reads behind it.
-These tests speak raw HTTP/1.1 over sockets (with timeouts) and prove what
+These tests speak raw HTTP/1.1 over sockets (with timeouts; the answers parsed by
+httptools, as the server parses the requests) and prove what
 the layer promises: pipelining in one write, requests split across sends,
 what is pipelined behind an answer that has to wait (a list at a future
 revision, a fault action, a stall, a hold, a watch), ``Expect:
@@ -29,10 +30,12 @@ import socket
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httptools
 import pytest
 
 import gochan
@@ -118,8 +121,29 @@ def req(
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + data
 
 
+class _Answer:
+    """One answer as the response parser delivers it."""
+
+    def __init__(self) -> None:
+        self.status = 0
+        self.headers: dict[str, str] = {}
+        self.body = bytearray()
+        self.taken = 0  # body bytes the test has read (a watch stream's events)
+        self.headers_done = False
+        self.complete = False
+        self.seen_complete = False  # the test has seen it end (nothing_yet)
+
+    def result(self) -> HTTPResult:
+        return HTTPResult(self.status, self.headers, bytes(self.body))
+
+
 class Raw:
-    """One client connection, read through a buffer (no client library in between)."""
+    """One client connection: the server's answers are parsed by httptools' response
+    parser, fed everything that comes (no client library, no parser of our own).
+
+    httptools cannot be told an answer is to a ``HEAD`` (its Content-Length then has no
+    body), so while a ``HEAD`` sent here is unanswered the bytes are fed one at a time:
+    its answer ends with its head, and a fresh parser takes the bytes after it."""
 
     def __init__(self, srv: APIServer, *, rcvbuf: int | None = None) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -128,8 +152,40 @@ class Raw:
         self.sock.settimeout(TIMEOUT)
         self.sock.connect(("127.0.0.1", srv.port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = bytearray()
-        self.lines = bytearray()  # a watch stream's payload not yet split into events
+        self.received = bytearray()  # every byte that came, in order (a log, not parsed)
+        self.answers: deque[_Answer] = deque()  # begun by the parser, not handed out yet
+        self.current: _Answer | None = None  # the answer whose head `head()` gave
+        self.methods: deque[str] = deque()  # of the requests sent, not answered yet
+        self._requests: _Sent | None = _Sent(self.methods)
+        self._new_parser()
+
+    def _new_parser(self) -> None:
+        self._parser = httptools.HttpResponseParser(self)
+        self._head_done = False  # a HEAD's answer ended at its head: the parser is spent
+        self._parsing = _Answer()  # the answer the parser is in
+
+    # httptools' callbacks
+    def on_message_begin(self) -> None:
+        self._parsing = _Answer()  # handed out by `head` maybe before it is complete
+        self.answers.append(self._parsing)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._parsing.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+
+    def on_headers_complete(self) -> None:
+        a = self._parsing
+        assert self._parser.get_http_version() == "1.1"
+        a.status = self._parser.get_status_code()
+        a.headers_done = True
+        if a.status >= 200 and (self.methods.popleft() if self.methods else "") == "HEAD":
+            a.complete = True  # a HEAD's answer has no body, whatever its Content-Length
+            self._head_done = True
+
+    def on_body(self, data: bytes) -> None:
+        self._parsing.body += data
+
+    def on_message_complete(self) -> None:
+        self._parsing.complete = True
 
     def __enter__(self) -> Raw:
         return self
@@ -138,79 +194,115 @@ class Raw:
         self.sock.close()
 
     def send(self, data: bytes) -> None:
+        if self._requests is not None:
+            try:
+                self._requests.parser.feed_data(data)  # what we ask: a HEAD's answer has no body
+            except httptools.HttpParserError:
+                self._requests = None  # a malformed request on purpose: no HEAD after it
         self.sock.sendall(data)
+
+    def _feed(self, data: bytes) -> None:
+        self.received += data
+        for i in range(len(data)):
+            if "HEAD" not in self.methods:
+                self._parser.feed_data(data[i:])
+                return
+            self._parser.feed_data(data[i : i + 1])
+            if self._head_done:
+                self._new_parser()
 
     def _fill(self) -> None:
         data = self.sock.recv(1 << 16)
         if not data:
-            raise EOFError(f"connection closed; unread: {bytes(self.buf[:200])!r}")
-        self.buf += data
+            raise EOFError(f"connection closed; unread: {bytes(self.received[-200:])!r}")
+        self._feed(data)
 
-    def until(self, sep: bytes) -> bytes:
-        while (i := self.buf.find(sep)) < 0:
+    def _next(self, done: Callable[[_Answer], bool]) -> _Answer:
+        while not self.answers or not done(self.answers[0]):
             self._fill()
-        out = bytes(self.buf[: i + len(sep)])
-        del self.buf[: i + len(sep)]
-        return out
-
-    def exactly(self, n: int) -> bytes:
-        while len(self.buf) < n:
-            self._fill()
-        out = bytes(self.buf[:n])
-        del self.buf[:n]
-        return out
+        return self.answers.popleft()
 
     def head(self) -> tuple[int, dict[str, str]]:
-        lines = self.until(b"\r\n\r\n").decode("latin-1").split("\r\n")
-        version, code, _ = lines[0].split(" ", 2)
-        assert version == "HTTP/1.1", lines[0]
-        headers = {}
-        for line in lines[1:]:
-            if line:
-                k, _, v = line.partition(":")
-                headers[k.strip().lower()] = v.strip()
-        return int(code), headers
+        """The next answer's status and headers (names lower-cased); its body is read by
+        `body`, `event` and `end`."""
+        self.current = a = self._next(lambda a: a.headers_done)
+        a.seen_complete = a.complete
+        return a.status, a.headers
 
     def answer(self) -> HTTPResult:
         """The next whole answer with a Content-Length body."""
-        code, headers = self.head()
-        assert "transfer-encoding" not in headers, headers
-        return HTTPResult(code, headers, self.exactly(int(headers["content-length"])))
+        a = self._next(lambda a: a.complete)
+        assert a.status >= 200, f"an interim answer: {a.status}"
+        assert "transfer-encoding" not in a.headers, a.headers
+        assert len(a.body) == int(a.headers["content-length"])
+        return a.result()
 
-    def chunk(self) -> bytes:
-        """The next chunk of a chunked body (b"" for the last one)."""
-        size = int(self.until(b"\r\n")[:-2], 16)
-        data = self.exactly(size + 2)
-        assert data[-2:] == b"\r\n"
-        return data[:-2]
+    def interim(self) -> tuple[int, dict[str, str]]:
+        """The next answer, a 1xx one: its status and headers."""
+        a = self._next(lambda a: a.complete)
+        assert 100 <= a.status < 200, a.status
+        return a.status, a.headers
+
+    def end(self) -> bytes:
+        """The rest of `head`'s answer's body, once the answer is complete (for a chunked
+        one: the last chunk came)."""
+        a = self.current
+        assert a is not None
+        while not a.complete:
+            self._fill()
+        a.seen_complete = True
+        rest = bytes(a.body[a.taken :])
+        a.taken = len(a.body)
+        return rest
 
     def event(self) -> dict[str, Any]:
-        """The next watch event: a line of the stream (a chunk may hold several)."""
-        while (i := self.lines.find(b"\n")) < 0:
-            data = self.chunk()
-            assert data, "the stream ended"
-            self.lines += data
-        line = bytes(self.lines[:i])
-        del self.lines[: i + 1]
+        """The next watch event of `head`'s answer: a line of its body, as the parser
+        delivers it (a piece may hold several)."""
+        a = self.current
+        assert a is not None
+        while (i := a.body.find(b"\n", a.taken)) < 0:
+            assert not a.complete, "the stream ended"
+            self._fill()
+        line = bytes(a.body[a.taken : i])
+        a.taken = i + 1
         ev: dict[str, Any] = json.loads(line)
         return ev
 
+    def _unread(self) -> bool:
+        """Something came that the test has not read: an answer begun (a byte of it is
+        enough), or more of `head`'s answer."""
+        a = self.current
+        return bool(self.answers) or (
+            a is not None and (a.taken < len(a.body) or a.complete != a.seen_complete)
+        )
+
     def at_eof(self) -> bool:
         """True once the server has closed (FIN or reset) and nothing is left unread."""
-        if self.buf:
+        if self._unread():
             return False
         try:
             data = self.sock.recv(1 << 16)
         except ConnectionResetError:
             return True
-        self.buf += data
+        self._feed(data)
         return not data
 
     def nothing_yet(self) -> bool:
         """True if no byte has come from the server (and it has not closed) by now."""
-        if self.buf:
+        if self._unread():
             return False
         return not select.select([self.sock], [], [], 0)[0]
+
+
+class _Sent:
+    """httptools' callbacks for the requests a `Raw` sends: their methods, in order."""
+
+    def __init__(self, methods: deque[str]) -> None:
+        self.methods = methods
+        self.parser = httptools.HttpRequestParser(self)
+
+    def on_headers_complete(self) -> None:
+        self.methods.append(self.parser.get_method().decode())
 
 
 def name_of(a: HTTPResult) -> str:
@@ -346,16 +438,14 @@ def answered(raw: Raw, srv: APIServer, failure: str) -> HTTPResult:
 def whole_answer(raw: Raw) -> HTTPResult:
     """The next answer; a test failure saying how much came if the connection ends first."""
     try:
-        code, headers = raw.head()
+        return raw.answer()
     except (EOFError, ConnectionResetError) as e:
-        pytest.fail(f"the connection ended with no answer: {e!r}")
-    length = int(headers["content-length"])
-    try:
-        return HTTPResult(code, headers, raw.exactly(length))
-    except (EOFError, ConnectionResetError) as e:
+        part = raw.answers[0] if raw.answers else None
+        if part is None or not part.headers_done:
+            pytest.fail(f"the connection ended with no answer: {e!r}")
         pytest.fail(
-            f"the connection ended inside the answer: {len(raw.buf)} of {length} body bytes "
-            f"({type(e).__name__})"
+            f"the connection ended inside the answer: {len(part.body)} of "
+            f"{part.headers['content-length']} body bytes ({type(e).__name__})"
         )
 
 
@@ -539,7 +629,9 @@ def test_a_stalled_list_holds_the_connection_then_serves_on(
         settle(srv)
         assert raw.nothing_yet(), "the stall ended before clear_faults()"
         srv.clear_faults()
-        lst = json.loads(raw.exactly(int(headers["content-length"])))
+        body = raw.end()
+        assert len(body) == int(headers["content-length"])
+        lst = json.loads(body)
         assert [p["metadata"]["name"] for p in lst["items"]] == ["a"]
         if not pipelined:
             raw.send(after)
@@ -616,7 +708,7 @@ def test_a_watch_after_plain_gets_streams_then_the_connection_serves_on(
         assert (ev2["type"], ev2["object"]["metadata"]["name"]) == ("DELETED", "a")
         assert srv.stats()["connections"] == 1
         assert srv.end_watches() == 1
-        assert raw.chunk() == b""  # the stream's clean end
+        assert raw.end() == b""  # the stream's clean end: its last chunk, nothing after
         raw.send(req("GET", f"{PODS}/c", close=True))  # the same connection
         got = answered(raw, srv, "the connection did not carry the request after the watch")
         assert (got.status, name_of(got)) == (200, "c")
@@ -655,7 +747,7 @@ def test_a_request_pipelined_behind_a_watch_closes_the_connection_after_the_stre
         assert (ev["type"], ev["object"]["metadata"]["name"]) == ("ADDED", "b")
         assert srv.watcher_count() == 1
         assert srv.end_watches() == 1
-        assert raw.chunk() == b""
+        assert raw.end() == b""
         assert raw.at_eof()  # closed, the pipelined request unanswered: not reused
     assert srv.counters["requests"] == 2  # /version was never dispatched
     # and asked again on a new connection, it is answered
@@ -678,11 +770,13 @@ def test_expect_100_continue_after_a_plain_get(
     with Raw(srv) as raw:
         raw.send(req("GET", "/version"))
         assert raw.answer().status == 200
+        mark = len(raw.received)  # the server has nothing more to send before the 100
         if body_with_head:
             raw.send(post)
         else:
             raw.send(post[:split])  # the client waits for 100 Continue before the body
-        assert raw.until(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+        assert raw.interim() == (100, {})
+        assert raw.received[mark:].startswith(b"HTTP/1.1 100 Continue\r\n\r\n")  # its bytes
         if not body_with_head:
             raw.send(post[split:])
         created = raw.answer()

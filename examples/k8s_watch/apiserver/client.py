@@ -1,9 +1,10 @@
 """Raw HTTP against the apiserver, for tests and fault demos: no client library between.
 
 `request` sends one request and returns status, headers and body. `RawWatch`
-reads a watch stream straight off the socket, chunk by chunk, so a test can
-see what a client library would hide: chunk boundaries (trickle), a torn
-chunk (``torn``), a clean last chunk (``ended``), a stall after the headers.
+reads a watch stream straight off the socket, parsed by httptools chunk by
+chunk, so a test can see what a client library would hide: chunk boundaries
+(trickle), a torn chunk (``torn``), a clean last chunk (``ended``), a stall
+after the headers.
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+
+import httptools
 
 
 @dataclass
@@ -61,7 +65,8 @@ class TornStream(Exception):
 
 
 class RawWatch:
-    """A watch (or any chunked response) read by hand.
+    """A watch (or any chunked response) read off the socket, parsed by httptools: its
+    chunk events keep each chunk's payload apart.
 
     >>> # w = RawWatch(srv.url, "/api/v1/pods?watch=1"); w.next_event()
     """
@@ -85,7 +90,6 @@ class RawWatch:
         hdrs.update(headers or {})
         head = "".join(f"{k}: {v}\r\n" for k, v in hdrs.items())
         self.sock.sendall(f"GET {path} HTTP/1.1\r\n{head}\r\n".encode())
-        self.file = self.sock.makefile("rb")
         self.status = 0
         self.headers: dict[str, str] = {}
         self.chunks: list[bytes] = []  # every chunk payload received, in order
@@ -94,48 +98,72 @@ class RawWatch:
         self.torn = False
         self._buffer = b""
         self.body = b""  # for a non-chunked answer (an error Status)
+        self._parser = httptools.HttpResponseParser(self)
+        self._chunk: bytearray | None = None  # the chunk the parser is in
+        self._ready: deque[bytes] = deque()  # chunks parsed, not handed out yet
+        self._complete = False  # the parser reached the end of the answer
+
+    # httptools' callbacks
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+
+    def on_headers_complete(self) -> None:
+        self.status = self._parser.get_status_code()
+
+    def on_chunk_header(self) -> None:
+        self._chunk = bytearray()
+
+    def on_body(self, data: bytes) -> None:
+        if self._chunk is None:
+            self.body += data
+        else:
+            self._chunk += data
+
+    def on_chunk_complete(self) -> None:
+        if self._chunk:  # the last chunk has no payload
+            self._ready.append(bytes(self._chunk))
+        self._chunk = None
+
+    def on_message_complete(self) -> None:
+        self._complete = True
+
+    def _fill(self) -> bool:
+        """Feed the parser what comes next; False at the end of the connection."""
+        data = self.sock.recv(1 << 16)
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as e:  # e.g. a chunk longer than its size line
+            self.torn = True
+            raise TornStream(f"malformed stream: {e}") from e
+        return bool(data)
 
     def read_head(self) -> int:
         """Read the status line and headers (once); returns the status."""
-        if self.status:
-            return self.status
-        line = self.file.readline()
-        if not line:
-            raise TornStream("connection closed before any response")
-        self.status = int(line.split()[1])
-        while True:
-            line = self.file.readline()
-            if line in (b"\r\n", b""):
-                break
-            k, _, v = line.decode("latin-1").partition(":")
-            self.headers[k.strip().lower()] = v.strip()
+        while not self.status:
+            if not self._fill():
+                raise TornStream("connection closed before any response")
         if self.headers.get("transfer-encoding") != "chunked":
-            self.body = self.file.read(int(self.headers.get("content-length", "0")))
+            while not self._complete:
+                if not self._fill():
+                    self.torn = True
+                    raise TornStream(f"connection ended inside the body: {len(self.body)} bytes")
             self.ended = True
         return self.status
 
     def next_chunk(self) -> bytes | None:
         """The next chunk's payload; None after the last chunk; TornStream if cut."""
         self.read_head()
-        if self.ended:
-            return None
-        line = self.file.readline()
-        if not line.endswith(b"\r\n"):
-            self.torn = True
-            raise TornStream(f"connection ended at a chunk boundary: {line!r}")
-        size = int(line.split(b";")[0], 16)
-        if size == 0:
-            self.file.readline()
-            self.ended = True
-            return None
-        data = self.file.read(size)
-        if len(data) < size:
-            self.torn = True
-            self.partial = data
-            raise TornStream(f"connection ended inside a chunk: {len(data)} of {size} bytes")
-        if self.file.read(2) != b"\r\n":
-            self.torn = True
-            raise TornStream("chunk not terminated")
+        while not self._ready:
+            if self._complete:
+                self.ended = True
+                return None
+            if not self._fill():
+                self.torn = True
+                if self._chunk is None:
+                    raise TornStream("connection ended at a chunk boundary")
+                self.partial = bytes(self._chunk)
+                raise TornStream(f"connection ended inside a chunk: {len(self.partial)} bytes")
+        data = self._ready.popleft()
         self.chunks.append(data)
         return data
 
@@ -167,7 +195,6 @@ class RawWatch:
             yield ev
 
     def close(self) -> None:
-        self.file.close()
         self.sock.close()
 
     def __enter__(self) -> RawWatch:
