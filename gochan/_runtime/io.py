@@ -123,9 +123,15 @@ def wait_writable(f: int | _HasFileno, timeout: SupportsFloat | None = None) -> 
 # with nobody parked, just bumps the number. No ``epoll_ctl`` per wait.
 # Or ``watch(record)`` watches the fd for the length of one wait and fires
 # the record (the wait then bumps the number itself), setting the record's
-# ``undo`` if something must be undone after it: asyncio's add_reader, the
-# builtin poller's one-shot watch where there is no epoll, a trio task in
-# trio's own wait under run_async() hosted by trio (see backends/).
+# ``undo`` if something must be undone after it: the builtin poller's
+# one-shot watch where there is no epoll, a trio task in trio's own wait
+# under run_async() hosted by trio (see backends/). Or, between the two,
+# ``watch(record)`` makes sure the direction is registered and sets
+# ``record.reports``: asyncio's and uvloop's add_reader/add_writer, kept
+# from one wait to the next and reporting as ``notify`` does, dropped when
+# it fires with nobody parked (level-triggered: no busy loop); the loop
+# lets go of the fd before it is closed, on the loop's own thread
+# (``loops``, ``unlink``; backends/aio_poll.py).
 #
 # A parked task's wait record (``_IOWait``) ends exactly once, under LOCK,
 # by whichever comes first: the fd is ready, the deadline timer fires, a
@@ -193,6 +199,7 @@ class PollDesc:
     __slots__ = (
         "closing",
         "fd",
+        "loops",
         "owner",
         "rd",
         "reg",
@@ -233,6 +240,10 @@ class PollDesc:
         self.watch: Callable[[_IOWait], None] | None = None
         self.stale: deque[int] | None = None
         self.reg: Any = None
+        # The event loops whose add_reader/add_writer registration may
+        # outlive a wait (backends/aio_poll.py's LoopReg), None: none. Each
+        # lets go of the fd on its own thread before it is closed (unlink).
+        self.loops: list[Any] | None = None
 
     def __repr__(self) -> str:
         n = (self.rwait is not None) + (self.wwait is not None)
@@ -404,14 +415,33 @@ class PollDesc:
         if w is not None:
             ready(w.task)
 
-    def unlink(self) -> None:
+    def unlink(self, close: Callable[[], None] | None = None) -> None:
         """Before the fd is closed (any thread): detached from its backend
         (out of the poller it is registered with, so that its number can
-        be reused)."""
+        be reused), then ``close()`` (the owner's close of the fd): at
+        once, or, if an event loop of another thread still watches the fd
+        (``loops``), on that thread once it has let go."""
         owner = self.owner
         if owner is not None:
             self.owner = self.watch = None
             owner.pd_detach(self)
+        with LOCK:
+            loops, self.loops = self.loops, None
+        if not loops:
+            if close is not None:
+                close()
+            return
+        left = [len(loops)]
+
+        def released() -> None:
+            with LOCK:
+                left[0] -= 1
+                last = not left[0]
+            if last and close is not None:
+                close()
+
+        for reg in loops:
+            reg.release(released)
 
     def set_deadline(self, t: float | None, read: bool = True, write: bool = True) -> None:
         """Set the read and/or write deadline (None: no deadline); waits of

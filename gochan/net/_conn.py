@@ -213,7 +213,9 @@ class _FD:
             self._destroy()
 
     def _destroy(self) -> None:
-        self.pd.unlink()
+        self.pd.unlink(self._close)  # (closed at once, or on a loop's thread: see unlink)
+
+    def _close(self) -> None:
         self.sock.close()
         if self.unlink:
             with contextlib.suppress(OSError):

@@ -1,7 +1,8 @@
 """What a green task waits for on an asyncio (or uvloop) loop: ``await_``
 (an awaitable run as a loop task, the green task parked on an
-``_AwaitRecord`` until its done callback) and fd waits (the loop's own
-``add_reader``/``add_writer``).
+``_AwaitRecord`` until its done callback) and one-shot fd waits (the
+loop's own ``add_reader``/``add_writer``; a socket's ``PollDesc`` waits
+are aio_poll.py's).
 
 For ``AsyncioBackend`` (aio.py) and run_async()'s hosted asyncio backend
 (hosted.py) alike: ``b`` has ``loop``, ``awaiting``, ``inflight``,
@@ -11,7 +12,6 @@ For ``AsyncioBackend`` (aio.py) and run_async()'s hosted asyncio backend
 from __future__ import annotations
 
 import asyncio
-import functools
 import inspect
 import logging
 from collections.abc import Awaitable
@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import waitreason as wr
 from ..errors import Cancelled
-from ..fdwait import FdWait, _IOWait, timeout_error
+from ..fdwait import FdWait, timeout_error
 from ..task import ready
 from ..waiter import LOCK
 from . import take_pending
+from .aio_poll import forget_fd
 
 if TYPE_CHECKING:
     from ..task import Task
@@ -35,25 +36,6 @@ log = logging.getLogger("gochan")
 def asyncio_wait_fd(b: Any, cur: Task, fd: int, write: bool, timeout: float | None) -> None:
     """wait_readable/wait_writable: an await_ of the loop's own wait."""
     asyncio_await(b, cur, _asyncio_wait(fd, write, timeout), wr.IO_WAIT, FdWait(fd, write))
-
-
-def asyncio_pd_attach(b: Any, pd: Any) -> None:
-    """A PollDesc's waits: the loop's add_reader/add_writer for each wait
-    (the loop's epoll is its own: no registration that outlives a wait)."""
-    pd.owner, pd.watch, pd.stale = b, functools.partial(_pd_watch, b), None
-
-
-def _pd_watch(b: Any, rec: _IOWait) -> None:
-    loop = b.loop
-    (loop.add_writer if rec.write else loop.add_reader)(rec.fd, rec.fire)
-    rec.ctx = loop
-    rec.undo = _unwatch
-
-
-def _unwatch(rec: _IOWait) -> None:
-    loop = rec.ctx
-    rec.ctx = None
-    (loop.remove_writer if rec.write else loop.remove_reader)(rec.fd)
 
 
 class _AwaitRecord:
@@ -179,6 +161,7 @@ async def _asyncio_wait_fd(fd: int, write: bool) -> None:
                     f.set_result(None)
             waiting.clear()
 
+        forget_fd(loop, fd, write)  # (a socket's PollDesc registration: ours now)
         (loop.add_writer if write else loop.add_reader)(fd, on_ready)
     fut: asyncio.Future[None] = loop.create_future()
     futs.append(fut)

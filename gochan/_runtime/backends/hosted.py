@@ -9,8 +9,10 @@ timeout, then switches to the hub again (a wakeup). When the gochan run is
 over, its greenlet returns to the driver instead (see _runtime/hosted.py).
 
 fd waits and await_ go to the host's loop, as on the asyncio and trio
-backends (the helpers of aio.py and trio.py): a socket is watched for the
-length of each wait (add_reader; a trio task in trio's own wait).
+backends (the helpers of aio_waits.py, aio_poll.py and trio_waits.py): a
+socket is watched with add_reader/add_writer kept between waits, as on
+the asyncio backend, or by a trio task in trio's own wait for the length
+of each wait.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class HostedBackend:
         self.awaiting: set[Any] = set()  # asyncio: await_'s futures (see AsyncioBackend)
         self.inflight = 0
         self.virtual = False  # the host loop's time is real
+        self.pdstate: Any = None  # asyncio: sockets on the host's loop (aio_poll.py)
 
     def bind_clock(self, clock: Any) -> None:
         if clock.virtual:
@@ -98,7 +101,7 @@ class HostedBackend:
         self.closed = True
 
     def pd_detach(self, pd: Any) -> None:
-        pass  # watched for one wait at a time: nothing registered
+        pass  # trio: watched for one wait at a time; asyncio: PollDesc.unlink lets go
 
 
 class HostedAsyncio(HostedBackend):
@@ -110,7 +113,7 @@ class HostedAsyncio(HostedBackend):
         asyncio_wait_fd(self, cur, fd, write, timeout)
 
     def pd_attach(self, pd: Any) -> None:
-        from .aio_waits import asyncio_pd_attach
+        from .aio_poll import asyncio_pd_attach
 
         asyncio_pd_attach(self, pd)
 
