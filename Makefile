@@ -93,7 +93,7 @@ STRESS_TESTS := tests/runtime/test_threads.py tests/runtime/test_backends.py \
 	tests/runtime/test_thread_exit.py tests/runtime/test_exception_delivery.py \
 	tests/runtime/test_polling.py tests/runtime/test_durations.py tests/runtime/test_closed_loop.py \
 	tests/net/test_net.py tests/net/test_net_tls.py tests/net/test_net_hosted.py \
-	tests/net/test_net_fastpath.py tests/gospec/test_go_net_timeout.py \
+	tests/net/test_net_fastpath.py tests/net/test_net_loopreg.py tests/gospec/test_go_net_timeout.py \
 	tests/gospec/test_go_net_close.py
 stress: .venv/stamp .venv-3.13/stamp
 	.ci/stress $(STRESS_ROUNDS) $(STRESS_PYTHONS) -- $(STRESS_TESTS)
