@@ -236,8 +236,8 @@ def serve_main(latency: float) -> None:
 
     # gochan's builtin backend: the server is the same for every setup, and
     # on builtin it spends the least CPU per event (callgrind, 128 workers:
-    # 374k instructions per event, as the asyncio server it replaced; 398k
-    # on uvloop), so it caps the clients' rate later.
+    # 374k instructions per event, as the asyncio server it replaced), so it
+    # caps the clients' rate later.
     srv = serve(
         bookmark_interval=60.0,
         max_events=2_000_000,
