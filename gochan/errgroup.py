@@ -71,7 +71,7 @@ class ErrGroup:
     def set_limit(self, n: int) -> None:
         """Allow at most ``n`` active tasks (negative: no limit); ``go``
         then waits for a free slot. Panics if tasks are active."""
-        if not isinstance(n, int):
+        if isinstance(n, bool) or not isinstance(n, int):
             raise TypeError(f"set_limit() needs an int, got {n!r}")
         if self._active:
             raise Panic(

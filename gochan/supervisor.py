@@ -52,7 +52,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, SupportsFloat
 
 from ._runtime.chan import Chan
 from ._runtime.dump import add_dump_section
@@ -228,6 +228,17 @@ class _Stop:
 _Msg = _Exit | _Add | _Stop
 
 
+def _real(value: object, what: str) -> float:
+    """``value``, a number the Supervisor takes (not a duration), as a float:
+    ``TypeError`` if it is no number, ``ValueError`` if it is NaN."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, SupportsFloat)):
+        raise TypeError(f"{what} must be a number, got {value!r}")
+    x = float(value)
+    if x != x:
+        raise ValueError(f"{what} must be a number, got NaN")
+    return x
+
+
 class Supervisor:
     """Runs child tasks, captures their panics and restarts them.
 
@@ -240,12 +251,13 @@ class Supervisor:
     children added after it (the others are stopped first, newest first).
 
     A restart waits ``backoff * backoff_factor ** (n - 1)`` seconds (at most
-    ``backoff_max``, then spread by ``± jitter`` of itself), where ``n``
-    counts this child's restarts within the last ``period`` seconds. A
-    supervisor that would restart more than ``max_restarts`` times within
-    ``period`` seconds gives up: it stops its children and raises
-    ``TooManyRestarts``, which its parent supervisor treats as a panic of
-    that child, and which is fatal at the top (an unrecovered panic).
+    ``backoff_max``, by default 10 or ``backoff`` if longer, then spread by
+    ``± jitter`` of itself), where ``n`` counts this child's restarts
+    within the last ``period`` seconds. A supervisor that would restart
+    more than ``max_restarts`` times within ``period`` seconds gives up: it
+    stops its children and raises ``TooManyRestarts``, which its parent
+    supervisor treats as a panic of that child, and which is fatal at the
+    top (an unrecovered panic); ``max_restarts=math.inf`` never gives up.
     Durations follow gochan's rule: NaN raises ``ValueError``, and
     ``math.inf`` (or more than Go's largest duration) is "never": a
     ``period`` that long never forgets a restart, a backoff that long never
@@ -285,11 +297,11 @@ class Supervisor:
         name: str = "supervisor",
         *,
         strategy: Strategy = "one_for_one",
-        max_restarts: int = 3,
+        max_restarts: float = 3,
         period: float = 5.0,
         backoff: float = 0.1,
         backoff_factor: float = 2.0,
-        backoff_max: float = 10.0,
+        backoff_max: float | None = None,
         jitter: float = 0.1,
         report_buffer: int = 100,
         on_report: Callable[[PanicReport], object] | None = None,
@@ -297,13 +309,28 @@ class Supervisor:
     ) -> None:
         if strategy not in _STRATEGIES:
             raise ValueError(f"strategy must be one of {', '.join(_STRATEGIES)}; got {strategy!r}")
-        if not isinstance(max_restarts, int) or max_restarts < 0:
-            raise ValueError(f"max_restarts must be an int >= 0, got {max_restarts!r}")
+        if isinstance(max_restarts, bool) or not isinstance(max_restarts, (int, float)):
+            raise TypeError(
+                f"max_restarts must be an int >= 0 (math.inf: never give up), got {max_restarts!r}"
+            )
+        if not (isinstance(max_restarts, int) or max_restarts == math.inf) or max_restarts < 0:
+            raise ValueError(
+                f"max_restarts must be an int >= 0 (math.inf: never give up), got {max_restarts!r}"
+            )
         # Durations (NaN refused; math.inf, or more than Go's largest
         # duration, is math.inf: a backoff that long never restarts).
         period = duration_seconds(period, "Supervisor(period=)")
+        backoff_factor = _real(backoff_factor, "backoff_factor")
+        jitter = _real(jitter, "jitter")
+        if isinstance(report_buffer, bool) or not isinstance(report_buffer, int):
+            raise TypeError(f"report_buffer must be an int >= 1, got {report_buffer!r}")
         backoff = duration_seconds(backoff, "Supervisor(backoff=)")
-        backoff_max = duration_seconds(backoff_max, "Supervisor(backoff_max=)")
+        # By default at most 10 s, or ``backoff`` itself if that is longer.
+        backoff_max = (
+            max(10.0, backoff)
+            if backoff_max is None
+            else duration_seconds(backoff_max, "Supervisor(backoff_max=)")
+        )
         if not period > 0:
             raise ValueError(f"period must be > 0 seconds, got {period!r}")
         if not (backoff >= 0 and backoff_factor >= 1 and backoff_max >= backoff):

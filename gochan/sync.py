@@ -524,7 +524,9 @@ class Semaphore:
     __slots__ = ("_cur", "_size", "_waiters")
 
     def __init__(self, n: int) -> None:
-        if not isinstance(n, int) or n < 0:
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise TypeError(f"Semaphore size must be an int >= 0, got {n!r}")
+        if n < 0:
             raise ValueError(f"Semaphore size must be an int >= 0, got {n!r}")
         self._size = n
         self._cur = 0
@@ -539,7 +541,9 @@ class Semaphore:
         return self._size
 
     def _check(self, k: int, what: str) -> None:
-        if not isinstance(k, int) or k < 0:
+        if k.__class__ is not int and (isinstance(k, bool) or not isinstance(k, int)):
+            raise TypeError(f"Semaphore.{what}() needs an int >= 0, got {k!r}")
+        if k < 0:
             raise ValueError(f"Semaphore.{what}() needs an int >= 0, got {k!r}")
 
     def acquire(self, k: int = 1, *, ctx: Context | None = None) -> None:

@@ -57,7 +57,7 @@ class WaitGroup:
         if the counter would go below zero."""
         # (Typed SupportsIndex, checked here: a compiled build would convert
         # an int parameter on entry, with its own message.)
-        if n.__class__ is not int and not isinstance(n, int):
+        if n.__class__ is not int and (isinstance(n, bool) or not isinstance(n, int)):
             raise TypeError(f"WaitGroup.add() needs an int, got {n!r}")
         try:
             _take()

@@ -385,3 +385,35 @@ def test_a_coroutine_whose_loop_was_closed_under_it(caplog: pytest.LogCaptureFix
         w.task.wake()  # as a peer that claimed it just before the close would
     assert "event loop is closed" in caplog.text
     task.get_coro().close()  # no pending coroutine left for the GC to finalize later
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "uvloop"])
+def test_a_daemon_threads_loop_backend_is_left_alone_at_program_exit(backend: str) -> None:
+    # At exit the daemon thread still runs, parked in its event loop's
+    # greenlet; closing its backend from the main thread used to try to
+    # switch into that greenlet and print "parent cannot be on a different
+    # thread" from weakref's exit hook.
+    pytest.importorskip(backend)
+    r = _script(
+        f"""
+        import os, threading
+        os.environ["GOCHAN_BACKEND"] = {backend!r}
+        import gochan
+
+        ready = threading.Event()
+
+        def parked():
+            gochan.sleep(0.001)  # the loop greenlet has run
+            ready.set()
+            gochan.Chan().recv()
+
+        threading.Thread(target=parked, daemon=True).start()
+        ready.wait()
+        print("end")
+        """
+    )
+    assert r.stdout == "end\n"
+    assert r.stderr == ""
+    # (No check of the exit status: a daemon thread whose greenlet wakes
+    # while the interpreter finalizes can crash the process, an upstream
+    # CPython/greenlet problem: CPython gh-87135, greenlet issue 411.)

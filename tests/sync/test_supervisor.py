@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -724,6 +725,57 @@ def test_bad_options_are_rejected() -> None:
         Supervisor("x").add(print, restart="sometimes")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="needs a callable"):
         Supervisor("x").add(42)  # type: ignore[arg-type]
+
+
+def test_options_of_the_wrong_type_raise_type_error_naming_the_option() -> None:
+    # A string, a bool or NaN used to pass, or fail inside a comparison
+    # ("'>=' not supported between instances of 'str' and 'int'").
+    for kw, message in [
+        ({"max_restarts": "3"}, r"max_restarts must be an int >= 0 \(math.inf: never give up\)"),
+        ({"max_restarts": True}, "max_restarts must be an int"),
+        ({"backoff_factor": "2"}, "backoff_factor must be a number, got '2'"),
+        ({"backoff_factor": True}, "backoff_factor must be a number, got True"),
+        ({"jitter": "0.1"}, "jitter must be a number, got '0.1'"),
+        ({"jitter": True}, "jitter must be a number"),
+        ({"report_buffer": "1"}, "report_buffer must be an int >= 1, got '1'"),
+        ({"report_buffer": 1.5}, "report_buffer must be an int >= 1"),
+    ]:
+        with pytest.raises(TypeError, match=message):
+            Supervisor("x", **kw)
+    for kw in [{"max_restarts": math.nan}, {"backoff_factor": math.nan}, {"jitter": math.nan}]:
+        with pytest.raises(ValueError, match=r"NaN|nan"):
+            Supervisor("x", **kw)
+
+
+def test_max_restarts_inf_never_gives_up() -> None:
+    def main() -> int:
+        s = sup(max_restarts=math.inf, period=math.inf, backoff=1.0, backoff_factor=1)
+        c = s.add(panic, "again")  # panics at once, is restarted 1 s later, ...
+        s.start()
+        gochan.sleep(100.5)
+        s.stop()
+        return c.restarts
+
+    assert vrun(main) == 101  # panics at t = 0, 1, ..., 100: 101 restarts planned
+
+
+def test_a_backoff_longer_than_the_default_backoff_max_is_accepted() -> None:
+    # backoff_max defaults to 10 s; a longer backoff used to be refused
+    # unless backoff_max was raised too.
+    assert Supervisor("x", backoff=30).backoff_max == 30.0
+    assert Supervisor("x", backoff=math.inf).backoff_max == math.inf
+    assert Supervisor("x").backoff_max == 10.0
+
+    def main() -> float:
+        s = sup(backoff=math.inf)  # a backoff of "never": no restart until stop()
+        c = s.add(panic, "once")
+        s.start()
+        gochan.sleep(3600)
+        assert (c.state, c.restarts) == ("restarting", 1)
+        s.stop()
+        return gochan.monotonic()
+
+    assert vrun(main) == 3600
 
 
 # -- reports ------------------------------------------------------------------------------

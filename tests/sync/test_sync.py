@@ -47,6 +47,7 @@ from gochan import (
     Chan,
     Cond,
     Deadlock,
+    ErrGroup,
     Mutex,
     Once,
     Panic,
@@ -1407,6 +1408,15 @@ def test_waiters_cancelled_from_another_thread_lose_nothing() -> None:
         (lambda: Cond(42), TypeError, r"Cond\(\) needs a Locker"),
         (lambda: Cond(object()), TypeError, r"Cond\(\) needs a Locker"),
         (lambda: Once().do(42), TypeError, r"Once\.do\(\) needs a callable, got 42; pass"),
+        # A wrong type is a TypeError, a bool included (it used to count as 1).
+        (lambda: Semaphore("3"), TypeError, r"Semaphore size must be an int >= 0, got '3'"),
+        (lambda: Semaphore(None), TypeError, r"Semaphore size must be an int"),  # type: ignore[arg-type]
+        (lambda: Semaphore(True), TypeError, r"Semaphore size must be an int >= 0, got True"),
+        (lambda: Semaphore(2).acquire(True), TypeError, r"acquire\(\) needs an int >= 0, got True"),
+        (lambda: Semaphore(2).try_acquire(1.0), TypeError, r"try_acquire\(\) needs an int"),
+        (lambda: Semaphore(2).release(False), TypeError, r"release\(\) needs an int"),
+        (lambda: WaitGroup().add(True), TypeError, r"WaitGroup\.add\(\) needs an int, got True"),
+        (lambda: ErrGroup().set_limit(True), TypeError, r"set_limit\(\) needs an int, got True"),
     ],
 )
 def test_bad_arguments(

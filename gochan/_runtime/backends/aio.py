@@ -238,10 +238,14 @@ class AsyncioBackend:
         if g is not None and not g.dead:
             try:
                 g.parent = getcurrent()
+            except (greenlet_error, ValueError, RuntimeError):
+                # Dropped from another thread (garbage collection, or the
+                # interpreter tearing down a daemon thread's locals): the
+                # loop greenlet can only run on its own thread; leave it.
+                return
+            try:
                 g.switch(_STOP)
             except greenlet_error:
-                # Dropped from another thread (garbage collection): the
-                # loop greenlet can only run on its own thread; leave it.
                 return
         elif g is None and not self.hosted:
             # The loop never ran (nothing ever waited in it), but await_()
