@@ -39,6 +39,8 @@ def wait_for_work(s: Scheduler) -> None:
     recheck = RECHECK_MIN
     suspected = False
     while not runq:
+        if s.exiting:  # the interpreter is exiting (threads.park_daemon_threads)
+            break
         if s.deadlock_pending:
             s.deadlock_pending = False
             report_deadlock(s)

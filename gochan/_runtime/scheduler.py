@@ -61,7 +61,7 @@ from .errors import Cancelled, Deadlock
 from .greenlets import carry_over, end_idle, home, take_carried
 from .idle import wait_for_work
 from .task import Task, ready, task_main
-from .threads import hook_thread_end, quiet_prefixes, registry_lock
+from .threads import ExitPark, hang_at_exit, hook_thread_end, quiet_prefixes, registry_lock
 from .timers import Timers
 from .waiter import LOCK, OneShot, WaitRecord
 
@@ -126,6 +126,10 @@ class Scheduler:
         self.closing = False  # set by shutdown(): new tasks are born cancelled
         self.implicit = False  # created on first use, no run() (see run.implicit_scheduler)
         self.watch: Any = None  # the hold monitor's Watch of an implicit scheduler
+        # Interpreter exit with this (daemon) thread still running: the hub
+        # parks the thread on its own stack (threads.park_daemon_threads).
+        self.exiting = False
+        self.exit_parked: threading.Event | None = None
         # Start the hub now, so that its recursion depth (which every fresh
         # task greenlet inherits from the hub that starts it) is fixed here,
         # not wherever some task first parks.
@@ -134,8 +138,10 @@ class Scheduler:
         # wakeup sockets; run() closes them itself. The finalizer watches
         # the timer lock, which lives and dies with this scheduler, rather
         # than the scheduler: a mypyc-compiled class cannot be weakly
-        # referenced.
-        weakref.finalize(self.timers.lock, self.backend.close)
+        # referenced. Not at interpreter exit (weakref's own atexit hook,
+        # on the main thread): a daemon thread still waits in this backend
+        # then, and must be woken through it (threads.park_daemon_threads).
+        weakref.finalize(self.timers.lock, self.backend.close).atexit = False
 
     def __repr__(self) -> str:
         return f"<Scheduler thread={self.thread.name!r} tasks={len(self.tasks)}>"
@@ -312,11 +318,14 @@ class Scheduler:
             if g is None:
                 self.current = None
                 self.hub.switch()
-        except BaseException:
+        except BaseException as e:
             # Only an exception from outside the protocol lands here: a
             # signal (KeyboardInterrupt) that killed the hub while it waited,
             # or a greenlet.throw(). Take the task back so nothing can
-            # resume it later, and let the exception propagate.
+            # resume it later, and let the exception propagate. (Or the
+            # interpreter is exiting around this daemon thread: park it.)
+            if e.__class__ is ExitPark:
+                hang_at_exit(self)
             self._abandon_park(cur, waiting)
             raise
         # Resumed: our switcher set self.current = cur. Stale _waiting and
@@ -366,6 +375,9 @@ class Scheduler:
                 timers.run(clock.now())
             if not runq:
                 wait_for_work(self)
+                if self.exiting:
+                    self._exit_park()  # returns only if it cannot park the thread
+                    continue
             elif self.polling or (
                 backend.poll
                 and (backend.dirty or self.pending or backend.inflight or not rounds & POLL_EVERY)
@@ -383,6 +395,19 @@ class Scheduler:
             g = nxt.greenlet or self._bind(nxt)  # (the hub's _bind never fails)
             del nxt  # the hub must not pin the last task it ran while it waits
             g.switch()  # type: ignore[union-attr]
+
+    def _exit_park(self) -> None:
+        """The interpreter is exiting and this daemon thread still runs:
+        raise ExitPark in the main task (parked in ``park``), which then
+        waits for ever (``hang_at_exit``) on the thread's own stack, with no
+        greenlet frame on it. Only if the main task's greenlet is the
+        thread's root; otherwise give up (returns)."""
+        self.exiting = False
+        g = self.main.greenlet
+        if g is None or g.dead or g.parent is not None:
+            return
+        self.current = self.main
+        g.throw(ExitPark())
 
     def _drain_incoming(self) -> None:
         incoming, runq = self.incoming, self.runq

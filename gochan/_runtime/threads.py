@@ -28,7 +28,8 @@ import sys
 import threading
 from collections.abc import Callable
 from threading import get_ident
-from typing import TYPE_CHECKING, Final
+from time import monotonic as _monotonic
+from typing import TYPE_CHECKING, Final, NoReturn
 
 from greenlet import getcurrent
 
@@ -318,6 +319,59 @@ def _report_unhandled(s: Scheduler, e: BaseException) -> None:
     threading.excepthook(threading.ExceptHookArgs((type(e), e, e.__traceback__, s.thread)))
 
 
+# -- interpreter exit with daemon threads still in gochan ------------------------------
+
+
+class ExitPark(BaseException):
+    """Thrown by a hub into its main task, parked in ``Scheduler.park``,
+    to park the thread at interpreter exit (``park_daemon_threads``);
+    never seen by user code."""
+
+
+# How long park_daemon_threads waits for the daemon threads to park, in all.
+EXIT_PARK_WAIT: Final = 0.5
+
+
+def park_daemon_threads(timeout: float = EXIT_PARK_WAIT) -> None:
+    """At interpreter exit, stop every daemon thread that still runs gochan
+    where the interpreter can leave it safely.
+
+    Python ends a daemon thread that wakes during finalization with
+    ``pthread_exit``, which unwinds the thread's C stack. If that stack
+    holds greenlet's frames (an idle scheduler's hub waits in a greenlet),
+    their destructors release Python objects without the GIL and the
+    process crashes at exit (CPython gh-87135; 3.13 aborts every time).
+    So each such thread is woken now, while the interpreter is still
+    whole: its hub resumes the thread's main task, which then waits for
+    ever on the thread's own stack (``hang_at_exit``), with no greenlet
+    frame under it, and the interpreter exits around it. A thread busy in
+    a task that does not block within ``timeout`` s is left as it is."""
+    waits = []
+    for s in all_schedulers():
+        th = s.thread
+        if th is MAIN_THREAD or not th.daemon or s.thread_id == get_ident():
+            continue
+        ev = threading.Event()
+        s.exit_parked = ev
+        s.exiting = True
+        s.backend.wakeup()
+        waits.append(ev)
+    deadline = _monotonic() + timeout
+    for ev in waits:
+        ev.wait(max(0.0, deadline - _monotonic()))
+
+
+def hang_at_exit(s: Scheduler) -> NoReturn:
+    """The main task of an exiting daemon thread: wait for ever (see
+    ``park_daemon_threads``). Never returns."""
+    never = _thread.allocate_lock()
+    never.acquire()
+    if s.exit_parked is not None:
+        s.exit_parked.set()
+    while True:
+        never.acquire()
+
+
 def _at_exit() -> None:
     """The main thread's adopted scheduler at interpreter exit: cancel its
     tasks as ``run()`` does; an exception never delivered is reported and
@@ -325,6 +379,7 @@ def _at_exit() -> None:
     set the status any other way; registered when gochan is imported, this
     runs after the exit handlers registered later, and the standard
     streams are flushed first.)"""
+    park_daemon_threads()
     if threading.current_thread() is MAIN_THREAD and end_of_thread():
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):  # a closed stream cannot be flushed
