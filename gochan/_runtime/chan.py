@@ -1,7 +1,7 @@
 """Chan: Go's channels (runtime/chan.go) for green tasks and threads.
 
-Fields keep Go's names: ``_buf`` (the ring buffer, a deque), ``_cap``,
-``_closed``, ``_recvq`` and ``_sendq`` (queues of parked Waiters).
+Fields keep Go's names: ``_buf`` (the ring buffer, a deque), ``_cap``, ``_closed``,
+``_recvq`` and ``_sendq`` (queues of parked Waiters).
 
 Invariants (all channel state is guarded by ``waiter.LOCK``):
 
@@ -17,17 +17,15 @@ Invariants (all channel state is guarded by ``waiter.LOCK``):
 6. Every queued Waiter is live: a select's losing waiters are unlinked the
    moment the select is claimed (``SelectGroup.claim``).
 
-Each operation is "try, then park" (Go's ``chansend``/``chanrecv`` with
-``block``). The value hand-off to or from a parked peer is one pair of
-functions, ``_handoff_send``/``_handoff_recv`` (Go's ``send``/``recv``),
-used by send, recv, select, offer and the coroutine face alike;
-``_try_send``/``_try_recv`` are the non-blocking halves built on them
-(select's first pass, offer, chan_async.py). Peers are woken only after
-LOCK is released.
+Each operation is "try, then park" (Go's ``chansend``/``chanrecv`` with ``block``).
+The value hand-off to or from a parked peer is one pair of functions,
+``_handoff_send``/``_handoff_recv`` (Go's ``send``/``recv``), used by send, recv,
+select, offer and the coroutine face alike; ``_try_send``/``_try_recv`` are the
+non-blocking halves built on them (select's first pass, offer, chan_async.py).
+Peers are woken only after LOCK is released.
 
-The async face (``asend``, ``arecv``, ``arecv_ok``, ``async for``) is
-chan_async.py's, which imports this module, never the reverse: see
-``_AsyncFace``. Nil channels are nilchan.py's.
+The async face (``asend``, ``arecv``, ``arecv_ok``, ``async for``) is chan_async.py's,
+which imports this module, never the reverse (``_AsyncFace``); nil channels, nilchan.py's.
 """
 
 from __future__ import annotations
@@ -49,28 +47,20 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-class _Blocked:
-    """Sentinel: the non-blocking half could not complete."""
+class _Sentinel:
+    """A marker value that says its name."""
 
-    __slots__ = ()
+    __slots__ = ("name",)
 
-    def __repr__(self) -> str:
-        return "BLOCKED"
-
-
-BLOCKED: Final[Any] = _Blocked()
-
-
-class _Closed:
-    """Sentinel: a receive found the channel closed and drained."""
-
-    __slots__ = ()
+    def __init__(self, name: str) -> None:
+        self.name = name
 
     def __repr__(self) -> str:
-        return "CLOSED"
+        return self.name
 
 
-CLOSED: Final[Any] = _Closed()
+BLOCKED: Final[Any] = _Sentinel("BLOCKED")  # the non-blocking half could not complete
+CLOSED: Final[Any] = _Sentinel("CLOSED")  # a receive found the channel closed and drained
 # The hot paths' names are Final: a compiled build (mypyc) then reads them
 # as C constants instead of looking each one up in the module's dict.
 _take: Final = LOCK.take  # see lock.py
@@ -89,8 +79,7 @@ class _Flags:
     __slots__ = ("debug",)
 
     def __init__(self) -> None:
-        # When true, channels check their invariants after every operation.
-        # Set by run(debug=True) for the duration of the run, or by GOCHAN_DEBUG=1.
+        # Check invariants after every operation: run(debug=True), or GOCHAN_DEBUG=1.
         self.debug = os.environ.get("GOCHAN_DEBUG", "") not in ("", "0")
 
 
@@ -102,10 +91,8 @@ def _no_face(*_: Any) -> Any:
 
 
 class _AsyncFace:
-    """What ``Chan``'s async methods run: chan_async.py's coroutine
-    functions, set by chan_async.py when it is imported (gochan/__init__.py
-    imports it). The methods stay on ``Chan``
-    rather than on a subclass there: docs/design.md, "The module map"."""
+    """What ``Chan``'s async methods run: chan_async.py's coroutine functions, set when
+    it is imported. On ``Chan``, not a subclass: docs/design.md, "The module map"."""
 
     __slots__ = ("aiter", "arecv", "arecv_ok", "asend")
 
@@ -155,9 +142,8 @@ class Chan(Generic[T]):
     __slots__ = ("__weakref__", "_buf", "_cap", "_closed", "_recvq", "_sendq")
 
     def __init__(self, cap: SupportsIndex = 0) -> None:
-        # cap must be an int; it is typed SupportsIndex (which still rejects
-        # str and float statically) because a compiled build converts an
-        # int parameter on entry, and True would then arrive as 1.
+        # An int, typed SupportsIndex (still no str or float statically): a compiled
+        # build converts an int parameter on entry, and True would arrive as 1.
         if not isinstance(cap, int) or isinstance(cap, bool):
             raise TypeError(f"channel capacity must be an int, got {type(cap).__name__}")
         if cap < 0:
@@ -180,6 +166,20 @@ class Chan(Generic[T]):
     def __len__(self) -> int:
         """Number of values buffered right now."""
         return len(self._buf)
+
+    def __bool__(self) -> bool:
+        """Always true, empty or not: ``if ch:`` asks whether there is a channel."""
+        return True
+
+    def __copy__(self) -> Chan[T]:
+        """The channel itself: a channel is a reference, as in Go (deepcopy too)."""
+        return self
+
+    def __deepcopy__(self, memo: Any) -> Chan[T]:
+        return self
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a Chan cannot be pickled: it connects tasks of one process")
 
     @property
     def closed(self) -> bool:

@@ -121,10 +121,23 @@ def _bad_case(i: int, c: object, why: str = "") -> TypeError:
     return TypeError(f"select case {i} is {c!r}{why}; {_CASE_HELP}")
 
 
+def _is_case(c: Any) -> bool:
+    if type(c) is tuple:
+        return len(c) == 2 and _kind(c[0]) == SEND
+    return c is default or _kind(c) >= 0
+
+
 def _parse_error(cases: tuple[Any, ...]) -> Exception:
     """The error for the first malformed case (or duplicate default)."""
     dflt = -1
     for i, c in enumerate(cases):
+        if (  # cases passed as one argument (not a send case)
+            isinstance(c, (list, tuple))
+            and c
+            and (type(c) is not tuple or _kind(c[0]) != SEND)
+            and all(_is_case(x) for x in c)
+        ):
+            return _bad_case(i, c, " (a sequence of cases: write select(*cases))")
         if type(c) is tuple:
             if len(c) != 2:
                 return _bad_case(i, c, " (a send case is a pair)")

@@ -198,3 +198,17 @@ def test_debug_mode_checks_invariants_on_every_operation() -> None:
 def test_generic_alias_constructs_a_chan() -> None:
     ch = Chan[int](1)
     assert isinstance(ch, Chan) and ch.cap == 1
+
+
+def test_a_channel_is_truthy_and_a_reference() -> None:
+    import copy
+    import pickle
+
+    ch = Chan[int](2)
+    assert bool(ch) and len(ch) == 0  # ``if ch:`` asks whether there is a channel
+    assert copy.copy(ch) is ch  # a copy is the same channel, as in Go
+    holder = {"jobs": ch, "n": [1]}
+    clone = copy.deepcopy(holder)
+    assert clone["jobs"] is ch and clone["n"] is not holder["n"]
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        pickle.dumps(ch)

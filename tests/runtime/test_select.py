@@ -222,3 +222,12 @@ def test_misuse_errors() -> None:
         assert not ch._recvq and not ch._sendq
 
     run(main)
+
+
+def test_cases_passed_as_one_sequence_get_a_hint() -> None:
+    a, b = Chan[int](1), Chan[int](1)
+    for cases in ([a.recv, b.recv], (a.recv, default), (a.recv, b.recv_ok), [(a.send, 1), default]):
+        with pytest.raises(TypeError, match=r"a sequence of cases: write select\(\*cases\)"):
+            select(cases)
+    assert select((a.send, b.recv)) == (0, None)  # a send case whose value is a method
+    assert a.recv() == b.recv
