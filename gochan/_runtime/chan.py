@@ -139,7 +139,7 @@ class Chan(Generic[T]):
     [1, 2]
     """
 
-    __slots__ = ("__weakref__", "_buf", "_cap", "_closed", "_recvq", "_sendq")
+    __slots__ = ("_buf", "_cap", "_closed", "_recvq", "_sendq")
 
     def __init__(self, cap: SupportsIndex = 0) -> None:
         # An int, typed SupportsIndex (still no str or float statically): a compiled

@@ -3,6 +3,8 @@ iteration, introspection and argument errors."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 import gochan
@@ -212,3 +214,22 @@ def test_a_channel_is_truthy_and_a_reference() -> None:
     assert clone["jobs"] is ch and clone["n"] is not holder["n"]
     with pytest.raises(TypeError, match="cannot be pickled"):
         pickle.dumps(ch)
+
+
+@pytest.mark.xfail(
+    gochan.build == "compiled" and sys.version_info < (3, 12),
+    reason=(
+        "mypyc 2.4.1 on CPython 3.11 gives a compiled class with a Python base "
+        "(Chan's Generic) a weakref slot and clears it as an owned reference at "
+        "dealloc: weakref.ref(Chan()) is accepted and the process then crashes"
+    ),
+    run=False,
+    strict=True,
+)
+def test_a_channel_cannot_be_weakly_referenced() -> None:
+    # The same answer in every build: the compiled one (3.12 and later)
+    # refuses weak references, so the pure one does too.
+    import weakref
+
+    with pytest.raises(TypeError, match="weak reference"):
+        weakref.ref(Chan[int]())
