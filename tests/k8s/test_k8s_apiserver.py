@@ -372,22 +372,6 @@ def test_trickled_events_decode(srv: APIServer, v1: client.CoreV1Api) -> None:
 # ---- kubectl ---------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def kubectl(srv: APIServer, tmp_path: Path) -> Any:
-    config = tmp_path / "kubeconfig"
-    srv.kubeconfig(config)
-    base = [str(KUBECTL), "--kubeconfig", str(config), "--cache-dir", str(tmp_path / "cache")]
-
-    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([*base, *args], capture_output=True, text=True, timeout=30)
-        if check:
-            assert proc.returncode == 0, proc.stderr
-        return proc
-
-    run.base = base  # type: ignore[attr-defined]
-    return run
-
-
 def read_lines(proc: subprocess.Popen[bytes], n: int, timeout: float = 20.0) -> list[str]:
     """``n`` lines of a subprocess's stdout, waiting at most ``timeout`` seconds."""
     assert proc.stdout is not None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,21 +31,6 @@ pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installe
 def srv() -> Iterator[APIServer]:
     with serve(clock=ManualClock()) as s:
         yield s
-
-
-@pytest.fixture
-def kubectl(srv: APIServer, tmp_path: Path) -> Any:
-    config = tmp_path / "kubeconfig"
-    srv.kubeconfig(config)
-    base = [str(KUBECTL), "--kubeconfig", str(config), "--cache-dir", str(tmp_path / "cache")]
-
-    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([*base, *args], capture_output=True, text=True, timeout=30)
-        if check:
-            assert proc.returncode == 0, proc.stderr
-        return proc
-
-    return run
 
 
 # ---- protobuf bodies ---------------------------------------------------------------------
