@@ -16,15 +16,21 @@ KUBECTL = str(_VENV_KUBECTL) if _VENV_KUBECTL.exists() else shutil.which("kubect
 
 
 @pytest.fixture
-def kubectl(srv: Any, tmp_path: Path) -> Any:
+def kubectl_path() -> str:
+    """The kubectl binary (the test is skipped without one)."""
+    if KUBECTL is None:
+        pytest.skip("kubectl is not installed")
+    return KUBECTL
+
+
+@pytest.fixture
+def kubectl(srv: Any, tmp_path: Path, kubectl_path: str) -> Any:
     """``kubectl(*args, check=True)`` against the test module's ``srv`` (an
     APIServer), through a kubeconfig of its own; ``kubectl.base`` is the
     command line before the arguments."""
-    if KUBECTL is None:
-        pytest.skip("kubectl is not installed")
     config = tmp_path / "kubeconfig"
     srv.kubeconfig(config)
-    base = [KUBECTL, "--kubeconfig", str(config), "--cache-dir", str(tmp_path / "cache")]
+    base = [kubectl_path, "--kubeconfig", str(config), "--cache-dir", str(tmp_path / "cache")]
 
     def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run([*base, *args], capture_output=True, text=True, timeout=30)

