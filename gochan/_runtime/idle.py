@@ -39,7 +39,7 @@ def wait_for_work(s: Scheduler) -> None:
     recheck = RECHECK_MIN
     suspected = False
     while not runq:
-        if s.exiting:  # the interpreter is exiting (threads.park_daemon_threads)
+        if s.exit_parked is not None:  # the interpreter is exiting (threads.park_daemon_threads)
             break
         if s.deadlock_pending:
             s.deadlock_pending = False

@@ -127,8 +127,8 @@ class Scheduler:
         self.implicit = False  # created on first use, no run() (see run.implicit_scheduler)
         self.watch: Any = None  # the hold monitor's Watch of an implicit scheduler
         # Interpreter exit with this (daemon) thread still running: the hub
-        # parks the thread on its own stack (threads.park_daemon_threads).
-        self.exiting = False
+        # parks the thread on its own stack and sets this event once it is
+        # parked (threads.park_daemon_threads); None: not exiting.
         self.exit_parked: threading.Event | None = None
         # Start the hub now, so that its recursion depth (which every fresh
         # task greenlet inherits from the hub that starts it) is fixed here,
@@ -324,8 +324,8 @@ class Scheduler:
             # or a greenlet.throw(). Take the task back so nothing can
             # resume it later, and let the exception propagate. (Or the
             # interpreter is exiting around this daemon thread: park it.)
-            if e.__class__ is ExitPark:
-                hang_at_exit(self)
+            if isinstance(e, ExitPark):
+                hang_at_exit(e.parked)
             self._abandon_park(cur, waiting)
             raise
         # Resumed: our switcher set self.current = cur. Stale _waiting and
@@ -375,7 +375,7 @@ class Scheduler:
                 timers.run(clock.now())
             if not runq:
                 wait_for_work(self)
-                if self.exiting:
+                if self.exit_parked is not None:
                     self._exit_park()  # returns only if it cannot park the thread
                     continue
             elif self.polling or (
@@ -402,12 +402,13 @@ class Scheduler:
         waits for ever (``hang_at_exit``) on the thread's own stack, with no
         greenlet frame on it. Only if the main task's greenlet is the
         thread's root; otherwise give up (returns)."""
-        self.exiting = False
+        parked, self.exit_parked = self.exit_parked, None
+        assert parked is not None
         g = self.main.greenlet
         if g is None or g.dead or g.parent is not None:
             return
         self.current = self.main
-        g.throw(ExitPark())
+        g.throw(ExitPark(parked))
 
     def _drain_incoming(self) -> None:
         incoming, runq = self.incoming, self.runq

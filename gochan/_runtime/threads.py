@@ -325,7 +325,11 @@ def _report_unhandled(s: Scheduler, e: BaseException) -> None:
 class ExitPark(BaseException):
     """Thrown by a hub into its main task, parked in ``Scheduler.park``,
     to park the thread at interpreter exit (``park_daemon_threads``);
-    never seen by user code."""
+    never seen by user code. ``parked`` is set once the thread is parked."""
+
+    def __init__(self, parked: threading.Event) -> None:
+        super().__init__()
+        self.parked = parked
 
 
 # How long park_daemon_threads waits for the daemon threads to park, in all.
@@ -353,7 +357,6 @@ def park_daemon_threads(timeout: float = EXIT_PARK_WAIT) -> None:
             continue
         ev = threading.Event()
         s.exit_parked = ev
-        s.exiting = True
         s.backend.wakeup()
         waits.append(ev)
     deadline = _monotonic() + timeout
@@ -361,13 +364,12 @@ def park_daemon_threads(timeout: float = EXIT_PARK_WAIT) -> None:
         ev.wait(max(0.0, deadline - _monotonic()))
 
 
-def hang_at_exit(s: Scheduler) -> NoReturn:
-    """The main task of an exiting daemon thread: wait for ever (see
-    ``park_daemon_threads``). Never returns."""
+def hang_at_exit(parked: threading.Event) -> NoReturn:
+    """The main task of an exiting daemon thread: say ``parked``, then wait
+    for ever (see ``park_daemon_threads``). Never returns."""
     never = _thread.allocate_lock()
     never.acquire()
-    if s.exit_parked is not None:
-        s.exit_parked.set()
+    parked.set()
     while True:
         never.acquire()
 
